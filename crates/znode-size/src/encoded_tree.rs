@@ -1,0 +1,177 @@
+//! The root group encoded as Marathon's `GroupDefinition`, kept as a tree of byte pieces so that a
+//! change re-encodes only the apps it touches.
+//!
+//! Each app's `ServiceDefinition` is encoded once and cached by id; the cache reuses the bytes as
+//! long as the app is equal to the one they were made from. A group is its header (id, version),
+//! its apps in Scala's `Map[PathId, _]` order, its subgroups, and its dependencies; its length is
+//! pure arithmetic over the pieces, and the bytes are assembled only when gzip needs them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use marathon_model::{App, Group, PathId, Timestamp};
+use prost::Message;
+
+use crate::scala_order;
+use crate::service_definition::{service_definition, AppFlavor};
+use crate::wire::{field_len, put_bytes};
+
+/// Encoded apps by id, reused while the app is unchanged.
+#[derive(Default)]
+pub struct AppCache {
+    by_id: HashMap<String, (App, Arc<[u8]>)>,
+}
+
+impl AppCache {
+    /// The `ServiceDefinition` bytes of `app`, from the cache when the app is unchanged.
+    pub fn encode(&mut self, app: &App, flavor: AppFlavor) -> Arc<[u8]> {
+        let id = app.id.clone().unwrap_or_default();
+        if let Some((cached, bytes)) = self.by_id.get(&id) {
+            if cached == app {
+                return bytes.clone();
+            }
+        }
+        let bytes: Arc<[u8]> = service_definition(app, flavor).encode_to_vec().into();
+        self.by_id.insert(id, (app.clone(), bytes.clone()));
+        bytes
+    }
+
+    /// Drops cached apps that are not in `root` any more.
+    pub fn retain_only(&mut self, root: &Group) {
+        let live: std::collections::HashSet<&str> =
+            root.transitive_apps().iter().filter_map(|a| a.id.as_deref()).collect();
+        self.by_id.retain(|id, _| live.contains(id.as_str()));
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+}
+
+/// One encoded app of a group.
+#[derive(Clone)]
+pub struct EncodedApp {
+    pub id: String,
+    pub bytes: Arc<[u8]>,
+}
+
+/// A `GroupDefinition` (legacy layout: apps inline) as pieces.
+#[derive(Clone)]
+pub struct EncodedGroup {
+    pub id: PathId,
+    header: Vec<u8>,
+    pub apps: Vec<EncodedApp>,
+    pub groups: Vec<EncodedGroup>,
+    tail: Vec<u8>,
+    len: usize,
+}
+
+impl EncodedGroup {
+    /// Encodes `group` (ids absolute) as Marathon's legacy store writes it.
+    pub fn legacy(group: &Group, cache: &mut AppCache, flavor: AppFlavor) -> EncodedGroup {
+        let id = group.path_id();
+        let mut header = Vec::new();
+        put_bytes(&mut header, 1, id.to_string().as_bytes());
+        put_bytes(&mut header, 2, joda_version(group.version.as_deref()).as_bytes());
+
+        let apps: Vec<&App> = group.apps().iter().collect();
+        let hashes: Vec<i32> = apps.iter().map(|a| app_key_hash(a)).collect();
+        let apps: Vec<EncodedApp> = scala_order::iteration_order(&hashes)
+            .into_iter()
+            .map(|i| EncodedApp { id: apps[i].id.clone().unwrap_or_default(), bytes: cache.encode(apps[i], flavor) })
+            .collect();
+        let groups: Vec<EncodedGroup> = group.groups().iter().map(|g| EncodedGroup::legacy(g, cache, flavor)).collect();
+
+        let mut tail = Vec::new();
+        for dep in ordered_dependencies(group) {
+            put_bytes(&mut tail, 5, dep.as_bytes());
+        }
+        if flavor == AppFlavor::V14 {
+            for pod in group.pods() {
+                let json = serde_json::to_string(pod).unwrap_or_default();
+                let mut msg = Vec::new();
+                put_bytes(&mut msg, 1, json.as_bytes());
+                put_bytes(&mut tail, 8, &msg);
+            }
+        }
+        let len = header.len()
+            + apps.iter().map(|a| field_len(3, a.bytes.len())).sum::<usize>()
+            + groups.iter().map(|g| field_len(4, g.len)).sum::<usize>()
+            + tail.len();
+        EncodedGroup { id, header, apps, groups, tail, len }
+    }
+
+    /// Length of the encoded `GroupDefinition` message.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes that belong to this group itself: its header, its apps and its dependencies.
+    pub fn own_len(&self) -> usize {
+        self.len - self.groups.iter().map(|g| field_len(4, g.len)).sum::<usize>()
+    }
+
+    /// Appends the encoded message.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.header);
+        for app in &self.apps {
+            put_bytes(out, 3, &app.bytes);
+        }
+        for group in &self.groups {
+            prost::encoding::encode_key(4, prost::encoding::WireType::LengthDelimited, out);
+            prost::encoding::encode_varint(group.len as u64, out);
+            group.write_to(out);
+        }
+        out.extend_from_slice(&self.tail);
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.len);
+        self.write_to(&mut out);
+        out
+    }
+
+    /// Every group of the subtree, parents first.
+    pub fn visit<'a>(&'a self, f: &mut dyn FnMut(&'a EncodedGroup)) {
+        f(self);
+        for g in &self.groups {
+            g.visit(f);
+        }
+    }
+}
+
+/// A group version as the legacy store writes it (24-char Joda); a group without one is new and
+/// gets the epoch, which has the same length.
+pub fn joda_version(raw: Option<&str>) -> String {
+    raw.and_then(|v| Timestamp::parse(v).ok()).unwrap_or_default().to_joda()
+}
+
+/// The `##` of the app's `PathId` key in its group's `Map[PathId, AppDefinition]`.
+fn app_key_hash(app: &App) -> i32 {
+    let id = PathId::parse(app.id.as_deref().unwrap_or(""));
+    let segments: Vec<&str> = id.segments().iter().map(String::as_str).collect();
+    scala_order::path_id_hash(&segments, true)
+}
+
+/// A group's dependencies (`Set[PathId]`) in Scala's order.
+fn ordered_dependencies(group: &Group) -> Vec<String> {
+    let own = group.path_id();
+    let deps: Vec<PathId> =
+        group.dependencies.iter().flatten().map(|d| PathId::resolve(d, &own)).collect();
+    let hashes: Vec<i32> = deps
+        .iter()
+        .map(|d| {
+            let segments: Vec<&str> = d.segments().iter().map(String::as_str).collect();
+            scala_order::path_id_hash(&segments, true)
+        })
+        .collect();
+    scala_order::iteration_order(&hashes).into_iter().map(|i| deps[i].to_string()).collect()
+}

@@ -1,0 +1,139 @@
+//! What Marathon would persist for a state or a deployment, in the layout in force.
+
+use marathon_model::{Group, PathId};
+use prost::Message;
+use serde::Serialize;
+
+use crate::config::{Layout, StoreConfig};
+use crate::encoded_tree::{AppCache, EncodedGroup};
+use crate::gzip::java_gzip_len;
+use crate::legacy::{self, SIZING_UUID, SIZING_VERSION};
+use crate::v14;
+
+/// The persisted sizes of one state or one deployment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Estimate {
+    pub layout: Layout,
+    /// The root-group node as persisted: the `group:root` entry (legacy) or the `StoredGroup` data.
+    pub root_bytes: u64,
+    /// The plan node Marathon writes for the deployment (legacy: the entry its validator measures).
+    pub plan_bytes: Option<u64>,
+    /// The node that decides acceptance and its size as compared with the limit (legacy: the plan
+    /// entry, or the root entry without a deployment; 1.4+: the largest request packet).
+    pub binding_node: String,
+    pub binding_bytes: u64,
+    pub limit_bytes: u64,
+    /// Whether Marathon (legacy) or ZooKeeper (1.4+) would take it.
+    pub accepted: bool,
+    /// Uncompressed `DeploymentPlanDefinition` bytes (legacy), for explanations.
+    pub plan_raw_bytes: Option<u64>,
+}
+
+/// Keeps encoded apps between estimates so that a change re-encodes only what it touches.
+pub struct Estimator {
+    pub cfg: StoreConfig,
+    cache: AppCache,
+}
+
+impl Estimator {
+    pub fn new(cfg: StoreConfig) -> Self {
+        Estimator { cfg, cache: AppCache::default() }
+    }
+
+    /// The legacy encoding of `root`, reusing cached apps.
+    pub fn encode(&mut self, root: &Group) -> EncodedGroup {
+        EncodedGroup::legacy(root, &mut self.cache, self.cfg.flavor)
+    }
+
+    /// Forgets cached apps that `root` no longer holds.
+    pub fn retain_only(&mut self, root: &Group) {
+        self.cache.retain_only(root);
+    }
+
+    /// The sizes of `root` at rest, without a deployment.
+    pub fn state(&mut self, root: &Group) -> Estimate {
+        match self.cfg.layout {
+            Layout::Legacy => {
+                let encoded = self.encode(root);
+                let root_bytes = self.legacy_root_entry_len(&encoded);
+                Estimate {
+                    layout: Layout::Legacy,
+                    root_bytes,
+                    plan_bytes: None,
+                    binding_node: "group:root".into(),
+                    binding_bytes: root_bytes,
+                    limit_bytes: self.cfg.limit_bytes(),
+                    accepted: root_bytes < self.cfg.zk_max_node_size,
+                    plan_raw_bytes: None,
+                }
+            }
+            Layout::V14 => self.v14(root, None),
+        }
+    }
+
+    /// The sizes Marathon would persist for a deployment from `original` to `target`.
+    pub fn deployment(&mut self, original: &Group, target: &Group) -> Estimate {
+        match self.cfg.layout {
+            Layout::Legacy => {
+                let original = self.encode(original);
+                let target = self.encode(target);
+                let root_bytes = self.legacy_root_entry_len(&target);
+                let payload = legacy::plan_payload(SIZING_UUID, SIZING_VERSION, &original.to_bytes(), &target.to_bytes());
+                let value_len = if self.cfg.compresses(payload.len()) { java_gzip_len(&payload) } else { payload.len() };
+                let name_len = legacy::plan_entry_name(SIZING_UUID).len();
+                let plan_bytes = legacy::entry_len(name_len, value_len) as u64;
+                let check = legacy::check_plan_entry(plan_bytes as usize, &self.cfg);
+                Estimate {
+                    layout: Layout::Legacy,
+                    root_bytes,
+                    plan_bytes: Some(plan_bytes),
+                    binding_node: "deployment plan".into(),
+                    binding_bytes: plan_bytes,
+                    limit_bytes: self.cfg.limit_bytes(),
+                    accepted: check.accepted,
+                    plan_raw_bytes: Some(payload.len() as u64),
+                }
+            }
+            Layout::V14 => self.v14(target, Some(original)),
+        }
+    }
+
+    fn legacy_root_entry_len(&self, root: &EncodedGroup) -> u64 {
+        let value_len = if self.cfg.compresses(root.len()) { java_gzip_len(&root.to_bytes()) } else { root.len() };
+        legacy::entry_len("group:root".len(), value_len) as u64
+    }
+
+    /// 1.4+: the root node, and each app node the deployment writes (all apps for a state).
+    fn v14(&mut self, root: &Group, original: Option<&Group>) -> Estimate {
+        let root_data = v14::stored_group(root).encoded_len();
+        let root_packet = v14::create_version_packet(&v14::root_node_path(&self.cfg), root_data);
+        let mut binding = ("group root".to_string(), root_packet);
+        for app in root.transitive_apps() {
+            let unchanged = original
+                .and_then(|o| app.id.as_deref().and_then(|id| o.find_app(&PathId::parse(id))))
+                .is_some_and(|before| before == app);
+            if unchanged {
+                continue;
+            }
+            let id = PathId::parse(app.id.as_deref().unwrap_or(""));
+            let data = self.cache.encode(app, self.cfg.flavor).len();
+            let packet = v14::create_version_packet(&v14::app_node_path(&id, &self.cfg), data);
+            if packet > binding.1 {
+                binding = (format!("app {id}"), packet);
+            }
+        }
+        let plan_bytes = original.map(|_| {
+            v14::stored_plan(SIZING_UUID, SIZING_VERSION, SIZING_VERSION, SIZING_VERSION).len() as u64
+        });
+        Estimate {
+            layout: Layout::V14,
+            root_bytes: root_data as u64,
+            plan_bytes,
+            binding_node: binding.0,
+            binding_bytes: binding.1,
+            limit_bytes: self.cfg.limit_bytes(),
+            accepted: binding.1 <= self.cfg.zk_max_packet,
+            plan_raw_bytes: None,
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! Worked sizes from the facts sheet (§1.3, §4.6) and encoding invariants.
+
+use marathon_model::{App, Group, PathId};
+use prost::Message;
+
+use crate::service_definition::{service_definition, AppFlavor};
+use crate::{Estimator, StoreConfig};
+
+fn app(json: &str) -> App {
+    App::parse(json.as_bytes()).unwrap()
+}
+
+/// `{"id":"/foo","cmd":"sleep 100"}` once deployed: versionInfo set, one service port.
+fn deployed_foo(port: u32) -> App {
+    app(&format!(
+        r#"{{"id":"/foo","cmd":"sleep 100","portDefinitions":[{{"port":{port},"protocol":"tcp"}}],
+        "version":"2017-01-01T00:00:00.000Z",
+        "versionInfo":{{"lastScalingAt":"2017-01-01T00:00:00.000Z","lastConfigChangeAt":"2017-01-01T00:00:00.000Z"}}}}"#
+    ))
+}
+
+#[test]
+fn minimal_app_matches_the_worked_example() {
+    // facts §4.6: 182 + (2+len(id)) + (6+len(cmd)) + 11 per port (a 2-byte service port).
+    let bytes = service_definition(&deployed_foo(10000), AppFlavor::V13).encode_to_vec();
+    assert_eq!(bytes.len(), 182 + (2 + 4) + (6 + 9) + 11);
+    assert_eq!(bytes.len(), 214);
+    // 1.4 adds unreachableStrategy (7 bytes) and killSelection (3 bytes).
+    let v14 = service_definition(&deployed_foo(10000), AppFlavor::V14).encode_to_vec();
+    assert_eq!(v14.len(), 224);
+    // A service port from 16384 up takes a 3-byte varint.
+    assert_eq!(service_definition(&deployed_foo(16384), AppFlavor::V13).encoded_len(), 215);
+}
+
+#[test]
+fn resources_are_95_bytes() {
+    let sd = service_definition(&app(r#"{"id":"/a"}"#), AppFlavor::V13);
+    let total: usize = sd.resources.iter().map(|r| crate::wire::field_len(4, r.encoded_len())).sum();
+    assert_eq!(total, 95);
+}
+
+#[test]
+fn env_var_and_label_sizes_follow_the_formula() {
+    let base = service_definition(&deployed_foo(16384), AppFlavor::V13).encoded_len();
+    let mut with = deployed_foo(16384);
+    with.env = Some([("NAME".to_string(), marathon_model::app::EnvValue::Plain("value1".into()))].into_iter().collect());
+    with.labels = Some([("k".to_string(), "vv".to_string())].into_iter().collect());
+    let grown = service_definition(&with, AppFlavor::V13).encoded_len();
+    // env: 1+v+(2+|name|)+(2+|value|) inside CommandInfo, whose length stays one byte here.
+    let env = 1 + 1 + (2 + 4) + (2 + 6);
+    // label: 2+v+(2+|k|)+(2+|v|)
+    let label = 2 + 1 + (2 + 1) + (2 + 2);
+    assert_eq!(grown - base, env + label);
+}
+
+#[test]
+fn root_group_and_plan_match_the_worked_example() {
+    // facts §4.6: empty root 29 bytes; root with the app 246; plan with it on both sides 562.
+    let mut est = Estimator::new(StoreConfig::default());
+    let empty = Group { version: Some("2017-01-01T00:00:00.000Z".into()), ..Group::empty_root() };
+    assert_eq!(est.encode(&empty).len(), 29);
+    let mut root = empty.clone();
+    root.apps = Some(vec![deployed_foo(10000)]);
+    assert_eq!(est.encode(&root).len(), 29 + 217);
+    let plan = est.deployment(&root, &root);
+    assert_eq!(plan.plan_raw_bytes, Some(562));
+}
+
+#[test]
+fn assembled_group_equals_prost_encoding() {
+    let raw = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus/marathon/groups/0523-dcos-dcos-cli-complicated.json")).unwrap();
+    let group = Group::parse(&raw).unwrap().normalized(&PathId::root()).unwrap();
+    let mut est = Estimator::new(StoreConfig::default());
+    let assembled = est.encode(&group).to_bytes();
+    let decoded = crate::proto::GroupDefinition::decode(&assembled[..]).unwrap();
+    assert_eq!(decoded.encode_to_vec(), assembled);
+    assert_eq!(decoded.id, "/test-group");
+}
