@@ -1,0 +1,370 @@
+//! `proxy.toml`: the configuration of the proxy, its defaults, environment overrides and
+//! validation.
+//!
+//! Why it looks like this:
+//! - Every key has a default, so a file holding only what a later issue needs (`[[quota]]`
+//!   entries, an `[admission]` table) is a valid configuration.
+//! - Tables the proxy does not own (`[admission]`, `[[quota]]`) are kept as opaque TOML values here
+//!   and interpreted by their owners; other unknown top-level keys are accepted and reported as
+//!   warnings by `serve --check-config`, so a newer file still starts an older binary. Inside the
+//!   proxy's own tables unknown keys are errors (a typo in a timeout must not pass silently).
+//! - Errors name the file and line: TOML syntax and type errors come from `toml` with line and
+//!   column; semantic errors (a bad URL) are located by looking the key up in the text.
+//!
+//! Precedence: built-in defaults < file < environment (`MARATHON_ADMISSION_*`) < command-line flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+/// The value of `marathon` that asks for the in-process simulator.
+pub const EMBEDDED: &str = "embedded";
+
+/// Environment variables read by [`ProxyConfig::apply_env`].
+pub const ENV_LISTEN: &str = "MARATHON_ADMISSION_LISTEN";
+pub const ENV_ADMIN_LISTEN: &str = "MARATHON_ADMISSION_ADMIN_LISTEN";
+pub const ENV_MARATHON: &str = "MARATHON_ADMISSION_MARATHON";
+pub const ENV_MAX_WRITE_BODY_BYTES: &str = "MARATHON_ADMISSION_MAX_WRITE_BODY_BYTES";
+
+const KNOWN_TOP_LEVEL: &[&str] = &[
+    "listen",
+    "admin_listen",
+    "marathon",
+    "listener",
+    "upstream",
+    "limits",
+    "admission",
+    "quota",
+];
+
+/// The whole configuration. See the shipped `proxy.toml` for every key documented.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ProxyConfig {
+    /// Address of the proxy listener (HTTP, or HTTPS when `[listener.tls]` is set).
+    pub listen: SocketAddr,
+    /// Address of the admin listener (`/healthz`, `/readyz`, `/metrics`).
+    pub admin_listen: SocketAddr,
+    /// Marathon base URLs (`http://host:8080`, `https://host:8443/prefix`), or `["embedded"]`.
+    pub marathon: Vec<String>,
+    pub listener: ListenerConfig,
+    pub upstream: UpstreamConfig,
+    pub limits: LimitsConfig,
+    /// Owned by admission (a later issue); kept opaque here.
+    pub admission: Option<toml::Table>,
+    /// Owned by admission (a later issue); kept opaque here.
+    pub quota: Vec<toml::Table>,
+    /// Where this configuration was read from, if from a file (for messages).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+    /// Unknown top-level keys found in the file (accepted, reported).
+    #[serde(skip)]
+    pub unknown_keys: Vec<String>,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        ProxyConfig {
+            listen: "127.0.0.1:8081".parse().unwrap(),
+            admin_listen: "127.0.0.1:9102".parse().unwrap(),
+            marathon: vec!["http://127.0.0.1:8080".to_owned()],
+            listener: ListenerConfig::default(),
+            upstream: UpstreamConfig::default(),
+            limits: LimitsConfig::default(),
+            admission: None,
+            quota: Vec::new(),
+            source: None,
+            unknown_keys: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ListenerConfig {
+    /// HTTPS on the proxy listener; absent = plain HTTP.
+    pub tls: Option<ListenerTls>,
+    /// On SIGTERM/SIGINT: how long in-flight requests get to finish before connections are cut.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ListenerConfig {
+    fn default() -> Self {
+        ListenerConfig {
+            tls: None,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerTls {
+    /// PEM certificate chain (leaf first).
+    pub cert_file: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
+    /// How often the two files are checked for changes; a change is loaded without a restart.
+    #[serde(default = "default_reload_secs")]
+    pub reload_interval_secs: u64,
+}
+
+fn default_reload_secs() -> u64 {
+    10
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// TCP (+TLS) connect timeout per Marathon; on expiry the next Marathon is tried.
+    pub connect_timeout_ms: u64,
+    /// Time allowed for Marathon's response head (not for bodies, never for `/v2/events`);
+    /// on expiry the client gets a 504 in Marathon's error shape.
+    pub response_timeout_ms: u64,
+    /// How often `/v2/leader` is asked (leader discovery and upstream health).
+    pub leader_poll_interval_ms: u64,
+    /// Follow a redirect from a non-leader to another known Marathon (instead of passing it).
+    pub follow_leader_redirects: bool,
+    /// Keep the client's `Host` header instead of rewriting it to the Marathon's authority.
+    pub preserve_host: bool,
+    /// Idle pooled connections are closed after this long.
+    pub pool_idle_timeout_secs: u64,
+    /// At most this many idle pooled connections per Marathon.
+    pub pool_max_idle_per_host: usize,
+    pub tls: UpstreamTls,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        UpstreamConfig {
+            connect_timeout_ms: 2_000,
+            response_timeout_ms: 60_000,
+            leader_poll_interval_ms: 2_000,
+            follow_leader_redirects: true,
+            preserve_host: false,
+            pool_idle_timeout_secs: 90,
+            pool_max_idle_per_host: 64,
+            tls: UpstreamTls::default(),
+        }
+    }
+}
+
+/// TLS towards `https://` Marathons.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpstreamTls {
+    /// PEM bundle of CA certificates to trust; absent = the system's trust store.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM chain) for mutual TLS; needs `client_key_file`.
+    pub client_cert_file: Option<PathBuf>,
+    pub client_key_file: Option<PathBuf>,
+    /// SNI name and name checked in Marathon's certificate; absent = the host of each URL.
+    pub server_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest body of a state-changing write the proxy reads (and so can check); beyond it the
+    /// client gets 413 in Marathon's error shape and nothing reaches Marathon.
+    pub max_write_body_bytes: u64,
+    /// Time allowed for a client to send a write's whole body (408 after it).
+    pub client_body_timeout_ms: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_write_body_bytes: 4 * 1024 * 1024,
+            client_body_timeout_ms: 60_000,
+        }
+    }
+}
+
+impl UpstreamConfig {
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+    pub fn response_timeout(&self) -> Duration {
+        Duration::from_millis(self.response_timeout_ms)
+    }
+    pub fn leader_poll_interval(&self) -> Duration {
+        Duration::from_millis(self.leader_poll_interval_ms.max(50))
+    }
+}
+
+impl ProxyConfig {
+    /// Parses TOML text. Errors carry the line and column (and `origin` when given).
+    pub fn from_toml_str(text: &str, origin: Option<&Path>) -> anyhow::Result<Self> {
+        let name = origin
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "<config>".to_owned());
+        let table: toml::Table = toml::from_str(text).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        let mut cfg: ProxyConfig =
+            toml::from_str(text).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        cfg.unknown_keys = table
+            .keys()
+            .filter(|k| !KNOWN_TOP_LEVEL.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        cfg.source = origin.map(Path::to_path_buf);
+        cfg.validate_with_text(Some(text))?;
+        Ok(cfg)
+    }
+
+    /// Reads and parses a file.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read configuration {}", path.display()))?;
+        Self::from_toml_str(&text, Some(path))
+    }
+
+    /// Applies `MARATHON_ADMISSION_*` overrides from the process environment.
+    pub fn apply_process_env(&mut self) -> anyhow::Result<()> {
+        self.apply_env(|k| std::env::var(k).ok())
+    }
+
+    /// Applies overrides from `get` (testable form of [`Self::apply_process_env`]).
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        if let Some(v) = get(ENV_LISTEN) {
+            self.listen = v
+                .trim()
+                .parse()
+                .with_context(|| format!("{ENV_LISTEN}={v:?} is not an address like 127.0.0.1:8081"))?;
+        }
+        if let Some(v) = get(ENV_ADMIN_LISTEN) {
+            self.admin_listen = v.trim().parse().with_context(|| {
+                format!("{ENV_ADMIN_LISTEN}={v:?} is not an address like 127.0.0.1:9102")
+            })?;
+        }
+        if let Some(v) = get(ENV_MARATHON) {
+            self.marathon = v
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect();
+        }
+        if let Some(v) = get(ENV_MAX_WRITE_BODY_BYTES) {
+            self.limits.max_write_body_bytes = v
+                .trim()
+                .parse()
+                .with_context(|| format!("{ENV_MAX_WRITE_BODY_BYTES}={v:?} is not a byte count"))?;
+        }
+        self.validate()
+    }
+
+    /// True when `marathon = ["embedded"]`: the caller must start the simulator and replace the
+    /// value with its URL ([`Self::set_marathon`]) before [`crate::Proxy::bind`].
+    pub fn wants_embedded(&self) -> bool {
+        self.marathon.iter().any(|m| m == EMBEDDED)
+    }
+
+    /// Replaces the upstream list (e.g. with the embedded simulator's URL).
+    pub fn set_marathon(&mut self, urls: Vec<String>) {
+        self.marathon = urls;
+    }
+
+    /// The upstream base URLs, parsed. Fails for `embedded`.
+    pub fn marathon_uris(&self) -> anyhow::Result<Vec<http::Uri>> {
+        if self.wants_embedded() {
+            bail!(
+                "marathon = [\"embedded\"] must be resolved to the simulator's URL before serving"
+            );
+        }
+        self.marathon.iter().map(|m| parse_marathon_url(m)).collect()
+    }
+
+    /// Semantic checks that TOML types cannot express.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.validate_with_text(None)
+    }
+
+    fn validate_with_text(&self, text: Option<&str>) -> anyhow::Result<()> {
+        let at = |key: &str| -> String {
+            let name = self
+                .source
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "<config>".to_owned());
+            match text.and_then(|t| line_of_key(t, key)) {
+                Some(line) => format!("{name}, line {line}, key `{key}`"),
+                None => format!("{name}, key `{key}`"),
+            }
+        };
+        if self.marathon.is_empty() {
+            bail!("{}: at least one Marathon URL is needed", at("marathon"));
+        }
+        if self.wants_embedded() {
+            if self.marathon.len() != 1 {
+                bail!("{}: \"embedded\" cannot be mixed with URLs", at("marathon"));
+            }
+        } else {
+            for m in &self.marathon {
+                parse_marathon_url(m).map_err(|e| anyhow::anyhow!("{}: {e}", at("marathon")))?;
+            }
+        }
+        let t = &self.upstream.tls;
+        if t.client_cert_file.is_some() != t.client_key_file.is_some() {
+            bail!(
+                "{}: client_cert_file and client_key_file go together",
+                at("client_cert_file")
+            );
+        }
+        if let Some(name) = &t.server_name {
+            rustls::pki_types::ServerName::try_from(name.clone())
+                .map_err(|e| anyhow::anyhow!("{}: {name:?}: {e}", at("server_name")))?;
+        }
+        if self.limits.max_write_body_bytes == 0 {
+            bail!("{}: must be more than 0", at("max_write_body_bytes"));
+        }
+        if self.upstream.connect_timeout_ms == 0 || self.upstream.response_timeout_ms == 0 {
+            bail!("{}: timeouts must be more than 0", at("connect_timeout_ms"));
+        }
+        Ok(())
+    }
+
+    /// Deeper checks for `serve --check-config`: certificate and key files exist and parse.
+    pub fn check_files(&self) -> anyhow::Result<()> {
+        if let Some(tls) = &self.listener.tls {
+            crate::tls::load_certified_key(&tls.cert_file, &tls.key_file)
+                .context("[listener.tls]")?;
+        }
+        crate::tls::client_config(&self.upstream.tls).context("[upstream.tls]")?;
+        Ok(())
+    }
+}
+
+/// Parses one Marathon base URL: `http` or `https`, a host, an optional path prefix, no query.
+pub fn parse_marathon_url(s: &str) -> anyhow::Result<http::Uri> {
+    let uri: http::Uri = s
+        .parse()
+        .map_err(|e| anyhow::anyhow!("{s:?} is not a URL: {e}"))?;
+    match uri.scheme_str() {
+        Some("http") | Some("https") => {}
+        _ => bail!("{s:?}: a Marathon URL starts with http:// or https://"),
+    }
+    if uri.authority().is_none() {
+        bail!("{s:?}: no host");
+    }
+    if uri.query().is_some() {
+        bail!("{s:?}: a Marathon base URL has no query string");
+    }
+    Ok(uri)
+}
+
+/// The 1-based line where `key = ...` first appears.
+fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    text.lines().position(|l| {
+        let l = l.trim_start();
+        l.strip_prefix(key)
+            .map(|rest| rest.trim_start().starts_with('='))
+            .unwrap_or(false)
+    })
+    .map(|i| i + 1)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,409 @@
+//! The request path: phases, bounded read of writes, forwarding with failover, timeouts,
+//! redirects from non-leaders, and the shape of the proxy's own error answers.
+//!
+//! Why it is the one place that knows the order of a request's life: admission (and anything
+//! after it) must be able to rely on it. See [`crate::phases`] for the order as the phases see
+//! it. What is *not* here: hop-by-hop headers, `X-Forwarded-*` and metrics counting, which are
+//! tower layers around this service (see [`crate::stack`]).
+//!
+//! Failover rules: a request is sent again to the next Marathon only when the previous one could
+//! not be connected to (nothing was sent) and its body is known in full (writes are buffered, most
+//! reads have no body). A streamed body goes to one Marathon only. A timeout after the request was
+//! sent is never retried (Marathon may have acted): the client gets 504.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode, Uri, Version};
+use http_body::Body;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use tokio_util::sync::CancellationToken;
+
+use crate::body::{BoxError, Finish, Kind, ProxyBody, UpstreamBody};
+use crate::config::ProxyConfig;
+use crate::events_stream::EventsBody;
+use crate::forwarded_headers::ClientInfo;
+use crate::hop_by_hop::strip_hop_by_hop;
+use crate::leader::Upstreams;
+use crate::marathon_error::marathon_error;
+use crate::metrics::{Metrics, RouteLabels};
+use crate::phases::{warning_header_value, Flow, RequestCtx, RequestPhases, UpstreamFailure, WriteRequest};
+use crate::read_bounded_body::{read_bounded, BodyReadError};
+use crate::routes::{classify, Route};
+use crate::upstream::{display_base, error_chain, target_uri, HttpClient};
+
+const MAX_REDIRECTS: usize = 3;
+static X_MARATHON_LEADER: header::HeaderName = header::HeaderName::from_static("x-marathon-leader");
+
+/// Settings the request path reads, copied out of [`ProxyConfig`].
+#[derive(Debug, Clone)]
+pub(crate) struct ForwardSettings {
+    pub response_timeout: Duration,
+    pub follow_leader_redirects: bool,
+    pub preserve_host: bool,
+    pub max_write_body_bytes: u64,
+    pub client_body_timeout: Duration,
+}
+
+impl ForwardSettings {
+    pub fn from_config(c: &ProxyConfig) -> Self {
+        ForwardSettings {
+            response_timeout: c.upstream.response_timeout(),
+            follow_leader_redirects: c.upstream.follow_leader_redirects,
+            preserve_host: c.upstream.preserve_host,
+            max_write_body_bytes: c.limits.max_write_body_bytes,
+            client_body_timeout: Duration::from_millis(c.limits.client_body_timeout_ms),
+        }
+    }
+}
+
+pub(crate) struct Shared {
+    pub phases: Arc<dyn RequestPhases>,
+    pub upstreams: Arc<Upstreams>,
+    pub client: HttpClient,
+    pub metrics: Arc<Metrics>,
+    pub settings: ForwardSettings,
+    pub cancel: CancellationToken,
+    pub next_id: AtomicU64,
+}
+
+/// The innermost service: takes a request (with [`ClientInfo`] and [`Route`] in its extensions)
+/// and produces the client's response. Never fails: every problem becomes a Marathon-shaped
+/// response.
+#[derive(Clone)]
+pub struct ProxyService {
+    pub(crate) shared: Arc<Shared>,
+}
+
+enum ReqBody {
+    Replayable(Bytes),
+    Streaming(UpstreamBody),
+}
+
+enum SendError {
+    Timeout(Duration),
+    Client(hyper_util::client::legacy::Error),
+}
+
+impl<B> tower::Service<Request<B>> for ProxyService
+where
+    B: Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<ProxyBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<ProxyBody>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let shared = self.shared.clone();
+        Box::pin(async move { Ok(shared.handle(req).await) })
+    }
+}
+
+impl Shared {
+    async fn handle<B>(self: Arc<Self>, req: Request<B>) -> Response<ProxyBody>
+    where
+        B: Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let (parts, body) = req.into_parts();
+        let client = parts.extensions.get::<ClientInfo>().copied().unwrap_or(ClientInfo {
+            addr: ([0, 0, 0, 0], 0).into(),
+            tls: false,
+        });
+        let route = parts
+            .extensions
+            .get::<Route>()
+            .copied()
+            .unwrap_or_else(|| classify(&parts.method, parts.uri.path()));
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut ctx = RequestCtx::new(id, client.addr, client.tls, parts.method.clone(), route);
+
+        if let Flow::Respond(r) = self.phases.early_request_filter(&mut ctx, &parts).await {
+            return self.local(ctx, r);
+        }
+
+        let body = if route.admission_write {
+            let s = &self.settings;
+            match read_bounded(body, &parts.headers, s.max_write_body_bytes, s.client_body_timeout).await {
+                Ok(bytes) => {
+                    let wr = WriteRequest {
+                        method: &parts.method,
+                        uri: &parts.uri,
+                        headers: &parts.headers,
+                        body: &bytes,
+                    };
+                    if let Flow::Respond(r) = self.phases.request_filter(&mut ctx, &wr).await {
+                        return self.local(ctx, r);
+                    }
+                    ReqBody::Replayable(bytes)
+                }
+                Err(BodyReadError::TooLarge { limit, announced }) => {
+                    let size = match announced {
+                        Some(n) => format!("{n} bytes"),
+                        None => format!("more than {limit} bytes"),
+                    };
+                    let msg = format!(
+                        "Request body too large: {size}. The admission proxy in front of Marathon \
+                         reads at most {limit} bytes of a deployment request (limits.max_write_body_bytes); \
+                         nothing was sent to Marathon."
+                    );
+                    return self.local(ctx, marathon_error(StatusCode::PAYLOAD_TOO_LARGE, msg));
+                }
+                Err(BodyReadError::Timeout(after)) => {
+                    let msg = format!(
+                        "Request body not received within {after:?}; nothing was sent to Marathon."
+                    );
+                    return self.local(ctx, marathon_error(StatusCode::REQUEST_TIMEOUT, msg));
+                }
+                Err(BodyReadError::Broken(e)) => {
+                    tracing::debug!(id, "client request body broke off: {e}");
+                    let msg = format!("Request body incomplete ({e}); nothing was sent to Marathon.");
+                    return self.local(ctx, marathon_error(StatusCode::BAD_REQUEST, msg));
+                }
+            }
+        } else if body.is_end_stream() {
+            ReqBody::Replayable(Bytes::new())
+        } else {
+            ReqBody::Streaming(UpstreamBody::Stream(
+                body.map_err(Into::into).boxed_unsync(),
+            ))
+        };
+
+        self.forward(ctx, parts, body).await
+    }
+
+    fn build_request(
+        &self,
+        parts: &http::request::Parts,
+        uri: Uri,
+        body: UpstreamBody,
+    ) -> Result<Request<UpstreamBody>, String> {
+        let mut headers = parts.headers.clone();
+        if self.settings.preserve_host {
+            if !headers.contains_key(header::HOST) {
+                if let Some(a) = parts.uri.authority() {
+                    if let Ok(v) = HeaderValue::from_str(a.as_str()) {
+                        headers.insert(header::HOST, v);
+                    }
+                }
+            }
+        } else if let Some(a) = uri.authority() {
+            if let Ok(v) = HeaderValue::from_str(a.as_str()) {
+                headers.insert(header::HOST, v);
+            }
+        }
+        let mut req = Request::new(body);
+        *req.method_mut() = parts.method.clone();
+        *req.uri_mut() = uri;
+        *req.version_mut() = Version::HTTP_11;
+        *req.headers_mut() = headers;
+        Ok(req)
+    }
+
+    async fn send(&self, req: Request<UpstreamBody>, timeout: Option<Duration>) -> Result<Response<Incoming>, SendError> {
+        let fut = self.client.request(req);
+        match timeout {
+            None => fut.await.map_err(SendError::Client),
+            Some(t) => match tokio::time::timeout(t, fut).await {
+                Ok(r) => r.map_err(SendError::Client),
+                Err(_) => Err(SendError::Timeout(t)),
+            },
+        }
+    }
+
+    async fn forward(
+        self: Arc<Self>,
+        mut ctx: RequestCtx,
+        parts: http::request::Parts,
+        body: ReqBody,
+    ) -> Response<ProxyBody> {
+        let candidates = self.upstreams.candidates();
+        let (replay, mut streaming) = match body {
+            ReqBody::Replayable(b) => (Some(b), None),
+            ReqBody::Streaming(s) => (None, Some(s)),
+        };
+        let timeout = (!ctx.route.event_stream).then_some(self.settings.response_timeout);
+        let mut failures: Vec<String> = Vec::new();
+        let mut next = 0usize;
+        let mut redirect: Option<Uri> = None;
+        let mut redirects = 0usize;
+        let route_label = RouteLabels { route: ctx.route.class.as_str() };
+
+        loop {
+            // Where to: a redirect target, or the next candidate.
+            let (base, uri) = match redirect.take() {
+                Some(target) => (target.clone(), target),
+                None => {
+                    let Some(base) = candidates.get(next).cloned() else { break };
+                    next += 1;
+                    match target_uri(&base, parts.uri.path_and_query()) {
+                        Ok(u) => (base, u),
+                        Err(e) => {
+                            return self.local(ctx, marathon_error(StatusCode::BAD_REQUEST, format!("bad request target: {e}")));
+                        }
+                    }
+                }
+            };
+            let up_body = match (&replay, streaming.take()) {
+                (Some(b), _) => UpstreamBody::full(b.clone()),
+                (None, Some(s)) => s,
+                (None, None) => break, // a streamed body cannot be sent twice
+            };
+            let req = match self.build_request(&parts, uri, up_body) {
+                Ok(r) => r,
+                Err(e) => return self.local(ctx, marathon_error(StatusCode::BAD_REQUEST, e)),
+            };
+            let started = Instant::now();
+            match self.send(req, timeout).await {
+                Ok(resp) => {
+                    let latency = started.elapsed();
+                    self.metrics
+                        .upstream_latency
+                        .get_or_create(&route_label)
+                        .observe(latency.as_secs_f64());
+                    if self.settings.follow_leader_redirects
+                        && replay.is_some()
+                        && redirects < MAX_REDIRECTS
+                        && matches!(resp.status().as_u16(), 301 | 302 | 303 | 307 | 308)
+                    {
+                        if let Some(target) = self.redirect_target(&resp, &base) {
+                            tracing::debug!(id = ctx.id, to = %display_base(&target), "following a non-leader's redirect");
+                            self.metrics.upstream_error("redirect");
+                            self.upstreams.request_refresh();
+                            redirects += 1;
+                            redirect = Some(target);
+                            continue;
+                        }
+                    }
+                    self.upstreams.mark_answered(&base);
+                    if let Some(v) = resp.headers().get(&X_MARATHON_LEADER) {
+                        self.upstreams.observe_leader_header(v);
+                    }
+                    return self.upstream_response(ctx, resp, &base, latency).await;
+                }
+                Err(SendError::Client(e)) if e.is_connect() => {
+                    self.metrics.upstream_error("connect");
+                    let detail = error_chain(&e);
+                    tracing::warn!(id = ctx.id, upstream = %display_base(&base), "cannot connect to Marathon: {detail}");
+                    self.upstreams.mark_unreachable(&base);
+                    failures.push(format!("{}: {detail}", display_base(&base)));
+                    continue;
+                }
+                Err(SendError::Timeout(after)) => {
+                    self.metrics.upstream_error("timeout");
+                    let up = display_base(&base);
+                    tracing::warn!(id = ctx.id, upstream = %up, "Marathon did not answer within {after:?}");
+                    let failure = UpstreamFailure::Timeout { upstream: up.clone(), after };
+                    self.phases.upstream_failed(&mut ctx, &failure).await;
+                    let msg = format!(
+                        "Marathon at {up} did not answer within {} ms (upstream.response_timeout_ms of the admission proxy). \
+                         The request may or may not have been applied: check before retrying.",
+                        after.as_millis()
+                    );
+                    return self.local(ctx, marathon_error(StatusCode::GATEWAY_TIMEOUT, msg));
+                }
+                Err(SendError::Client(e)) => {
+                    self.metrics.upstream_error("broken");
+                    let up = display_base(&base);
+                    let detail = error_chain(&e);
+                    tracing::warn!(id = ctx.id, upstream = %up, "Marathon connection failed: {detail}");
+                    let failure = UpstreamFailure::Broken { upstream: up.clone(), detail: detail.clone() };
+                    self.phases.upstream_failed(&mut ctx, &failure).await;
+                    let msg = format!("Marathon at {up} closed the connection without an answer: {detail}");
+                    return self.local(ctx, marathon_error(StatusCode::BAD_GATEWAY, msg));
+                }
+            }
+        }
+
+        let detail = if failures.is_empty() {
+            "no Marathon configured".to_owned()
+        } else {
+            failures.join("; ")
+        };
+        let failure = UpstreamFailure::Unreachable { detail: detail.clone() };
+        self.phases.upstream_failed(&mut ctx, &failure).await;
+        let msg = format!("No Marathon reachable through the admission proxy: {detail}");
+        self.local(ctx, marathon_error(StatusCode::BAD_GATEWAY, msg))
+    }
+
+    /// An absolute `Location` naming another known Marathon.
+    fn redirect_target(&self, resp: &Response<Incoming>, asked: &Uri) -> Option<Uri> {
+        let loc = resp.headers().get(header::LOCATION)?.to_str().ok()?;
+        let target: Uri = loc.parse().ok()?;
+        target.authority()?;
+        if crate::upstream::same_authority(&target, asked) || !self.upstreams.known(&target) {
+            return None;
+        }
+        Some(target)
+    }
+
+    async fn upstream_response(
+        &self,
+        mut ctx: RequestCtx,
+        resp: Response<Incoming>,
+        base: &Uri,
+        latency: Duration,
+    ) -> Response<ProxyBody> {
+        let (mut parts, body) = resp.into_parts();
+        strip_hop_by_hop(&mut parts.headers);
+        ctx.upstream = Some(display_base(base));
+        ctx.upstream_response_at = Some(Instant::now());
+        self.phases.response_filter(&mut ctx, &parts).await;
+        for w in ctx.warnings() {
+            parts.headers.append(header::WARNING, warning_header_value(w));
+        }
+        let kind = if ctx.route.event_stream && parts.status.is_success() {
+            Kind::Events(EventsBody::new(
+                body,
+                self.metrics.open_streams.clone(),
+                self.cancel.clone(),
+            ))
+        } else {
+            Kind::Upstream(body)
+        };
+        let status = parts.status;
+        let finish = Finish {
+            phases: self.phases.clone(),
+            metrics: self.metrics.clone(),
+            ctx,
+            status,
+            local: false,
+            upstream_latency: Some(latency),
+        };
+        Response::from_parts(parts, ProxyBody::new(kind, Some(finish)))
+    }
+
+    /// A response made here (by the proxy or a phase).
+    fn local(&self, ctx: RequestCtx, resp: Response<Bytes>) -> Response<ProxyBody> {
+        let (mut parts, body) = resp.into_parts();
+        for w in ctx.warnings() {
+            parts.headers.append(header::WARNING, warning_header_value(w));
+        }
+        if !parts.headers.contains_key(header::CONTENT_LENGTH) {
+            parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        }
+        let finish = Finish {
+            phases: self.phases.clone(),
+            metrics: self.metrics.clone(),
+            ctx,
+            status: parts.status,
+            local: true,
+            upstream_latency: None,
+        };
+        let kind = Kind::Full((!body.is_empty()).then_some(body));
+        Response::from_parts(parts, ProxyBody::new(kind, Some(finish)))
+    }
+}

@@ -1,0 +1,241 @@
+//! The phases of a request's life, and the hook through which admission plugs in.
+//!
+//! Why this shape: modelled on Pingora's `ProxyHttp` trait. The proxy owns the transport (sockets,
+//! TLS, pooling, failover, streaming, timeouts); a policy such as admission only needs to be told,
+//! at well-defined points, what is going on and be allowed to answer in place of Marathon. Every
+//! phase has a default that does nothing, so [`NoPhases`] is a transparent proxy and an
+//! implementation overrides only what it needs.
+//!
+//! Order, for one request (each at most once):
+//!
+//! 1. [`RequestPhases::early_request_filter`]: every request, head only, before any body byte is
+//!    read. May answer locally (e.g. serve `/admission/...`).
+//! 2. [`RequestPhases::request_filter`]: only for state-changing writes
+//!    ([`crate::routes::Route::admission_write`]), after the whole body was read (bounded by
+//!    `limits.max_write_body_bytes`; a larger body is answered 413 before this phase and nothing
+//!    is forwarded). May answer locally ([`Flow::Respond`]), or continue, possibly after
+//!    [`RequestCtx::add_warning`].
+//! 3. The request goes upstream (leader first, failover on connection errors, 302 from a
+//!    non-leader followed when configured). Then exactly one of:
+//!    - [`RequestPhases::response_filter`]: Marathon answered; sees status and headers (the body
+//!      streams afterwards, untouched). Where a write's 2xx is recorded and a 4xx released.
+//!    - [`RequestPhases::upstream_failed`]: no answer (no Marathon reachable, timeout, broken
+//!      connection); the client gets a Marathon-shaped 502/504.
+//! 4. [`RequestPhases::logging`]: when the response body has been fully sent, or the client went
+//!    away, or the upstream broke mid-body; with timings and byte counts.
+//!
+//! Phases 1 to 3 are async and run on the request's task. `logging` is deliberately synchronous: it
+//! runs from the response body's completion (including its `Drop` when a client disconnects), where
+//! nothing can be awaited; an implementation that needs IO (an audit file) should hand the record
+//! to a channel.
+//!
+//! Secrets: `Authorization` and cookie headers are visible to the phases (admission may need
+//! identity) but must never be logged; the proxy itself never logs a header value.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::{HeaderMap, Method, Response, StatusCode};
+
+use crate::routes::Route;
+
+/// What a filter phase decides.
+#[derive(Debug)]
+pub enum Flow {
+    /// Go on to the next phase (and eventually to Marathon).
+    Continue,
+    /// Answer the client with this response; nothing is sent to Marathon. Use
+    /// [`crate::marathon_error`] for Marathon's error shape.
+    Respond(Response<Bytes>),
+}
+
+/// Per-request state, created when the request head arrives and handed to every phase.
+#[derive(Debug)]
+pub struct RequestCtx {
+    /// Process-unique, increasing request number (for correlating log lines).
+    pub id: u64,
+    pub received_at: Instant,
+    /// The peer of the client connection (not `X-Forwarded-For`).
+    pub client_addr: SocketAddr,
+    /// Whether the client came over TLS.
+    pub client_tls: bool,
+    pub method: Method,
+    pub route: Route,
+    /// The Marathon that answered (its base URL), once one did.
+    pub upstream: Option<String>,
+    /// When Marathon's response head arrived.
+    pub upstream_response_at: Option<Instant>,
+    /// Free space for phase implementations to carry state from one phase to the next (e.g. an
+    /// in-flight reservation taken in `request_filter` and settled in `response_filter`).
+    pub extensions: http::Extensions,
+    warnings: Vec<String>,
+}
+
+impl RequestCtx {
+    pub(crate) fn new(
+        id: u64,
+        client_addr: SocketAddr,
+        client_tls: bool,
+        method: Method,
+        route: Route,
+    ) -> Self {
+        RequestCtx {
+            id,
+            received_at: Instant::now(),
+            client_addr,
+            client_tls,
+            method,
+            route,
+            upstream: None,
+            upstream_response_at: None,
+            extensions: http::Extensions::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Asks for `Warning: 299 - "<text>"` on the response the client eventually gets (Marathon's
+    /// response, unchanged otherwise; or a local one). Quotes and backslashes are escaped,
+    /// control characters replaced by spaces.
+    pub fn add_warning(&mut self, text: impl Into<String>) {
+        self.warnings.push(text.into());
+    }
+
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+}
+
+/// A state-changing write, read in full, as [`RequestPhases::request_filter`] sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteRequest<'a> {
+    pub method: &'a Method,
+    pub uri: &'a http::Uri,
+    pub headers: &'a HeaderMap,
+    /// The whole body, exactly as the client sent it (and as it will be forwarded).
+    pub body: &'a Bytes,
+}
+
+impl<'a> WriteRequest<'a> {
+    /// The path as sent (not decoded).
+    pub fn path(&self) -> &'a str {
+        self.uri.path()
+    }
+    /// The query string as sent, without `?`.
+    pub fn query(&self) -> Option<&'a str> {
+        self.uri.query()
+    }
+}
+
+/// How a request ended, for [`RequestPhases::logging`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The whole response body was handed to the connection.
+    Completed,
+    /// The client went away before the response body ended (or, for an event stream, closed it).
+    ClientGone,
+    /// Marathon's response body broke off (connection reset, malformed framing).
+    UpstreamBodyError,
+    /// The stream was closed because the proxy is shutting down.
+    Shutdown,
+}
+
+/// What happened to one request; given to [`RequestPhases::logging`].
+#[derive(Debug, Clone)]
+pub struct RequestSummary {
+    pub status: StatusCode,
+    /// True when the proxy (or a phase) answered instead of Marathon.
+    pub local_response: bool,
+    /// Time from the request head to Marathon's response head.
+    pub upstream_latency: Option<Duration>,
+    /// Time from the request head to the end of the response body.
+    pub total: Duration,
+    /// Body bytes sent to the client.
+    pub response_bytes: u64,
+    pub outcome: Outcome,
+}
+
+/// Why a request got no answer from Marathon.
+#[derive(Debug, Clone)]
+pub enum UpstreamFailure {
+    /// No Marathon accepted a connection (every candidate tried); `detail` names them.
+    Unreachable { detail: String },
+    /// Marathon accepted the request but did not answer within `upstream.response_timeout_ms`.
+    Timeout { upstream: String, after: Duration },
+    /// The connection broke before a response head arrived.
+    Broken { upstream: String, detail: String },
+}
+
+/// The phases; see the module documentation for their order. All default to "do nothing".
+#[async_trait]
+pub trait RequestPhases: Send + Sync + 'static {
+    /// Phase 1: every request, head only, before any body is read.
+    async fn early_request_filter(
+        &self,
+        _ctx: &mut RequestCtx,
+        _head: &http::request::Parts,
+    ) -> Flow {
+        Flow::Continue
+    }
+
+    /// Phase 2: state-changing writes only, with the whole body.
+    async fn request_filter(&self, _ctx: &mut RequestCtx, _req: &WriteRequest<'_>) -> Flow {
+        Flow::Continue
+    }
+
+    /// Phase 3a: Marathon answered (status and headers; hop-by-hop headers already removed).
+    /// Called for every forwarded request; check `ctx.route.admission_write` to act on writes
+    /// only. The response is never altered except for the `Warning` headers asked for with
+    /// [`RequestCtx::add_warning`].
+    async fn response_filter(&self, _ctx: &mut RequestCtx, _resp: &http::response::Parts) {}
+
+    /// Phase 3b: Marathon did not answer. The client gets a Marathon-shaped 502 or 504.
+    async fn upstream_failed(&self, _ctx: &mut RequestCtx, _failure: &UpstreamFailure) {}
+
+    /// Phase 4: the request is over. Synchronous: must not block.
+    fn logging(&self, _ctx: &RequestCtx, _summary: &RequestSummary) {}
+
+    /// Extra readiness condition for `/readyz` (e.g. "model synced"). `Err(reason)` makes the
+    /// admin endpoint answer 503 with the reason.
+    fn readiness(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// The transparent proxy: every phase does nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoPhases;
+
+impl RequestPhases for NoPhases {}
+
+/// Formats one `Warning` header value (RFC 7234 §5.5, code 299, agent `-`).
+pub(crate) fn warning_header_value(text: &str) -> http::HeaderValue {
+    let mut s = String::with_capacity(text.len() + 10);
+    s.push_str("299 - \"");
+    for c in text.chars() {
+        match c {
+            '"' | '\\' => {
+                s.push('\\');
+                s.push(c);
+            }
+            c if c.is_control() => s.push(' '),
+            c if !c.is_ascii() => s.push('?'),
+            c => s.push(c),
+        }
+    }
+    s.push('"');
+    http::HeaderValue::from_str(&s).unwrap_or_else(|_| http::HeaderValue::from_static("299 - \"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warning_values_are_escaped() {
+        assert_eq!(warning_header_value("near the limit"), "299 - \"near the limit\"");
+        assert_eq!(warning_header_value("a \"b\"\n"), "299 - \"a \\\"b\\\" \"");
+        assert_eq!(warning_header_value("é"), "299 - \"?\"");
+    }
+}

@@ -1,0 +1,40 @@
+//! The tower stack of the proxy listener, outermost first:
+//!
+//! 1. [`MetricsLayer`]: classifies the route once, counts the response by method/route/status and
+//!    body bytes both ways (sees local answers too).
+//! 2. [`HopByHopLayer`]: strips hop-by-hop headers from the request, and from the response.
+//! 3. [`ForwardedHeadersLayer`]: adds `X-Forwarded-*` (after stripping, so they always survive).
+//! 4. [`ProxyService`]: phases and forwarding.
+//!
+//! Why tower: each concern is a small service of its own, testable alone, and the order is
+//! written down in one place.
+
+use std::sync::Arc;
+
+use tower::ServiceBuilder;
+
+use crate::forward::{ProxyService, Shared};
+use crate::forwarded_headers::ForwardedHeadersLayer;
+use crate::hop_by_hop::HopByHopLayer;
+use crate::metrics::MetricsLayer;
+
+/// Builds the stack around the forwarder.
+pub(crate) fn build(
+    shared: Arc<Shared>,
+) -> impl tower::Service<
+    http::Request<hyper::body::Incoming>,
+    Response = http::Response<
+        crate::metrics::CountingBody<crate::body::ProxyBody>,
+    >,
+    Error = std::convert::Infallible,
+    Future = impl Send,
+> + Clone
+       + Send
+       + 'static {
+    let metrics = shared.metrics.clone();
+    ServiceBuilder::new()
+        .layer(MetricsLayer::new(metrics))
+        .layer(HopByHopLayer)
+        .layer(ForwardedHeadersLayer)
+        .service(ProxyService { shared })
+}
