@@ -33,15 +33,19 @@
 //! | `labels` | `Map[String, String]` | [`java_string_hash`] |
 //! | `secrets` | `Map[String, Secret]` | [`java_string_hash`] |
 //! | a group's `apps` | `Map[PathId, AppDefinition]` | [`path_id_hash`] |
-//! | `dependencies` (apps and groups) | `Set[PathId]` | [`path_id_hash`] |
+//! | `dependencies` (apps and groups) | `Set[PathId]`, written as `dependencies.map(_.toString)` | see [`path_id_set_as_strings_order`] |
 //! | a group's `groups` | `Set[Group]` | not emulated |
 //!
 //! A group's subgroups are a `Set[Group]`, hashed over the whole `Group` case class (apps,
 //! groups, dependencies, version, ...). We do not emulate that hash; callers keep the input order
 //! for subgroups.
 //!
-//! Beware that `set.map(f)` builds a *new* set whose order is that of the mapped values (e.g.
-//! `dependencies.map(_.toString)` is ordered as a `Set[String]` once it has 5 or more elements).
+//! Beware that `set.map(f)` builds a *new* set whose order is that of the mapped values:
+//! Marathon 1.3 writes `dependencies.map(_.toString).asJava`, which is ordered as a
+//! `Set[String]` of the path strings once it has 5 or more elements (the `PathId` hash only
+//! decides which of two colliding strings comes first). By contrast `map.values.map(..)` and
+//! `map.map(..)` to non-pairs should keep the map's order, since they build a plain `Iterable`
+//! (not checked by the tests here).
 //!
 //! Scala's `##` of a `String` is Java's `String.hashCode`; of a `Boolean` it is 1231/1237; of a
 //! `List` it is `MurmurHash3.seqHash` (2.11 `listHash`: no range detection); of a case class with
@@ -153,6 +157,40 @@ pub fn path_id_key_order(keys: &[(&[&str], bool)]) -> Vec<usize> {
     iteration_order(&hashes)
 }
 
+/// Marathon's `PathId.toString`: segments joined by `/`, with a leading `/` when absolute
+/// (so the absolute root is `/` and the relative root is empty).
+pub fn path_id_to_string(segments: &[&str], absolute: bool) -> String {
+    let body = segments.join("/");
+    if absolute {
+        format!("/{body}")
+    } else {
+        body
+    }
+}
+
+/// Order of a `Set[PathId]` (distinct ids, given in insertion order) as Marathon 1.3 writes it:
+/// `dependencies.map(_.toString)`. `Set.map` builds a *new* `Set[String]` by inserting the
+/// strings in the `PathId` set's iteration order, so from 5 elements on the written order is that
+/// of a `Set[String]` (string hashes), not of the `Set[PathId]`.
+pub fn path_id_set_as_strings_order(ids: &[(&[&str], bool)]) -> Vec<usize> {
+    let hashes: Vec<i32> = ids.iter().map(|(s, a)| path_id_hash(s, *a)).collect();
+    let set_order = set_iteration_order(&hashes);
+    let strings = ScalaCollection::from_keys(
+        Kind::Set,
+        set_order.into_iter().map(|i| {
+            let (segs, abs) = ids[i];
+            let s = path_id_to_string(segs, abs);
+            let h = java_string_hash(&s);
+            ((s, i), h)
+        }),
+    );
+    strings
+        .keys_in_order()
+        .into_iter()
+        .map(|(_, i)| i)
+        .collect()
+}
+
 /// Trie iteration order of entries given in collision-leaf insertion order (oldest first).
 fn trie_order(hashes: &[i32], kind: Kind) -> Vec<usize> {
     let mut order: Vec<usize> = (0..hashes.len()).collect();
@@ -164,7 +202,11 @@ fn trie_order(hashes: &[i32], kind: Kind) -> Vec<usize> {
         let mut start = 0;
         while start < order.len() {
             let h = hashes[order[start]];
-            let end = start + order[start..].iter().take_while(|&&i| hashes[i] == h).count();
+            let end = start
+                + order[start..]
+                    .iter()
+                    .take_while(|&&i| hashes[i] == h)
+                    .count();
             order[start..end].reverse();
             start = end;
         }
@@ -194,7 +236,11 @@ pub struct ScalaCollection<K> {
 impl<K: PartialEq + Clone> ScalaCollection<K> {
     /// An empty `Map()` or `Set()`.
     pub fn new(kind: Kind) -> Self {
-        ScalaCollection { kind, trie: false, entries: Vec::new() }
+        ScalaCollection {
+            kind,
+            trie: false,
+            entries: Vec::new(),
+        }
     }
 
     /// Builds a collection by inserting keys (with their `##`) in order.
@@ -251,7 +297,10 @@ impl<K: PartialEq + Clone> ScalaCollection<K> {
         } else {
             (0..self.entries.len()).collect()
         };
-        order.into_iter().map(|i| self.entries[i].0.clone()).collect()
+        order
+            .into_iter()
+            .map(|i| self.entries[i].0.clone())
+            .collect()
     }
 }
 
@@ -360,7 +409,10 @@ mod tests {
         // Root path, relative root, and a nested path differ.
         let root = path_id_hash(&[], true);
         assert_ne!(root, path_id_hash(&[], false));
-        assert_ne!(path_id_hash(&["a", "b"], true), path_id_hash(&["b", "a"], true));
+        assert_ne!(
+            path_id_hash(&["a", "b"], true),
+            path_id_hash(&["b", "a"], true)
+        );
         assert_eq!(string_list_hash(&[]), finalize_hash(SEQ_SEED, 0));
         // Values printed by Scala 2.11.12 for `case class PathId(path: List[String], absolute: Boolean = true)`.
         assert_eq!(root, -1_234_416_739);

@@ -12,8 +12,9 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use znode_size::scala_order::{
-    iteration_order, java_string_hash, path_id_hash, path_id_key_order, set_iteration_order,
-    string_key_order, Kind, ScalaCollection,
+    iteration_order, java_string_hash, path_id_hash, path_id_key_order,
+    path_id_set_as_strings_order, path_id_to_string, set_iteration_order, string_key_order, Kind,
+    ScalaCollection,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -34,19 +35,30 @@ fn tool(name: &str) -> String {
     name.to_string()
 }
 
-/// Compiles the oracle once per test binary run; returns the class directory.
+/// Compiles the oracle (once per source text, cached under the target dir); returns the class
+/// directory.
 fn compiled_oracle() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scala/ScalaOrder.scala");
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("scala-order-oracle-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create oracle class dir");
-        let out = Command::new(tool("scalac"))
+        let text = std::fs::read_to_string(&src).expect("read ScalaOrder.scala");
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let dir = tmp.join(format!("scala-order-oracle-{:016x}", fnv(&text)));
+        let scalac = tool("scalac");
+        tool("scala");
+        if dir.join("ScalaOrder.class").is_file() {
+            return dir;
+        }
+        let building = tmp.join(format!(
+            "scala-order-oracle-building-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&building);
+        std::fs::create_dir_all(&building).expect("create oracle class dir");
+        let out = Command::new(scalac)
             .arg("-nowarn")
             .arg("-d")
-            .arg(&dir)
+            .arg(&building)
             .arg(&src)
             .output()
             .expect("run scalac");
@@ -57,6 +69,10 @@ fn compiled_oracle() -> &'static Path {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+        if std::fs::rename(&building, &dir).is_err() {
+            // Another run got there first.
+            let _ = std::fs::remove_dir_all(&building);
+        }
         dir
     })
 }
@@ -70,10 +86,15 @@ struct Observed {
 }
 
 fn run_oracle(cases: &[Case]) -> Vec<Observed> {
+    let lines: Vec<String> = cases.iter().map(Case::line).collect();
+    run_oracle_lines(&lines)
+}
+
+fn run_oracle_lines(lines: &[String]) -> Vec<Observed> {
     let dir = compiled_oracle();
     let mut input = String::new();
-    for c in cases {
-        input.push_str(&c.line());
+    for l in lines {
+        input.push_str(l);
         input.push('\n');
     }
     let file = dir.join(format!("cases-{:x}.txt", fnv(&input)));
@@ -105,13 +126,18 @@ fn run_oracle(cases: &[Case]) -> Vec<Observed> {
             }
         })
         .collect();
-    assert_eq!(observed.len(), cases.len(), "oracle printed a wrong number of lines");
+    assert_eq!(
+        observed.len(),
+        lines.len(),
+        "oracle printed a wrong number of lines"
+    );
     observed
 }
 
 fn fnv(s: &str) -> u64 {
-    s.bytes()
-        .fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -138,7 +164,11 @@ struct Case {
 
 impl Case {
     fn inserts(keys: KeyType, kind: Kind, tokens: &[String]) -> Case {
-        Case { keys, kind, ops: tokens.iter().cloned().map(Op::Add).collect() }
+        Case {
+            keys,
+            kind,
+            ops: tokens.iter().cloned().map(Op::Add).collect(),
+        }
     }
 
     fn line(&self) -> String {
@@ -164,7 +194,10 @@ impl Case {
 /// `A/a/b` → (["a", "b"], true); `R` → ([], false).
 fn parse_path(token: &str) -> (Vec<&str>, bool) {
     let absolute = token.starts_with('A');
-    (token[1..].split('/').filter(|s| !s.is_empty()).collect(), absolute)
+    (
+        token[1..].split('/').filter(|s| !s.is_empty()).collect(),
+        absolute,
+    )
 }
 
 fn hash_of(keys: KeyType, token: &str) -> i32 {
@@ -202,12 +235,15 @@ const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234
 
 fn random_string_key(rng: &mut Rng) -> String {
     let len = 1 + rng.below(14);
-    (0..len).map(|_| ALNUM[rng.below(ALNUM.len())] as char).collect()
+    (0..len)
+        .map(|_| ALNUM[rng.below(ALNUM.len())] as char)
+        .collect()
 }
 
 fn random_path_key(rng: &mut Rng) -> String {
-    const SEGS: &[&str] =
-        &["prod", "dev", "web", "db", "nginx", "api", "a", "b", "c", "x1", "group-2", "..", "."];
+    const SEGS: &[&str] = &[
+        "prod", "dev", "web", "db", "nginx", "api", "a", "b", "c", "x1", "group-2", "..", ".",
+    ];
     let mut t = String::from(if rng.below(5) == 0 { "R" } else { "A" });
     for _ in 0..rng.below(5) {
         t.push('/');
@@ -235,7 +271,11 @@ fn distinct(rng: &mut Rng, n: usize, gen: fn(&mut Rng) -> String) -> Vec<String>
 /// Strings with equal Java hashes: every concatenation of `blocks` blocks of "Aa"/"BB".
 fn colliding_strings(blocks: u32) -> Vec<String> {
     (0..1u32 << blocks)
-        .map(|bits| (0..blocks).map(|b| if bits >> b & 1 == 1 { "BB" } else { "Aa" }).collect())
+        .map(|bits| {
+            (0..blocks)
+                .map(|b| if bits >> b & 1 == 1 { "BB" } else { "Aa" })
+                .collect()
+        })
         .collect()
 }
 
@@ -291,7 +331,12 @@ fn plain_order(case: &Case) -> Option<Vec<String>> {
                     path_id_key_order(&keys)
                 }
             };
-            assert_eq!(o, by_keys, "iteration_order vs key-order helper for {}", case.line());
+            assert_eq!(
+                o,
+                by_keys,
+                "iteration_order vs key-order helper for {}",
+                case.line()
+            );
             o
         }
         Kind::Set => set_iteration_order(&hashes),
@@ -352,13 +397,17 @@ fn env_var_like_string_maps_and_sets() {
             cases.push(Case::inserts(KeyType::Str, kind, &keys));
             cases.push(Case::inserts(KeyType::Str, kind, &shuffled));
         }
-        let labels: Vec<String> =
-            ["DCOS_SERVICE_NAME", "HAPROXY_GROUP", "HAPROXY_0_VHOST", "MARATHON_SINGLE_INSTANCE_APP"]
-                .iter()
-                .map(|s| s.to_string())
-                .chain((0..n).map(|i| format!("label.{i}")))
-                .take(n)
-                .collect();
+        let labels: Vec<String> = [
+            "DCOS_SERVICE_NAME",
+            "HAPROXY_GROUP",
+            "HAPROXY_0_VHOST",
+            "MARATHON_SINGLE_INSTANCE_APP",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain((0..n).map(|i| format!("label.{i}")))
+        .take(n)
+        .collect();
         cases.push(Case::inserts(KeyType::Str, Kind::Map, &labels));
     }
     check(&cases);
@@ -376,7 +425,10 @@ fn random_string_keys() {
         }
     }
     // Unicode keys (UTF-16 hashing).
-    let uni: Vec<String> = ["é", "ü", "日本", "😀", "a😀b", "Ω", "ß", "ñandú"].iter().map(|s| s.to_string()).collect();
+    let uni: Vec<String> = ["é", "ü", "日本", "😀", "a😀b", "Ω", "ß", "ñandú"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     cases.push(Case::inserts(KeyType::Str, Kind::Map, &uni));
     check(&cases);
 }
@@ -394,8 +446,10 @@ fn path_id_maps_and_sets() {
         }
     }
     // Root and relative-root paths, which have empty segment lists.
-    let special: Vec<String> =
-        ["A", "R", "A/a", "R/a", "A/a/b", "R/a/b", "A/b/a"].iter().map(|s| s.to_string()).collect();
+    let special: Vec<String> = ["A", "R", "A/a", "R/a", "A/a/b", "R/a/b", "A/b/a"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     cases.push(Case::inserts(KeyType::Path, Kind::Map, &special));
     cases.push(Case::inserts(KeyType::Path, Kind::Set, &special));
     check(&cases);
@@ -403,7 +457,7 @@ fn path_id_maps_and_sets() {
 
 #[test]
 fn colliding_hashes() {
-    let mut rng = Rng(0xc011_1de);
+    let mut rng = Rng(0x0c01_11de);
     let mut cases = Vec::new();
     for blocks in [1, 2, 3, 4] {
         let coll = colliding_strings(blocks);
@@ -413,8 +467,17 @@ fn colliding_hashes() {
             // Colliding keys mixed with others, in random orders.
             for extra in [1, 3, 8, 30] {
                 let mut keys = coll.clone();
-                keys.extend(distinct(&mut rng, extra, random_string_key).into_iter().filter(|k| !coll.contains(k)));
-                keys.extend(colliding_strings(blocks + 1).into_iter().take(3).map(|k| format!("{k}x")));
+                keys.extend(
+                    distinct(&mut rng, extra, random_string_key)
+                        .into_iter()
+                        .filter(|k| !coll.contains(k)),
+                );
+                keys.extend(
+                    colliding_strings(blocks + 1)
+                        .into_iter()
+                        .take(3)
+                        .map(|k| format!("{k}x")),
+                );
                 rng.shuffle(&mut keys);
                 cases.push(Case::inserts(KeyType::Str, kind, &keys));
             }
@@ -436,14 +499,22 @@ fn updates_and_removals() {
         let kind = if round % 2 == 0 { Kind::Map } else { Kind::Set };
         let n_ops = 1 + rng.below(40);
         let ops = random_ops(&mut rng, &pool, n_ops);
-        cases.push(Case { keys: KeyType::Str, kind, ops });
+        cases.push(Case {
+            keys: KeyType::Str,
+            kind,
+            ops,
+        });
     }
     for round in 0..40 {
         let n = 2 + rng.below(8);
         let pool = distinct(&mut rng, n, random_path_key);
         let kind = if round % 2 == 0 { Kind::Map } else { Kind::Set };
         let ops = random_ops(&mut rng, &pool, 30);
-        cases.push(Case { keys: KeyType::Path, kind, ops });
+        cases.push(Case {
+            keys: KeyType::Path,
+            kind,
+            ops,
+        });
     }
     // Grow to 5 (becomes a trie), then shrink to 4 and fewer: stays a trie.
     let five: Vec<String> = (0..5).map(|i| format!("K{i}")).collect();
@@ -452,7 +523,11 @@ fn updates_and_removals() {
             let mut ops: Vec<Op> = five.iter().cloned().map(Op::Add).collect();
             ops.extend(five.iter().rev().take(drop).cloned().map(Op::Remove));
             ops.push(Op::Add("K9".into()));
-            cases.push(Case { keys: KeyType::Str, kind, ops });
+            cases.push(Case {
+                keys: KeyType::Str,
+                kind,
+                ops,
+            });
         }
         // Shrinking a Map4/Set4 keeps insertion order; re-adding appends.
         let ops = vec![
@@ -464,7 +539,60 @@ fn updates_and_removals() {
             Op::Add("d".into()),
             Op::Add("c".into()),
         ];
-        cases.push(Case { keys: KeyType::Str, kind, ops });
+        cases.push(Case {
+            keys: KeyType::Str,
+            kind,
+            ops,
+        });
     }
     check(&cases);
+}
+
+/// `dependencies.map(_.toString)`: a `Set[PathId]` mapped to a `Set[String]`, as Marathon writes it.
+#[test]
+fn path_id_sets_mapped_to_strings() {
+    let mut rng = Rng(0xde_9e4d);
+    let mut lines = Vec::new();
+    let mut expected = Vec::new();
+    for n in (1..=12).chain([17, 30, 60]) {
+        for round in 0..3 {
+            let tokens = if round == 0 {
+                (0..n).map(|i| format!("A/group/app{i}")).collect()
+            } else {
+                distinct(&mut rng, n, random_path_key)
+            };
+            let parsed: Vec<(Vec<&str>, bool)> = tokens.iter().map(|t| parse_path(t)).collect();
+            let ids: Vec<(&[&str], bool)> =
+                parsed.iter().map(|(s, a)| (s.as_slice(), *a)).collect();
+            let order = path_id_set_as_strings_order(&ids);
+            expected.push(
+                order
+                    .into_iter()
+                    .map(|i| format!("'{}", path_id_to_string(ids[i].0, ids[i].1)))
+                    .collect::<Vec<_>>(),
+            );
+            let mut line = String::from("P setstr");
+            for t in &tokens {
+                line.push_str(" +");
+                line.push_str(t);
+            }
+            lines.push(line);
+        }
+    }
+    let observed = run_oracle_lines(&lines);
+    let mut failures = Vec::new();
+    for ((line, want), obs) in lines.iter().zip(&expected).zip(&observed) {
+        if want != &obs.by_iterator || want != &obs.by_foreach {
+            failures.push(format!(
+                "case: {line}\n  scala: {:?}\n  ours: {want:?}",
+                obs.by_iterator
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} cases differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -2,14 +2,17 @@
 //
 // Reads a case file, one case per line: `<S|P> <map|set> <op> <op> ...`, where S means String keys
 // and P means PathId keys, and each op is `+token` (map: `m + (key -> opIndex)`, set: `s + key`)
-// or `-token` (`m - key` / `s - key`). A PathId token is `A` (absolute) or `R` (relative)
+// or `-token` (`m - key` / `s - key`). Kind `setstr` builds a set like `set` and then prints
+// `s.map(_.toString)` (as Marathon writes dependencies), each string prefixed with `'`. A PathId token is `A` (absolute) or `R` (relative)
 // followed by `/`-separated segments, e.g. `A/prod/web` or `A` for the root.
 //
 // Prints one line per case: `<class> | <tokens by iterator> | <tokens by foreach>`.
 
 // Same shape as Marathon 1.3's mesosphere.marathon.state.PathId (whose extra methods and
 // `Ordered` parent do not change the synthetic hashCode).
-case class PathId(path: List[String], absolute: Boolean = true)
+case class PathId(path: List[String], absolute: Boolean = true) {
+  override def toString: String = path.mkString(if (absolute) "/" else "", "/", "")
+}
 
 object ScalaOrder {
   def pathId(token: String): PathId =
@@ -38,9 +41,16 @@ object ScalaOrder {
         val k = parse(op.substring(1))
         s = if (op.charAt(0) == '+') s + k else s - k
       }
-      s.iterator.foreach(k => iterated += token(k))
-      s.foreach(k => visited += token(k))
-      s.getClass.getName
+      if (kind == "setstr") {
+        val mapped: Set[String] = s.map(_.toString)
+        mapped.iterator.foreach(k => iterated += "'" + k)
+        mapped.foreach(k => visited += "'" + k)
+        mapped.getClass.getName
+      } else {
+        s.iterator.foreach(k => iterated += token(k))
+        s.foreach(k => visited += token(k))
+        s.getClass.getName
+      }
     }
     cls + " | " + iterated.mkString(" ") + " | " + visited.mkString(" ")
   }
