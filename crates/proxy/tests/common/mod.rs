@@ -1,0 +1,449 @@
+//! Test fixtures: a fake Marathon (hyper server on 127.0.0.1:0), a running proxy, clients.
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, oneshot};
+use tokio::task::JoinSet;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub type TestBody = http_body_util::combinators::BoxBody<Bytes, BoxError>;
+
+/// What the fake Marathon received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: Method,
+    pub uri: String,
+    pub headers: HeaderMap,
+    /// None when the body broke off before its end.
+    pub body: Option<Bytes>,
+}
+
+pub struct FakeState {
+    pub name: String,
+    pub leader: Mutex<Option<String>>,
+    pub requests: Mutex<Vec<Recorded>>,
+    pub events: broadcast::Sender<String>,
+    /// Number of event streams currently open on the fake.
+    pub open_streams: Mutex<usize>,
+    /// When set, /v2/apps (GET) answers 302 to this absolute URL.
+    pub redirect_apps_to: Mutex<Option<String>>,
+}
+
+pub struct FakeMarathon {
+    pub addr: SocketAddr,
+    pub state: Arc<FakeState>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl FakeMarathon {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state.requests.lock().unwrap().clone()
+    }
+    pub fn requests_to(&self, path: &str) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.uri.starts_with(path))
+            .collect()
+    }
+    pub fn set_leader(&self, l: Option<String>) {
+        *self.state.leader.lock().unwrap() = l;
+    }
+    pub fn emit(&self, frame: &str) -> usize {
+        self.state.events.send(frame.to_owned()).unwrap_or(0)
+    }
+    pub fn open_streams(&self) -> usize {
+        *self.state.open_streams.lock().unwrap()
+    }
+    /// Stops accepting and closes every connection.
+    pub async fn stop(mut self) {
+        self.stop_inner().await;
+    }
+    async fn stop_inner(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for FakeMarathon {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+fn resp(status: u16, ctype: &str, body: impl Into<Bytes>) -> Response<TestBody> {
+    Response::builder()
+        .status(status)
+        .header("content-type", ctype)
+        .body(Full::new(body.into()).map_err(|e| match e {}).boxed())
+        .unwrap()
+}
+
+async fn handle(state: Arc<FakeState>, req: Request<Incoming>) -> Result<Response<TestBody>, Infallible> {
+    let (parts, body) = req.into_parts();
+    let uri = parts.uri.to_string();
+    let path = parts.uri.path().to_owned();
+    if path == "/v2/leader" {
+        return Ok(match state.leader.lock().unwrap().clone() {
+            Some(l) => resp(200, "application/json", serde_json::json!({"leader": l}).to_string()),
+            None => resp(404, "application/json", r#"{"message":"There is no leader"}"#),
+        });
+    }
+    if path == "/v2/events" {
+        state.requests.lock().unwrap().push(Recorded {
+            method: parts.method.clone(),
+            uri: uri.clone(),
+            headers: parts.headers.clone(),
+            body: Some(Bytes::new()),
+        });
+        let mut rx = state.events.subscribe();
+        let (tx, body_rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, BoxError>>(16);
+        *state.open_streams.lock().unwrap() += 1;
+        let st = state.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tx.closed() => break,
+                    m = rx.recv() => match m {
+                        Ok(m) => if tx.send(Ok(Frame::data(Bytes::from(m)))).await.is_err() { break },
+                        Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(_) => break,
+                    }
+                }
+            }
+            *st.open_streams.lock().unwrap() -= 1;
+        });
+        let stream = tokio_stream_from(body_rx);
+        return Ok(Response::builder()
+            .status(200)
+            .header("content-type", "text/event-stream;charset=utf-8")
+            .header("connection", "close")
+            .body(StreamBody::new(stream).boxed())
+            .unwrap());
+    }
+    // Collect the body (recording a broken one as None).
+    let body = body.collect().await.ok().map(|c| c.to_bytes());
+    let broken = body.is_none();
+    state.requests.lock().unwrap().push(Recorded {
+        method: parts.method.clone(),
+        uri: uri.clone(),
+        headers: parts.headers.clone(),
+        body: body.clone(),
+    });
+    if broken {
+        return Ok(resp(400, "application/json", r#"{"message":"broken body"}"#));
+    }
+    let body = body.unwrap();
+    let r = match (parts.method.clone(), path.as_str()) {
+        (_, "/ping") => resp(200, "text/plain", "pong"),
+        (Method::GET, "/v2/apps") | (Method::HEAD, "/v2/apps") => {
+            if let Some(to) = state.redirect_apps_to.lock().unwrap().clone() {
+                return Ok(Response::builder()
+                    .status(302)
+                    .header("location", to)
+                    .body(Full::new(Bytes::new()).map_err(|e| match e {}).boxed())
+                    .unwrap());
+            }
+            let mut r = resp(200, "application/json", apps_json(3, &state.name));
+            r.headers_mut().insert("x-marathon-leader", format!("http://{}", state.leader.lock().unwrap().clone().unwrap_or_default()).parse().unwrap());
+            r.headers_mut().insert("set-cookie", "mesosphere_server_id=abc; Path=/".parse().unwrap());
+            r.headers_mut().insert("x-served-by", state.name.parse().unwrap());
+            r
+        }
+        (Method::POST, "/v2/apps") => {
+            let mut r = resp(201, "application/json", body.clone());
+            r.headers_mut().insert("location", "/v2/apps/web".parse().unwrap());
+            r.headers_mut().insert("marathon-deployment-id", "5ed4c0c5-9ff8-4a6f-a0cd-f57f59a34b43".parse().unwrap());
+            r
+        }
+        (Method::PUT, p) | (Method::PATCH, p) | (Method::DELETE, p) if p.starts_with("/v2/") => {
+            let mut r = resp(200, "application/json", r#"{"version":"2024-01-01T00:00:00.000Z","deploymentId":"5ed4c0c5-9ff8-4a6f-a0cd-f57f59a34b43"}"#);
+            r.headers_mut().insert("marathon-deployment-id", "5ed4c0c5-9ff8-4a6f-a0cd-f57f59a34b43".parse().unwrap());
+            r
+        }
+        (_, "/echo") => {
+            let mut h = serde_json::Map::new();
+            for (k, v) in parts.headers.iter() {
+                h.insert(k.as_str().to_owned(), v.to_str().unwrap_or("").into());
+            }
+            resp(200, "application/json", serde_json::json!({"method": parts.method.as_str(), "uri": uri, "headers": h, "body_len": body.len()}).to_string())
+        }
+        (_, "/big") => resp(200, "application/octet-stream", vec![b'x'; 1 << 20]),
+        (_, "/chunked") => {
+            let frames: Vec<Result<Frame<Bytes>, BoxError>> = (0..5)
+                .map(|i| Ok(Frame::data(Bytes::from(format!("chunk-{i};")))))
+                .collect();
+            Response::builder()
+                .status(200)
+                .header("content-type", "text/plain")
+                .body(StreamBody::new(futures_util::stream::iter(frames)).boxed())
+                .unwrap()
+        }
+        (_, "/slow") => {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            resp(200, "text/plain", "late")
+        }
+        (_, "/reset") => {
+            // Announces 100000 bytes, sends 10, then breaks the connection.
+            let frames: Vec<Result<Frame<Bytes>, BoxError>> = vec![
+                Ok(Frame::data(Bytes::from_static(b"0123456789"))),
+                Err("simulated reset".into()),
+            ];
+            Response::builder()
+                .status(200)
+                .header("content-type", "application/json")
+                .header("content-length", "100000")
+                .body(StreamBody::new(futures_util::stream::iter(frames)).boxed())
+                .unwrap()
+        }
+        _ => resp(404, "application/json", format!("{{\"message\":\"App '{path}' does not exist\"}}")),
+    };
+    Ok(r)
+}
+
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::Receiver<Result<Frame<Bytes>, BoxError>>,
+) -> impl futures_util::Stream<Item = Result<Frame<Bytes>, BoxError>> + Send + Sync + 'static {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+pub fn apps_json(n: usize, who: &str) -> String {
+    let apps: Vec<_> = (0..n)
+        .map(|i| serde_json::json!({"id": format!("/prod/app-{i}"), "cmd": "sleep 1000", "cpus": 0.1, "mem": 64, "instances": 1, "env": {"SERVED_BY": who}, "labels": {}}))
+        .collect();
+    serde_json::json!({ "apps": apps }).to_string()
+}
+
+/// Starts a fake Marathon on 127.0.0.1:0 (plain HTTP, or HTTPS with `tls`).
+pub async fn fake_marathon(name: &str, tls: Option<Arc<rustls::ServerConfig>>) -> FakeMarathon {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (events, _) = broadcast::channel(64);
+    let state = Arc::new(FakeState {
+        name: name.to_owned(),
+        leader: Mutex::new(Some(addr.to_string())),
+        requests: Mutex::new(Vec::new()),
+        events,
+        open_streams: Mutex::new(0),
+        redirect_apps_to: Mutex::new(None),
+    });
+    let (stop, mut stop_rx) = oneshot::channel::<()>();
+    let st = state.clone();
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let task = tokio::spawn(async move {
+        let mut conns = JoinSet::new();
+        loop {
+            tokio::select! {
+                _ = &mut stop_rx => break,
+                a = listener.accept() => {
+                    let Ok((tcp, _)) = a else { continue };
+                    let st = st.clone();
+                    let acceptor = acceptor.clone();
+                    conns.spawn(async move {
+                        let svc = service_fn(move |req| handle(st.clone(), req));
+                        let builder = hyper::server::conn::http1::Builder::new();
+                        match acceptor {
+                            None => { let _ = builder.serve_connection(TokioIo::new(tcp), svc).await; }
+                            Some(a) => {
+                                if let Ok(s) = a.accept(tcp).await {
+                                    let _ = builder.serve_connection(TokioIo::new(s), svc).await;
+                                }
+                            }
+                        }
+                    });
+                }
+            }
+        }
+        conns.shutdown().await;
+    });
+    FakeMarathon {
+        addr,
+        state,
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
+
+/// A running proxy.
+pub struct RunningProxy {
+    pub addr: SocketAddr,
+    pub admin: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    pub task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl RunningProxy {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.admin, path)
+    }
+    /// Triggers graceful shutdown and waits for `run` to return.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        self.task.take().unwrap().await.unwrap()
+    }
+}
+
+impl Drop for RunningProxy {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+pub fn test_config(marathons: &[String]) -> proxy::ProxyConfig {
+    let mut c = proxy::ProxyConfig::default();
+    c.listen = "127.0.0.1:0".parse().unwrap();
+    c.admin_listen = "127.0.0.1:0".parse().unwrap();
+    c.marathon = marathons.to_vec();
+    c.upstream.leader_poll_interval_ms = 100;
+    c.upstream.connect_timeout_ms = 1000;
+    c.upstream.response_timeout_ms = 5000;
+    c.listener.shutdown_grace_secs = 5;
+    c
+}
+
+pub async fn start_proxy(config: proxy::ProxyConfig) -> RunningProxy {
+    start_proxy_with(config, Arc::new(proxy::NoPhases)).await
+}
+
+pub async fn start_proxy_with(
+    config: proxy::ProxyConfig,
+    phases: Arc<dyn proxy::RequestPhases>,
+) -> RunningProxy {
+    let p = proxy::Proxy::bind(config, phases).await.unwrap();
+    let (addr, admin) = (p.local_addr(), p.admin_addr());
+    let (stop, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(p.run(async move {
+        let _ = rx.await;
+    }));
+    RunningProxy {
+        addr,
+        admin,
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
+
+/// Waits until `/readyz` says ready (the first leader poll happened).
+pub async fn wait_ready(p: &RunningProxy) {
+    let c = client();
+    for _ in 0..100 {
+        if let Ok(r) = c.request(get(&p.admin_url("/readyz"))).await {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("proxy never became ready");
+}
+
+pub type TestClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+pub fn client() -> TestClient {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+pub fn get(url: &str) -> Request<Full<Bytes>> {
+    Request::get(url).body(Full::new(Bytes::new())).unwrap()
+}
+
+pub fn req(method: &str, url: &str, body: &str) -> Request<Full<Bytes>> {
+    Request::builder()
+        .method(method)
+        .uri(url)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .unwrap()
+}
+
+/// Status, headers and body of a response (body collected).
+pub async fn fetch(c: &TestClient, r: Request<Full<Bytes>>) -> (StatusCode, HeaderMap, Bytes) {
+    let resp = c.request(r).await.unwrap();
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    (parts.status, parts.headers, body)
+}
+
+pub fn json(b: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(b).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(b)))
+}
+
+/// Number of open file descriptors of this process.
+pub fn open_fds() -> usize {
+    std::fs::read_dir(Path::new("/proc/self/fd")).map(|d| d.count()).unwrap_or(0)
+}
+
+/// Self-signed CA + a leaf for `names`, as PEM strings: (ca_pem, leaf_cert_pem, leaf_key_pem).
+pub fn make_ca_and_leaf(names: &[&str]) -> (String, String, String) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let mut params =
+        rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+    params.subject_alt_names.push(rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap()));
+    let leaf = params.signed_by(&leaf_key, &ca, &ca_key).unwrap();
+    (ca.pem(), leaf.pem(), leaf_key.serialize_pem())
+}
+
+pub fn rustls_server_config(cert_pem: &str, key_pem: &str, alpn: &[&[u8]]) -> Arc<rustls::ServerConfig> {
+    let certs: Vec<_> = rustls_pemfile::certs(&mut cert_pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let key = rustls_pemfile::private_key(&mut key_pem.as_bytes()).unwrap().unwrap();
+    let mut c = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    c.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
+    Arc::new(c)
+}
+
+pub fn rustls_client_config(ca_pem: &str, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let mut c = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    c.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
+    Arc::new(c)
+}
