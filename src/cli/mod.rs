@@ -1,9 +1,12 @@
 //! One module per subcommand. Each exposes its clap `Args` and a `run` returning the exit code.
 
 pub mod check;
+mod live;
+mod policy;
 pub mod report;
 pub mod serve;
 pub mod sim;
+mod store_args;
 
 /// `--version`: the crate version and the git commit it was built from.
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("GIT_COMMIT"), ")");

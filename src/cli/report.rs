@@ -1,9 +1,135 @@
-//! `report` subcommand (not built yet).
+//! `report`: where the persisted bytes go, per group (own and subtree) and per app, and how much
+//! room is left before a deployment hits the limit.
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(clap::Args, Default)]
-pub struct ReportArgs {}
+use serde_json::json;
+use znode_size::encoded_tree::EncodedGroup;
+use znode_size::{Estimator, Layout};
 
-pub fn run(_args: ReportArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`report` is not built yet")
+use super::store_args::{load_state, parse_state, StoreArgs};
+
+#[derive(clap::Args, Debug)]
+pub struct ReportArgs {
+    /// The state: what `GET /v2/groups?embed=group.groups&embed=group.apps` returns.
+    #[arg(long, group = "source")]
+    pub state: Option<PathBuf>,
+    /// Read the live state from this Marathon.
+    #[arg(long, group = "source")]
+    pub marathon: Option<String>,
+    /// Read the real node sizes from ZooKeeper (`HOST:PORT[/PATH]`).
+    #[arg(long, group = "source")]
+    pub zk: Option<String>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// How many groups and apps to list.
+    #[arg(long, default_value_t = 20)]
+    pub top: usize,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    let flavour = args.store.flavour();
+    let root = match (&args.state, &args.marathon, &args.zk) {
+        (Some(path), _, _) => load_state(path, flavour)?,
+        (None, Some(url), _) => parse_state(&super::live::fetch_root(url)?, flavour)?,
+        (None, None, Some(_)) => anyhow::bail!("`report --zk` is not built yet; use --state or --marathon"),
+        _ => anyhow::bail!("give one of --state ROOT.json, --marathon URL or --zk HOST:PORT/PATH"),
+    };
+    let cfg = args.store.store_config();
+    let mut estimator = Estimator::new(cfg.clone());
+    let state = estimator.state(&root);
+    let self_plan = estimator.deployment(&root, &root);
+    let encoded = estimator.encode(&root);
+
+    let mut groups = Vec::new();
+    encoded.visit(&mut |g: &EncodedGroup| {
+        let mut apps = 0usize;
+        g.visit(&mut |sub| apps += sub.apps.len());
+        groups.push(json!({"id": g.id.to_string(), "own_bytes": g.own_len(), "subtree_bytes": g.len(), "apps": apps}));
+    });
+    groups.sort_by_key(|g| std::cmp::Reverse(g["subtree_bytes"].as_u64()));
+    let mut apps = Vec::new();
+    encoded.visit(&mut |g| apps.extend(g.apps.iter().map(|a| (a.id.clone(), a.bytes.len()))));
+    apps.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let headroom = headroom(&cfg.layout, &apps, &self_plan, &state);
+
+    let out = json!({
+        "layout": cfg.layout.as_str(),
+        "root_bytes": state.root_bytes,
+        "root_raw_bytes": encoded.len(),
+        "plan_bytes": self_plan.plan_bytes,
+        "binding_bytes": self_plan.binding_bytes,
+        "limit_bytes": state.limit_bytes,
+        "app_count": apps.len(),
+        "headroom": headroom,
+        "groups": groups.iter().take(args.top).collect::<Vec<_>>(),
+        "apps": apps.iter().take(args.top).map(|(id, b)| json!({"id": id, "bytes": b})).collect::<Vec<_>>(),
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        print_text(&out);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// How many more apps like the median one fit before a deployment reaches the limit: each adds
+/// its bytes twice to a legacy plan (original and target), scaled by the plan's compression ratio.
+fn headroom(layout: &Layout, apps: &[(String, usize)], plan: &znode_size::Estimate, state: &znode_size::Estimate) -> serde_json::Value {
+    let mut sizes: Vec<usize> = apps.iter().map(|a| a.1).collect();
+    sizes.sort_unstable();
+    let median = sizes.get(sizes.len() / 2).copied().unwrap_or(214) as f64;
+    let limit = plan.limit_bytes as f64;
+    let used = plan.binding_bytes as f64;
+    let per_app = match layout {
+        Layout::Legacy => {
+            let ratio = match plan.plan_raw_bytes {
+                Some(raw) if raw > 0 => (plan.binding_bytes as f64 / raw as f64).min(1.0),
+                _ => 1.0,
+            };
+            2.0 * (median + 3.0) * ratio
+        }
+        // An app reference in the root group: safe path and version, about 40 bytes.
+        Layout::V14 => 40.0,
+    };
+    let fit = ((limit - used) / per_app).floor().max(0.0);
+    json!({
+        "bytes_left": (limit - used).max(0.0) as u64,
+        "used_fraction": used / limit,
+        "median_app_bytes": median as u64,
+        "more_median_apps_fit": fit as u64,
+        "root_bytes": state.root_bytes,
+    })
+}
+
+fn print_text(out: &serde_json::Value) {
+    println!(
+        "layout {}: root group {} bytes persisted ({} raw); a deployment plan {} bytes; limit {} bytes",
+        out["layout"].as_str().unwrap_or_default(),
+        out["root_bytes"],
+        out["root_raw_bytes"],
+        out["plan_bytes"],
+        out["limit_bytes"]
+    );
+    let h = &out["headroom"];
+    println!(
+        "headroom: {} bytes left ({:.1}% used): about {} more apps like the median one ({} bytes)",
+        h["bytes_left"],
+        100.0 * h["used_fraction"].as_f64().unwrap_or(0.0),
+        h["more_median_apps_fit"],
+        h["median_app_bytes"]
+    );
+    println!("\n{:>12} {:>12} {:>6}  group", "subtree", "own", "apps");
+    for g in out["groups"].as_array().into_iter().flatten() {
+        let n = |k: &str| g[k].as_u64().unwrap_or(0);
+        println!("{:>12} {:>12} {:>6}  {}", n("subtree_bytes"), n("own_bytes"), n("apps"), g["id"].as_str().unwrap_or_default());
+    }
+    println!("\n{:>12}  app", "bytes");
+    for a in out["apps"].as_array().into_iter().flatten() {
+        println!("{:>12}  {}", a["bytes"].as_u64().unwrap_or(0), a["id"].as_str().unwrap_or_default());
+    }
 }

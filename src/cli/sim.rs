@@ -1,9 +1,74 @@
-//! `sim` subcommand (not built yet).
+//! `sim` subcommand: run the Marathon simulator (`crates/marathon-sim`).
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[derive(clap::Args, Default)]
-pub struct SimArgs {}
+pub struct SimArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: Option<SocketAddr>,
+    /// Seed state: what `GET /v2/groups?embed=group.groups&embed=group.apps` returns.
+    #[arg(long, value_name = "ROOT.json")]
+    pub state: Option<PathBuf>,
+    /// Persist into ZooKeeper at HOST:PORT[/PATH] (default path /marathon).
+    #[arg(long, value_name = "CONNECT[/PATH]")]
+    pub zk: Option<String>,
+    /// 1.3.14 (legacy layout, plan-size check; the default) or 1.4+ (new layout).
+    #[arg(long, value_name = "V", default_value = "1.3.14")]
+    pub marathon_version: Option<String>,
+    /// How long deployments stay listed in /v2/deployments, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub deploy_delay: u64,
+    /// Marathon's --zk_max_node_size.
+    #[arg(long, default_value_t = 1_024_000)]
+    pub zk_max_node_size: u64,
+    /// Marathon's --disable_zk_compression.
+    #[arg(long)]
+    pub disable_zk_compression: bool,
+    /// Marathon's --zk_compression_threshold.
+    #[arg(long, default_value_t = 65_536)]
+    pub zk_compression_threshold: u64,
+    /// Marathon's --zk_max_versions (default 25 on 1.3, 50 on 1.4+).
+    #[arg(long)]
+    pub zk_max_versions: Option<usize>,
+}
 
-pub fn run(_args: SimArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`sim` is not built yet")
+pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
+    let version = marathon_sim::MarathonVersion::parse(args.marathon_version.as_deref().unwrap_or("1.3.14"))?;
+    let default_versions = match version {
+        marathon_sim::MarathonVersion::V1_3_14 => 25,
+        marathon_sim::MarathonVersion::V1_4(_) => 50,
+    };
+    let mut config = marathon_sim::SimConfig {
+        listen: args.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+        zk: args.zk,
+        marathon: version,
+        deploy_delay: Duration::from_millis(args.deploy_delay),
+        zk_max_node_size: args.zk_max_node_size,
+        zk_compression: !args.disable_zk_compression,
+        zk_compression_threshold: args.zk_compression_threshold,
+        zk_max_versions: args.zk_max_versions.unwrap_or(default_versions),
+        ..marathon_sim::SimConfig::default()
+    };
+    if let Some(path) = &args.state {
+        config = config.with_state_file(path)?;
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let handle = marathon_sim::start(config).await?;
+        eprintln!(
+            "marathon-sim {} listening on {}",
+            handle.sim().cfg.marathon.version_string(),
+            handle.url()
+        );
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { loop { tokio::time::sleep(Duration::from_secs(3600)).await } } => {}
+        }
+        handle.shutdown().await;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -161,7 +161,7 @@ fn app_key_hash(app: &App) -> i32 {
     scala_order::path_id_hash(&segments, true)
 }
 
-/// A group's dependencies (`Set[PathId]`) in Scala's order.
+/// A group's dependencies (`Set[PathId]`, written with `foreach`) in Scala's set order.
 fn ordered_dependencies(group: &Group) -> Vec<String> {
     let own = group.path_id();
     let deps: Vec<PathId> =
@@ -173,5 +173,5 @@ fn ordered_dependencies(group: &Group) -> Vec<String> {
             scala_order::path_id_hash(&segments, true)
         })
         .collect();
-    scala_order::iteration_order(&hashes).into_iter().map(|i| deps[i].to_string()).collect()
+    scala_order::set_iteration_order(&hashes).into_iter().map(|i| deps[i].to_string()).collect()
 }

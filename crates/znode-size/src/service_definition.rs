@@ -246,17 +246,14 @@ fn upgrade_strategy(app: &App) -> UpgradeStrategyDefinition {
     }
 }
 
-/// Dependencies are a `Set[PathId]`, resolved against the app's group.
+/// Dependencies are a `Set[PathId]` resolved against the app's group, written as
+/// `dependencies.map(_.toString)`: a new `Set[String]`, so Scala's string order from 5 on.
 fn dependencies(app: &App, id: &PathId) -> Vec<String> {
     let deps: Vec<PathId> = app.dependencies.iter().flatten().map(|d| PathId::resolve(d, &id.parent())).collect();
-    let hashes: Vec<i32> = deps
-        .iter()
-        .map(|d| {
-            let segs: Vec<&str> = d.segments().iter().map(String::as_str).collect();
-            scala_order::path_id_hash(&segs, true)
-        })
-        .collect();
-    scala_order::iteration_order(&hashes).into_iter().map(|i| deps[i].to_string()).collect()
+    let segments: Vec<Vec<&str>> =
+        deps.iter().map(|d| d.segments().iter().map(String::as_str).collect()).collect();
+    let keys: Vec<(&[&str], bool)> = segments.iter().map(|s| (s.as_slice(), true)).collect();
+    scala_order::path_id_set_as_strings_order(&keys).into_iter().map(|i| deps[i].to_string()).collect()
 }
 
 fn accepted_roles(app: &App, flavor: AppFlavor) -> Option<ResourceRoles> {
