@@ -1,1 +1,188 @@
-//! marathon-sim
+//! A Marathon-compatible server for tests, benchmarks and the demo.
+//!
+//! It serves Marathon's v2 REST surface with Marathon's write semantics (from
+//! [`marathon_model::ops`]), answers as Marathon answers (statuses, error shapes, `Location`,
+//! `Marathon-Deployment-Id`), keeps deployments listed for a delay, streams `/v2/events`, runs
+//! Marathon 1.3.14's own plan-size check, and, with `--zk`, persists into a real ZooKeeper in the
+//! legacy (1.3) or new (1.4+) layout, so that ZooKeeper itself says when a node is too big.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! let sim = marathon_sim::start(marathon_sim::SimConfig::default()).await?; // 127.0.0.1:0
+//! println!("Marathon at {}", sim.url());
+//! sim.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+pub mod events;
+pub mod persisted;
+pub mod render;
+mod server;
+pub mod state;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod zk;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use marathon_model::ops::Flavour;
+use marathon_model::Group;
+
+pub use state::Sim;
+
+/// Which Marathon the simulator is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MarathonVersion {
+    /// 1.3.14: legacy layout, plan-size check, PUT always partial, no pods.
+    V1_3_14,
+    /// 1.4 and later (reports `1.4.13` unless another version string is given): new layout, no
+    /// size check, PATCH, `partialUpdate`, pods, `Marathon-Deployment-Id`.
+    V1_4(String),
+}
+
+impl MarathonVersion {
+    /// `1.3.14` (or any `1.3.x` and older) or `1.4+` (or any `1.x.y` with x >= 4).
+    pub fn parse(raw: &str) -> anyhow::Result<MarathonVersion> {
+        let raw = raw.trim();
+        if raw == "1.4+" || raw == "1.4" {
+            return Ok(MarathonVersion::V1_4("1.4.13".into()));
+        }
+        let parts: Vec<u32> = raw.trim_end_matches('+').split('.').map(|p| p.parse()).collect::<Result<_, _>>()
+            .map_err(|_| anyhow::anyhow!("--marathon-version: expected 1.3.14 or 1.4+, got `{raw}`"))?;
+        match parts.as_slice() {
+            [1, minor, ..] if *minor < 4 => Ok(MarathonVersion::V1_3_14),
+            [1, _, ..] => Ok(MarathonVersion::V1_4(raw.trim_end_matches('+').to_string())),
+            _ => anyhow::bail!("--marathon-version: expected 1.3.14 or 1.4+, got `{raw}`"),
+        }
+    }
+
+    pub fn flavour(&self) -> Flavour {
+        match self {
+            MarathonVersion::V1_3_14 => Flavour::V13,
+            MarathonVersion::V1_4(_) => Flavour::V14,
+        }
+    }
+
+    pub fn layout(&self) -> persisted::Layout {
+        match self {
+            MarathonVersion::V1_3_14 => persisted::Layout::Legacy,
+            MarathonVersion::V1_4(_) => persisted::Layout::V14,
+        }
+    }
+
+    /// The `version` `/v2/info` reports.
+    pub fn version_string(&self) -> String {
+        match self {
+            MarathonVersion::V1_3_14 => "1.3.14".into(),
+            MarathonVersion::V1_4(v) => v.clone(),
+        }
+    }
+}
+
+/// How to run the simulator.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Where to listen (`127.0.0.1:0` picks a free port).
+    pub listen: SocketAddr,
+    /// The initial root group (what `GET /v2/groups` returns); empty when `None`.
+    pub state: Option<Group>,
+    /// `HOST:PORT[/PATH]` of a ZooKeeper to persist into (default path `/marathon`).
+    pub zk: Option<String>,
+    pub marathon: MarathonVersion,
+    /// How long a deployment stays listed before it succeeds.
+    pub deploy_delay: Duration,
+    /// `--zk_max_node_size` (default 1,024,000).
+    pub zk_max_node_size: u64,
+    /// `--zk_compression` (default on).
+    pub zk_compression: bool,
+    /// `--zk_compression_threshold` (default 65,536).
+    pub zk_compression_threshold: u64,
+    /// `--zk_max_versions` (default 25 on 1.3, 50 on 1.4+).
+    pub zk_max_versions: usize,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            state: None,
+            zk: None,
+            marathon: MarathonVersion::V1_3_14,
+            deploy_delay: Duration::ZERO,
+            zk_max_node_size: 1_024_000,
+            zk_compression: true,
+            zk_compression_threshold: 64 * 1024,
+            zk_max_versions: 25,
+        }
+    }
+}
+
+impl SimConfig {
+    /// The 1.4+ flavour with its defaults (`zk_max_versions` 50).
+    pub fn v14() -> SimConfig {
+        SimConfig { marathon: MarathonVersion::V1_4("1.4.13".into()), zk_max_versions: 50, ..SimConfig::default() }
+    }
+
+    /// Reads a `ROOT.json` seed (`GET /v2/groups` output).
+    pub fn with_state_file(mut self, path: &std::path::Path) -> anyhow::Result<SimConfig> {
+        let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+        self.state = Some(Group::parse(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?);
+        Ok(self)
+    }
+}
+
+/// A running simulator.
+pub struct SimHandle {
+    addr: SocketAddr,
+    sim: Arc<Sim>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SimHandle {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The simulator's state (root group, deployments, counters).
+    pub fn sim(&self) -> &Arc<Sim> {
+        &self.sim
+    }
+
+    /// A snapshot of the current root group.
+    pub fn root(&self) -> Arc<Group> {
+        self.sim.root()
+    }
+
+    /// Stops accepting, closes open connections and waits for the server task.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+
+    /// Waits until the server stops (e.g. for the CLI).
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}
+
+/// Starts the simulator on `config.listen` and returns once it accepts connections.
+pub async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("binding {}: {e}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let sim = Sim::new(config).await?;
+    *sim.http_addr.lock().unwrap() = addr.to_string();
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(server::serve(listener, sim.clone(), rx));
+    Ok(SimHandle { addr, sim, shutdown: tx, task })
+}

@@ -1,0 +1,639 @@
+//! The simulator's state and its write pipeline: apply a write with Marathon's semantics, run
+//! Marathon 1.3's plan-size check, refuse conflicting deployments, persist into ZooKeeper in the
+//! chosen layout, then commit, publish events and keep the deployment listed for the delay.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use marathon_model::ops::{self, Change, ChangeError, Flavour, History, Outcome, Step, Write};
+use marathon_model::{App, Group, PathId, Timestamp};
+use serde_json::{json, Map, Value};
+
+use crate::events::{Event, EventBus};
+use crate::persisted::{self, Layout, StoreConfig};
+use crate::render;
+use crate::zk::{legacy, v14, StoreError, ZkStore};
+use crate::SimConfig;
+
+/// A deployment that is still listed.
+#[derive(Clone)]
+pub struct Deployment {
+    pub id: String,
+    pub version: Timestamp,
+    pub affected: Vec<PathId>,
+    pub steps: Vec<Step>,
+    pub original: Arc<Group>,
+    pub target: Arc<Group>,
+}
+
+/// An HTTP answer from the pipeline, before it becomes a hyper response.
+pub struct Answer {
+    pub status: u16,
+    pub body: Option<Value>,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Answer {
+    pub fn json(status: u16, body: Value) -> Answer {
+        Answer { status, body: Some(body), headers: Vec::new() }
+    }
+    pub fn error(err: &ChangeError) -> Answer {
+        Answer::json(err.status(), err.body())
+    }
+}
+
+#[derive(Default)]
+struct Versions {
+    /// Root versions, oldest first (bounded).
+    roots: Vec<(String, Arc<Group>)>,
+    /// App versions by id, oldest first (bounded).
+    apps: HashMap<String, Vec<(String, App)>>,
+}
+
+const MAX_HISTORY: usize = 100;
+
+impl History for Versions {
+    fn root_at(&self, version: &str) -> Option<Group> {
+        let want = Timestamp::parse(version).ok()?.to_joda();
+        self.roots.iter().rev().find(|(v, _)| *v == want).map(|(_, g)| (**g).clone())
+    }
+    fn app_at(&self, id: &PathId, version: &str) -> Option<App> {
+        let want = Timestamp::parse(version).ok()?.to_joda();
+        self.apps.get(&id.to_string())?.iter().rev().find(|(v, _)| *v == want).map(|(_, a)| a.clone())
+    }
+}
+
+/// Counters served on `/metrics`.
+#[derive(Default)]
+pub struct Counters {
+    pub requests: AtomicU64,
+    pub writes: AtomicU64,
+    pub rejected_size: AtomicU64,
+    pub zk_failures: AtomicU64,
+    pub last_plan_bytes: AtomicU64,
+    pub last_root_bytes: AtomicU64,
+}
+
+pub struct Sim {
+    pub cfg: SimConfig,
+    pub flavour: Flavour,
+    pub store: StoreConfig,
+    root: RwLock<Arc<Group>>,
+    write_lock: tokio::sync::Mutex<()>,
+    versions: Mutex<Versions>,
+    deployments: Mutex<Vec<Deployment>>,
+    last_version: Mutex<Timestamp>,
+    pub events: EventBus,
+    pub zk: Option<ZkStore>,
+    pub counters: Counters,
+    pub http_addr: Mutex<String>,
+}
+
+fn api_post_app(change: &Change) -> bool {
+    matches!(change, Change::CreateApp { .. } | Change::PutApp { .. } | Change::PatchApp { .. })
+}
+
+impl Sim {
+    pub async fn new(cfg: SimConfig) -> anyhow::Result<Arc<Sim>> {
+        let flavour = cfg.marathon.flavour();
+        let mut store = StoreConfig::new(cfg.marathon.layout());
+        store.zk_max_node_size = cfg.zk_max_node_size;
+        store.compression = cfg.zk_compression;
+        store.compression_threshold = cfg.zk_compression_threshold;
+        let seed = cfg.state.clone().unwrap_or_else(Group::empty_root);
+        let seed = seed.normalized(&PathId::root()).map_err(|e| anyhow::anyhow!("seed state: {e}"))?;
+        let mut root = ops::canonical_root(seed, flavour);
+        stamp_missing_versions(&mut root, &Timestamp::now().to_joda());
+        let zk = match &cfg.zk {
+            Some(spec) => Some(ZkStore::connect(&crate::zk::ZkSpec::parse(spec)?).await?),
+            None => None,
+        };
+        let sim = Arc::new(Sim {
+            flavour,
+            store,
+            root: RwLock::new(Arc::new(root.clone())),
+            write_lock: tokio::sync::Mutex::new(()),
+            versions: Mutex::new(Versions::default()),
+            deployments: Mutex::new(Vec::new()),
+            last_version: Mutex::new(Timestamp::from_millis(0)),
+            events: EventBus::default(),
+            zk,
+            counters: Counters::default(),
+            http_addr: Mutex::new(String::new()),
+            cfg,
+        });
+        sim.remember(&Arc::new(root.clone()));
+        if sim.zk.is_some() {
+            // Persist the seed as Marathon's state (no deployment).
+            sim.persist_seed(&root).await.map_err(|e| anyhow::anyhow!("writing the seed state to ZooKeeper: {e}"))?;
+        }
+        Ok(sim)
+    }
+
+    /// A snapshot of the current root group.
+    pub fn root(&self) -> Arc<Group> {
+        self.root.read().unwrap().clone()
+    }
+
+    pub fn deployments(&self) -> Vec<Deployment> {
+        self.deployments.lock().unwrap().clone()
+    }
+
+    pub fn root_versions(&self) -> Vec<String> {
+        self.versions.lock().unwrap().roots.iter().rev().map(|(v, _)| v.clone()).collect()
+    }
+
+    pub fn root_at(&self, version: &str) -> Option<Group> {
+        self.versions.lock().unwrap().root_at(version)
+    }
+
+    pub fn app_versions(&self, id: &PathId) -> Vec<String> {
+        self.versions
+            .lock()
+            .unwrap()
+            .apps
+            .get(&id.to_string())
+            .map(|v| v.iter().rev().map(|(v, _)| v.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn app_at(&self, id: &PathId, version: &str) -> Option<App> {
+        self.versions.lock().unwrap().app_at(id, version)
+    }
+
+    fn remember(&self, root: &Arc<Group>) {
+        let mut h = self.versions.lock().unwrap();
+        let v = root.version.clone().unwrap_or_default();
+        h.roots.retain(|(x, _)| *x != v);
+        h.roots.push((v, root.clone()));
+        if h.roots.len() > MAX_HISTORY {
+            h.roots.remove(0);
+        }
+        for app in root.transitive_apps() {
+            let (Some(id), Some(ver)) = (app.id.as_ref(), app.version.as_ref()) else { continue };
+            let list = h.apps.entry(id.clone()).or_default();
+            if list.last().map(|(v, _)| v) != Some(ver) {
+                list.retain(|(v, _)| v != ver);
+                list.push((ver.clone(), app.clone()));
+                if list.len() > MAX_HISTORY {
+                    list.remove(0);
+                }
+            }
+        }
+    }
+
+    /// A version timestamp strictly after the previous one (versions are keys).
+    fn next_version(&self) -> Timestamp {
+        let mut last = self.last_version.lock().unwrap();
+        let mut now = Timestamp::now();
+        if now <= *last {
+            now = Timestamp::from_millis(last.millis() + 1);
+        }
+        *last = now;
+        now
+    }
+
+    fn timestamp(&self) -> String {
+        Timestamp::now().to_joda()
+    }
+
+    fn publish(&self, event_type: &str, body: Map<String, Value>) {
+        self.events.publish(Event::new(event_type, body, &self.timestamp()));
+    }
+
+    fn heavy_plan(&self, d: &Deployment) -> Value {
+        json!({
+            "id": d.id,
+            "original": render::group(&d.original, self.flavour, true, true),
+            "target": render::group(&d.target, self.flavour, true, true),
+            "steps": d.steps,
+            "version": d.version.to_joda(),
+        })
+    }
+
+    /// Runs one state-changing write. `client_ip` and `uri` feed `api_post_event`.
+    pub async fn write(self: &Arc<Self>, w: Write, client_ip: &str, uri: &str) -> Answer {
+        let _serial = self.write_lock.lock().await;
+        self.counters.writes.fetch_add(1, Ordering::Relaxed);
+        let root = self.root();
+        let mut w = w;
+        let mut reverting: Option<String> = None;
+        if let Change::RevertDeployment { id, plan } = &mut w.change {
+            let Some(d) = self.deployments().into_iter().find(|d| d.id == *id) else {
+                return Answer::error(&ChangeError::UnknownDeployment(id.clone()));
+            };
+            *plan = Some(Box::new(((*d.original).clone(), (*d.target).clone())));
+            reverting = Some(id.clone());
+        }
+        let now = self.next_version();
+        let outcome = {
+            let versions = self.versions.lock().unwrap();
+            ops::apply(&root, &w, now, self.flavour, &*versions)
+        };
+        let out = match outcome {
+            Ok(out) => out,
+            Err(err) => return Answer::error(&err),
+        };
+        if w.change.is_dry_run() {
+            return Answer::json(200, json!({"steps": out.steps}));
+        }
+        let plan_id = uuid::Uuid::new_v4().to_string();
+        let version = now.to_joda();
+        let group_id = change_group(&w.change);
+
+        // Marathon 1.3's own plan-size validator (legacy layout only).
+        if self.store.layout == Layout::Legacy && self.flavour == Flavour::V13 {
+            let check = persisted::plan_check(&plan_id, &version, &root, &out.root, &self.store);
+            self.counters.last_plan_bytes.store(check.entry_len, Ordering::Relaxed);
+            if !check.accepted {
+                self.counters.rejected_size.fetch_add(1, Ordering::Relaxed);
+                let mut body = Map::new();
+                body.insert("groupId".into(), json!(group_id));
+                body.insert("version".into(), json!(version));
+                body.insert("reason".into(), json!("Validation failed"));
+                self.publish("group_change_failed", body);
+                return Answer::json(422, render::zk_size_error(self.store.zk_max_node_size));
+            }
+        }
+
+        // Conflicting deployments (after the size check, as in Marathon).
+        let blocking: Vec<Deployment> = self
+            .deployments()
+            .into_iter()
+            .filter(|d| Some(&d.id) != reverting.as_ref())
+            .filter(|d| d.affected.iter().any(|a| out.affected.contains(a)))
+            .collect();
+        if !blocking.is_empty() && !w.force {
+            return Answer::json(409, render::app_locked(&blocking.iter().map(|d| d.id.clone()).collect::<Vec<_>>()));
+        }
+
+        // Persist, in Marathon's order. A refused write leaves the in-memory state untouched.
+        if let Err(err) = self.persist_change(&plan_id, &version, &root, &out).await {
+            self.counters.zk_failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%err, "ZooKeeper refused the write");
+            let (status, message) = match err {
+                StoreError::Timeout(m) => (503, format!("Futures timed out after [{}] ({m})", "10 seconds")),
+                StoreError::Failed(m) => (500, m),
+            };
+            let mut body = Map::new();
+            body.insert("groupId".into(), json!(group_id));
+            body.insert("version".into(), json!(version));
+            body.insert("reason".into(), json!(message.clone()));
+            self.publish("group_change_failed", body);
+            return Answer::json(status, json!({ "message": message }));
+        }
+
+        // Forced or reverted deployments that the new one replaces are cancelled.
+        let mut cancelled: Vec<Deployment> = Vec::new();
+        {
+            let mut ds = self.deployments.lock().unwrap();
+            ds.retain(|d| {
+                let cancel = Some(&d.id) == reverting.as_ref() || blocking.iter().any(|b| b.id == d.id);
+                if cancel {
+                    cancelled.push(d.clone());
+                }
+                !cancel
+            });
+        }
+        for d in &cancelled {
+            self.finish_deployment_events(d, false);
+            self.delete_plan_node(&d.id).await;
+        }
+
+        // Commit.
+        let new_root = Arc::new(out.root.clone());
+        *self.root.write().unwrap() = new_root.clone();
+        self.remember(&new_root);
+        let deployment = Deployment {
+            id: plan_id.clone(),
+            version: now,
+            affected: out.affected.clone(),
+            steps: out.steps.clone(),
+            original: root.clone(),
+            target: new_root.clone(),
+        };
+        self.deployments.lock().unwrap().push(deployment.clone());
+
+        // Events: api_post_event, group_change_success, deployment_info.
+        if api_post_app(&w.change) {
+            if let Some(app) = out.app.as_ref() {
+                let mut body = Map::new();
+                body.insert("clientIp".into(), json!(client_ip));
+                body.insert("uri".into(), json!(uri));
+                body.insert("appDefinition".into(), render::app(app, self.flavour));
+                self.publish("api_post_event", body);
+            }
+        }
+        if let (Flavour::V14, Some(_)) = (self.flavour, out.pod.as_ref()) {
+            let kind = match &w.change {
+                Change::CreatePod { .. } => "pod_created_event",
+                Change::PutPod { .. } if out.created.is_some() => "pod_created_event",
+                _ => "pod_updated_event",
+            };
+            let mut body = Map::new();
+            body.insert("clientIp".into(), json!(client_ip));
+            body.insert("uri".into(), json!(uri));
+            self.publish(kind, body);
+        }
+        if let Change::DeletePod { .. } = &w.change {
+            let mut body = Map::new();
+            body.insert("clientIp".into(), json!(client_ip));
+            body.insert("uri".into(), json!(uri));
+            self.publish("pod_deleted_event", body);
+        }
+        let mut body = Map::new();
+        body.insert("groupId".into(), json!(group_id));
+        body.insert("version".into(), json!(version));
+        self.publish("group_change_success", body);
+        if self.events.subscribers() > 0 {
+            let mut body = Map::new();
+            body.insert("plan".into(), self.heavy_plan(&deployment));
+            body.insert("currentStep".into(), json!(deployment.steps.first().cloned().unwrap_or(Step { actions: vec![] })));
+            self.publish("deployment_info", body);
+        }
+        self.schedule_finish(plan_id.clone());
+        self.answer(&w, &out, &plan_id, &version)
+    }
+
+    fn answer(&self, w: &Write, out: &Outcome, plan_id: &str, version: &str) -> Answer {
+        let mut headers: Vec<(&'static str, String)> = Vec::new();
+        if self.flavour == Flavour::V14 {
+            headers.push(("Marathon-Deployment-Id", plan_id.to_string()));
+        }
+        let host = self.http_addr.lock().unwrap().clone();
+        let location = |id: &PathId| format!("http://{host}{id}");
+        let result = json!({"version": version, "deploymentId": plan_id});
+        match &w.change {
+            Change::CreateApp { .. } => {
+                let app = out.app.as_ref().expect("create returns the app");
+                let mut body = match render::app(app, self.flavour) {
+                    Value::Object(m) => m,
+                    _ => Map::new(),
+                };
+                body.insert("tasksStaged".into(), json!(0));
+                body.insert("tasksRunning".into(), json!(0));
+                body.insert("tasksHealthy".into(), json!(0));
+                body.insert("tasksUnhealthy".into(), json!(0));
+                body.insert("deployments".into(), json!([{"id": plan_id}]));
+                body.insert("tasks".into(), json!([]));
+                if let Some(id) = &out.created {
+                    headers.push(("Location", location(id)));
+                }
+                Answer { status: 201, body: Some(Value::Object(body)), headers }
+            }
+            Change::PutApp { .. } | Change::CreateGroup { .. } if out.created.is_some() => {
+                headers.push(("Location", location(out.created.as_ref().unwrap())));
+                Answer { status: 201, body: Some(result), headers }
+            }
+            Change::CreatePod { .. } | Change::PutPod { .. } => {
+                let pod = out.pod.as_ref().map(|p| serde_json::to_value(p).unwrap_or(Value::Null));
+                let status = if matches!(w.change, Change::CreatePod { .. }) { 201 } else { 200 };
+                if status == 201 {
+                    if let Some(id) = &out.created {
+                        headers.push(("Location", location(id)));
+                    }
+                }
+                Answer { status, body: pod, headers }
+            }
+            Change::DeletePod { .. } => {
+                headers.push(("Location", plan_id.to_string()));
+                Answer { status: 202, body: None, headers }
+            }
+            _ => Answer { status: 200, body: Some(result), headers },
+        }
+    }
+
+    fn finish_deployment_events(&self, d: &Deployment, success: bool) {
+        if self.events.subscribers() == 0 {
+            return;
+        }
+        let plan = self.heavy_plan(d);
+        if success {
+            for step in &d.steps {
+                let mut body = Map::new();
+                body.insert("plan".into(), plan.clone());
+                body.insert("currentStep".into(), json!(step));
+                self.publish("deployment_step_success", body);
+            }
+        }
+        let mut body = Map::new();
+        body.insert("id".into(), json!(d.id));
+        body.insert("plan".into(), plan);
+        self.publish(if success { "deployment_success" } else { "deployment_failed" }, body);
+    }
+
+    fn schedule_finish(self: &Arc<Self>, plan_id: String) {
+        let sim = Arc::downgrade(self);
+        let delay = self.cfg.deploy_delay;
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let Some(sim) = sim.upgrade() else { return };
+            let _serial = sim.write_lock.lock().await;
+            let done = {
+                let mut ds = sim.deployments.lock().unwrap();
+                let pos = ds.iter().position(|d| d.id == plan_id);
+                pos.map(|p| ds.remove(p))
+            };
+            if let Some(d) = done {
+                sim.delete_plan_node(&d.id).await;
+                sim.finish_deployment_events(&d, true);
+            }
+        });
+    }
+
+    /// `DELETE /v2/deployments/{id}?force=true`: stop the deployment, keep the state.
+    pub async fn cancel_deployment(&self, id: &str) -> Answer {
+        let _serial = self.write_lock.lock().await;
+        let removed = {
+            let mut ds = self.deployments.lock().unwrap();
+            ds.iter().position(|d| d.id == id).map(|p| ds.remove(p))
+        };
+        match removed {
+            Some(d) => {
+                self.delete_plan_node(&d.id).await;
+                self.finish_deployment_events(&d, false);
+                Answer { status: 202, body: None, headers: Vec::new() }
+            }
+            None => Answer::error(&ChangeError::UnknownDeployment(id.to_string())),
+        }
+    }
+
+    // ---------------------------------------------------------------- ZooKeeper persistence
+
+    async fn delete_plan_node(&self, plan_id: &str) {
+        let Some(zk) = &self.zk else { return };
+        let key = match self.store.layout {
+            Layout::Legacy => legacy::deployment(plan_id),
+            Layout::V14 => v14::deployment(plan_id),
+        };
+        if let Err(e) = zk.delete(&key).await {
+            tracing::warn!(%e, "deleting the deployment node");
+        }
+    }
+
+    async fn persist_seed(&self, root: &Group) -> Result<(), StoreError> {
+        let Some(zk) = &self.zk else { return Ok(()) };
+        let version = root.version.clone().unwrap_or_default();
+        match self.store.layout {
+            Layout::Legacy => {
+                for app in root.transitive_apps() {
+                    let id = app.id.as_deref().unwrap_or("/");
+                    let name = legacy::app(id);
+                    zk.put(&name, &persisted::legacy_app_entry(app, &name, &self.store)).await?;
+                }
+                let entry = persisted::legacy_root_entry(root, &self.store);
+                zk.put(legacy::ROOT, &entry).await?;
+                zk.put(&legacy::root_version(&version), &entry).await?;
+            }
+            Layout::V14 => {
+                for app in root.transitive_apps() {
+                    let id = app.id.as_deref().unwrap_or("/");
+                    let bytes = persisted::service_definition(app);
+                    let ts = v14::iso(app.version.as_deref().unwrap_or(&version));
+                    zk.put(&v14::app_version(id, &ts), &bytes).await?;
+                    zk.put(&v14::app(id), &bytes).await?;
+                }
+                let bytes = persisted::stored_group(root);
+                zk.put(&v14::root_version(&v14::iso(&version)), &bytes).await?;
+                zk.put(&v14::root(), &bytes).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn persist_change(&self, plan_id: &str, version: &str, original: &Group, out: &Outcome) -> Result<(), StoreError> {
+        let Some(zk) = &self.zk else {
+            if self.store.layout == Layout::Legacy {
+                // Sizes still feed /metrics without ZooKeeper.
+                self.counters
+                    .last_root_bytes
+                    .store(persisted::legacy_root_entry(&out.root, &self.store).len() as u64, Ordering::Relaxed);
+            }
+            return Ok(());
+        };
+        let target = &out.root;
+        let changed: Vec<&App> = target
+            .transitive_apps()
+            .into_iter()
+            .filter(|a| a.id.as_deref().is_some_and(|id| out.affected.contains(&PathId::parse(id))))
+            .collect();
+        let deleted: Vec<String> = original
+            .transitive_apps()
+            .into_iter()
+            .filter_map(|a| a.id.clone())
+            .filter(|id| target.find_app(&PathId::parse(id)).is_none())
+            .collect();
+        match self.store.layout {
+            Layout::Legacy => {
+                // 9. the plan, 10. affected apps (+ versions), removed apps expunged, 11. the root.
+                zk.put(&legacy::deployment(plan_id), &persisted::legacy_plan_entry(plan_id, version, original, target, &self.store))
+                    .await?;
+                for app in &changed {
+                    let id = app.id.as_deref().unwrap_or("/");
+                    let name = legacy::app(id);
+                    let entry = persisted::legacy_app_entry(app, &name, &self.store);
+                    zk.put(&name, &entry).await?;
+                    let ver = app.version.as_deref().unwrap_or(version);
+                    zk.put(&legacy::app_version(id, ver), &entry).await?;
+                }
+                let children = if deleted.is_empty() { Vec::new() } else { zk.children("").await? };
+                for id in &deleted {
+                    let name = legacy::app(id);
+                    for v in legacy::versions_of(&children, &name) {
+                        zk.delete(&format!("{name}:{v}")).await?;
+                    }
+                    zk.delete(&name).await?;
+                }
+                let entry = persisted::legacy_root_entry(target, &self.store);
+                self.counters.last_root_bytes.store(entry.len() as u64, Ordering::Relaxed);
+                zk.put(legacy::ROOT, &entry).await?;
+                zk.put(&legacy::root_version(version), &entry).await?;
+                self.prune_legacy(zk, &changed).await?;
+            }
+            Layout::V14 => {
+                // storeRootVersion (app versions, root version) → plan → storeRoot (apps, root).
+                let ts = v14::iso(version);
+                for app in &changed {
+                    let id = app.id.as_deref().unwrap_or("/");
+                    let app_ts = v14::iso(app.version.as_deref().unwrap_or(version));
+                    zk.put(&v14::app_version(id, &app_ts), &persisted::service_definition(app)).await?;
+                }
+                for pod in target.transitive_groups().into_iter().flat_map(|g| g.pods()) {
+                    let id = pod.id.as_deref().unwrap_or("/");
+                    if out.affected.contains(&PathId::parse(id)) {
+                        let pts = v14::iso(pod.version.as_deref().unwrap_or(version));
+                        zk.put(&v14::pod_version(id, &pts), &persisted::pod_json(pod)).await?;
+                    }
+                }
+                let root_bytes = persisted::stored_group(target);
+                self.counters.last_root_bytes.store(root_bytes.len() as u64, Ordering::Relaxed);
+                zk.put(&v14::root_version(&ts), &root_bytes).await?;
+                let original_ts = v14::iso(original.version.as_deref().unwrap_or(version));
+                zk.put(&v14::deployment(plan_id), &persisted::stored_plan(plan_id, &ts, &original_ts, &ts)).await?;
+                for app in &changed {
+                    let id = app.id.as_deref().unwrap_or("/");
+                    zk.put(&v14::app(id), &persisted::service_definition(app)).await?;
+                }
+                for id in &deleted {
+                    zk.put(&v14::app(id), &[]).await?;
+                }
+                for pod in target.transitive_groups().into_iter().flat_map(|g| g.pods()) {
+                    let id = pod.id.as_deref().unwrap_or("/");
+                    if out.affected.contains(&PathId::parse(id)) {
+                        zk.put(&v14::pod(id), &persisted::pod_json(pod)).await?;
+                    }
+                }
+                zk.put(&v14::root(), &root_bytes).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps at most `zk_max_versions` versions of the root and of each changed app.
+    async fn prune_legacy(&self, zk: &ZkStore, changed: &[&App]) -> Result<(), StoreError> {
+        let max = self.cfg.zk_max_versions;
+        let children = zk.children("").await?;
+        let mut keys = vec![legacy::ROOT.to_string()];
+        keys.extend(changed.iter().filter_map(|a| a.id.as_deref()).map(legacy::app));
+        for key in keys {
+            for v in legacy::versions_of(&children, &key).into_iter().skip(max) {
+                zk.delete(&format!("{key}:{v}")).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The group a change is about (`groupId` in `group_change_*` events).
+fn change_group(change: &Change) -> String {
+    match change {
+        Change::CreateGroup { base, group } | Change::UpdateGroup { base, update: group, .. } => group
+            .id
+            .as_deref()
+            .map(|raw| PathId::resolve(raw, base))
+            .unwrap_or_else(|| base.clone())
+            .to_string(),
+        Change::DeleteGroup { id } => id.parent().to_string(),
+        _ => "/".to_string(),
+    }
+}
+
+/// Seeds without versions get one (Marathon never stores an unversioned group or app).
+fn stamp_missing_versions(g: &mut Group, v: &str) {
+    g.version.get_or_insert_with(|| v.to_string());
+    if let Some(apps) = g.apps.as_mut() {
+        for a in apps {
+            a.version.get_or_insert_with(|| v.to_string());
+        }
+    }
+    if let Some(groups) = g.groups.as_mut() {
+        for sub in groups {
+            stamp_missing_versions(sub, v);
+        }
+    }
+}
+
+/// Deploy delay default.
+pub const DEFAULT_DEPLOY_DELAY: Duration = Duration::from_millis(0);

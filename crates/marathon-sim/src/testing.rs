@@ -1,0 +1,151 @@
+//! A throwaway ZooKeeper for tests: Debian's `zookeeper` package (3.8), started on a free loopback
+//! port in a temporary directory, without its admin web server, and killed when dropped.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! let zk = marathon_sim::testing::ZooKeeper::start()?;
+//! let connect = zk.connect_string(); // "127.0.0.1:PORT"
+//! # Ok(()) }
+//! ```
+//!
+//! The classpath defaults to `/usr/share/java/*` (where Debian puts the jars); set
+//! `ZOOKEEPER_CLASSPATH` to override it and `JAVA` to pick the java binary.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+/// A running ZooKeeper server; the process is killed and its data removed on drop.
+pub struct ZooKeeper {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl ZooKeeper {
+    /// Starts a standalone server on 127.0.0.1 and a free port, and waits until it answers `ruok`.
+    pub fn start() -> anyhow::Result<ZooKeeper> {
+        // Another process may grab the port between probe and bind: retry a few times.
+        let mut last_err = None;
+        for _ in 0..3 {
+            match Self::start_once() {
+                Ok(zk) => return Ok(zk),
+                Err(err) => last_err = Some(err),
+            }
+        }
+        Err(last_err.unwrap())
+    }
+
+    fn start_once() -> anyhow::Result<ZooKeeper> {
+        let port = free_port()?;
+        let dir = tempfile::Builder::new().prefix("sim-zk-").tempdir()?;
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data)?;
+        let cfg = dir.path().join("zoo.cfg");
+        std::fs::write(
+            &cfg,
+            format!(
+                "tickTime=2000\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
+                 admin.enableServer=false\n4lw.commands.whitelist=ruok,srvr,stat\n\
+                 maxClientCnxns=200\n",
+                data.display()
+            ),
+        )?;
+        let log = std::fs::File::create(dir.path().join("zookeeper.log"))?;
+        let java = std::env::var("JAVA").unwrap_or_else(|_| "java".into());
+        let classpath =
+            std::env::var("ZOOKEEPER_CLASSPATH").unwrap_or_else(|_| "/usr/share/java/*".into());
+        let child = Command::new(java)
+            .arg("-Dzookeeper.admin.enableServer=false")
+            .arg("-Xmx256m")
+            .arg("-cp")
+            .arg(&classpath)
+            .arg("org.apache.zookeeper.server.ZooKeeperServerMain")
+            .arg(&cfg)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting ZooKeeper (is Debian's `zookeeper` package and a JRE installed?)")?;
+        let mut zk = ZooKeeper { child, port, dir };
+        zk.wait_ready(Duration::from_secs(30))?;
+        Ok(zk)
+    }
+
+    fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("ZooKeeper exited with {status}; log:\n{}", self.log_tail());
+            }
+            if four_letter(self.addr(), "ruok").map(|r| r == "imok").unwrap_or(false) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!("ZooKeeper did not answer on {} within {timeout:?}; log:\n{}", self.addr(), self.log_tail())
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// The connect string for clients, `127.0.0.1:PORT`.
+    pub fn connect_string(&self) -> String {
+        self.addr().to_string()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The server's temporary directory (config, data, `zookeeper.log`).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The last lines of the server's log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(self.dir.path().join("zookeeper.log")).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// A path under the server's temp dir (kept until drop).
+    pub fn scratch(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+impl Drop for ZooKeeper {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends a ZooKeeper four-letter word and returns the answer.
+pub fn four_letter(addr: SocketAddr, word: &str) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    stream.write_all(word.as_bytes())?;
+    let mut out = String::new();
+    stream.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> std::io::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
