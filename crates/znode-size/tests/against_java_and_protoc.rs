@@ -1,0 +1,108 @@
+//! The encoding checked by independent tools on this machine: Java's own `GZIPOutputStream`
+//! (the class Marathon uses) and `protoc --decode_raw` (an independent protobuf decoder).
+//! Both are installed by `.ci/run`; a missing tool fails the test rather than skipping it.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use marathon_model::{App, Group, PathId};
+use znode_size::gzip::java_gzip;
+use znode_size::{Estimator, StoreConfig};
+
+fn corpus(rel: &str) -> Vec<u8> {
+    std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/marathon").join(rel)).unwrap()
+}
+
+fn run(cmd: &mut Command, input: &[u8]) -> Vec<u8> {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?} ({e}); .ci/run installs it"));
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{cmd:?} failed");
+    out.stdout
+}
+
+/// Compiles a Java program that gzips stdin exactly as Marathon's `IO.gzipCompress` does.
+fn java_gzipper() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("java-gzip");
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = dir.join("Gz.java");
+    std::fs::write(
+        &src,
+        r#"import java.io.*; import java.util.zip.GZIPOutputStream;
+public class Gz { public static void main(String[] a) throws Exception {
+  byte[] in = System.in.readAllBytes();
+  ByteArrayOutputStream bytes = new ByteArrayOutputStream(in.length);
+  GZIPOutputStream gzip = new GZIPOutputStream(bytes);
+  gzip.write(in); gzip.flush(); gzip.close();
+  System.out.write(bytes.toByteArray()); System.out.flush(); } }"#,
+    )
+    .unwrap();
+    let status = Command::new("javac").arg("-d").arg(&dir).arg(&src).status().expect("javac is needed (JDK)");
+    assert!(status.success());
+    dir
+}
+
+#[test]
+fn gzip_is_byte_identical_to_java() {
+    let dir = java_gzipper();
+    let group = Group::parse(&corpus("groups/0584-mesosphere-marathon-155_500.json")).unwrap().normalized(&PathId::root()).unwrap();
+    let mut est = Estimator::new(StoreConfig::default());
+    let plan = znode_size::legacy::plan_payload(
+        znode_size::legacy::SIZING_UUID,
+        znode_size::legacy::SIZING_VERSION,
+        &est.encode(&group).to_bytes(),
+        &est.encode(&group).to_bytes(),
+    );
+    let random: Vec<u8> = (0..300_000u64).map(|i| (i.wrapping_mul(6364136223846793005) >> 33) as u8).collect();
+    for input in [plan, random, b"tiny".to_vec(), Vec::new()] {
+        let java = run(Command::new("java").arg("-cp").arg(&dir).arg("Gz"), &input);
+        let ours = java_gzip(&input);
+        assert_eq!(java.len(), ours.len(), "length differs for a {}-byte input", input.len());
+        // Byte 9 is the OS field: 0 on JDK 8 (what Marathon runs), 0xff on JDK 17.
+        assert_eq!(java[..9], ours[..9]);
+        assert_eq!(java[10..], ours[10..], "deflate stream differs for a {}-byte input", input.len());
+    }
+}
+
+#[test]
+fn protoc_decodes_the_service_definition_field_by_field() {
+    let app = App::parse(
+        br#"{"id":"/prod/web","cmd":"run","instances":3,"cpus":0.5,"mem":64,
+        "env":{"A":"1","S":{"secret":"db"}},"labels":{"team":"x"},
+        "healthChecks":[{"protocol":"HTTP","path":"/health"}],
+        "container":{"type":"DOCKER","docker":{"image":"nginx:1.11","network":"BRIDGE",
+          "portMappings":[{"containerPort":80,"servicePort":10001}]}},
+        "secrets":{"db":{"source":"/db/pass"}},
+        "version":"2017-01-01T00:00:00.000Z"}"#,
+    )
+    .unwrap();
+    let bytes = znode_size::service_definition_bytes(&app, znode_size::AppFlavor::V13);
+    let text = String::from_utf8(run(Command::new("protoc").arg("--decode_raw"), &bytes)).unwrap();
+    let must = [
+        "1: \"/prod/web\"\n",
+        "3: 3\n",
+        "8: \"\"\n",
+        "11: \"2017-01-01T00:00:00.000Z\"\n",
+        "13: 1000\n",
+        "21: 3600000\n",
+    ];
+    for m in must {
+        assert!(text.contains(m), "missing {m:?} in:\n{text}");
+    }
+    // env var A=1 inside cmd.environment (2 > 2 > 1 name, 2 value); run = cmd value (3).
+    assert!(text.contains("1: \"A\"") && text.contains("2: \"1\""), "{text}");
+    assert!(text.contains("3: \"run\""), "{text}");
+    // The secret reference goes to field 30, not to the environment; the secret to field 29.
+    assert!(text.contains("30 {") && text.contains("1: \"db\"") && text.contains("2: \"/db/pass\""), "{text}");
+    // Docker: image, network BRIDGE (2), the mapping with host port 0 added, service port tag 100.
+    assert!(text.contains("1: \"nginx:1.11\"") && text.contains("100: 10001"), "{text}");
+    // One port definition per mapping, numbered with the service port.
+    assert!(text.contains("27 {\n  1: 10001"), "{text}");
+    // The health check got portIndex 0 (field 2) as Marathon's reader adds it.
+    assert!(text.contains("12 {\n  1: 0\n  2: 0\n"), "{text}");
+}
