@@ -207,15 +207,17 @@ async fn handle(state: Arc<FakeState>, req: Request<Incoming>) -> Result<Respons
         }
         (_, "/reset") => {
             // Announces 100000 bytes, sends 10, then breaks the connection.
-            let frames: Vec<Result<Frame<Bytes>, BoxError>> = vec![
-                Ok(Frame::data(Bytes::from_static(b"0123456789"))),
-                Err("simulated reset".into()),
-            ];
+            let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, BoxError>>(4);
+            tokio::spawn(async move {
+                let _ = tx.send(Ok(Frame::data(Bytes::from_static(b"0123456789")))).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let _ = tx.send(Err("simulated reset".into())).await;
+            });
             Response::builder()
                 .status(200)
                 .header("content-type", "application/json")
                 .header("content-length", "100000")
-                .body(StreamBody::new(futures_util::stream::iter(frames)).boxed())
+                .body(StreamBody::new(tokio_stream_from(rx)).boxed())
                 .unwrap()
         }
         _ => resp(404, "application/json", format!("{{\"message\":\"App '{path}' does not exist\"}}")),

@@ -1,0 +1,133 @@
+//! `/v2/events`: frames arrive as Marathon writes them, a client leaving closes Marathon's stream,
+//! shutdown ends streams.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::*;
+use http::Request;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+
+async fn open_stream(c: &TestClient, url: &str) -> http::Response<Incoming> {
+    let r = Request::get(url)
+        .header("accept", "text/event-stream")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = c.request(r).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "text/event-stream;charset=utf-8");
+    resp
+}
+
+/// Reads frames until `want` is contained in what was read, with a functional deadline.
+async fn read_until(body: &mut Incoming, want: &str, deadline: Duration) -> String {
+    let mut got = String::new();
+    let r = tokio::time::timeout(deadline, async {
+        while !got.contains(want) {
+            match body.frame().await {
+                Some(Ok(f)) => {
+                    if let Some(d) = f.data_ref() {
+                        got.push_str(&String::from_utf8_lossy(d));
+                    }
+                }
+                other => panic!("stream ended early: {other:?} after {got:?}"),
+            }
+        }
+    })
+    .await;
+    assert!(r.is_ok(), "did not get {want:?} within {deadline:?}; got {got:?}");
+    got
+}
+
+async fn wait_for(mut cond: impl FnMut() -> bool, what: &str) {
+    for _ in 0..200 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test]
+async fn frames_arrive_one_by_one_and_promptly() {
+    let m = fake_marathon("m1", None).await;
+    let p = start_proxy(test_config(&[m.url()])).await;
+    let c = client();
+    let mut direct = open_stream(&c, &format!("{}/v2/events?event_type=deployment_info", m.url())).await.into_body();
+    let proxied = open_stream(&c, &p.url("/v2/events?event_type=deployment_info")).await;
+    // Marathon's `Connection: close` is about its own connection: not passed on.
+    assert!(proxied.headers().get("connection").is_none());
+    let mut proxied = proxied.into_body();
+    wait_for(|| m.open_streams() == 2, "two streams on Marathon").await;
+    // The query string reached Marathon as sent.
+    assert!(m.requests_to("/v2/events").iter().all(|r| r.uri == "/v2/events?event_type=deployment_info"));
+    assert!(m.requests_to("/v2/events").iter().all(|r| r.headers["accept"] == "text/event-stream"));
+    for i in 0..5 {
+        let frame = format!("event: deployment_info\r\ndata: {{\"n\":{i}}}\r\n\r\n");
+        m.emit(&frame);
+        let a = read_until(&mut direct, &format!("\"n\":{i}"), Duration::from_secs(2)).await;
+        // Each frame is delivered on its own, long before the next is written: no buffering.
+        let b = read_until(&mut proxied, &format!("\"n\":{i}"), Duration::from_secs(2)).await;
+        assert_eq!(a, b);
+    }
+    // Heartbeats (bare CRLF) pass too.
+    m.emit("\r\n");
+    assert_eq!(read_until(&mut proxied, "\r\n", Duration::from_secs(2)).await, "\r\n");
+    drop(direct);
+    drop(proxied);
+    p.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn client_leaving_closes_marathons_stream() {
+    let m = fake_marathon("m1", None).await;
+    let p = start_proxy(test_config(&[m.url()])).await;
+    let c = client();
+    let resp = open_stream(&c, &p.url("/v2/events")).await;
+    wait_for(|| m.open_streams() == 1, "stream open on Marathon").await;
+    let text = String::from_utf8(fetch(&c, get(&p.admin_url("/metrics"))).await.2.to_vec()).unwrap();
+    assert!(text.contains("marathon_admission_proxy_open_streams 1"), "{text}");
+    drop(resp);
+    drop(c); // closes the pooled client connection too
+    // Marathon notices at its next write (as with a real socket); keep writing heartbeats.
+    let c2 = client();
+    for _ in 0..200 {
+        if m.open_streams() == 0 {
+            break;
+        }
+        m.emit("\r\n");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(m.open_streams(), 0, "Marathon's stream must close when the client leaves");
+    let text = String::from_utf8(fetch(&c2, get(&p.admin_url("/metrics"))).await.2.to_vec()).unwrap();
+    assert!(text.contains("marathon_admission_proxy_open_streams 0"), "{text}");
+    p.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_ends_streams_and_returns() {
+    let m = fake_marathon("m1", None).await;
+    let p = start_proxy(test_config(&[m.url()])).await;
+    let c = client();
+    let mut body = open_stream(&c, &p.url("/v2/events")).await.into_body();
+    m.emit("data: 1\r\n\r\n");
+    read_until(&mut body, "data: 1", Duration::from_secs(2)).await;
+    let done = tokio::time::timeout(Duration::from_secs(4), p.shutdown()).await;
+    assert!(done.is_ok(), "graceful shutdown must not wait for the stream");
+    done.unwrap().unwrap();
+    // The client sees the end of the stream (clean end or closed connection), not a hang.
+    let end = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            match body.frame().await {
+                Some(Ok(_)) => continue,
+                _ => break,
+            }
+        }
+    })
+    .await;
+    assert!(end.is_ok());
+}
