@@ -12,7 +12,7 @@ use marathon_model::{App, Group, PathId, Timestamp};
 use serde_json::{json, Map, Value};
 
 use crate::events::{Event, EventBus};
-use crate::persisted::{self, Layout, StoreConfig};
+use crate::persisted::{self, AppFlavor, Encoder, Layout, StoreConfig};
 use crate::render;
 use crate::zk::{legacy, v14, StoreError, ZkStore};
 use crate::SimConfig;
@@ -80,6 +80,7 @@ pub struct Sim {
     pub cfg: SimConfig,
     pub flavour: Flavour,
     pub store: StoreConfig,
+    pub encoder: Encoder,
     root: RwLock<Arc<Group>>,
     write_lock: tokio::sync::Mutex<()>,
     versions: Mutex<Versions>,
@@ -98,10 +99,19 @@ fn api_post_app(change: &Change) -> bool {
 impl Sim {
     pub async fn new(cfg: SimConfig) -> anyhow::Result<Arc<Sim>> {
         let flavour = cfg.marathon.flavour();
-        let mut store = StoreConfig::new(cfg.marathon.layout());
+        let mut store = match flavour {
+            Flavour::V13 => StoreConfig::marathon_1_3(),
+            Flavour::V14 => StoreConfig::marathon_1_4(),
+        };
+        store.layout = cfg.marathon.layout();
+        store.flavor = if flavour == Flavour::V13 { AppFlavor::V13 } else { AppFlavor::V14 };
         store.zk_max_node_size = cfg.zk_max_node_size;
         store.compression = cfg.zk_compression;
         store.compression_threshold = cfg.zk_compression_threshold;
+        if let Some(spec) = &cfg.zk {
+            store.zk_path = crate::zk::ZkSpec::parse(spec)?.path;
+        }
+        let encoder = Encoder::new(store.clone());
         let seed = cfg.state.clone().unwrap_or_else(Group::empty_root);
         let seed = seed.normalized(&PathId::root()).map_err(|e| anyhow::anyhow!("seed state: {e}"))?;
         let mut root = ops::canonical_root(seed, flavour);
@@ -113,6 +123,7 @@ impl Sim {
         let sim = Arc::new(Sim {
             flavour,
             store,
+            encoder,
             root: RwLock::new(Arc::new(root.clone())),
             write_lock: tokio::sync::Mutex::new(()),
             versions: Mutex::new(Versions::default()),
@@ -243,11 +254,13 @@ impl Sim {
         let version = now.to_joda();
         let group_id = change_group(&w.change);
 
-        // Marathon 1.3's own plan-size validator (legacy layout only).
-        if self.store.layout == Layout::Legacy && self.flavour == Flavour::V13 {
-            let check = persisted::plan_check(&plan_id, &version, &root, &out.root, &self.store);
-            self.counters.last_plan_bytes.store(check.entry_len, Ordering::Relaxed);
-            if !check.accepted {
+        // Marathon 1.3's own plan-size validator (legacy layout only). The same encoding gives the
+        // plan node and the root node written below.
+        let legacy = (self.store.layout == Layout::Legacy)
+            .then(|| self.encoder.legacy_deployment(&plan_id, &version, &root, &out.root));
+        if let Some(d) = &legacy {
+            self.counters.last_plan_bytes.store(d.check.entry_len, Ordering::Relaxed);
+            if self.flavour == Flavour::V13 && !d.check.accepted {
                 self.counters.rejected_size.fetch_add(1, Ordering::Relaxed);
                 let mut body = Map::new();
                 body.insert("groupId".into(), json!(group_id));
@@ -270,7 +283,7 @@ impl Sim {
         }
 
         // Persist, in Marathon's order. A refused write leaves the in-memory state untouched.
-        if let Err(err) = self.persist_change(&plan_id, &version, &root, &out).await {
+        if let Err(err) = self.persist_change(&plan_id, &version, &root, &out, legacy.as_ref()).await {
             self.counters.zk_failures.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(%err, "ZooKeeper refused the write");
             let (status, message) = match err {
@@ -481,16 +494,16 @@ impl Sim {
                 for app in root.transitive_apps() {
                     let id = app.id.as_deref().unwrap_or("/");
                     let name = legacy::app(id);
-                    zk.put(&name, &persisted::legacy_app_entry(app, &name, &self.store)).await?;
+                    zk.put(&name, &self.encoder.legacy_app_entry(app, &name)).await?;
                 }
-                let entry = persisted::legacy_root_entry(root, &self.store);
+                let entry = self.encoder.legacy_root_entry(root);
                 zk.put(legacy::ROOT, &entry).await?;
                 zk.put(&legacy::root_version(&version), &entry).await?;
             }
             Layout::V14 => {
                 for app in root.transitive_apps() {
                     let id = app.id.as_deref().unwrap_or("/");
-                    let bytes = persisted::service_definition(app);
+                    let bytes = self.encoder.service_definition(app);
                     let ts = v14::iso(app.version.as_deref().unwrap_or(&version));
                     zk.put(&v14::app_version(id, &ts), &bytes).await?;
                     zk.put(&v14::app(id), &bytes).await?;
@@ -503,14 +516,15 @@ impl Sim {
         Ok(())
     }
 
-    async fn persist_change(&self, plan_id: &str, version: &str, original: &Group, out: &Outcome) -> Result<(), StoreError> {
+    async fn persist_change(
+        &self,
+        plan_id: &str,
+        version: &str,
+        original: &Group,
+        out: &Outcome,
+        legacy_plan: Option<&persisted::LegacyDeployment>,
+    ) -> Result<(), StoreError> {
         let Some(zk) = &self.zk else {
-            if self.store.layout == Layout::Legacy {
-                // Sizes still feed /metrics without ZooKeeper.
-                self.counters
-                    .last_root_bytes
-                    .store(persisted::legacy_root_entry(&out.root, &self.store).len() as u64, Ordering::Relaxed);
-            }
             return Ok(());
         };
         let target = &out.root;
@@ -528,12 +542,12 @@ impl Sim {
         match self.store.layout {
             Layout::Legacy => {
                 // 9. the plan, 10. affected apps (+ versions), removed apps expunged, 11. the root.
-                zk.put(&legacy::deployment(plan_id), &persisted::legacy_plan_entry(plan_id, version, original, target, &self.store))
-                    .await?;
+                let d = legacy_plan.expect("legacy layout encodes the plan");
+                zk.put(&legacy::deployment(plan_id), &d.plan_entry).await?;
                 for app in &changed {
                     let id = app.id.as_deref().unwrap_or("/");
                     let name = legacy::app(id);
-                    let entry = persisted::legacy_app_entry(app, &name, &self.store);
+                    let entry = self.encoder.legacy_app_entry(app, &name);
                     zk.put(&name, &entry).await?;
                     let ver = app.version.as_deref().unwrap_or(version);
                     zk.put(&legacy::app_version(id, ver), &entry).await?;
@@ -546,7 +560,7 @@ impl Sim {
                     }
                     zk.delete(&name).await?;
                 }
-                let entry = persisted::legacy_root_entry(target, &self.store);
+                let entry = self.encoder.legacy_root_entry_from(&d.target_payload);
                 self.counters.last_root_bytes.store(entry.len() as u64, Ordering::Relaxed);
                 zk.put(legacy::ROOT, &entry).await?;
                 zk.put(&legacy::root_version(version), &entry).await?;
@@ -558,7 +572,7 @@ impl Sim {
                 for app in &changed {
                     let id = app.id.as_deref().unwrap_or("/");
                     let app_ts = v14::iso(app.version.as_deref().unwrap_or(version));
-                    zk.put(&v14::app_version(id, &app_ts), &persisted::service_definition(app)).await?;
+                    zk.put(&v14::app_version(id, &app_ts), &self.encoder.service_definition(app)).await?;
                 }
                 for pod in target.transitive_groups().into_iter().flat_map(|g| g.pods()) {
                     let id = pod.id.as_deref().unwrap_or("/");
@@ -574,7 +588,7 @@ impl Sim {
                 zk.put(&v14::deployment(plan_id), &persisted::stored_plan(plan_id, &ts, &original_ts, &ts)).await?;
                 for app in &changed {
                     let id = app.id.as_deref().unwrap_or("/");
-                    zk.put(&v14::app(id), &persisted::service_definition(app)).await?;
+                    zk.put(&v14::app(id), &self.encoder.service_definition(app)).await?;
                 }
                 for id in &deleted {
                     zk.put(&v14::app(id), &[]).await?;
