@@ -406,6 +406,10 @@ pub fn open_fds() -> usize {
 
 /// Self-signed CA + a leaf for `names`, as PEM strings: (ca_pem, leaf_cert_pem, leaf_key_pem).
 pub fn make_ca_and_leaf(names: &[&str]) -> (String, String, String) {
+    make_ca_and_leaf_opt(names, true)
+}
+
+pub fn make_ca_and_leaf_opt(names: &[&str], ip_san: bool) -> (String, String, String) {
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -416,7 +420,9 @@ pub fn make_ca_and_leaf(names: &[&str]) -> (String, String, String) {
     let leaf_key = rcgen::KeyPair::generate().unwrap();
     let mut params =
         rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
-    params.subject_alt_names.push(rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap()));
+    if ip_san {
+        params.subject_alt_names.push(rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap()));
+    }
     let leaf = params.signed_by(&leaf_key, &ca, &ca_key).unwrap();
     (ca.pem(), leaf.pem(), leaf_key.serialize_pem())
 }
