@@ -1,0 +1,93 @@
+//! After a run of normal and faulty traffic and a shutdown, file descriptors and tasks return to
+//! their baseline. One test in its own binary, so that no other test's sockets are counted.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::*;
+use http::Request;
+use http_body_util::{BodyExt, Full};
+use tokio::io::AsyncWriteExt;
+
+fn alive_tasks() -> usize {
+    tokio::runtime::Handle::current().metrics().num_alive_tasks()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn descriptors_and_tasks_return_to_baseline() {
+    // Warm up process-wide things that legitimately stay (e.g. the system trust store read).
+    let _ = proxy::tls::client_config(&Default::default());
+    let fd_base = open_fds();
+    let task_base = alive_tasks();
+
+    {
+        let m = fake_marathon("m", None).await;
+        let dead = {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            format!("http://{}", l.local_addr().unwrap())
+        };
+        let mut cfg = test_config(&[m.url()]);
+        cfg.upstream.response_timeout_ms = 200;
+        let p = start_proxy(cfg).await;
+        let p_down = start_proxy(test_config(&[dead])).await;
+        let c = client();
+        for i in 0..50 {
+            assert_eq!(fetch(&c, get(&p.url("/v2/apps"))).await.0, 200);
+            assert_eq!(fetch(&c, req("PUT", &p.url(&format!("/v2/apps/a{i}")), "{}")).await.0, 200);
+        }
+        for _ in 0..10 {
+            assert_eq!(fetch(&c, get(&p_down.url("/ping"))).await.0, 502);
+            assert_eq!(fetch(&c, get(&p.url("/slow"))).await.0, 504);
+            let resp = c.request(get(&p.url("/reset"))).await.unwrap();
+            assert!(resp.into_body().collect().await.is_err());
+        }
+        // Event streams opened and abandoned.
+        for _ in 0..5 {
+            let r = Request::get(p.url("/v2/events"))
+                .header("accept", "text/event-stream")
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            let resp = c.request(r).await.unwrap();
+            m.emit("data: x\r\n\r\n");
+            drop(resp);
+        }
+        // Partial uploads.
+        for _ in 0..5 {
+            let mut s = tokio::net::TcpStream::connect(p.addr).await.unwrap();
+            s.write_all(b"POST /v2/apps HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"id\":")
+                .await
+                .unwrap();
+            drop(s);
+        }
+        // One stream still open at shutdown.
+        let r = Request::get(p.url("/v2/events"))
+            .header("accept", "text/event-stream")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let open = c.request(r).await.unwrap();
+        for _ in 0..20 {
+            m.emit("\r\n");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        p.shutdown().await.unwrap();
+        p_down.shutdown().await.unwrap();
+        drop(open);
+        drop(c);
+        m.stop().await;
+    }
+
+    let mut fds = 0;
+    let mut tasks = 0;
+    for _ in 0..100 {
+        fds = open_fds();
+        tasks = alive_tasks();
+        if fds <= fd_base && tasks <= task_base {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(fds <= fd_base, "file descriptors: {fds} now, {fd_base} before");
+    assert!(tasks <= task_base, "tasks: {tasks} now, {task_base} before");
+}
