@@ -198,3 +198,37 @@ async fn events_in_order_with_filters() {
     assert_eq!(kinds, ["group_change_success", "deployment_success"].repeat(3));
     sim.shutdown().await;
 }
+
+/// A group whose plan is over the default `--zk_max_node_size` gets Marathon 1.3.14's own 422,
+/// and the 1.4+ flavour (which checks nothing) takes it.
+#[tokio::test]
+async fn default_plan_limit_refuses_a_big_group_on_1_3_only() {
+    // Random hex env values: 800 apps x 60 vars x 48 hex chars ≈ 2.3 MB raw, about half after gzip.
+    let mut seed = 0x2545f4914f6cdd1du64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let apps: Vec<String> = (0..800)
+        .map(|i| {
+            let env: Vec<String> = (0..60).map(|j| format!(r#""V{j}":"{:016x}{:016x}{:016x}""#, next(), next(), next())).collect();
+            format!(r#"{{"id":"app{i}","cmd":"sleep 1","env":{{{}}}}}"#, env.join(","))
+        })
+        .collect();
+    let body = format!(r#"{{"id":"/big","apps":[{}]}}"#, apps.join(","));
+
+    let sim = start(SimConfig::default()).await.unwrap();
+    let r = call(&sim.url(), "POST", "/v2/groups", body.clone()).await;
+    assert_eq!(r.status, 422);
+    let text = r.json()["details"][0]["errors"][0].as_str().unwrap().to_string();
+    assert!(text.starts_with("The way we persist data in ZooKeeper would exceed the maximum ZK node size (1024000 bytes)."), "{text}");
+    assert_eq!(get(&sim.url(), "/v2/groups/big").await.status, 404);
+    sim.shutdown().await;
+
+    let sim = start(SimConfig::v14()).await.unwrap();
+    let r = call(&sim.url(), "POST", "/v2/groups", body).await;
+    assert_eq!(r.status, 201, "1.4+ checks no size");
+    sim.shutdown().await;
+}

@@ -32,14 +32,22 @@ fn validate_update(update: &Group, base: &PathId, prefix: &str, out: &mut Detail
             out.push((format!("{prefix}/id"), vec![id_error(raw)]));
         }
     }
-    if update.scale_by.is_some() as u8 + update.version.is_some() as u8 > 0
-        && (update.apps.is_some() || update.groups.is_some() || update.dependencies.is_some() || (update.scale_by.is_some() && update.version.is_some()))
-    {
-        let field = if update.version.is_some() { "version" } else { "scaleBy" };
-        out.push((
-            format!("{prefix}/{field}"),
-            vec![format!("{field} must be the only defined option in the group update")],
-        ));
+    // `version` and `scaleBy` must be the only defined option of the GroupUpdate (its id counts).
+    let defined = [
+        update.id.is_some(),
+        update.apps.is_some(),
+        update.groups.is_some(),
+        update.dependencies.is_some(),
+        update.scale_by.is_some(),
+        update.version.is_some(),
+    ]
+    .iter()
+    .filter(|d| **d)
+    .count();
+    for (field, set) in [("version", update.version.is_some()), ("scaleBy", update.scale_by.is_some())] {
+        if set && defined != 1 {
+            out.push((format!("{prefix}/{field}"), vec!["not allowed in conjunction with other properties.".into()]));
+        }
     }
     for (i, app) in update.apps().iter().enumerate() {
         let mut resolved = app.clone();
