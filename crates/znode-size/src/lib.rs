@@ -17,6 +17,7 @@ pub mod legacy;
 pub mod proto;
 pub mod scala_order;
 pub mod service_definition;
+pub mod synthetic;
 pub mod v14;
 pub mod wire;
 

@@ -1,0 +1,128 @@
+//! The `check` and `report` commands from outside, as CI pipelines and graders run them.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_marathon-admission"))
+}
+
+fn tmp(name: &str, content: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("check-cli");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+/// A root with `n` apps of `env` random-looking env vars each, in `/prod`.
+fn state(n: usize, env: usize) -> String {
+    let apps: Vec<String> = (0..n)
+        .map(|i| {
+            let vars: Vec<String> = (0..env).map(|j| format!(r#""V{j}":"{:032x}""#, (i * 7919 + j * 104729) as u128 * 0x9e3779b97f4a7c15)).collect();
+            format!(
+                r#"{{"id":"/prod/app-{i}","cmd":"run","env":{{{}}},"portDefinitions":[{{"port":{},"protocol":"tcp"}}],"version":"2017-01-01T00:00:00.000Z"}}"#,
+                vars.join(","),
+                10000 + i
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"id":"/","version":"2017-01-01T00:00:00.000Z","apps":[],"groups":[{{"id":"/prod","version":"2017-01-01T00:00:00.000Z","apps":[{}],"groups":[]}}]}}"#,
+        apps.join(",")
+    )
+}
+
+fn check(state: &PathBuf, method: &str, path: &str, body: Option<&str>, extra: &[&str]) -> (i32, Value) {
+    let mut cmd = bin();
+    cmd.args(["check", "--json", "--method", method, "--path", path]).arg("--state").arg(state).args(extra);
+    if let Some(body) = body {
+        cmd.arg("--body").arg(tmp(&format!("body-{}.json", body.len()), body));
+    }
+    let out = cmd.output().unwrap();
+    let code = out.status.code().unwrap();
+    let json = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (code, json)
+}
+
+#[test]
+fn small_write_is_allowed_with_the_contract_fields() {
+    let s = tmp("small.json", &state(20, 5));
+    let (code, out) = check(&s, "POST", "/v2/apps", Some(r#"{"id":"/prod/new","cmd":"x"}"#), &[]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out["decision"], "allow");
+    assert_eq!(out["layout"], "legacy");
+    assert_eq!(out["limit_bytes"], 1_024_000);
+    // The plan holds the original and the target root group.
+    assert!(out["estimated_plan_bytes"].as_u64().unwrap() > out["current_root_bytes"].as_u64().unwrap());
+    assert!(out["estimated_root_bytes"].as_u64().unwrap() > out["current_root_bytes"].as_u64().unwrap());
+    assert!(out["reasons"].as_array().unwrap().len() >= 1);
+}
+
+#[test]
+fn growing_write_past_the_limit_is_rejected_and_deletes_pass() {
+    // A 30 kB limit: 40 apps of 10 env vars make a plan well past it.
+    let s = tmp("big.json", &state(40, 10));
+    let limit = ["--zk-max-node-size", "30000"];
+    let big_app = format!(
+        r#"{{"id":"/prod/huge","cmd":"x","env":{{{}}}}}"#,
+        (0..200).map(|j| format!(r#""K{j}":"{:032x}""#, j as u128 * 0x9e3779b97f4a7c15)).collect::<Vec<_>>().join(",")
+    );
+    let (code, out) = check(&s, "POST", "/v2/apps", Some(&big_app), &limit);
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(out["decision"], "reject");
+    assert_eq!(out["marathon_accepts"], false);
+    assert!(out["reasons"][0].as_str().unwrap().contains("bytes"));
+
+    let (code, out) = check(&s, "DELETE", "/v2/apps/prod/app-3", None, &limit);
+    assert_eq!(code, 0, "{out}");
+    assert_ne!(out["decision"], "reject");
+}
+
+#[test]
+fn reads_and_unparsable_bodies_are_admitted() {
+    let s = tmp("reads.json", &state(3, 1));
+    let (code, out) = check(&s, "GET", "/v2/apps", None, &[]);
+    assert_eq!((code, out["decision"].as_str()), (0, Some("allow")));
+    assert!(out["estimated_plan_bytes"].is_null());
+    let (code, out) = check(&s, "POST", "/v2/apps", Some("{not json"), &[]);
+    assert_eq!(code, 0, "Marathon answers malformed bodies itself: {out}");
+}
+
+#[test]
+fn bad_input_exits_2() {
+    let missing = PathBuf::from("/nonexistent/root.json");
+    let (code, _) = check(&missing, "GET", "/v2/apps", None, &[]);
+    assert_eq!(code, 2);
+    let garbage = tmp("garbage.json", "[1,2");
+    let (code, _) = check(&garbage, "GET", "/v2/apps", None, &[]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn report_lists_groups_apps_and_headroom() {
+    let s = tmp("report.json", &state(30, 4));
+    let out = bin().args(["report", "--json", "--top", "5", "--state"]).arg(&s).output().unwrap();
+    assert!(out.status.success());
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["layout"], "legacy");
+    assert!(r["root_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(r["groups"][0]["id"], "/");
+    assert_eq!(r["groups"][1]["id"], "/prod");
+    assert_eq!(r["groups"][1]["apps"], 30);
+    assert_eq!(r["apps"].as_array().unwrap().len(), 5);
+    let sizes: Vec<u64> = r["apps"].as_array().unwrap().iter().map(|a| a["bytes"].as_u64().unwrap()).collect();
+    assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "largest first: {sizes:?}");
+    assert!(r["headroom"]["more_median_apps_fit"].as_u64().unwrap() > 100);
+}
+
+#[test]
+fn v14_layout_reports_the_zookeeper_packet_limit() {
+    let s = tmp("v14.json", &state(10, 2));
+    let (code, out) = check(&s, "POST", "/v2/apps", Some(r#"{"id":"/prod/n","cmd":"x"}"#), &["--layout", "v1.4"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out["layout"], "v1.4");
+    assert_eq!(out["limit_bytes"], 0xfffff);
+}
