@@ -51,6 +51,7 @@ fn load(args: &ServeArgs) -> anyhow::Result<proxy::ProxyConfig> {
         config.set_marathon(args.marathon.clone());
     }
     config.validate()?;
+    proxy::admit::AdmitConfig::from_table(config.admission.as_ref())?;
     Ok(config)
 }
 
@@ -104,10 +105,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(proxy::serve(
-        config,
-        Arc::new(proxy::NoPhases),
-        proxy::shutdown_signal(),
-    ))?;
+    runtime.block_on(async {
+        // Admission (issue 5), unless `[admission] enabled = false`.
+        let phases: Arc<dyn proxy::RequestPhases> = proxy::admit::phases_for(&config)?;
+        proxy::serve(config, phases, proxy::shutdown_signal()).await
+    })?;
     Ok(ExitCode::SUCCESS)
 }

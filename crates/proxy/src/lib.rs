@@ -16,6 +16,7 @@
 //! when the caller needs the bound addresses first (tests bind port 0).
 
 pub mod admin;
+pub mod admit;
 pub mod body;
 pub mod config;
 pub mod events_stream;

@@ -1,0 +1,36 @@
+//! Admission: the phase that decides state-changing writes before Marathon sees them.
+//!
+//! - [`config`]: the `[admission]` table of `proxy.toml`.
+//! - [`live_model`]: the root group kept in memory, re-synced from Marathon periodically.
+//! - [`decide_write`]: the [`crate::RequestPhases`] implementation with the in-flight ledger.
+//! - [`rejection`]: the 422 body people can act on.
+//!
+//! Not yet here (issue 5): event-stream-driven updates (the model is refreshed by polling
+//! `/v2/groups`), per-group modes, the dry-run endpoint, the audit log and admission metrics.
+
+pub mod config;
+pub mod decide_write;
+pub mod live_model;
+pub mod rejection;
+
+use std::sync::Arc;
+
+pub use config::{AdmitConfig, FailurePolicy, LayoutChoice};
+pub use decide_write::Admission;
+pub use live_model::LiveModel;
+
+use crate::{NoPhases, ProxyConfig, RequestPhases};
+
+/// Builds the phases for `config`: admission (with its resync task spawned on the current tokio
+/// runtime) unless `[admission] enabled = false`.
+pub fn phases_for(config: &ProxyConfig) -> anyhow::Result<Arc<dyn RequestPhases>> {
+    let admit = AdmitConfig::from_table(config.admission.as_ref())?;
+    if !admit.enabled {
+        tracing::info!("[admission] enabled = false: transparent proxy only");
+        return Ok(Arc::new(NoPhases));
+    }
+    let client = crate::upstream::build_client(&config.upstream)?;
+    let model = LiveModel::new(config.marathon_uris()?, client, admit.clone());
+    model.clone().spawn_resync();
+    Ok(Arc::new(Admission::new(admit, model)))
+}

@@ -1,0 +1,206 @@
+//! Admission end to end, on 127.0.0.1 only: the Marathon simulator (1.3.14 flavour, legacy
+//! layout) behind the proxy with admission installed and a small `zk_max_node_size`.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use marathon_model::ops::{apply, parse_write, Flavour, NoHistory};
+use marathon_model::{Group, Timestamp};
+use proxy::admit::{Admission, AdmitConfig, LiveModel};
+use znode_size::Estimator;
+
+const LIMIT: u64 = 20_000;
+
+fn app_body(id: &str, env_vars: usize) -> String {
+    let env: serde_json::Map<String, serde_json::Value> = (0..env_vars)
+        .map(|i| (format!("VAR_{i:03}"), serde_json::json!("some-configuration-value-0123456789")))
+        .collect();
+    serde_json::json!({
+        "id": id, "cmd": "sleep 1000", "instances": 1, "cpus": 0.1, "mem": 32.0, "env": env
+    })
+    .to_string()
+}
+
+struct Setup {
+    sim: marathon_sim::SimHandle,
+    proxy: RunningProxy,
+    admission: Arc<Admission>,
+    admit: AdmitConfig,
+}
+
+async fn setup(state: Option<Group>, extra: &str) -> Setup {
+    let sim = marathon_sim::start(marathon_sim::SimConfig {
+        state,
+        zk_max_node_size: LIMIT,
+        ..marathon_sim::SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let mut config = test_config(&[sim.url()]);
+    let table: toml::Table =
+        format!("zk_max_node_size = {LIMIT}\nresync_interval_ms = 200\n{extra}").parse().unwrap();
+    config.admission = Some(table);
+    let admit = AdmitConfig::from_table(config.admission.as_ref()).unwrap();
+    let client = proxy::upstream::build_client(&config.upstream).unwrap();
+    let model = LiveModel::new(config.marathon_uris().unwrap(), client, admit.clone());
+    model.clone().spawn_resync();
+    let admission = Arc::new(Admission::new(admit.clone(), model));
+    let proxy = start_proxy_with(config, admission.clone()).await;
+    wait_ready(&proxy).await;
+    Setup { sim, proxy, admission, admit }
+}
+
+fn is_our_rejection(status: http::StatusCode, body: &[u8]) -> bool {
+    status == 422
+        && serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v["message"].as_str().map(|m| m.starts_with("marathon-admission rejected")))
+            .unwrap_or(false)
+}
+
+#[tokio::test]
+async fn growing_write_past_the_limit_gets_the_proxys_422_and_warns_before() {
+    let s = setup(None, "").await;
+    let c = client();
+    let mut warned = 0;
+    let mut rejected = None;
+    for i in 0..40 {
+        let id = format!("/prod/web/app-{i:02}");
+        let (status, headers, body) = fetch(&c, req("POST", &s.proxy.url("/v2/apps"), &app_body(&id, 12))).await;
+        if status == 201 {
+            if headers.get("warning").is_some() {
+                let w = headers["warning"].to_str().unwrap();
+                assert!(w.starts_with("299 - \"marathon-admission"), "{w}");
+                warned += 1;
+            }
+            continue;
+        }
+        assert!(is_our_rejection(status, &body), "{i}: {status} {}", String::from_utf8_lossy(&body));
+        assert_eq!(headers["content-type"], "application/json");
+        rejected = Some((id, json(&body)));
+        break;
+    }
+    let (id, v) = rejected.expect("the limit was never reached");
+    assert!(warned >= 1, "no write warned before the rejection");
+    let m = v["message"].as_str().unwrap();
+    for needle in ["POST /v2/apps", &format!("{LIMIT} bytes"), "side by side", "/prod/web", "env vars", "delete apps", "shard"] {
+        assert!(m.contains(needle), "missing {needle:?} in {m}");
+    }
+    assert_eq!(v["details"][0]["path"], "/");
+    assert!(v["details"][0]["errors"].as_array().unwrap().len() >= 4);
+    // Never reached Marathon.
+    assert!(s.sim.root().find_app(&marathon_model::PathId::parse(&id)).is_none());
+
+    // A deletion always passes, and makes room again.
+    let (status, _, body) = fetch(&c, req("DELETE", &s.proxy.url("/v2/apps/prod/web/app-00"), "")).await;
+    assert!(!is_our_rejection(status, &body), "{status} {}", String::from_utf8_lossy(&body));
+    assert!(status.is_success(), "{status} {}", String::from_utf8_lossy(&body));
+    s.proxy.shutdown().await.unwrap();
+    s.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn small_write_passes_untouched() {
+    let s = setup(None, "").await;
+    let c = client();
+    let (status, headers, body) = fetch(&c, req("POST", &s.proxy.url("/v2/apps"), &app_body("/a", 1))).await;
+    let (d_status, d_headers, d_body) = fetch(&c, req("POST", &format!("{}/v2/apps", s.sim.url()), &app_body("/b", 1))).await;
+    assert_eq!(status, 201);
+    assert_eq!(status, d_status);
+    assert!(headers.get("warning").is_none());
+    assert_eq!(headers.get("content-type"), d_headers.get("content-type"));
+    let (mut a, mut b) = (json(&body), json(&d_body));
+    for v in [&mut a, &mut b] {
+        let o = v.as_object_mut().unwrap();
+        o.remove("id");
+        o.remove("version");
+        o.remove("versionInfo");
+        o.remove("deployments");
+        // Service ports are allocated per app (10000, 10001, ...).
+        o.remove("ports");
+        o.remove("portDefinitions");
+    }
+    assert_eq!(a, b);
+    // Malformed bodies are Marathon's business.
+    let (status, _, body) = fetch(&c, req("POST", &s.proxy.url("/v2/apps"), "{not json")).await;
+    assert!(!is_our_rejection(status, &body));
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    assert!(s.admission.ledger_len() <= 1);
+    s.proxy.shutdown().await.unwrap();
+    s.sim.shutdown().await;
+}
+
+/// A root already past the admission threshold: growing writes are refused, deletions pass, and
+/// a deletion made directly on Marathon changes the next decision.
+#[tokio::test]
+async fn deletions_pass_and_direct_changes_are_seen() {
+    let mut apps = Vec::new();
+    for i in 0..16 {
+        apps.push(serde_json::from_str::<serde_json::Value>(&app_body(&format!("/big/app-{i:02}"), 12)).unwrap());
+    }
+    let seed = serde_json::json!({"id": "/", "apps": [], "groups": [{"id": "/big", "apps": apps, "groups": []}]});
+    let seed = Group::parse(seed.to_string().as_bytes()).unwrap();
+    let s = setup(Some(seed), "").await;
+    let c = client();
+    let (status, _, body) = fetch(&c, req("POST", &s.proxy.url("/v2/apps"), &app_body("/small", 1))).await;
+    assert!(is_our_rejection(status, &body), "{status} {}", String::from_utf8_lossy(&body));
+    let (status, _, body) = fetch(&c, req("DELETE", &s.proxy.url("/v2/apps/big/app-00"), "")).await;
+    assert!(!is_our_rejection(status, &body), "{status} {}", String::from_utf8_lossy(&body));
+    // Behind the proxy's back.
+    let (status, _, body) = fetch(&c, req("DELETE", &format!("{}/v2/groups/big", s.sim.url()), "")).await;
+    assert!(status.is_success(), "{status} {}", String::from_utf8_lossy(&body));
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let (status, _, body) = fetch(&c, req("POST", &s.proxy.url("/v2/apps"), &app_body("/small", 1))).await;
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    s.proxy.shutdown().await.unwrap();
+    s.sim.shutdown().await;
+}
+
+/// 20 writes that each fit alone but not together: exactly as many pass as fit one after the
+/// other, the rest get the proxy's 422, and Marathon never has to refuse one.
+#[tokio::test]
+async fn concurrent_writes_cannot_together_exceed_the_budget() {
+    let s = setup(None, "").await;
+    let n = 20;
+    let bodies: Vec<String> = (0..n).map(|i| app_body(&format!("/c/app-{i:02}"), 12)).collect();
+
+    // How many fit one after the other.
+    let mut est = Estimator::new(s.admit.store_config("1.3.14"));
+    let mut root = proxy::admit::live_model::parse_root(br#"{"id":"/","apps":[],"groups":[]}"#, Flavour::V13).unwrap();
+    let mut fits = 0;
+    for b in &bodies {
+        let w = parse_write("POST", "/v2/apps", None, b.as_bytes(), Flavour::V13).unwrap().unwrap();
+        let o = apply(&root, &w, Timestamp::now(), Flavour::V13, &NoHistory).unwrap();
+        let d = admission::decide(&s.admit.policy, &est.state(&root), &est.deployment(&root, &o.root));
+        if !d.admitted() {
+            break;
+        }
+        root = o.root;
+        fits += 1;
+    }
+    assert!(fits > 1 && fits < n, "the test needs writes that fit alone but not together ({fits})");
+
+    let mut set = tokio::task::JoinSet::new();
+    for b in bodies {
+        let url = s.proxy.url("/v2/apps");
+        set.spawn(async move { fetch(&client(), req("POST", &url, &b)).await });
+    }
+    let (mut ok, mut refused) = (0, 0);
+    while let Some(r) = set.join_next().await {
+        let (status, _, body) = r.unwrap();
+        if status == 201 {
+            ok += 1;
+        } else {
+            assert!(is_our_rejection(status, &body), "{status} {}", String::from_utf8_lossy(&body));
+            refused += 1;
+        }
+    }
+    assert_eq!(ok + refused, n);
+    assert_eq!(ok, fits, "admitted {ok}, {fits} fit");
+    assert_eq!(s.sim.root().transitive_apps().len(), fits);
+    s.proxy.shutdown().await.unwrap();
+    s.sim.shutdown().await;
+}
