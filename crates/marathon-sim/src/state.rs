@@ -52,7 +52,10 @@ struct Versions {
     apps: HashMap<String, Vec<(String, App)>>,
 }
 
-const MAX_HISTORY: usize = 100;
+/// Root versions kept for rollback and `/versions`: at most this many, and fewer for big roots
+/// (the model has no structural sharing, so each version is a full copy).
+const MAX_HISTORY: usize = 50;
+const MAX_HISTORY_APPS: usize = 100_000;
 
 impl History for Versions {
     fn root_at(&self, version: &str) -> Option<Group> {
@@ -179,7 +182,9 @@ impl Sim {
         let v = root.version.clone().unwrap_or_default();
         h.roots.retain(|(x, _)| *x != v);
         h.roots.push((v, root.clone()));
-        if h.roots.len() > MAX_HISTORY {
+        let per_root = root.transitive_apps().len().max(1);
+        let keep = MAX_HISTORY.min((MAX_HISTORY_APPS / per_root).max(2));
+        while h.roots.len() > keep {
             h.roots.remove(0);
         }
         for app in root.transitive_apps() {
@@ -243,7 +248,7 @@ impl Sim {
             let versions = self.versions.lock().unwrap();
             ops::apply(&root, &w, now, self.flavour, &*versions)
         };
-        let out = match outcome {
+        let mut out = match outcome {
             Ok(out) => out,
             Err(err) => return Answer::error(&err),
         };
@@ -316,7 +321,8 @@ impl Sim {
         }
 
         // Commit.
-        let new_root = Arc::new(out.root.clone());
+        // Move, not copy: the outcome's root becomes the state (answers only need the ids).
+        let new_root = Arc::new(std::mem::take(&mut out.root));
         *self.root.write().unwrap() = new_root.clone();
         self.remember(&new_root);
         let deployment = Deployment {

@@ -254,14 +254,9 @@ fn put_into(
         return Err(ChangeError::Invalid(details));
     }
     let mut app = canonical_app(app, &id.parent(), flavour);
-    if let Some(current) = existing {
-        // Versions are stamped afterwards; keep the stored ones for comparison.
-        app.version = current.version.clone();
-        app.version_info = current.version_info.clone();
-    } else {
-        app.version = None;
-        app.version_info = None;
-    }
+    // Touched apps carry no version; stamping compares them with the original and decides.
+    app.version = None;
+    app.version_info = None;
     upsert(target, app.clone());
     Ok((app, created))
 }
@@ -306,6 +301,7 @@ pub(crate) fn kill_and_scale(root: &Group, kills: &[(PathId, Option<u32>)]) -> R
             Some(n) => current.saturating_sub(*n),
             None => 0,
         });
+        app.version = None;
     }
     Ok(target)
 }

@@ -93,14 +93,10 @@ fn apply_update(current: &Group, update: &Group, flavour: Flavour) -> Result<Gro
     if let Some(apps) = update.apps.as_ref() {
         let mut list: Vec<App> = Vec::with_capacity(apps.len());
         for app in apps {
+            // Touched apps carry no version; stamping compares them with the original.
             let mut a = canonical_app(app.clone(), &own, flavour);
             a.version = None;
             a.version_info = None;
-            // Keep the stored versions of an app that is re-sent; stamping compares configs.
-            if let Some(prev) = current.apps().iter().find(|p| p.id == a.id) {
-                a.version = prev.version.clone();
-                a.version_info = prev.version_info.clone();
-            }
             list.retain(|x| x.id != a.id);
             list.push(a);
         }
@@ -187,6 +183,7 @@ fn scale_apps(group: &mut Group, by: f64) {
     if let Some(apps) = group.apps.as_mut() {
         for app in apps {
             app.instances = Some((f64::from(app.instances()) * by).ceil().max(0.0) as u32);
+            app.version = None;
         }
     }
     if let Some(groups) = group.groups.as_mut() {
@@ -261,9 +258,11 @@ pub(crate) fn revert(current: &Group, original: &Group, target: &Group) -> Group
 
 /// Root-level validation: no app may share its id with a group.
 pub(crate) fn validate_root(root: &Group) -> Result<(), ChangeError> {
+    let groups: std::collections::HashSet<&str> =
+        root.transitive_groups().into_iter().filter_map(|g| g.id.as_deref()).collect();
     for app in root.transitive_apps() {
         if let Some(id) = app.id.as_deref() {
-            if root.find_group(&PathId::parse(id)).is_some() {
+            if groups.contains(id) {
                 return Err(ChangeError::invalid(
                     "/",
                     format!("Groups and Applications may not have the same identifier: {id}"),

@@ -68,6 +68,11 @@ pub fn stamp_versions(original: &Group, mut target: Group, now: Timestamp, resta
             }
             Some(old) => {
                 let restart = restarted.contains(&id);
+                // Apps a change did not touch keep their version (ops clear it on touched apps):
+                // skip the deep comparison for them.
+                if !restart && app.version.is_some() && app.version == old.version {
+                    return;
+                }
                 if !restart && *old == app {
                     return;
                 }
@@ -144,6 +149,7 @@ pub struct Step {
 
 /// The steps of the plan from `original` to `target`: stop removed run specs, start new ones at
 /// zero, then scale or restart in dependency order (longest dependency path first-to-last).
+/// `target` must be stamped ([`stamp_versions`]): an app with its original version is unchanged.
 pub fn plan_steps(original: &Group, target: &Group, restarted: &[PathId]) -> Vec<Step> {
     let orig: HashMap<&str, &App> = original.transitive_apps().into_iter().filter_map(|a| Some((a.id.as_deref()?, a))).collect();
     let targ_list = target.transitive_apps();
@@ -199,6 +205,8 @@ pub fn plan_steps(original: &Group, target: &Group, restarted: &[PathId]) -> Vec
                 let _ = old;
                 Some("RestartApplication")
             }
+            // After stamping, an unchanged app has its original version.
+            Some(old) if app.version.is_some() && app.version == old.version => None,
             Some(old) if *old == *app => None,
             Some(old) if same_config(old, app) => {
                 if old.instances() != app.instances() {
