@@ -145,3 +145,22 @@ async fn v14_layout_paths() {
     assert_eq!(root_data, znode_size::stored_group(&root));
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn zk_report_reads_real_sizes_largest_first() {
+    let zk = ZooKeeper::start().expect("ZooKeeper");
+    let sim = start(SimConfig { zk: Some(zk.connect_string()), ..SimConfig::default() }).await.unwrap();
+    let base = sim.url();
+    for i in 0..3 {
+        assert_eq!(call(&base, "POST", "/v2/apps", env_heavy_app(&format!("/r{i}"), 10)).await.status, 201);
+        settle(&base).await;
+    }
+    let report = marathon_sim::zk::zk_report(&zk.connect_string()).await.unwrap();
+    assert_eq!(report.layout.as_deref(), Some("legacy"));
+    let client = zk_client(&zk).await;
+    let real = data_len(&client, "/marathon/state/group:root").await.unwrap() as u64;
+    assert_eq!(report.root_bytes, Some(real));
+    assert!(report.nodes.windows(2).all(|w| w[0].bytes >= w[1].bytes));
+    assert!(report.nodes.iter().any(|n| n.path == "app:r0"));
+    sim.shutdown().await;
+}
