@@ -204,3 +204,40 @@ async fn concurrent_writes_cannot_together_exceed_the_budget() {
     s.proxy.shutdown().await.unwrap();
     s.sim.shutdown().await;
 }
+
+/// No Marathon to sync from: `failure_policy = "closed"` answers 503 with `Retry-After` for a
+/// growing write (deletions are still forwarded), `"open"` forwards.
+#[tokio::test]
+async fn failure_policy_both_ways_without_marathon() {
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    }; // closed again: nothing listens there
+    for (policy, expect_local) in [("closed", true), ("open", false)] {
+        let mut config = test_config(&[dead.clone()]);
+        config.admission = Some(format!("failure_policy = \"{policy}\"\nresync_interval_ms = 100").parse().unwrap());
+        let admit = AdmitConfig::from_table(config.admission.as_ref()).unwrap();
+        let upstream = proxy::upstream::build_client(&config.upstream).unwrap();
+        let model = LiveModel::new(config.marathon_uris().unwrap(), upstream, admit.clone());
+        model.clone().spawn_resync();
+        let admission = Arc::new(Admission::new(admit, model));
+        let p = start_proxy_with(config, admission).await;
+        let c = client();
+        let (status, headers, body) = fetch(&c, req("POST", &p.url("/v2/apps"), &app_body("/x", 1))).await;
+        if expect_local {
+            assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
+            assert_eq!(headers["retry-after"], "5");
+            assert_eq!(headers["content-type"], "application/json");
+            assert!(json(&body)["message"].as_str().unwrap().contains("not synced"));
+        } else {
+            // Forwarded: the proxy's own "no Marathon reachable" answer.
+            assert_eq!(status, 502, "{}", String::from_utf8_lossy(&body));
+        }
+        let (status, _, _) = fetch(&c, req("DELETE", &p.url("/v2/apps/x"), "")).await;
+        assert_eq!(status, 502, "deletions are forwarded even when closed");
+        let (status, _, body) = fetch(&c, get(&p.admin_url("/readyz"))).await;
+        assert_eq!(status, 503);
+        assert!(String::from_utf8_lossy(&body).contains("admission model"), "{}", String::from_utf8_lossy(&body));
+        p.shutdown().await.unwrap();
+    }
+}

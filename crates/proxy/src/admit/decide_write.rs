@@ -246,3 +246,43 @@ impl RequestPhases for Admission {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use marathon_model::ops::{parse_write, Flavour};
+    use marathon_model::Group;
+
+    use super::*;
+
+    fn entry(answered: Option<Instant>, admitted_at: Instant) -> Entry {
+        let write = parse_write("DELETE", "/v2/apps/a", None, b"", Flavour::V13).unwrap().unwrap();
+        Entry { write, admitted_at, answered_at: answered }
+    }
+
+    #[test]
+    fn ledger_entries_leave_on_resync_after_answer_or_timeout() {
+        let config = AdmitConfig { ledger_timeout: Duration::from_secs(30), ..AdmitConfig::default() };
+        let t0 = Instant::now();
+        let mut ledger = Ledger::default();
+        ledger.entries.insert(1, entry(Some(t0), t0)); // answered before the sync started
+        ledger.entries.insert(2, entry(None, t0)); // not answered yet
+        let snap = Snapshot {
+            root: Arc::new(Group::empty_root()),
+            version: "1.3.14".into(),
+            flavour: Flavour::V13,
+            store: config.store_config("1.3.14"),
+            fetch_started: t0 + Duration::from_millis(1),
+            generation: 1,
+        };
+        ledger.entries.insert(3, entry(Some(snap.fetch_started + Duration::from_millis(1)), t0)); // answered after
+        ledger.prune(Some(&snap), &config);
+        assert_eq!(ledger.entries.keys().copied().collect::<Vec<_>>(), vec![2, 3]);
+        let short = AdmitConfig { ledger_timeout: Duration::ZERO, ..config };
+        std::thread::sleep(Duration::from_millis(2));
+        ledger.prune(None, &short);
+        assert!(ledger.entries.is_empty());
+    }
+}
