@@ -93,7 +93,7 @@ async fn main() -> anyhow::Result<()> {
                 let req = if is_write {
                     let body = format!(r#"{{"instances":{}}}"#, 1 + i % 5);
                     Request::put(format!("{base}/v2/apps/team{g}/app{a}?force=true")).body(Full::new(Bytes::from(body)))
-                } else if i % 2 == 0 {
+                } else if i.is_multiple_of(2) {
                     Request::get(format!("{base}/v2/apps/team{g}/app{a}")).body(Full::new(Bytes::new()))
                 } else {
                     Request::get(format!("{base}/v2/info")).body(Full::new(Bytes::new()))

@@ -13,10 +13,7 @@ async fn zk_client(zk: &ZooKeeper) -> zookeeper_client::Client {
 }
 
 async fn data_len(c: &zookeeper_client::Client, path: &str) -> Option<i32> {
-    match c.check_stat(path).await.expect("stat") {
-        Some(stat) => Some(stat.data_length),
-        None => None,
-    }
+    c.check_stat(path).await.expect("stat").map(|stat| stat.data_length)
 }
 
 fn env_heavy_app(id: &str, vars: usize) -> String {

@@ -16,7 +16,7 @@ fn check(pod: &Pod, id: &PathId) -> Result<(), ChangeError> {
     if id.is_root() || id.validate().is_err() {
         return Err(ChangeError::invalid("/id", id_error(&id.to_string())));
     }
-    if !pod.extra.get("containers").is_some_and(|c| c.as_array().is_some_and(|a| !a.is_empty())) {
+    if pod.extra.get("containers").and_then(|c| c.as_array()).is_none_or(|a| a.is_empty()) {
         return Err(ChangeError::invalid("/containers", "is empty"));
     }
     Ok(())
