@@ -73,6 +73,16 @@ pub struct EncodedGroup {
 impl EncodedGroup {
     /// Encodes `group` (ids absolute) as Marathon's legacy store writes it.
     pub fn legacy(group: &Group, cache: &mut AppCache, flavor: AppFlavor) -> EncodedGroup {
+        EncodedGroup::legacy_with(group, flavor, &mut |app| cache.encode(app, flavor))
+    }
+
+    /// Like [`EncodedGroup::legacy`], with `encode` giving each app's `ServiceDefinition` bytes
+    /// (so that a caller can reuse bytes it already has).
+    pub fn legacy_with(
+        group: &Group,
+        flavor: AppFlavor,
+        encode: &mut dyn FnMut(&App) -> Arc<[u8]>,
+    ) -> EncodedGroup {
         let id = group.path_id();
         let mut header = Vec::new();
         put_bytes(&mut header, 1, id.to_string().as_bytes());
@@ -82,9 +92,10 @@ impl EncodedGroup {
         let hashes: Vec<i32> = apps.iter().map(|a| app_key_hash(a)).collect();
         let apps: Vec<EncodedApp> = scala_order::iteration_order(&hashes)
             .into_iter()
-            .map(|i| EncodedApp { id: apps[i].id.clone().unwrap_or_default(), bytes: cache.encode(apps[i], flavor) })
+            .map(|i| EncodedApp { id: apps[i].id.clone().unwrap_or_default(), bytes: encode(apps[i]) })
             .collect();
-        let groups: Vec<EncodedGroup> = group.groups().iter().map(|g| EncodedGroup::legacy(g, cache, flavor)).collect();
+        let groups: Vec<EncodedGroup> =
+            group.groups().iter().map(|g| EncodedGroup::legacy_with(g, flavor, encode)).collect();
 
         let mut tail = Vec::new();
         for dep in ordered_dependencies(group) {
@@ -121,14 +132,23 @@ impl EncodedGroup {
 
     /// Appends the encoded message.
     pub fn write_to(&self, out: &mut Vec<u8>) {
+        self.write_to_tracking(out, &mut |_, _, _| {}, &mut |_, _| {});
+    }
+
+    /// Appends the encoded message, telling `on_app` where each app's field starts and ends and
+    /// `on_group_apps_end` where each group's apps end (the place a new app of it would go).
+    pub fn write_to_tracking(&self, out: &mut Vec<u8>, on_app: &mut dyn FnMut(&EncodedApp, usize, usize), on_group_apps_end: &mut dyn FnMut(&PathId, usize)) {
         out.extend_from_slice(&self.header);
         for app in &self.apps {
+            let start = out.len();
             put_bytes(out, 3, &app.bytes);
+            on_app(app, start, out.len());
         }
+        on_group_apps_end(&self.id, out.len());
         for group in &self.groups {
             prost::encoding::encode_key(4, prost::encoding::WireType::LengthDelimited, out);
             prost::encoding::encode_varint(group.len as u64, out);
-            group.write_to(out);
+            group.write_to_tracking(out, on_app, on_group_apps_end);
         }
         out.extend_from_slice(&self.tail);
     }

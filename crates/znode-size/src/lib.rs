@@ -19,12 +19,14 @@ pub mod scala_order;
 pub mod service_definition;
 pub mod synthetic;
 pub mod v14;
+pub mod warm;
 pub mod wire;
 
 pub use config::{Layout, StoreConfig};
 pub use estimate::{Estimate, Estimator};
 pub use legacy::PlanCheck;
 pub use service_definition::AppFlavor;
+pub use warm::{FastEstimate, WarmState};
 
 use marathon_model::{App, Group};
 use prost::Message;

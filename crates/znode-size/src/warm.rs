@@ -1,0 +1,279 @@
+//! Fast re-estimation of a deployment from a prepared state: the exact path's cost (one gzip of
+//! a multi-megabyte plan) paid once per state, and a write's estimate made from its difference.
+//!
+//! [`WarmState::prepare`] encodes the current root `S` once, assembles its bytes, and computes
+//! the exact sizes of `S` at rest and of a deployment `S -> S`. For a target `T`,
+//! [`WarmState::deployment`]:
+//! - re-encodes only the apps whose `version` differs from `S` (Marathon gives every changed app a
+//!   new version; apps without a version are compared in full), so the raw (uncompressed) lengths
+//!   of `T` and of the plan are exact, by arithmetic over cached pieces;
+//! - when the plan is stored uncompressed, the result is exact;
+//! - when it is gzipped, estimates the compressed growth as the difference between each changed
+//!   app's deflate size *in context* (zlib primed with the 32 KiB of `S` that precede it, the
+//!   window deflate would see) before and after, plus the raw growth of everything else;
+//! - carries an error bound, and recomputes exactly whenever a threshold the caller cares about
+//!   lies within that bound (so decisions are those of the exact path).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use flate2::{Compress, Compression, FlushCompress, Status};
+use marathon_model::{App, Group, PathId};
+
+use crate::config::{Layout, StoreConfig};
+use crate::encoded_tree::EncodedGroup;
+use crate::estimate::{Estimate, Estimator};
+use crate::gzip::java_gzip_len;
+use crate::legacy::{self, SIZING_UUID, SIZING_VERSION};
+use crate::service_definition::service_definition;
+use crate::wire::{field_len, put_bytes};
+use prost::Message;
+
+/// Deflate's window: what the compressor can refer back to.
+const WINDOW: usize = 32 * 1024;
+
+/// An estimate with what is known of its accuracy.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FastEstimate {
+    pub estimate: Estimate,
+    /// True when the sizes are those of the exact path.
+    pub exact: bool,
+    /// The largest difference from the exact sizes this estimate allows (0 when exact).
+    pub error_bound: u64,
+}
+
+struct Slot {
+    app: App,
+    bytes: Arc<[u8]>,
+    start: usize,
+    end: usize,
+}
+
+/// The current root, encoded and measured once.
+pub struct WarmState {
+    cfg: StoreConfig,
+    root: Group,
+    bytes: Vec<u8>,
+    slots: HashMap<String, Slot>,
+    group_apps_end: HashMap<PathId, usize>,
+    state: Estimate,
+    self_plan: Estimate,
+    /// Stored (possibly gzipped) value lengths of the root and of the self plan.
+    root_value_len: usize,
+    plan_value_len: usize,
+}
+
+impl WarmState {
+    /// Encodes and measures `root` exactly (the expensive part, once per state).
+    pub fn prepare(root: &Group, cfg: &StoreConfig) -> WarmState {
+        let mut estimator = Estimator::new(cfg.clone());
+        let encoded = estimator.encode(root);
+        let mut bytes = Vec::with_capacity(encoded.len());
+        let mut positions: Vec<(String, Arc<[u8]>, usize, usize)> = Vec::new();
+        let mut group_apps_end = HashMap::new();
+        encoded.write_to_tracking(
+            &mut bytes,
+            &mut |app, start, end| positions.push((app.id.clone(), app.bytes.clone(), start, end)),
+            &mut |id, end| {
+                group_apps_end.insert(id.clone(), end);
+            },
+        );
+        let apps: HashMap<&str, &App> =
+            root.transitive_apps().into_iter().filter_map(|a| Some((a.id.as_deref()?, a))).collect();
+        let slots = positions
+            .into_iter()
+            .filter_map(|(id, bytes, start, end)| {
+                let app = (*apps.get(id.as_str())?).clone();
+                Some((id, Slot { app, bytes, start, end }))
+            })
+            .collect();
+        let state = estimator.state(root);
+        let self_plan = estimator.deployment(root, root);
+        let root_value_len = stored_len(&bytes, cfg);
+        let plan_raw = self_plan.plan_raw_bytes.unwrap_or(0) as usize;
+        let plan_value_len = if cfg.compresses(plan_raw) {
+            value_len_of_entry(self_plan.plan_bytes.unwrap_or(0) as usize)
+        } else {
+            plan_raw
+        };
+        WarmState { cfg: cfg.clone(), root: root.clone(), bytes, slots, group_apps_end, state, self_plan, root_value_len, plan_value_len }
+    }
+
+    /// The exact sizes of the prepared state at rest.
+    pub fn state(&self) -> &Estimate {
+        &self.state
+    }
+
+    /// The prepared root.
+    pub fn root(&self) -> &Group {
+        &self.root
+    }
+
+    /// The deployment `S -> target`, exact wherever it decides something: if any of `thresholds`
+    /// (e.g. the reject and warn levels) lies within the error bound of the fast estimate, the
+    /// exact path runs instead.
+    pub fn deployment(&self, target: &Group, thresholds: &[u64]) -> FastEstimate {
+        if self.cfg.layout == Layout::V14 {
+            let estimate = Estimator::new(self.cfg.clone()).deployment(&self.root, target);
+            return FastEstimate { estimate, exact: true, error_bound: 0 };
+        }
+        let fast = self.fast_legacy(target);
+        let near = |b: u64| thresholds.iter().any(|&t| b.abs_diff(t) <= fast.error_bound);
+        if fast.exact || !near(fast.estimate.binding_bytes) {
+            return fast;
+        }
+        let estimate = Estimator::new(self.cfg.clone()).deployment(&self.root, target);
+        FastEstimate { estimate, exact: true, error_bound: 0 }
+    }
+
+    fn fast_legacy(&self, target: &Group) -> FastEstimate {
+        let mut changed: Vec<(Option<&Slot>, Arc<[u8]>, PathId)> = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::new();
+        let flavor = self.cfg.flavor;
+        let tree = EncodedGroup::legacy_with(target, flavor, &mut |app: &App| {
+            let id = app.id.as_deref().unwrap_or_default();
+            if let Some(slot) = self.slots.get(id) {
+                seen.insert(slot.app.id.as_deref().unwrap_or_default());
+                let same_version = slot.app.version.is_some() && slot.app.version == app.version;
+                if same_version || slot.app == *app {
+                    return slot.bytes.clone();
+                }
+                let bytes: Arc<[u8]> = service_definition(app, flavor).encode_to_vec().into();
+                changed.push((Some(slot), bytes.clone(), PathId::parse(id)));
+                return bytes;
+            }
+            let bytes: Arc<[u8]> = service_definition(app, flavor).encode_to_vec().into();
+            changed.push((None, bytes.clone(), PathId::parse(id)));
+            bytes
+        });
+        let removed: Vec<&Slot> = self.slots.iter().filter(|(id, _)| !seen.contains(id.as_str())).map(|(_, s)| s).collect();
+
+        let target_raw = tree.len();
+        let plan_raw = legacy_plan_raw_len(self.bytes.len(), target_raw);
+        let plan_compressed = self.cfg.compresses(plan_raw);
+        let root_compressed = self.cfg.compresses(target_raw);
+        let self_plan_compressed = self.cfg.compresses(self.self_plan.plan_raw_bytes.unwrap_or(0) as usize);
+        let self_root_compressed = self.cfg.compresses(self.bytes.len());
+
+        // Exact when nothing is gzipped; when gzip starts or stops at this change, measure.
+        if plan_compressed != self_plan_compressed || root_compressed != self_root_compressed {
+            let estimate = Estimator::new(self.cfg.clone()).deployment(&self.root, target);
+            return FastEstimate { estimate, exact: true, error_bound: 0 };
+        }
+
+        // Compressed growth of the target half: changed apps in context, the rest at raw size.
+        let mut delta: i64 = 0;
+        let mut app_raw_delta: i64 = 0;
+        let mut touched_raw: usize = 0;
+        for (old, new, id) in &changed {
+            let new_field = field_bytes(new);
+            let at = match old {
+                Some(slot) => slot.start,
+                None => self.insertion_point(&id.parent()),
+            };
+            let ctx = &self.bytes[at.saturating_sub(WINDOW)..at];
+            delta += deflated_len(ctx, &new_field) as i64;
+            app_raw_delta += new_field.len() as i64;
+            touched_raw += new_field.len();
+            if let Some(slot) = old {
+                touched_raw += slot.end - slot.start;
+                delta -= deflated_len(ctx, &self.bytes[slot.start..slot.end]) as i64;
+                app_raw_delta -= (slot.end - slot.start) as i64;
+            }
+        }
+        for slot in &removed {
+            let ctx = &self.bytes[slot.start.saturating_sub(WINDOW)..slot.start];
+            delta -= deflated_len(ctx, &self.bytes[slot.start..slot.end]) as i64;
+            app_raw_delta -= (slot.end - slot.start) as i64;
+            touched_raw += slot.end - slot.start;
+        }
+        let other_raw_delta = target_raw as i64 - self.bytes.len() as i64 - app_raw_delta;
+        delta += other_raw_delta;
+
+        let grow = |len: usize, compressed: bool, exact_raw: usize| -> usize {
+            if compressed {
+                (len as i64 + delta).max(0) as usize
+            } else {
+                exact_raw
+            }
+        };
+        let plan_value = grow(self.plan_value_len, plan_compressed, plan_raw);
+        let root_value = grow(self.root_value_len, root_compressed, target_raw);
+        let name_len = legacy::plan_entry_name(SIZING_UUID).len();
+        let plan_bytes = legacy::entry_len(name_len, plan_value) as u64;
+        let root_bytes = legacy::entry_len("group:root".len(), root_value) as u64;
+        let touched = changed.len() + removed.len();
+        let error_bound = if plan_compressed { error_bound(plan_value, touched, touched_raw) } else { 0 };
+        let estimate = Estimate {
+            layout: Layout::Legacy,
+            root_bytes,
+            plan_bytes: Some(plan_bytes),
+            binding_node: "deployment plan".into(),
+            binding_bytes: plan_bytes,
+            limit_bytes: self.cfg.limit_bytes(),
+            accepted: plan_bytes < self.cfg.zk_max_node_size,
+            plan_raw_bytes: Some(plan_raw as u64),
+        };
+        FastEstimate { estimate, exact: !plan_compressed && !root_compressed, error_bound }
+    }
+
+    /// Where a new app of group `group` lands in the bytes of `S`: after the group's apps, or at
+    /// the end for a group `S` does not have.
+    fn insertion_point(&self, group: &PathId) -> usize {
+        self.group_apps_end.get(group).copied().unwrap_or(self.bytes.len())
+    }
+}
+
+/// The error bound of a compressed fast estimate. Deflate's block splitting and Huffman tables
+/// shift by a few bytes per block around each change, the 32 KiB after a change compresses a
+/// little differently, and new content costs more in a stream whose codes were fitted to very
+/// repetitive apps than in a stream of its own (up to a third of the changed bytes on the most
+/// repetitive real states). Calibrated in `tests/warm_accuracy.rs`: the largest error seen there
+/// is under a third of this.
+pub fn error_bound(plan_value_len: usize, touched_apps: usize, touched_raw_bytes: usize) -> u64 {
+    (2048 + plan_value_len / 500 + 256 * touched_apps + touched_raw_bytes / 2) as u64
+}
+
+fn legacy_plan_raw_len(original: usize, target: usize) -> usize {
+    field_len(1, SIZING_UUID.len()) + field_len(2, SIZING_VERSION.len()) + field_len(4, original) + field_len(5, target)
+}
+
+/// The stored value length of a payload: gzipped when the config says so.
+fn stored_len(payload: &[u8], cfg: &StoreConfig) -> usize {
+    if cfg.compresses(payload.len()) {
+        java_gzip_len(payload)
+    } else {
+        payload.len()
+    }
+}
+
+/// The value length inside a plan entry of `entry_len` bytes (name 47 chars, uuid 36).
+fn value_len_of_entry(entry_len: usize) -> usize {
+    let name_len = legacy::plan_entry_name(SIZING_UUID).len();
+    (1..=entry_len).rev().find(|&v| legacy::entry_len(name_len, v) == entry_len).unwrap_or(0)
+}
+
+fn field_bytes(app: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(app.len() + 6);
+    put_bytes(&mut out, 3, app);
+    out
+}
+
+/// Raw deflate size of `data` with zlib primed with `ctx` (level 6, as Java).
+fn deflated_len(ctx: &[u8], data: &[u8]) -> usize {
+    let mut deflater = Compress::new(Compression::new(6), false);
+    if !ctx.is_empty() {
+        deflater.set_dictionary(ctx).expect("zlib accepts a dictionary before the first input");
+    }
+    let mut out = Vec::with_capacity(data.len() + 64);
+    loop {
+        let consumed = deflater.total_in() as usize;
+        if out.capacity() - out.len() < 1024 {
+            out.reserve(out.capacity().max(1024));
+        }
+        let status = deflater.compress_vec(&data[consumed..], &mut out, FlushCompress::Finish).expect("in-memory deflate");
+        if status == Status::StreamEnd {
+            return out.len();
+        }
+    }
+}
