@@ -116,7 +116,21 @@ impl Sim {
         }
         let encoder = Encoder::new(store.clone());
         let seed = cfg.state.clone().unwrap_or_else(Group::empty_root);
-        let seed = seed.normalized(&PathId::root()).map_err(|e| anyhow::anyhow!("seed state: {e}"))?;
+        let mut seed = seed.normalized(&PathId::root()).map_err(|e| anyhow::anyhow!("seed state: {e}"))?;
+        if !seed.path_id().is_root() {
+            // A group file rather than a root: place it at its path under an empty root.
+            let mut root = Group::empty_root();
+            let mut sub = seed;
+            let mut id = sub.path_id();
+            while !id.parent().is_root() {
+                let mut parent = Group::empty(&id.parent());
+                parent.groups = Some(vec![sub]);
+                sub = parent;
+                id = id.parent();
+            }
+            root.groups = Some(vec![sub]);
+            seed = root;
+        }
         let mut root = ops::canonical_root(seed, flavour);
         stamp_missing_versions(&mut root, &Timestamp::now().to_joda());
         let zk = match &cfg.zk {

@@ -254,7 +254,7 @@ fn sync_ports(app: &mut App) {
     app.ports = Some(ports);
 }
 
-/// Every app of the tree in canonical form (used when seeding a state).
+/// Every app of the tree in canonical form, service ports assigned (used when seeding a state).
 pub fn canonical_root(mut root: Group, flavour: Flavour) -> Group {
     fn walk(g: &mut Group, flavour: Flavour) {
         let own = g.path_id();
@@ -273,7 +273,7 @@ pub fn canonical_root(mut root: Group, flavour: Flavour) -> Group {
         }
     }
     walk(&mut root, flavour);
-    root
+    assign_service_ports(root, &Group::empty_root())
 }
 
 /// Replaces service port 0 with free ports from `[10000, 20000]` as Marathon's
