@@ -21,6 +21,8 @@ WRITE_DOC=${WRITE_DOC:-1}
 UP_ADDR=${UP_ADDR:-127.0.0.1:18080}
 PX_ADDR=${PX_ADDR:-127.0.0.1:18081}
 ADMIN_ADDR=${ADMIN_ADDR:-127.0.0.1:19102}
+PX1_ADDR=${PX1_ADDR:-127.0.0.1:18082}
+ADMIN1_ADDR=${ADMIN1_ADDR:-127.0.0.1:19103}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
 
 if ! command -v wrk >/dev/null; then
@@ -40,10 +42,16 @@ trap cleanup EXIT
 
 $UPSTREAM_CMD >"$TMP/upstream.log" 2>&1 &
 PIDS+=($!)
-: >"$TMP/empty.toml"
-MARATHON_ADMISSION_LOG=warn "$BIN" serve --config "$TMP/empty.toml" --listen "$PX_ADDR" \
-  --admin-listen "$ADMIN_ADDR" --marathon "http://$UP_ADDR" >"$TMP/proxy.log" 2>&1 &
-PIDS+=($!)
+# Two proxies on the same upstream: the default runtime (one worker per core) and one worker.
+# Admission is off: this measures the transparent path.
+start_proxy() { # listen admin workers
+  printf '[runtime]\nworker_threads = %s\n\n[admission]\nenabled = false\n' "$3" >"$TMP/proxy-$3.toml"
+  MARATHON_ADMISSION_LOG=warn "$BIN" serve --config "$TMP/proxy-$3.toml" --listen "$1" \
+    --admin-listen "$2" --marathon "http://$UP_ADDR" >"$TMP/proxy-$3.log" 2>&1 &
+  PIDS+=($!)
+}
+start_proxy "$PX_ADDR" "$ADMIN_ADDR" 0
+start_proxy "$PX1_ADDR" "$ADMIN1_ADDR" 1
 
 http_status() { # host port path -> status code of GET, or empty
   local host=$1 port=$2 path=$3 line
@@ -53,11 +61,15 @@ http_status() { # host port path -> status code of GET, or empty
   exec 3>&- 3<&-
   echo "$line" | awk '{print $2}'
 }
-for _ in $(seq 1 100); do
-  [ "$(http_status "${ADMIN_ADDR%:*}" "${ADMIN_ADDR#*:}" /readyz 2>/dev/null)" = "200" ] && break
-  sleep 0.1
-done
-[ "$(http_status "${ADMIN_ADDR%:*}" "${ADMIN_ADDR#*:}" /readyz)" = "200" ] || { echo "proxy not ready"; cat "$TMP/proxy.log"; exit 1; }
+wait_ready() { # admin addr
+  for _ in $(seq 1 100); do
+    [ "$(http_status "${1%:*}" "${1#*:}" /readyz 2>/dev/null)" = "200" ] && return 0
+    sleep 0.1
+  done
+  echo "proxy at $1 not ready"; cat "$TMP"/proxy-*.log; exit 1
+}
+wait_ready "$ADMIN_ADDR"
+wait_ready "$ADMIN1_ADDR"
 
 to_us() { # "123.45us" | "1.23ms" | "1.00s" -> microseconds
   awk -v v="$1" 'BEGIN{n=v+0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n*1000; else if (v ~ /s$/) print n*1000000; else print n}'
@@ -74,17 +86,21 @@ run_wrk() { # url conns -> "rps p50us p99us"
 }
 
 ROWS=()
+row() { # label direct_rps proxy_rps d50 p50 d99 p99
+  awk -v l="$1" -v dr="$2" -v pr="$3" -v d50="$4" -v p50="$5" -v d99="$6" -v p99="$7" 'BEGIN{
+    printf "| %s | %.0f | %.0f | %.2f | %.0f | %.0f | %+.0f | %.0f | %.0f | %+.0f |", l, dr, pr, pr/dr, d50, p50, p50-d50, d99, p99, p99-d99 }'
+}
 for path in /ping /v2/apps; do
-  wrk -t1 -c4 -d2s "http://$UP_ADDR$path" >/dev/null   # warm-up
-  wrk -t1 -c4 -d2s "http://$PX_ADDR$path" >/dev/null
+  for a in "$UP_ADDR" "$PX_ADDR" "$PX1_ADDR"; do wrk -t1 -c4 -d2s "http://$a$path" >/dev/null; done  # warm-up
   read -r d_rps _ _ <<<"$(run_wrk "http://$UP_ADDR$path" "$CONNS")"
   read -r p_rps _ _ <<<"$(run_wrk "http://$PX_ADDR$path" "$CONNS")"
+  read -r p1_rps _ _ <<<"$(run_wrk "http://$PX1_ADDR$path" "$CONNS")"
   read -r _ d50 d99 <<<"$(run_wrk "http://$UP_ADDR$path" 1)"
   read -r _ p50 p99 <<<"$(run_wrk "http://$PX_ADDR$path" 1)"
-  row=$(awk -v path="$path" -v dr="$d_rps" -v pr="$p_rps" -v d50="$d50" -v p50="$p50" -v d99="$d99" -v p99="$p99" 'BEGIN{
-    printf "| `GET %s` | %.0f | %.0f | %.2f | %.0f | %.0f | %+.0f | %.0f | %.0f | %+.0f |", path, dr, pr, pr/dr, d50, p50, p50-d50, d99, p99, p99-d99 }')
-  echo "$row"
-  ROWS+=("$row")
+  read -r _ p150 p199 <<<"$(run_wrk "http://$PX1_ADDR$path" 1)"
+  ROWS+=("$(row "\`GET $path\`, proxy 1 worker" "$d_rps" "$p1_rps" "$d50" "$p150" "$d99" "$p199")")
+  ROWS+=("$(row "\`GET $path\`, proxy 1 worker/core" "$d_rps" "$p_rps" "$d50" "$p50" "$d99" "$p99")")
+  printf '%s\n%s\n' "${ROWS[-2]}" "${ROWS[-1]}"
 done
 
 BYTES=$(grep -o '[0-9]* bytes' "$TMP/upstream.log" | head -1 || true)
@@ -96,7 +112,8 @@ SECTION="$TMP/section.md"
   echo "Reads pass through untouched; the target is at least 0.8x the direct throughput and under"
   echo "1 ms added at p99. Measured by \`bench/proxy/run.sh\` (wrk, one thread; upstream"
   echo "\`crates/proxy/examples/bench_upstream.rs\`, \`/v2/apps\` = 100 apps, ${BYTES:-?}; proxy ="
-  echo "\`marathon-admission serve\` release build, no admission phase)."
+  echo "\`marathon-admission serve\` release build, \`[admission] enabled = false\`, run twice: with"
+  echo "\`[runtime] worker_threads = 1\` and with the default of one worker per core)."
   echo
   echo "- Command: \`DURATION=$DURATION CONNS=$CONNS bench/proxy/run.sh\`"
   echo "- Machine: $(nproc) cores ($CPU), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r); upstream, proxy and wrk share the cores"

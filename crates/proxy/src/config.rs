@@ -36,6 +36,7 @@ const KNOWN_TOP_LEVEL: &[&str] = &[
     "listener",
     "upstream",
     "limits",
+    "runtime",
     "admission",
     "quota",
 ];
@@ -53,6 +54,7 @@ pub struct ProxyConfig {
     pub listener: ListenerConfig,
     pub upstream: UpstreamConfig,
     pub limits: LimitsConfig,
+    pub runtime: RuntimeConfig,
     /// Owned by admission (a later issue); kept opaque here.
     pub admission: Option<toml::Table>,
     /// Owned by admission (a later issue); kept opaque here.
@@ -74,6 +76,7 @@ impl Default for ProxyConfig {
             listener: ListenerConfig::default(),
             upstream: UpstreamConfig::default(),
             limits: LimitsConfig::default(),
+            runtime: RuntimeConfig::default(),
             admission: None,
             quota: Vec::new(),
             source: None,
@@ -182,6 +185,16 @@ impl Default for LimitsConfig {
             client_body_timeout_ms: 60_000,
         }
     }
+}
+
+/// The async runtime `serve` builds.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Worker threads; 0 = one per core (tokio's default, or `TOKIO_WORKER_THREADS`). On a small
+    /// machine shared with Marathon, 1 avoids cross-thread wake-ups and is faster (see
+    /// docs/BENCHMARKS.md, "Proxy read path").
+    pub worker_threads: usize,
 }
 
 impl UpstreamConfig {
