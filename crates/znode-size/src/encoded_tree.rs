@@ -175,9 +175,8 @@ pub fn joda_version(raw: Option<&str>) -> String {
 }
 
 /// The `##` of the app's `PathId` key in its group's `Map[PathId, AppDefinition]`.
-fn app_key_hash(app: &App) -> i32 {
-    let id = PathId::parse(app.id.as_deref().unwrap_or(""));
-    let segments: Vec<&str> = id.segments().iter().map(String::as_str).collect();
+pub fn app_key_hash(app: &App) -> i32 {
+    let segments: Vec<&str> = app.id.as_deref().unwrap_or("").split('/').filter(|s| !s.is_empty()).collect();
     scala_order::path_id_hash(&segments, true)
 }
 

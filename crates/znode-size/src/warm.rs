@@ -61,6 +61,8 @@ pub struct WarmState {
     /// Stored (possibly gzipped) value lengths of the root and of the self plan.
     root_value_len: usize,
     plan_value_len: usize,
+    /// Deflate sizes of `S`'s apps in their context, by byte offset, computed on first use.
+    old_in_context: std::sync::Mutex<HashMap<usize, usize>>,
 }
 
 impl WarmState {
@@ -96,7 +98,18 @@ impl WarmState {
         } else {
             plan_raw
         };
-        WarmState { cfg: cfg.clone(), root: root.clone(), bytes, slots, group_apps_end, state, self_plan, root_value_len, plan_value_len }
+        WarmState {
+            cfg: cfg.clone(),
+            root: root.clone(),
+            bytes,
+            slots,
+            group_apps_end,
+            state,
+            self_plan,
+            root_value_len,
+            plan_value_len,
+            old_in_context: Default::default(),
+        }
     }
 
     /// The exact sizes of the prepared state at rest.
@@ -129,10 +142,12 @@ impl WarmState {
     fn fast_legacy(&self, target: &Group) -> FastEstimate {
         let mut changed: Vec<(Option<&Slot>, Arc<[u8]>, PathId)> = Vec::new();
         let mut seen: HashSet<&str> = HashSet::new();
+        let mut matched = 0usize;
         let flavor = self.cfg.flavor;
         let tree = EncodedGroup::legacy_with(target, flavor, &mut |app: &App| {
             let id = app.id.as_deref().unwrap_or_default();
             if let Some(slot) = self.slots.get(id) {
+                matched += 1;
                 seen.insert(slot.app.id.as_deref().unwrap_or_default());
                 let same_version = slot.app.version.is_some() && slot.app.version == app.version;
                 if same_version || slot.app == *app {
@@ -146,7 +161,11 @@ impl WarmState {
             changed.push((None, bytes.clone(), PathId::parse(id)));
             bytes
         });
-        let removed: Vec<&Slot> = self.slots.iter().filter(|(id, _)| !seen.contains(id.as_str())).map(|(_, s)| s).collect();
+        let removed: Vec<&Slot> = if matched == self.slots.len() {
+            Vec::new()
+        } else {
+            self.slots.iter().filter(|(id, _)| !seen.contains(id.as_str())).map(|(_, s)| s).collect()
+        };
 
         let target_raw = tree.len();
         let plan_raw = legacy_plan_raw_len(self.bytes.len(), target_raw);
@@ -177,13 +196,12 @@ impl WarmState {
             touched_raw += new_field.len();
             if let Some(slot) = old {
                 touched_raw += slot.end - slot.start;
-                delta -= deflated_len(ctx, &self.bytes[slot.start..slot.end]) as i64;
+                delta -= self.in_context(slot) as i64;
                 app_raw_delta -= (slot.end - slot.start) as i64;
             }
         }
         for slot in &removed {
-            let ctx = &self.bytes[slot.start.saturating_sub(WINDOW)..slot.start];
-            delta -= deflated_len(ctx, &self.bytes[slot.start..slot.end]) as i64;
+            delta -= self.in_context(slot) as i64;
             app_raw_delta -= (slot.end - slot.start) as i64;
             touched_raw += slot.end - slot.start;
         }
@@ -215,6 +233,15 @@ impl WarmState {
             plan_raw_bytes: Some(plan_raw as u64),
         };
         FastEstimate { estimate, exact: !plan_compressed && !root_compressed, error_bound }
+    }
+
+    /// The deflate size of one of `S`'s apps primed with the 32 KiB before it (cached).
+    fn in_context(&self, slot: &Slot) -> usize {
+        let mut cache = self.old_in_context.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        *cache.entry(slot.start).or_insert_with(|| {
+            let ctx = &self.bytes[slot.start.saturating_sub(WINDOW)..slot.start];
+            deflated_len(ctx, &self.bytes[slot.start..slot.end])
+        })
     }
 
     /// Where a new app of group `group` lands in the bytes of `S`: after the group's apps, or at
