@@ -211,3 +211,53 @@ fn marathon_deploy_deploys_json_files_follows_deployments_and_shows_the_rejectio
     let status = http().get(format!("{}/v2/apps/ci/huge", stack.sim_url)).send().unwrap().status();
     assert_eq!(status, 404, "the rejected app must not reach Marathon");
 }
+
+/// The README's "first ten minutes" curl lines, run as written against a running proxy (the
+/// simulator behind it with Marathon's default limit, as the embedded demo), addresses replaced.
+#[test]
+fn readme_curl_lines_work_against_a_running_proxy() {
+    let readme = std::fs::read_to_string(Path::new(REPO).join("README.md")).unwrap();
+    let block = readme
+        .split("<!-- try-it:begin")
+        .nth(1)
+        .and_then(|rest| rest.split("<!-- try-it:end -->").next())
+        .expect("README.md has the try-it block");
+    let script = block
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a ```sh block inside the try-it markers");
+    assert!(script.lines().filter(|l| l.starts_with("curl ")).count() >= 6, "{script}");
+
+    let stack = Stack::start(StackOpts::default());
+    let script = script
+        .replace("127.0.0.1:8081", &stack.proxy_addr)
+        .replace("127.0.0.1:9102", &stack.admin_addr);
+    let dir = TempDir::new("readme");
+    let mut cmd = Command::new("bash");
+    cmd.args(["-eu", "-c", &script]).current_dir(dir.path());
+    cmd.env("NO_PROXY", "127.0.0.1").env("no_proxy", "127.0.0.1");
+    let out = run_with_timeout(cmd, Duration::from_secs(120));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{}\n{}", show(&out), stack.logs());
+
+    assert!(stdout.starts_with("pong"), "{stdout}");
+    assert!(stdout.contains("\"version\":\"1.3.14\""), "{stdout}");
+    // (curl sends `Expect: 100-continue` with the big body; the interim 100 is not a status.)
+    let statuses: Vec<&str> =
+        stdout.lines().filter(|l| l.starts_with("HTTP/1.1 ") && !l.starts_with("HTTP/1.1 100")).collect();
+    assert_eq!(statuses.len(), 3, "{stdout}");
+    assert!(statuses[0].starts_with("HTTP/1.1 201"), "small write: {stdout}");
+    assert!(statuses[1].starts_with("HTTP/1.1 422"), "huge write: {stdout}");
+    assert!(statuses[2].starts_with("HTTP/1.1 200"), "delete: {stdout}");
+    let rejection = stdout.lines().find(|l| l.starts_with("{\"message\":\"marathon-admission rejected")).unwrap_or_else(|| panic!("{stdout}"));
+    let body: serde_json::Value = serde_json::from_str(rejection).unwrap();
+    let message = body["message"].as_str().unwrap();
+    for needle in ["POST /v2/apps", "zk_max_node_size): 1024000 bytes", "admission threshold: 1013760 bytes", "/demo/huge", "400 env vars", "Way out"] {
+        assert!(message.contains(needle), "`{needle}` missing: {message}");
+    }
+    assert!(stdout.contains("{\"ready\":true"), "{stdout}");
+    assert!(stdout.contains("marathon_admission_proxy_requests_total{"), "{stdout}");
+    // Nothing of the rejected write reached Marathon.
+    assert_eq!(http().get(format!("{}/v2/apps/demo/huge", stack.sim_url)).send().unwrap().status(), 404);
+}
