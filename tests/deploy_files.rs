@@ -402,3 +402,95 @@ fn alert_rules_name_only_metrics_the_proxy_exports() {
     assert!(metrics.contains(r#"route="apps""#), "{metrics}");
     assert!(metrics.contains("marathon_admission_proxy_upstream_up{"), "{metrics}");
 }
+
+// --- README configuration reference ----------------------------------------------------------
+
+/// (table, key, default) rows of the README's "Configuration reference" table.
+fn reference_rows() -> Vec<(Option<String>, String, String)> {
+    let readme = fs::read_to_string(Path::new(REPO).join("README.md")).unwrap();
+    let section = readme
+        .split("## Configuration reference")
+        .nth(1)
+        .expect("README.md has a `## Configuration reference` section");
+    let section = section.split("\n## ").next().unwrap();
+    let mut rows = Vec::new();
+    for line in section.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.split(" | ").collect();
+        let first = cells[0].trim_start_matches("| ");
+        let ticks: Vec<&str> = first.split('`').skip(1).step_by(2).collect();
+        let (table, keys) = match ticks.first() {
+            Some(t) if t.starts_with("[[") => continue, // [[quota]]: owned by admission
+            Some(t) if t.starts_with('[') => (Some(t[1..].split(']').next().unwrap().to_string()), {
+                // "`[upstream] connect_timeout_ms`" or "`[upstream.tls] client_cert_file`, `client_key_file`"
+                let mut keys: Vec<String> = ticks.iter().map(|t| t.rsplit(' ').next().unwrap().to_string()).collect();
+                keys.dedup();
+                keys
+            }),
+            _ => (None, ticks.iter().map(|t| t.to_string()).collect()),
+        };
+        let default = cells.get(1).copied().unwrap_or("").trim();
+        let literal = default.strip_prefix('`').and_then(|d| d.split('`').next()).unwrap_or("").to_string();
+        for key in keys {
+            rows.push((table.clone(), key, literal.clone()));
+        }
+    }
+    rows
+}
+
+#[test]
+fn readme_configuration_reference_defaults_are_accepted_and_cover_the_shipped_proxy_toml() {
+    let rows = reference_rows();
+    assert!(rows.len() >= 30, "{rows:?}");
+
+    // Every documented default, written into one file, is a valid configuration.
+    let mut top = String::new();
+    let mut tables: std::collections::BTreeMap<String, String> = Default::default();
+    for (table, key, literal) in &rows {
+        if literal.is_empty() || literal.parse::<toml::Value>().is_err() && format!("x = {literal}").parse::<toml::Table>().is_err() {
+            continue; // "absent", "(required …)", "system trust store": no literal default
+        }
+        if table.as_deref() == Some("listener.tls") {
+            continue; // the table needs certificate files to exist
+        }
+        let line = format!("{key} = {literal}\n");
+        match table {
+            None => top.push_str(&line),
+            Some(t) => tables.entry(t.clone()).or_default().push_str(&line),
+        }
+    }
+    let mut text = top;
+    for (t, body) in &tables {
+        text.push_str(&format!("\n[{t}]\n{body}"));
+    }
+    assert!(text.contains("zk_max_node_size = 1024000") && text.contains("connect_timeout_ms = 2000"), "{text}");
+    let dir = TempDir::new("reference");
+    let file = dir.write("reference.toml", &text);
+    let out = Command::new(BIN)
+        .args(["serve", "--check-config", "--config"])
+        .arg(&file)
+        .env_remove("MARATHON_ADMISSION_MARATHON")
+        .env_remove("MARATHON_ADMISSION_LISTEN")
+        .env_remove("MARATHON_ADMISSION_ADMIN_LISTEN")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "the README's defaults as a file:\n{text}\n{}", show(&out));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("unknown"), "{}", show(&out));
+
+    // Every key the shipped proxy.toml mentions (set or commented out) is in the reference.
+    let documented: BTreeSet<String> = rows.iter().map(|(_, k, _)| k.clone()).collect();
+    let shipped = fs::read_to_string(Path::new(REPO).join("proxy.toml")).unwrap();
+    for line in shipped.lines() {
+        let l = line.trim_start_matches('#').trim();
+        if let Some((key, _)) = l.split_once(" = ") {
+            if key.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                assert!(documented.contains(key), "proxy.toml's `{key}` is missing from README's configuration reference");
+            }
+        }
+    }
+    // And every key of the [admission] table the proxy interprets (crates/proxy/src/admit/config.rs).
+    let admit = fs::read_to_string(Path::new(REPO).join("crates/proxy/src/admit/config.rs")).unwrap();
+    let raw = admit.split("struct Raw {").nth(1).unwrap().split('}').next().unwrap();
+    for field in raw.lines().filter_map(|l| l.trim().split_once(':').map(|(k, _)| k.trim())) {
+        assert!(documented.contains(field), "[admission] {field} is missing from README's configuration reference");
+    }
+}
