@@ -56,6 +56,7 @@ fn app_count(stack: &Stack) -> usize {
 
 #[test]
 fn marathon_python_creates_updates_scales_restarts_deletes_apps_and_groups_and_reads_events() {
+    venv(); // fail first, with what to do, when the venv is missing
     let stack = Stack::start(StackOpts { deploy_delay_ms: 200, ..StackOpts::default() });
     let out = python_script("marathon_python_lifecycle.py", &[&stack.proxy_url]);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -108,6 +109,7 @@ fn marathon_python_creates_updates_scales_restarts_deletes_apps_and_groups_and_r
 
 #[test]
 fn marathon_python_shows_the_proxys_rejection_and_the_way_out_stays_open() {
+    venv(); // fail first, with what to do, when the venv is missing
     let stack = Stack::start(StackOpts { zk_max_node_size: LIMIT, ..StackOpts::default() });
     let out = python_script("marathon_python_reject.py", &[&stack.proxy_url, "12"]);
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
@@ -142,6 +144,7 @@ fn marathon_python_shows_the_proxys_rejection_and_the_way_out_stays_open() {
 
 #[test]
 fn marathon_deploy_deploys_json_files_follows_deployments_and_shows_the_rejection() {
+    venv(); // fail first, with what to do, when the venv is missing
     // marathon-deploy insists on `/ping` answering `"pong"` (JSON), which Marathon does from 1.4
     // on (1.3 answers plain `pong` and marathon-deploy 3.0.2 refuses it): a 1.4 simulator, whose
     // layout stores each app in its own node, so the binding limit is ZooKeeper's packet size.

@@ -239,7 +239,7 @@ pub fn venv() -> PathBuf {
         panic!(
             "the real-client tests need a Python venv with `marathon` and `marathon-deploy` from PyPI at {} \
              (or ${VENV_ENV}); it is missing or incomplete. Run .ci/run (it creates it), or: \
-             python3 -m venv .ci/venv && .ci/venv/bin/pip install marathon marathon-deploy",
+             python3 -m venv .ci/venv && .ci/venv/bin/pip install marathon==0.13.0 marathon-deploy==3.0.2",
             dir.display()
         );
     }
