@@ -19,21 +19,21 @@ use crate::wire::{field_len, put_bytes};
 /// Encoded apps by id, reused while the app is unchanged.
 #[derive(Default)]
 pub struct AppCache {
-    by_id: HashMap<String, (App, Arc<[u8]>)>,
+    by_id: HashMap<String, (App, EncodedApp)>,
 }
 
 impl AppCache {
-    /// The `ServiceDefinition` bytes of `app`, from the cache when the app is unchanged.
-    pub fn encode(&mut self, app: &App, flavor: AppFlavor) -> Arc<[u8]> {
+    /// The encoded `app`, from the cache when the app is unchanged.
+    pub fn encode(&mut self, app: &App, flavor: AppFlavor) -> EncodedApp {
         let id = app.id.clone().unwrap_or_default();
-        if let Some((cached, bytes)) = self.by_id.get(&id) {
+        if let Some((cached, encoded)) = self.by_id.get(&id) {
             if cached == app {
-                return bytes.clone();
+                return encoded.clone();
             }
         }
-        let bytes: Arc<[u8]> = service_definition(app, flavor).encode_to_vec().into();
-        self.by_id.insert(id, (app.clone(), bytes.clone()));
-        bytes
+        let encoded = EncodedApp::new(app, flavor);
+        self.by_id.insert(id, (app.clone(), encoded.clone()));
+        encoded
     }
 
     /// Drops cached apps that are not in `root` any more.
@@ -55,8 +55,21 @@ impl AppCache {
 /// One encoded app of a group.
 #[derive(Clone)]
 pub struct EncodedApp {
-    pub id: String,
+    pub id: Arc<str>,
+    /// The `##` of its `PathId` key, which places it in its group's `Map[PathId, _]`.
+    pub key_hash: i32,
+    /// The `ServiceDefinition` bytes.
     pub bytes: Arc<[u8]>,
+}
+
+impl EncodedApp {
+    pub fn new(app: &App, flavor: AppFlavor) -> EncodedApp {
+        EncodedApp {
+            id: app.id.as_deref().unwrap_or_default().into(),
+            key_hash: app_key_hash(app),
+            bytes: service_definition(app, flavor).encode_to_vec().into(),
+        }
+    }
 }
 
 /// A `GroupDefinition` (legacy layout: apps inline) as pieces.
@@ -81,19 +94,18 @@ impl EncodedGroup {
     pub fn legacy_with(
         group: &Group,
         flavor: AppFlavor,
-        encode: &mut dyn FnMut(&App) -> Arc<[u8]>,
+        encode: &mut dyn FnMut(&App) -> EncodedApp,
     ) -> EncodedGroup {
         let id = group.path_id();
         let mut header = Vec::new();
         put_bytes(&mut header, 1, id.to_string().as_bytes());
         put_bytes(&mut header, 2, joda_version(group.version.as_deref()).as_bytes());
 
-        let apps: Vec<&App> = group.apps().iter().collect();
-        let hashes: Vec<i32> = apps.iter().map(|a| app_key_hash(a)).collect();
-        let apps: Vec<EncodedApp> = scala_order::iteration_order(&hashes)
-            .into_iter()
-            .map(|i| EncodedApp { id: apps[i].id.clone().unwrap_or_default(), bytes: encode(apps[i]) })
-            .collect();
+        let encoded: Vec<EncodedApp> = group.apps().iter().map(|a| encode(a)).collect();
+        let hashes: Vec<i32> = encoded.iter().map(|a| a.key_hash).collect();
+        let mut slots: Vec<Option<EncodedApp>> = encoded.into_iter().map(Some).collect();
+        let apps: Vec<EncodedApp> =
+            scala_order::iteration_order(&hashes).into_iter().filter_map(|i| slots[i].take()).collect();
         let groups: Vec<EncodedGroup> =
             group.groups().iter().map(|g| EncodedGroup::legacy_with(g, flavor, encode)).collect();
 

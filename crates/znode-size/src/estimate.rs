@@ -116,7 +116,7 @@ impl Estimator {
                 continue;
             }
             let id = PathId::parse(app.id.as_deref().unwrap_or(""));
-            let data = self.cache.encode(app, self.cfg.flavor).len();
+            let data = self.cache.encode(app, self.cfg.flavor).bytes.len();
             let packet = v14::create_version_packet(&v14::app_node_path(&id, &self.cfg), data);
             if packet > binding.1 {
                 binding = (format!("app {id}"), packet);

@@ -193,9 +193,11 @@ pub fn path_id_set_as_strings_order(ids: &[(&[&str], bool)]) -> Vec<usize> {
 
 /// Trie iteration order of entries given in collision-leaf insertion order (oldest first).
 fn trie_order(hashes: &[i32], kind: Kind) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..hashes.len()).collect();
-    // Stable: entries with equal hashes stay in the given (oldest first) order, as in a ListMap.
-    order.sort_by_key(|&i| trie_key(improve(hashes[i])));
+    // Entries with equal hashes stay in the given (oldest first) order, as in a ListMap: the
+    // index breaks ties. Keys are computed once, not per comparison.
+    let mut keyed: Vec<(u64, usize)> = hashes.iter().enumerate().map(|(i, &h)| (trie_key(improve(h)), i)).collect();
+    keyed.sort_unstable();
+    let mut order: Vec<usize> = keyed.into_iter().map(|(_, i)| i).collect();
     // A ListSet iterates newest first.
     let reverse_buckets = kind == Kind::Set;
     if reverse_buckets {

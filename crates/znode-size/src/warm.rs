@@ -21,13 +21,11 @@ use flate2::{Compress, Compression, FlushCompress, Status};
 use marathon_model::{App, Group, PathId};
 
 use crate::config::{Layout, StoreConfig};
-use crate::encoded_tree::EncodedGroup;
+use crate::encoded_tree::{EncodedApp, EncodedGroup};
 use crate::estimate::{Estimate, Estimator};
 use crate::gzip::java_gzip_len;
 use crate::legacy::{self, SIZING_UUID, SIZING_VERSION};
-use crate::service_definition::service_definition;
 use crate::wire::{field_len, put_bytes};
-use prost::Message;
 
 /// Deflate's window: what the compressor can refer back to.
 const WINDOW: usize = 32 * 1024;
@@ -43,8 +41,10 @@ pub struct FastEstimate {
 }
 
 struct Slot {
+    /// Kept next to the bytes: the version is what every decision compares.
+    version: Option<String>,
     app: App,
-    bytes: Arc<[u8]>,
+    encoded: EncodedApp,
     start: usize,
     end: usize,
 }
@@ -71,11 +71,11 @@ impl WarmState {
         let mut estimator = Estimator::new(cfg.clone());
         let encoded = estimator.encode(root);
         let mut bytes = Vec::with_capacity(encoded.len());
-        let mut positions: Vec<(String, Arc<[u8]>, usize, usize)> = Vec::new();
+        let mut positions: Vec<(EncodedApp, usize, usize)> = Vec::new();
         let mut group_apps_end = HashMap::new();
         encoded.write_to_tracking(
             &mut bytes,
-            &mut |app, start, end| positions.push((app.id.clone(), app.bytes.clone(), start, end)),
+            &mut |app, start, end| positions.push((app.clone(), start, end)),
             &mut |id, end| {
                 group_apps_end.insert(id.clone(), end);
             },
@@ -84,9 +84,9 @@ impl WarmState {
             root.transitive_apps().into_iter().filter_map(|a| Some((a.id.as_deref()?, a))).collect();
         let slots = positions
             .into_iter()
-            .filter_map(|(id, bytes, start, end)| {
-                let app = (*apps.get(id.as_str())?).clone();
-                Some((id, Slot { app, bytes, start, end }))
+            .filter_map(|(encoded, start, end)| {
+                let app = (*apps.get(&*encoded.id)?).clone();
+                Some((encoded.id.to_string(), Slot { version: app.version.clone(), app, encoded, start, end }))
             })
             .collect();
         let state = estimator.state(root);
@@ -141,30 +141,30 @@ impl WarmState {
 
     fn fast_legacy(&self, target: &Group) -> FastEstimate {
         let mut changed: Vec<(Option<&Slot>, Arc<[u8]>, PathId)> = Vec::new();
-        let mut seen: HashSet<&str> = HashSet::new();
         let mut matched = 0usize;
         let flavor = self.cfg.flavor;
         let tree = EncodedGroup::legacy_with(target, flavor, &mut |app: &App| {
             let id = app.id.as_deref().unwrap_or_default();
             if let Some(slot) = self.slots.get(id) {
                 matched += 1;
-                seen.insert(slot.app.id.as_deref().unwrap_or_default());
-                let same_version = slot.app.version.is_some() && slot.app.version == app.version;
+                let same_version = slot.version.is_some() && slot.version == app.version;
                 if same_version || slot.app == *app {
-                    return slot.bytes.clone();
+                    return slot.encoded.clone();
                 }
-                let bytes: Arc<[u8]> = service_definition(app, flavor).encode_to_vec().into();
-                changed.push((Some(slot), bytes.clone(), PathId::parse(id)));
-                return bytes;
+                let encoded = EncodedApp::new(app, flavor);
+                changed.push((Some(slot), encoded.bytes.clone(), PathId::parse(id)));
+                return encoded;
             }
-            let bytes: Arc<[u8]> = service_definition(app, flavor).encode_to_vec().into();
-            changed.push((None, bytes.clone(), PathId::parse(id)));
-            bytes
+            let encoded = EncodedApp::new(app, flavor);
+            changed.push((None, encoded.bytes.clone(), PathId::parse(id)));
+            encoded
         });
+        // Ids are unique in a tree, so when every app of `S` was matched none was removed.
         let removed: Vec<&Slot> = if matched == self.slots.len() {
             Vec::new()
         } else {
-            self.slots.iter().filter(|(id, _)| !seen.contains(id.as_str())).map(|(_, s)| s).collect()
+            let present: HashSet<&str> = target.transitive_apps().into_iter().filter_map(|a| a.id.as_deref()).collect();
+            self.slots.iter().filter(|(id, _)| !present.contains(id.as_str())).map(|(_, s)| s).collect()
         };
 
         let target_raw = tree.len();
@@ -286,9 +286,22 @@ fn field_bytes(app: &[u8]) -> Vec<u8> {
     out
 }
 
+thread_local! {
+    /// One zlib stream per thread, reset between uses: allocating zlib's ~270 KiB of state for
+    /// every estimate costs more than the compression itself.
+    static DEFLATER: std::cell::RefCell<Compress> = std::cell::RefCell::new(Compress::new(Compression::new(6), false));
+}
+
 /// Raw deflate size of `data` with zlib primed with `ctx` (level 6, as Java).
 fn deflated_len(ctx: &[u8], data: &[u8]) -> usize {
-    let mut deflater = Compress::new(Compression::new(6), false);
+    DEFLATER.with(|cell| {
+        let mut deflater = cell.borrow_mut();
+        deflater.reset();
+        deflate_primed(&mut deflater, ctx, data)
+    })
+}
+
+fn deflate_primed(deflater: &mut Compress, ctx: &[u8], data: &[u8]) -> usize {
     if !ctx.is_empty() {
         deflater.set_dictionary(ctx).expect("zlib accepts a dictionary before the first input");
     }

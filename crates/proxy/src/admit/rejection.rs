@@ -33,7 +33,7 @@ impl Breakdown {
                     .and_then(|app| app.env.as_ref())
                     .map(|e| e.len())
                     .unwrap_or(0);
-                apps.push((a.id.clone(), a.bytes.len() as u64, env));
+                apps.push((a.id.to_string(), a.bytes.len() as u64, env));
             }
         });
         groups.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
