@@ -3,13 +3,18 @@
 # upstream and through `marathon-admission serve`, in one run, with wrk. Records the throughput
 # ratio and the added p50/p99 latency in docs/BENCHMARKS.md, section "## Proxy read path".
 #
-# Two measurements per path:
+# Per path, two measurements:
 #   - throughput: CONNS concurrent connections (default 16) for DURATION seconds; ratio = proxy/direct.
-#   - latency: one connection (one request at a time) for DURATION seconds; the added p50/p99 is the
-#     proxy's percentile minus the direct one. A single connection measures service time, not
-#     queueing behind a saturated CPU.
-# The upstream is crates/proxy/examples/bench_upstream.rs for now (the simulator later:
-# set UPSTREAM_CMD to any command that serves /ping and /v2/apps on $UP_ADDR).
+#   - latency: one connection (one request at a time) for DURATION seconds; added p50/p99 = the
+#     proxy's percentile minus the direct one (service time, not queueing behind a busy CPU).
+# And three setups (admission off: this is the transparent path):
+#   - "shared, 1 worker" / "shared, 1 worker per core": wrk, upstream and proxy float over all
+#     cores; the proxy with `[runtime] worker_threads = 1` and with the default.
+#   - "pinned" (needs >= 2 cores and taskset): wrk and upstream on core 0, the proxy (1 worker) on
+#     core 1, direct and proxied alike: the upstream gets the same CPU in both runs, as it would
+#     with Marathon on its own host.
+# The upstream is crates/proxy/examples/bench_upstream.rs for now (later the simulator: set
+# UPSTREAM_BIN to a command taking the listen address as its only argument).
 #
 # Usage: bench/proxy/run.sh            (env: DURATION=10 CONNS=16 WRITE_DOC=1)
 set -euo pipefail
@@ -18,11 +23,6 @@ cd "$(dirname "$0")/../.."
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-16}
 WRITE_DOC=${WRITE_DOC:-1}
-UP_ADDR=${UP_ADDR:-127.0.0.1:18080}
-PX_ADDR=${PX_ADDR:-127.0.0.1:18081}
-ADMIN_ADDR=${ADMIN_ADDR:-127.0.0.1:19102}
-PX1_ADDR=${PX1_ADDR:-127.0.0.1:18082}
-ADMIN1_ADDR=${ADMIN1_ADDR:-127.0.0.1:19103}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
 
 if ! command -v wrk >/dev/null; then
@@ -33,78 +33,109 @@ fi
 cargo build -q --release -p proxy --example bench_upstream
 cargo build -q --release --bin marathon-admission
 BIN="$CARGO_TARGET_DIR/release/marathon-admission"
-UPSTREAM_CMD=${UPSTREAM_CMD:-"$CARGO_TARGET_DIR/release/examples/bench_upstream $UP_ADDR"}
+UPSTREAM_BIN=${UPSTREAM_BIN:-"$CARGO_TARGET_DIR/release/examples/bench_upstream"}
+
+PIN=0
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then PIN=1; fi
+on_core() { # core cmd... (no pinning when PIN=0)
+  local core=$1; shift
+  if [ "$PIN" = 1 ]; then taskset -c "$core" "$@"; else "$@"; fi
+}
 
 TMP=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$TMP"; }
 trap cleanup EXIT
 
-$UPSTREAM_CMD >"$TMP/upstream.log" 2>&1 &
+UP=127.0.0.1:18080        # upstream, floating
+UPP=127.0.0.1:18090       # upstream, pinned to core 0
+PX=127.0.0.1:18081        # proxy, default workers, floating
+PX1=127.0.0.1:18082       # proxy, 1 worker, floating
+PXP=127.0.0.1:18083       # proxy, 1 worker, pinned to core 1 (-> UPP)
+
+$UPSTREAM_BIN "$UP" >"$TMP/upstream.log" 2>&1 &
 PIDS+=($!)
-# Two proxies on the same upstream: the default runtime (one worker per core) and one worker.
-# Admission is off: this measures the transparent path.
-start_proxy() { # listen admin workers
-  printf '[runtime]\nworker_threads = %s\n\n[admission]\nenabled = false\n' "$3" >"$TMP/proxy-$3.toml"
-  MARATHON_ADMISSION_LOG=warn "$BIN" serve --config "$TMP/proxy-$3.toml" --listen "$1" \
-    --admin-listen "$2" --marathon "http://$UP_ADDR" >"$TMP/proxy-$3.log" 2>&1 &
+if [ "$PIN" = 1 ]; then
+  taskset -c 0 $UPSTREAM_BIN "$UPP" >"$TMP/upstream-pinned.log" 2>&1 &
+  PIDS+=($!)
+fi
+
+start_proxy() { # name listen admin workers upstream core|-
+  printf '[runtime]\nworker_threads = %s\n\n[admission]\nenabled = false\n' "$4" >"$TMP/$1.toml"
+  local pin=()
+  [ "$6" != "-" ] && pin=(taskset -c "$6")
+  MARATHON_ADMISSION_LOG=warn "${pin[@]}" "$BIN" serve --config "$TMP/$1.toml" --listen "$2" \
+    --admin-listen "$3" --marathon "http://$5" >"$TMP/$1.log" 2>&1 &
   PIDS+=($!)
 }
-start_proxy "$PX_ADDR" "$ADMIN_ADDR" 0
-start_proxy "$PX1_ADDR" "$ADMIN1_ADDR" 1
+start_proxy px "$PX" 127.0.0.1:19102 0 "$UP" -
+start_proxy px1 "$PX1" 127.0.0.1:19103 1 "$UP" -
+[ "$PIN" = 1 ] && start_proxy pxp "$PXP" 127.0.0.1:19104 1 "$UPP" 1
 
 http_status() { # host port path -> status code of GET, or empty
-  local host=$1 port=$2 path=$3 line
-  exec 3<>"/dev/tcp/$host/$port" 2>/dev/null || return 0
-  printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$path" "$host" >&3
+  local line
+  exec 3<>"/dev/tcp/$1/$2" 2>/dev/null || return 0
+  printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$3" "$1" >&3
   read -r line <&3 || true
   exec 3>&- 3<&-
   echo "$line" | awk '{print $2}'
 }
-wait_ready() { # admin addr
+wait_ready() { # admin port
   for _ in $(seq 1 100); do
-    [ "$(http_status "${1%:*}" "${1#*:}" /readyz 2>/dev/null)" = "200" ] && return 0
+    [ "$(http_status 127.0.0.1 "$1" /readyz 2>/dev/null)" = "200" ] && return 0
     sleep 0.1
   done
-  echo "proxy at $1 not ready"; cat "$TMP"/proxy-*.log; exit 1
+  echo "proxy with admin port $1 not ready"; cat "$TMP"/*.log; exit 1
 }
-wait_ready "$ADMIN_ADDR"
-wait_ready "$ADMIN1_ADDR"
+wait_ready 19102; wait_ready 19103
+[ "$PIN" = 1 ] && wait_ready 19104
 
 to_us() { # "123.45us" | "1.23ms" | "1.00s" -> microseconds
   awk -v v="$1" 'BEGIN{n=v+0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n*1000; else if (v ~ /s$/) print n*1000000; else print n}'
 }
-run_wrk() { # url conns -> "rps p50us p99us"
+run_wrk() { # core|- url conns -> "rps p50us p99us"
   local out
-  out=$(wrk -t1 -c"$2" -d"${DURATION}s" --latency "$1")
-  if echo "$out" | grep -q -E "Non-2xx|Socket errors"; then echo "$out" >&2; echo "errors during $1" >&2; exit 1; fi
+  if [ "$1" = "-" ]; then out=$(wrk -t1 -c"$3" -d"${DURATION}s" --latency "$2")
+  else out=$(taskset -c "$1" wrk -t1 -c"$3" -d"${DURATION}s" --latency "$2"); fi
+  if echo "$out" | grep -q -E "Non-2xx|Socket errors"; then echo "$out" >&2; echo "errors during $2" >&2; exit 1; fi
   local rps p50 p99
   rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   p50=$(to_us "$(echo "$out" | awk '$1=="50%" {print $2}')")
   p99=$(to_us "$(echo "$out" | awk '$1=="99%" {print $2}')")
   echo "$rps $p50 $p99"
 }
-
-ROWS=()
 row() { # label direct_rps proxy_rps d50 p50 d99 p99
   awk -v l="$1" -v dr="$2" -v pr="$3" -v d50="$4" -v p50="$5" -v d99="$6" -v p99="$7" 'BEGIN{
     printf "| %s | %.0f | %.0f | %.2f | %.0f | %.0f | %+.0f | %.0f | %.0f | %+.0f |", l, dr, pr, pr/dr, d50, p50, p50-d50, d99, p99, p99-d99 }'
 }
+
+ROWS=()
 for path in /ping /v2/apps; do
-  for a in "$UP_ADDR" "$PX_ADDR" "$PX1_ADDR"; do wrk -t1 -c4 -d2s "http://$a$path" >/dev/null; done  # warm-up
-  read -r d_rps _ _ <<<"$(run_wrk "http://$UP_ADDR$path" "$CONNS")"
-  read -r p_rps _ _ <<<"$(run_wrk "http://$PX_ADDR$path" "$CONNS")"
-  read -r p1_rps _ _ <<<"$(run_wrk "http://$PX1_ADDR$path" "$CONNS")"
-  read -r _ d50 d99 <<<"$(run_wrk "http://$UP_ADDR$path" 1)"
-  read -r _ p50 p99 <<<"$(run_wrk "http://$PX_ADDR$path" 1)"
-  read -r _ p150 p199 <<<"$(run_wrk "http://$PX1_ADDR$path" 1)"
-  ROWS+=("$(row "\`GET $path\`, proxy 1 worker" "$d_rps" "$p1_rps" "$d50" "$p150" "$d99" "$p199")")
-  ROWS+=("$(row "\`GET $path\`, proxy 1 worker/core" "$d_rps" "$p_rps" "$d50" "$p50" "$d99" "$p99")")
-  printf '%s\n%s\n' "${ROWS[-2]}" "${ROWS[-1]}"
+  for a in "$UP" "$PX" "$PX1"; do wrk -t1 -c4 -d2s "http://$a$path" >/dev/null; done  # warm-up
+  read -r d_rps _ _ <<<"$(run_wrk - "http://$UP$path" "$CONNS")"
+  read -r p_rps _ _ <<<"$(run_wrk - "http://$PX$path" "$CONNS")"
+  read -r p1_rps _ _ <<<"$(run_wrk - "http://$PX1$path" "$CONNS")"
+  read -r _ d50 d99 <<<"$(run_wrk - "http://$UP$path" 1)"
+  read -r _ p50 p99 <<<"$(run_wrk - "http://$PX$path" 1)"
+  read -r _ p150 p199 <<<"$(run_wrk - "http://$PX1$path" 1)"
+  ROWS+=("$(row "\`GET $path\`, shared, 1 worker" "$d_rps" "$p1_rps" "$d50" "$p150" "$d99" "$p199")")
+  echo "${ROWS[-1]}"
+  ROWS+=("$(row "\`GET $path\`, shared, 1 worker per core" "$d_rps" "$p_rps" "$d50" "$p50" "$d99" "$p99")")
+  echo "${ROWS[-1]}"
+  if [ "$PIN" = 1 ]; then
+    for a in "$UPP" "$PXP"; do taskset -c 0 wrk -t1 -c4 -d2s "http://$a$path" >/dev/null; done
+    read -r dp_rps _ _ <<<"$(run_wrk 0 "http://$UPP$path" "$CONNS")"
+    read -r pp_rps _ _ <<<"$(run_wrk 0 "http://$PXP$path" "$CONNS")"
+    read -r _ dp50 dp99 <<<"$(run_wrk 0 "http://$UPP$path" 1)"
+    read -r _ pp50 pp99 <<<"$(run_wrk 0 "http://$PXP$path" 1)"
+    ROWS+=("$(row "\`GET $path\`, pinned (proxy on its own core)" "$dp_rps" "$pp_rps" "$dp50" "$pp50" "$dp99" "$pp99")")
+    echo "${ROWS[-1]}"
+  fi
 done
 
 BYTES=$(grep -o '[0-9]* bytes' "$TMP/upstream.log" | head -1 || true)
 CPU=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
+LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 SECTION="$TMP/section.md"
 {
   echo "## Proxy read path"
@@ -112,16 +143,18 @@ SECTION="$TMP/section.md"
   echo "Reads pass through untouched; the target is at least 0.8x the direct throughput and under"
   echo "1 ms added at p99. Measured by \`bench/proxy/run.sh\` (wrk, one thread; upstream"
   echo "\`crates/proxy/examples/bench_upstream.rs\`, \`/v2/apps\` = 100 apps, ${BYTES:-?}; proxy ="
-  echo "\`marathon-admission serve\` release build, \`[admission] enabled = false\`, run twice: with"
-  echo "\`[runtime] worker_threads = 1\` and with the default of one worker per core)."
+  echo "\`marathon-admission serve\` release build with \`[admission] enabled = false\`)."
+  echo "\"shared\": wrk, upstream and proxy float over the cores (the proxy with 1 worker thread, or"
+  echo "with tokio's default of one per core). \"pinned\": wrk and upstream on core 0, the proxy"
+  echo "(1 worker) on core 1, for the direct and the proxied runs alike."
   echo
   echo "- Command: \`DURATION=$DURATION CONNS=$CONNS bench/proxy/run.sh\`"
-  echo "- Machine: $(nproc) cores ($CPU), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r); upstream, proxy and wrk share the cores"
+  echo "- Machine: $(nproc) cores ($CPU), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r); load average at the end of the run: $LOAD"
   echo "- Commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(date -u +%Y-%m-%d)"
   echo
   echo "Throughput with $CONNS connections (req/s); latency with 1 connection (µs)."
   echo
-  echo "| request | direct req/s | proxy req/s | ratio | direct p50 | proxy p50 | added p50 | direct p99 | proxy p99 | added p99 |"
+  echo "| request, setup | direct req/s | proxy req/s | ratio | direct p50 | proxy p50 | added p50 | direct p99 | proxy p99 | added p99 |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   for r in "${ROWS[@]}"; do echo "$r"; done
   echo

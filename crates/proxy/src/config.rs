@@ -352,6 +352,14 @@ impl ProxyConfig {
 
 /// Parses one Marathon base URL: `http` or `https`, a host, an optional path prefix, no query.
 pub fn parse_marathon_url(s: &str) -> anyhow::Result<http::Uri> {
+    // Checked first, so that no message below echoes a password.
+    let authority = s.split_once("://").map_or(s, |(_, rest)| rest);
+    if authority.split('/').next().unwrap_or("").contains('@') {
+        bail!(
+            "a Marathon URL must not carry credentials (user:password@); clients' own \
+             Authorization headers are passed to Marathon untouched"
+        );
+    }
     let uri: http::Uri = s
         .parse()
         .map_err(|e| anyhow::anyhow!("{s:?} is not a URL: {e}"))?;

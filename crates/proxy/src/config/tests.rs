@@ -101,3 +101,16 @@ fn shipped_proxy_toml_is_valid() {
         assert_eq!(c.admin_listen.to_string(), "127.0.0.1:9102");
     }
 }
+
+#[test]
+fn credentials_in_urls_are_refused_without_echoing_them() {
+    let err = ProxyConfig::from_toml_str("marathon = [\"http://u:hunter2@m:8080\"]", None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("credentials"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    let err = ProxyConfig::from_toml_str("marathon = [\"ftp://u:hunter2@m\"]", None)
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains("hunter2"), "{err}");
+}
