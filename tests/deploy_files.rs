@@ -419,7 +419,12 @@ fn reference_rows() -> Vec<(Option<String>, String, String)> {
         let first = cells[0].trim_start_matches("| ");
         let ticks: Vec<&str> = first.split('`').skip(1).step_by(2).collect();
         let (table, keys) = match ticks.first() {
-            Some(t) if t.starts_with("[[") => continue, // [[quota]]: owned by admission
+            Some(t) if t.starts_with("[[") => {
+                // [[quota]], [[admission.group]]: arrays of tables, documented by name
+                let name = t.trim_matches(|c| c == '[' || c == ']').rsplit('.').next().unwrap().to_string();
+                rows.push((None, name, String::new()));
+                continue;
+            }
             Some(t) if t.starts_with('[') => (Some(t[1..].split(']').next().unwrap().to_string()), {
                 // "`[upstream] connect_timeout_ms`" or "`[upstream.tls] client_cert_file`, `client_key_file`"
                 let mut keys: Vec<String> = ticks.iter().map(|t| t.rsplit(' ').next().unwrap().to_string()).collect();
@@ -452,6 +457,9 @@ fn readme_configuration_reference_defaults_are_accepted_and_cover_the_shipped_pr
         if table.as_deref() == Some("listener.tls") {
             continue; // the table needs certificate files to exist
         }
+        if table.as_deref() == Some("admission") && !admission_fields().contains(key) {
+            continue; // documented ahead of the code; the check below is for the other direction
+        }
         let line = format!("{key} = {literal}\n");
         match table {
             None => top.push_str(&line),
@@ -483,14 +491,47 @@ fn readme_configuration_reference_defaults_are_accepted_and_cover_the_shipped_pr
         let l = line.trim_start_matches('#').trim();
         if let Some((key, _)) = l.split_once(" = ") {
             if key.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
-                assert!(documented.contains(key), "proxy.toml's `{key}` is missing from README's configuration reference");
+                assert!(
+                    documented.contains(key),
+                    "proxy.toml's `{key}` is missing from README.md's configuration reference: add a row for it \
+                     (checked by tests/deploy_files.rs)"
+                );
             }
         }
     }
     // And every key of the [admission] table the proxy interprets (crates/proxy/src/admit/config.rs).
+    for field in admission_fields() {
+        assert!(
+            documented.contains(&field),
+            "[admission] {field} is missing from README.md's configuration reference: add a row \
+             | `[admission] {field}` | `default` | meaning | | (checked by tests/deploy_files.rs)"
+        );
+    }
+}
+
+/// The fields of `[admission]`, from `struct Raw` in crates/proxy/src/admit/config.rs.
+fn admission_fields() -> BTreeSet<String> {
     let admit = fs::read_to_string(Path::new(REPO).join("crates/proxy/src/admit/config.rs")).unwrap();
-    let raw = admit.split("struct Raw {").nth(1).unwrap().split('}').next().unwrap();
-    for field in raw.lines().filter_map(|l| l.trim().split_once(':').map(|(k, _)| k.trim())) {
-        assert!(documented.contains(field), "[admission] {field} is missing from README's configuration reference");
+    let raw = admit.split("struct Raw {").nth(1).expect("struct Raw in admit/config.rs").split('}').next().unwrap();
+    raw.lines()
+        .map(|l| l.trim())
+        .filter(|l| !l.starts_with("//") && !l.starts_with('#'))
+        .filter_map(|l| l.split_once(':').map(|(k, _)| k.trim().trim_start_matches("pub ").to_string()))
+        .filter(|k| !k.is_empty())
+        .collect()
+}
+
+// --- release binary ----------------------------------------------------------------------------
+
+#[test]
+fn version_prints_the_version_and_the_git_commit() {
+    let out = Command::new(BIN).arg("--version").output().unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let want = format!("marathon-admission {} (", env!("CARGO_PKG_VERSION"));
+    assert!(text.starts_with(&want) && text.ends_with(')'), "{text}");
+    let commit = &text[want.len()..text.len() - 1];
+    if Path::new(REPO).join(".git").exists() {
+        assert!(commit.len() == 12 && commit.chars().all(|c| c.is_ascii_hexdigit()), "commit `{commit}` in `{text}`");
     }
 }
