@@ -82,13 +82,6 @@ fn marathon_python_creates_updates_scales_restarts_deletes_apps_and_groups_and_r
     ] {
         assert!(stdout.contains(step), "`{step}` missing:\n{}", show(&out));
     }
-    // marathon-python's get_info() refuses `marathon_config` keys real Marathon does not send;
-    // the simulator sends `http_port` and `max_apps` there (reported; Marathon's InfoResource has
-    // `http_port` under `http_config` only). Tolerated for exactly those keys, nothing else.
-    if let Some(line) = stdout.lines().find(|l| l.starts_with("KNOWN-ISSUE get_info")) {
-        assert!(line.contains("'http_port'") || line.contains("'max_apps'"), "{line}");
-        eprintln!("warning: simulator /v2/info breaks marathon-python's get_info(): {line}");
-    }
     // The event stream read through the proxy carried the writes' events.
     let events = stdout.lines().find(|l| l.starts_with("OK events ")).unwrap();
     assert!(events.contains("api_post_event"), "{events}");
