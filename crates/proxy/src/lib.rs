@@ -68,7 +68,11 @@ impl Proxy {
     pub async fn bind(config: ProxyConfig, phases: Arc<dyn RequestPhases>) -> anyhow::Result<Proxy> {
         config.validate()?;
         let uris = config.marathon_uris()?;
-        let metrics = Arc::new(Metrics::new());
+        let metrics = {
+            let mut m = Metrics::new();
+            phases.register_metrics(m.registry_mut());
+            Arc::new(m)
+        };
         let client = upstream::build_client(&config.upstream)?;
         let upstreams = leader::Upstreams::new(uris, metrics.clone());
         let tls = match &config.listener.tls {

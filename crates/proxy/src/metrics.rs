@@ -142,6 +142,12 @@ impl Metrics {
         }
     }
 
+    /// The registry, for families registered by others (see
+    /// [`crate::RequestPhases::register_metrics`]) before the metrics are shared.
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+
     /// The Prometheus text exposition.
     pub fn encode(&self) -> String {
         let mut out = String::new();

@@ -201,6 +201,10 @@ pub trait RequestPhases: Send + Sync + 'static {
     fn readiness(&self) -> Result<(), String> {
         Ok(())
     }
+
+    /// Called once when the proxy is bound: add the implementation's metrics to the proxy's
+    /// Prometheus registry (served on the admin listener's `/metrics`).
+    fn register_metrics(&self, _registry: &mut prometheus_client::registry::Registry) {}
 }
 
 /// The transparent proxy: every phase does nothing.

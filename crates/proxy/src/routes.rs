@@ -27,6 +27,8 @@ pub enum RouteClass {
     Ping,
     /// Marathon's own `/metrics` (Codahale JSON), passed through.
     MarathonMetrics,
+    /// `/admission/...`: the proxy's own endpoints (e.g. the dry run), answered by the phases.
+    Admission,
     Other,
 }
 
@@ -45,6 +47,7 @@ impl RouteClass {
             RouteClass::Leader => "leader",
             RouteClass::Ping => "ping",
             RouteClass::MarathonMetrics => "marathon_metrics",
+            RouteClass::Admission => "admission",
             RouteClass::Other => "other",
         }
     }
@@ -78,6 +81,7 @@ pub fn classify(method: &Method, raw_path: &str) -> Route {
         (Some("v2"), Some("leader")) => RouteClass::Leader,
         (Some("ping"), None) => RouteClass::Ping,
         (Some("metrics"), None) => RouteClass::MarathonMetrics,
+        (Some("admission"), _) => RouteClass::Admission,
         _ => RouteClass::Other,
     };
     let is_write_method = matches!(
@@ -89,7 +93,9 @@ pub fn classify(method: &Method, raw_path: &str) -> Route {
             RouteClass::Apps | RouteClass::Groups | RouteClass::Pods | RouteClass::Deployments => true,
             RouteClass::Tasks => seg(2) == Some("delete"),
             _ => false,
-        };
+        }
+        // The proxy's own endpoints: read (bounded) and shown to the phases, whatever the method.
+        || class == RouteClass::Admission;
     let event_stream = class == RouteClass::Events && *method == Method::GET;
     Route {
         class,
@@ -185,6 +191,10 @@ mod tests {
         assert_eq!(classify(&Method::GET, "/metrics").class, RouteClass::MarathonMetrics);
         assert_eq!(classify(&Method::GET, "/ui/").class, RouteClass::Other);
         assert_eq!(classify(&Method::GET, "/v2/info").class, RouteClass::Info);
+        assert_eq!(classify(&Method::POST, "/admission/v1/check").class, RouteClass::Admission);
+        assert!(classify(&Method::GET, "/admission/v1/check").admission_write);
+        assert!(classify(&Method::POST, "//admission/./v1/check").admission_write);
+        assert!(!classify(&Method::GET, "/admissions").admission_write);
     }
 
     #[test]

@@ -11,8 +11,18 @@
 //! zk_compression = true
 //! zk_compression_threshold = 65536
 //! failure_policy = "closed"     # model not synced: "closed" (503) | "open" (forward)
-//! resync_interval_ms = 1000
+//! resync_interval_ms = 1000     # full /v2/groups resync while the event stream is down
 //! ledger_timeout_ms = 30000     # an admitted write counts against the budget at most this long
+//! events = true                 # keep the model fresh from /v2/events
+//! events_resync_interval_ms = 10000 # safety-net resync while the event stream is up
+//! events_debounce_ms = 50       # events that ask for a resync are coalesced over this long
+//! warm = true                   # fast estimates from a prepared state (false: exact path only)
+//! audit_log = "stderr"          # "stderr" | "off" | a file path (appended)
+//! health_check_threshold = 2000 # Marathon-side health checks x instances above this: warn
+//!
+//! [[admission.group]]           # per-group-prefix mode (longest prefix wins)
+//! prefix = "/dev"
+//! mode = "warn"
 //! ```
 
 use std::time::Duration;
@@ -59,6 +69,29 @@ struct Raw {
     failure_policy: FailurePolicy,
     resync_interval_ms: u64,
     ledger_timeout_ms: u64,
+    events: bool,
+    events_resync_interval_ms: u64,
+    events_debounce_ms: u64,
+    warm: bool,
+    audit_log: String,
+    health_check_threshold: u64,
+    group: Vec<GroupMode>,
+}
+
+/// `[[admission.group]]`: a mode for every write under `prefix` (path-segment match).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupMode {
+    pub prefix: String,
+    pub mode: Mode,
+}
+
+/// Where audit lines go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditTarget {
+    Off,
+    Stderr,
+    File(std::path::PathBuf),
 }
 
 impl Default for Raw {
@@ -77,6 +110,13 @@ impl Default for Raw {
             failure_policy: FailurePolicy::Closed,
             resync_interval_ms: 1000,
             ledger_timeout_ms: 30_000,
+            events: true,
+            events_resync_interval_ms: 10_000,
+            events_debounce_ms: 50,
+            warm: true,
+            audit_log: "stderr".into(),
+            health_check_threshold: 2000,
+            group: Vec::new(),
         }
     }
 }
@@ -94,6 +134,17 @@ pub struct AdmitConfig {
     pub failure_policy: FailurePolicy,
     pub resync_interval: Duration,
     pub ledger_timeout: Duration,
+    /// Follow `/v2/events` (model updates and resync triggers).
+    pub events: bool,
+    /// Periodic resync while the event stream is connected.
+    pub events_resync_interval: Duration,
+    pub events_debounce: Duration,
+    /// Use [`znode_size::WarmState`] for decisions (false: the exact path every time).
+    pub warm: bool,
+    pub audit: AuditTarget,
+    pub health_check_threshold: u64,
+    /// Per-group modes, longest prefix first.
+    pub groups: Vec<GroupMode>,
 }
 
 impl Default for AdmitConfig {
@@ -115,10 +166,50 @@ impl AdmitConfig {
         if !(0.0..=1.0).contains(&raw.warn_at) {
             anyhow::bail!("[admission] warn_at must be in [0, 1], got {}", raw.warn_at);
         }
+        for g in &raw.group {
+            if !g.prefix.starts_with('/') {
+                anyhow::bail!("[[admission.group]] prefix must be an absolute group id, got {:?}", g.prefix);
+            }
+        }
         Ok(AdmitConfig::from_raw(raw))
     }
 
+    /// The mode for a write touching `ids` (absolute paths): the strictest of the modes of the
+    /// longest matching `[[admission.group]]` prefix of each id; the global mode where none matches.
+    pub fn mode_for<'a>(&self, ids: impl IntoIterator<Item = &'a str>) -> Mode {
+        let mut out: Option<Mode> = None;
+        let mut any = false;
+        for id in ids {
+            any = true;
+            let m = self
+                .groups
+                .iter()
+                .find(|g| prefix_matches(&g.prefix, id))
+                .map(|g| g.mode)
+                .unwrap_or(self.policy.mode);
+            out = Some(match out {
+                None => m,
+                Some(prev) => stricter(prev, m),
+            });
+        }
+        if !any {
+            return self.policy.mode;
+        }
+        out.unwrap_or(self.policy.mode)
+    }
+
     fn from_raw(raw: Raw) -> AdmitConfig {
+        let mut groups: Vec<GroupMode> = raw
+            .group
+            .into_iter()
+            .map(|g| GroupMode { prefix: normalize_prefix(&g.prefix), mode: g.mode })
+            .collect();
+        groups.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+        let audit = match raw.audit_log.as_str() {
+            "off" | "" => AuditTarget::Off,
+            "stderr" | "-" => AuditTarget::Stderr,
+            path => AuditTarget::File(path.into()),
+        };
         AdmitConfig {
             enabled: raw.enabled,
             policy: Policy { margin: raw.margin, warn_at: raw.warn_at, mode: raw.mode },
@@ -130,6 +221,13 @@ impl AdmitConfig {
             failure_policy: raw.failure_policy,
             resync_interval: Duration::from_millis(raw.resync_interval_ms.max(50)),
             ledger_timeout: Duration::from_millis(raw.ledger_timeout_ms.max(100)),
+            events: raw.events,
+            events_resync_interval: Duration::from_millis(raw.events_resync_interval_ms.max(50)),
+            events_debounce: Duration::from_millis(raw.events_debounce_ms),
+            warm: raw.warm,
+            audit,
+            health_check_threshold: raw.health_check_threshold,
+            groups,
         }
     }
 
@@ -158,6 +256,33 @@ impl AdmitConfig {
             cfg.zk_max_packet = v;
         }
         cfg
+    }
+}
+
+fn normalize_prefix(p: &str) -> String {
+    let t = p.trim_end_matches('/');
+    if t.is_empty() {
+        "/".into()
+    } else {
+        t.into()
+    }
+}
+
+/// `/dev` matches `/dev` and `/dev/x`, not `/devops`.
+fn prefix_matches(prefix: &str, id: &str) -> bool {
+    prefix == "/" || id == prefix || (id.starts_with(prefix) && id.as_bytes().get(prefix.len()) == Some(&b'/'))
+}
+
+fn stricter(a: Mode, b: Mode) -> Mode {
+    let rank = |m: Mode| match m {
+        Mode::Enforce => 2,
+        Mode::Warn => 1,
+        Mode::Off => 0,
+    };
+    if rank(a) >= rank(b) {
+        a
+    } else {
+        b
     }
 }
 
@@ -198,6 +323,34 @@ mod tests {
         assert_eq!(c.store_config("1.3.14").zk_max_node_size, 20000);
         let bad: toml::Table = "marginn = 0.1".parse().unwrap();
         assert!(AdmitConfig::from_table(Some(&bad)).is_err());
+    }
+
+    #[test]
+    fn group_modes_longest_prefix_strictest_wins() {
+        let t: toml::Table = r#"
+            mode = "enforce"
+            audit_log = "off"
+            [[group]]
+            prefix = "/dev"
+            mode = "warn"
+            [[group]]
+            prefix = "/dev/sandbox/"
+            mode = "off"
+        "#
+        .parse()
+        .unwrap();
+        let c = AdmitConfig::from_table(Some(&t)).unwrap();
+        assert_eq!(c.audit, AuditTarget::Off);
+        assert_eq!(c.mode_for(["/dev/web"]), Mode::Warn);
+        assert_eq!(c.mode_for(["/dev"]), Mode::Warn);
+        assert_eq!(c.mode_for(["/devops/x"]), Mode::Enforce);
+        assert_eq!(c.mode_for(["/dev/sandbox/a"]), Mode::Off);
+        assert_eq!(c.mode_for(["/dev/sandbox/a", "/dev/x"]), Mode::Warn);
+        assert_eq!(c.mode_for(["/dev/x", "/prod/y"]), Mode::Enforce);
+        assert_eq!(c.mode_for([]), Mode::Enforce);
+        let bad: toml::Table = "[[group]]\nprefix = \"dev\"\nmode = \"warn\"".parse().unwrap();
+        assert!(AdmitConfig::from_table(Some(&bad)).is_err());
+        assert_eq!(AdmitConfig::default().audit, AuditTarget::Stderr);
     }
 
     #[test]

@@ -3,30 +3,45 @@
 //!
 //! - Decisions are serialized (one async mutex): no two interleave.
 //! - A write that is admitted enters the ledger before it is forwarded; later decisions apply
-//!   every ledger write on top of the model root, so concurrent writes cannot together exceed
-//!   the budget. An entry leaves when Marathon answers non-2xx, on the first resync started after
-//!   Marathon answered 2xx (the write is then in the model), or after `ledger_timeout_ms`.
+//!   every ledger write on top of the model root (the "base"), so concurrent writes cannot
+//!   together exceed the budget. An entry leaves when Marathon answers non-2xx, on the first
+//!   resync started after Marathon answered 2xx (the write is then in the model), or after
+//!   `ledger_timeout_ms`. The base is cached between decisions (the last admitted target is the
+//!   next base as long as the model root and the ledger did not change), so a decision copies
+//!   the root once (`apply` of the write) rather than once per pending write.
+//! - Sizes come from [`super::sizes`]: a prepared warm state, exact where it decides something.
+//! - The decision: [`admission::decide`] with the mode of the write's groups
+//!   (`[[admission.group]]`), then the further checks ([`Admission::further_checks`]: Marathon-side
+//!   health checks; per-group quotas slot in there), each of which may only make it stricter.
 //! - Bodies that do not parse, and writes Marathon itself refuses, are forwarded untouched:
 //!   Marathon answers them.
 //! - Not synced: `failure_policy = "closed"` answers 503 + `Retry-After: 5` (deletions still
 //!   pass: they never grow the state), `"open"` forwards.
+//! - `POST /admission/v1/check?method=M&path=P` (body = the write's body) answers the decision
+//!   JSON of `marathon-admission check --json`, without forwarding and without a ledger entry.
+//! - Every decision: one audit line ([`super::audit`]) and the metrics ([`super::admit_metrics`]).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use admission::Verdict;
+use admission::{Decision, Mode, Policy, Verdict};
 use async_trait::async_trait;
-use http::{HeaderValue, StatusCode};
-use marathon_model::ops::{apply, parse_write, Change, NoHistory, Write};
-use marathon_model::{Group, Timestamp};
-use znode_size::{Estimator, StoreConfig};
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode};
+use marathon_model::ops::{apply, parse_write, Change, ChangeError, Flavour, NoHistory, Write};
+use marathon_model::{Group, PathId, Timestamp};
+use serde_json::json;
 
+use super::admit_metrics::{AdmitMetrics, PathLabels, ReasonClass};
+use super::audit::{basic_auth_user, AuditLog, AuditRecord};
 use super::config::{AdmitConfig, FailurePolicy};
-use super::live_model::{LiveModel, Snapshot};
+use super::live_model::{marathon_health_checks, LiveModel, Snapshot};
 use super::rejection::{Breakdown, Rejection};
+use super::sizes::{SizeEngine, Sizes, Thresholds};
 use crate::phases::{Flow, RequestCtx, RequestPhases, RequestSummary, UpstreamFailure, WriteRequest};
+use crate::routes::RouteClass;
 
 /// Carried in [`RequestCtx::extensions`] from `request_filter` to the later phases.
 #[derive(Debug, Clone, Copy)]
@@ -60,8 +75,40 @@ impl Ledger {
     }
 }
 
+/// The model root with the ledger's writes applied, kept for the next decision.
+struct BaseCache {
+    model_root: Arc<Group>,
+    ledger_ids: Vec<u64>,
+    base: Arc<Group>,
+}
+
 struct DecisionState {
-    estimator: Option<(StoreConfig, Estimator)>,
+    engine: SizeEngine,
+    base: Option<BaseCache>,
+}
+
+/// The answer for a write that admission evaluated.
+struct Decided {
+    write: Write,
+    target: Arc<Group>,
+    sizes: Sizes,
+    decision: Decision,
+    reason: ReasonClass,
+    reject_at: u64,
+    affected: Vec<PathId>,
+    store: znode_size::StoreConfig,
+    hc_target: u64,
+}
+
+enum Evaluation {
+    NotSynced { reason: String, is_delete: bool },
+    /// Not a write admission knows (or a dry run): forward.
+    NotAWrite,
+    /// Marathon answers it itself (bad body, unknown app, ...): forward.
+    MarathonAnswers(ChangeError),
+    /// No deployment, nothing large persisted.
+    NoDeployment,
+    Decided(Box<Decided>),
 }
 
 pub struct Admission {
@@ -70,16 +117,56 @@ pub struct Admission {
     decisions: tokio::sync::Mutex<DecisionState>,
     ledger: Mutex<Ledger>,
     next_ticket: AtomicU64,
+    audit: AuditLog,
+    metrics: AdmitMetrics,
+}
+
+fn verdict_str(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Allow => "allow",
+        Verdict::Warn => "warn",
+        Verdict::Reject => "reject",
+    }
+}
+
+fn is_delete(w: &Write) -> bool {
+    matches!(w.change, Change::DeleteApp { .. } | Change::DeleteGroup { .. } | Change::DeletePod { .. })
+}
+
+/// The resource id a write's URL names (`/v2/apps/dev/x/restart` -> `/dev/x/restart`), if any.
+fn url_resource_id(path: &str) -> Option<String> {
+    let segs = crate::routes::normalized_segments(path);
+    match (segs.first().map(String::as_str), segs.get(1).map(String::as_str)) {
+        (Some("v2"), Some("apps" | "groups" | "pods")) if segs.len() > 2 => {
+            let rest = segs[2..].join("/");
+            let rest = rest.split("::").next().unwrap_or("");
+            Some(format!("/{rest}"))
+        }
+        _ => None,
+    }
 }
 
 impl Admission {
+    /// The audit log is opened from `config.audit`; when that fails (a file that cannot be
+    /// opened) the error is logged and audit lines go nowhere.
     pub fn new(config: AdmitConfig, model: Arc<LiveModel>) -> Admission {
+        let audit = AuditLog::open(&config.audit).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "admission: audit log unavailable");
+            AuditLog::off()
+        });
+        Admission::with_audit(config, model, audit)
+    }
+
+    pub fn with_audit(config: AdmitConfig, model: Arc<LiveModel>, audit: AuditLog) -> Admission {
+        let metrics = model.metrics.clone();
         Admission {
             config,
             model,
-            decisions: tokio::sync::Mutex::new(DecisionState { estimator: None }),
+            decisions: tokio::sync::Mutex::new(DecisionState { engine: SizeEngine::default(), base: None }),
             ledger: Mutex::new(Ledger::default()),
             next_ticket: AtomicU64::new(1),
+            audit,
+            metrics,
         }
     }
 
@@ -88,12 +175,11 @@ impl Admission {
         self.ledger.lock().unwrap().entries.len()
     }
 
-    fn not_synced(&self, is_delete: bool) -> Flow {
-        let reason = self.model.not_ready_reason().unwrap_or_else(|| "admission model not synced".into());
-        if self.config.failure_policy == FailurePolicy::Open || is_delete {
-            tracing::warn!(%reason, "admission: forwarding a write unchecked");
-            return Flow::Continue;
-        }
+    pub fn model(&self) -> &Arc<LiveModel> {
+        &self.model
+    }
+
+    fn not_synced_response(reason: &str) -> Response<Bytes> {
         let mut resp = crate::marathon_error(
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
@@ -102,107 +188,375 @@ impl Admission {
             ),
         );
         resp.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from_static("5"));
-        Flow::Respond(resp)
+        resp
+    }
+
+    /// Evaluates one write. With `dry_run` false and an admitted verdict, the write enters the
+    /// ledger (its ticket is returned) before the decision lock is released.
+    async fn evaluate(
+        &self,
+        method: &str,
+        path: &str,
+        query: Option<&str>,
+        body: &[u8],
+        dry_run: bool,
+    ) -> (Evaluation, Option<u64>) {
+        let mut state = self.decisions.lock().await;
+        let Some(snap) = self.model.snapshot().await else {
+            // Without the flavour we parse with 1.4 semantics just to spot deletions.
+            let is_delete = matches!(parse_write(method, path, query, body, Flavour::V14), Ok(Some(w)) if is_delete(&w));
+            let reason = self.model.not_ready_reason().unwrap_or_else(|| "admission model not synced".into());
+            return (Evaluation::NotSynced { reason, is_delete }, None);
+        };
+        let write = match parse_write(method, path, query, body, snap.flavour) {
+            Ok(Some(w)) => w,
+            Ok(None) => return (Evaluation::NotAWrite, None),
+            Err(e) => return (Evaluation::MarathonAnswers(e), None),
+        };
+        if write.change.is_dry_run() {
+            return (Evaluation::NotAWrite, None);
+        }
+        let flavour = snap.flavour;
+        let (ledger_ids, pending): (Vec<u64>, Vec<Write>) = {
+            let mut ledger = self.ledger.lock().unwrap();
+            ledger.prune(Some(&snap), &self.config);
+            self.metrics.ledger_entries.set(ledger.entries.len() as i64);
+            ledger.entries.iter().map(|(id, e)| (*id, e.write.clone())).unzip()
+        };
+        let now = Timestamp::now();
+        let base: Arc<Group> = match &state.base {
+            _ if pending.is_empty() => snap.root.clone(),
+            Some(c) if Arc::ptr_eq(&c.model_root, &snap.root) && c.ledger_ids == ledger_ids => c.base.clone(),
+            _ => {
+                let mut base: Option<Group> = None;
+                for w in &pending {
+                    let from = base.as_ref().unwrap_or(&snap.root);
+                    if let Ok(o) = apply(from, w, now.clone(), flavour, &NoHistory) {
+                        base = Some(o.root);
+                    }
+                }
+                base.map(Arc::new).unwrap_or_else(|| snap.root.clone())
+            }
+        };
+        let outcome = match apply(&base, &write, now, flavour, &NoHistory) {
+            Ok(o) => o,
+            Err(e) => return (Evaluation::MarathonAnswers(e), None),
+        };
+        if !outcome.deployment {
+            return (Evaluation::NoDeployment, None);
+        }
+        let affected = outcome.affected;
+        let target = Arc::new(outcome.root);
+
+        // The mode of the groups this write touches.
+        let ids: Vec<String> =
+            affected.iter().map(|p| p.to_string()).chain(url_resource_id(path)).collect();
+        let mode = self.config.mode_for(ids.iter().map(String::as_str));
+        let policy = Policy { mode, ..self.config.policy.clone() };
+        let limit = snap.store.limit_bytes();
+        let th = Thresholds { reject_at: policy.reject_at(limit), warn_at: (limit as f64 * policy.warn_at) as u64 };
+
+        // Sizes, off the async workers (the exact path gzips megabytes).
+        let prepared = self.model.prepared();
+        let engine = std::mem::take(&mut state.engine);
+        let (b, t, store) = (base.clone(), target.clone(), snap.store.clone());
+        let joined = tokio::task::spawn_blocking(move || {
+            let mut engine = engine;
+            let sizes = engine.sizes(&store, prepared.as_deref(), &b, &t, th);
+            (engine, sizes)
+        })
+        .await;
+        let sizes = match joined {
+            Ok((engine, sizes)) => {
+                state.engine = engine;
+                sizes
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "admission: estimate failed; forwarding");
+                return (Evaluation::NotAWrite, None);
+            }
+        };
+
+        let mut decision = admission::decide(&policy, &sizes.current, &sizes.predicted);
+        let over = sizes.predicted.binding_bytes >= th.reject_at;
+        let mut reason = match (decision.decision, mode) {
+            (_, Mode::Off) => ReasonClass::ModeOff,
+            (Verdict::Reject, _) => ReasonClass::OverLimit,
+            (Verdict::Warn, _) if over && decision.shrinking => ReasonClass::Shrinking,
+            (Verdict::Warn, Mode::Warn) if over => ReasonClass::ModeWarn,
+            (Verdict::Warn, _) => ReasonClass::NearLimit,
+            (Verdict::Allow, _) => ReasonClass::WithinLimit,
+        };
+        let hc_target = self.further_checks(mode, &base, &target, &mut decision, &mut reason);
+
+        let mut ticket = None;
+        if !dry_run && decision.admitted() {
+            let id = self.next_ticket.fetch_add(1, Ordering::Relaxed);
+            let mut ledger = self.ledger.lock().unwrap();
+            ledger.entries.insert(id, Entry { write: write.clone(), admitted_at: Instant::now(), answered_at: None });
+            self.metrics.ledger_entries.set(ledger.entries.len() as i64);
+            let mut ids = ledger_ids;
+            ids.push(id);
+            state.base = Some(BaseCache { model_root: snap.root.clone(), ledger_ids: ids, base: target.clone() });
+            ticket = Some(id);
+        }
+        let decided = Decided {
+            write,
+            target,
+            sizes,
+            decision,
+            reason,
+            reject_at: th.reject_at,
+            affected,
+            store: snap.store.clone(),
+            hc_target,
+        };
+        (Evaluation::Decided(Box::new(decided)), ticket)
+    }
+
+    /// Checks after the size decision; each may only make the decision stricter. Today: the second
+    /// wall (Marathon-side health checks). Per-group quotas (issue 6) slot in here. Returns the
+    /// target's health-check count.
+    fn further_checks(
+        &self,
+        mode: Mode,
+        base: &Group,
+        target: &Group,
+        decision: &mut Decision,
+        reason: &mut ReasonClass,
+    ) -> u64 {
+        let hc_target = marathon_health_checks(target);
+        if mode == Mode::Off || self.config.health_check_threshold == 0 {
+            return hc_target;
+        }
+        let threshold = self.config.health_check_threshold;
+        if hc_target > threshold && hc_target >= marathon_health_checks(base) {
+            decision.reasons.push(format!(
+                "Marathon itself would run {hc_target} health checks (HTTP/HTTPS/TCP checks x instances), above \
+                 {threshold}: Marathon slows down with that many; use MESOS_HTTP / MESOS_TCP health checks, which \
+                 the Mesos agents run instead"
+            ));
+            if decision.decision == Verdict::Allow {
+                decision.decision = Verdict::Warn;
+                *reason = ReasonClass::HealthChecks;
+            }
+        }
+        hc_target
+    }
+
+    /// Audit line and metrics for one evaluation.
+    #[allow(clippy::too_many_arguments)]
+    fn record(&self, ctx_client: String, user: Option<String>, method: &str, path: &str, ev: &Evaluation, started: Instant, dry_run: bool) {
+        let elapsed = started.elapsed();
+        let (outcome, reason, reasons, predicted, current, limit, estimator) = match ev {
+            Evaluation::NotSynced { reason, is_delete } => {
+                let forwarded = self.config.failure_policy == FailurePolicy::Open || *is_delete;
+                let outcome = if forwarded { "unchecked" } else { "reject" };
+                (outcome, ReasonClass::NotSynced, vec![reason.clone()], None, None, None, None)
+            }
+            Evaluation::Decided(d) => {
+                let p = &d.sizes.predicted;
+                self.metrics.predicted_bytes.set(p.binding_bytes as i64);
+                (
+                    verdict_str(d.decision.decision),
+                    d.reason,
+                    d.decision.reasons.clone(),
+                    Some(p.binding_bytes),
+                    Some(d.sizes.current.binding_bytes),
+                    Some(p.limit_bytes),
+                    Some(d.sizes.path),
+                )
+            }
+            // Not decided by admission: no audit line, no metric.
+            _ => return,
+        };
+        if !dry_run {
+            self.metrics.decision(outcome, reason);
+            let path_label = estimator.unwrap_or("none");
+            self.metrics.decision_seconds.get_or_create(&PathLabels { path: path_label }).observe(elapsed.as_secs_f64());
+        }
+        self.audit.record(&AuditRecord {
+            time: Timestamp::now().to_joda(),
+            client: ctx_client,
+            user,
+            method: method.to_string(),
+            path: path.to_string(),
+            decision: outcome,
+            reason: reason.as_str(),
+            reasons,
+            predicted_bytes: predicted,
+            current_bytes: current,
+            limit_bytes: limit,
+            estimator,
+            decision_ms: elapsed.as_secs_f64() * 1000.0,
+            dry_run,
+        });
     }
 
     async fn decide(&self, ctx: &mut RequestCtx, req: &WriteRequest<'_>) -> Flow {
+        let started = Instant::now();
         let method = req.method.as_str().to_ascii_uppercase();
         let path = req.path();
         let shown_path = match req.query() {
             Some(q) => format!("{path}?{q}"),
             None => path.to_string(),
         };
-        let mut state = self.decisions.lock().await;
-        let Some(snap) = self.model.snapshot().await else {
-            // Without the flavour we parse with 1.4 semantics just to spot deletions.
-            let is_delete = matches!(
-                parse_write(&method, path, req.query(), req.body, marathon_model::ops::Flavour::V14),
-                Ok(Some(Write { change: Change::DeleteApp { .. } | Change::DeleteGroup { .. } | Change::DeletePod { .. }, .. }))
-            );
-            return self.not_synced(is_delete);
-        };
-        let write = match parse_write(&method, path, req.query(), req.body, snap.flavour) {
-            Ok(Some(w)) => w,
-            // Not a state change, or a body Marathon answers itself: forward untouched.
-            Ok(None) | Err(_) => return Flow::Continue,
-        };
-        let flavour = snap.flavour;
-        let pending: Vec<Write> = {
-            let mut ledger = self.ledger.lock().unwrap();
-            ledger.prune(Some(&snap), &self.config);
-            ledger.entries.values().map(|e| e.write.clone()).collect()
-        };
-        let now = Timestamp::now();
-        let mut base: Group = (*snap.root).clone();
-        for w in &pending {
-            if let Ok(o) = apply(&base, w, now.clone(), flavour, &NoHistory) {
-                base = o.root;
-            }
+        let (ev, ticket) = self.evaluate(&method, path, req.query(), req.body, false).await;
+        if let Some(id) = ticket {
+            ctx.extensions.insert(Ticket(id));
         }
-        let outcome = match apply(&base, &write, now, flavour, &NoHistory) {
-            Ok(o) => o,
-            Err(_) => return Flow::Continue, // Marathon refuses it itself.
-        };
-        if !outcome.deployment {
-            return Flow::Continue;
-        }
-        let estimator = match &mut state.estimator {
-            Some((cfg, est)) if *cfg == snap.store => est,
-            slot => {
-                *slot = Some((snap.store.clone(), Estimator::new(snap.store.clone())));
-                &mut slot.as_mut().unwrap().1
-            }
-        };
-        let current = estimator.state(&base);
-        let predicted = estimator.deployment(&base, &outcome.root);
-        let decision = admission::decide(&self.config.policy, &current, &predicted);
-        let reject_at = self.config.policy.reject_at(predicted.limit_bytes);
-        tracing::info!(
-            id = ctx.id,
-            method = %method,
-            path = %shown_path,
-            decision = ?decision.decision,
-            predicted = predicted.binding_bytes,
-            current = current.binding_bytes,
-            limit = predicted.limit_bytes,
-            pending = pending.len(),
-            "admission decision"
-        );
-        match decision.decision {
-            Verdict::Reject => {
-                let encoded = estimator.encode(&outcome.root);
-                let breakdown = Breakdown::of(&encoded, &outcome.root);
-                let rejection = Rejection {
-                    method: &method,
-                    path: &shown_path,
-                    current: &current,
-                    predicted: &predicted,
-                    reject_at,
-                    breakdown: &breakdown,
-                };
-                Flow::Respond(rejection.response())
-            }
-            verdict => {
-                if verdict == Verdict::Warn {
-                    let pct = 100.0 * predicted.binding_bytes as f64 / predicted.limit_bytes.max(1) as f64;
-                    ctx.add_warning(format!(
-                        "marathon-admission: {} would be {} of {} bytes ({pct:.1}%); {}",
-                        predicted.binding_node,
-                        predicted.binding_bytes,
-                        predicted.limit_bytes,
-                        decision.reasons.first().map(String::as_str).unwrap_or("")
-                    ));
+        self.record(ctx.client_addr.to_string(), basic_auth_user(req.headers), &method, &shown_path, &ev, started, false);
+        match ev {
+            Evaluation::NotSynced { reason, is_delete } => {
+                if self.config.failure_policy == FailurePolicy::Open || is_delete {
+                    tracing::warn!(%reason, "admission: forwarding a write unchecked");
+                    return Flow::Continue;
                 }
-                let id = self.next_ticket.fetch_add(1, Ordering::Relaxed);
-                self.ledger
-                    .lock()
-                    .unwrap()
-                    .entries
-                    .insert(id, Entry { write, admitted_at: Instant::now(), answered_at: None });
-                ctx.extensions.insert(Ticket(id));
-                Flow::Continue
+                Flow::Respond(Self::not_synced_response(&reason))
+            }
+            Evaluation::NotAWrite | Evaluation::MarathonAnswers(_) | Evaluation::NoDeployment => Flow::Continue,
+            Evaluation::Decided(d) => {
+                let predicted = &d.sizes.predicted;
+                tracing::info!(
+                    id = ctx.id,
+                    method = %method,
+                    path = %shown_path,
+                    decision = ?d.decision.decision,
+                    predicted = predicted.binding_bytes,
+                    current = d.sizes.current.binding_bytes,
+                    limit = predicted.limit_bytes,
+                    estimator = d.sizes.path,
+                    "admission decision"
+                );
+                match d.decision.decision {
+                    Verdict::Reject => Flow::Respond(self.rejection(&method, &shown_path, &d).await),
+                    Verdict::Warn => {
+                        let pct = 100.0 * predicted.binding_bytes as f64 / predicted.limit_bytes.max(1) as f64;
+                        ctx.add_warning(format!(
+                            "marathon-admission: {} would be {} of {} bytes ({pct:.1}%); {}",
+                            predicted.binding_node,
+                            predicted.binding_bytes,
+                            predicted.limit_bytes,
+                            d.decision.reasons.join("; ")
+                        ));
+                        Flow::Continue
+                    }
+                    Verdict::Allow => Flow::Continue,
+                }
             }
         }
+    }
+
+    async fn rejection(&self, method: &str, shown_path: &str, d: &Decided) -> Response<Bytes> {
+        let breakdown = {
+            let mut state = self.decisions.lock().await;
+            let encoded = state.engine.encode(&d.store, &d.target);
+            Breakdown::of(&encoded, &d.target)
+        };
+        let rejection = Rejection {
+            method,
+            path: shown_path,
+            current: &d.sizes.current,
+            predicted: &d.sizes.predicted,
+            reject_at: d.reject_at,
+            breakdown: &breakdown,
+        };
+        rejection.response()
+    }
+
+    /// `/admission/...` on the proxy port.
+    async fn own_endpoint(&self, ctx: &RequestCtx, req: &WriteRequest<'_>) -> Response<Bytes> {
+        let segs = crate::routes::normalized_segments(req.path());
+        let is_check = segs.iter().map(String::as_str).eq(["admission", "v1", "check"]);
+        if !is_check {
+            return crate::marathon_error(
+                StatusCode::NOT_FOUND,
+                "marathon-admission: unknown endpoint; POST /admission/v1/check?method=M&path=P with the write's body \
+                 evaluates a write without sending it"
+                    .to_string(),
+            );
+        }
+        if *req.method != http::Method::POST {
+            return crate::marathon_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "marathon-admission: POST /admission/v1/check?method=M&path=P with the write's body".to_string(),
+            );
+        }
+        let q = marathon_model::ops::Query::parse(req.query());
+        let (Some(method), Some(full_path)) = (q.get("method"), q.get("path")) else {
+            return crate::marathon_error(
+                StatusCode::BAD_REQUEST,
+                "marathon-admission: give ?method=M&path=P (P may carry its own query, percent-encoded)".to_string(),
+            );
+        };
+        let method = method.to_ascii_uppercase();
+        let full_path = full_path.to_string();
+        let (path, query) = match full_path.split_once('?') {
+            Some((p, q)) => (p.to_string(), Some(q.to_string())),
+            None => (full_path.clone(), None),
+        };
+        let started = Instant::now();
+        let (ev, _) = self.evaluate(&method, &path, query.as_deref(), req.body, true).await;
+        self.record(ctx.client_addr.to_string(), basic_auth_user(req.headers), &method, &full_path, &ev, started, true);
+        let current = self.model.snapshot().await;
+        let layout = current.as_ref().map(|s| s.store.layout.as_str()).unwrap_or("unknown");
+        let limit = current.as_ref().map(|s| s.store.limit_bytes());
+        let mut out = json!({
+            "write": format!("{method} {full_path}"),
+            "layout": layout,
+            "limit_bytes": limit,
+            "reject_at_bytes": limit.map(|l| self.config.policy.reject_at(l)),
+        });
+        let (verdict, reasons) = match ev {
+            Evaluation::NotSynced { reason, .. } => {
+                return Self::not_synced_response(&reason);
+            }
+            Evaluation::NotAWrite | Evaluation::NoDeployment | Evaluation::MarathonAnswers(_) => {
+                let sizes = current.as_ref().map(|s| self.current_sizes(s));
+                out["current_root_bytes"] = json!(sizes.as_ref().map(|e| e.root_bytes));
+                out["estimated_root_bytes"] = out["current_root_bytes"].clone();
+                out["estimated_plan_bytes"] = json!(null);
+                let reason = match ev {
+                    Evaluation::MarathonAnswers(e) => {
+                        out["marathon_answer"] = json!({"status": e.status(), "body": e.body()});
+                        format!("Marathon answers this write itself with {}: {}", e.status(), e.body())
+                    }
+                    Evaluation::NoDeployment => "the write creates no deployment and persists nothing large".into(),
+                    _ => "not a write that changes persisted state".into(),
+                };
+                ("allow", vec![reason])
+            }
+            Evaluation::Decided(d) => {
+                let p = &d.sizes.predicted;
+                out["current_root_bytes"] = json!(d.sizes.current.root_bytes);
+                out["estimated_root_bytes"] = json!(p.root_bytes);
+                out["estimated_plan_bytes"] = json!(p.plan_bytes);
+                out["binding_node"] = json!(p.binding_node);
+                out["binding_bytes"] = json!(p.binding_bytes);
+                out["marathon_accepts"] = json!(p.accepted);
+                out["affected"] = json!(d.affected.iter().map(|p| p.to_string()).collect::<Vec<_>>());
+                out["estimator"] = json!(d.sizes.path);
+                out["marathon_health_checks"] = json!(d.hc_target);
+                out["limit_bytes"] = json!(p.limit_bytes);
+                out["reject_at_bytes"] = json!(d.reject_at);
+                let _ = &d.write;
+                (verdict_str(d.decision.decision), d.decision.reasons.clone())
+            }
+        };
+        out["decision"] = json!(verdict);
+        out["reasons"] = json!(reasons);
+        out["pending_writes"] = json!(self.ledger_len());
+        let mut resp = Response::new(Bytes::from(out.to_string()));
+        resp.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        resp
+    }
+
+    /// The state's sizes now (from the warm state when it fits, else exact).
+    fn current_sizes(&self, snap: &Snapshot) -> znode_size::Estimate {
+        if let Some(p) = self.model.prepared().filter(|p| Arc::ptr_eq(&p.root, &snap.root) && p.store == snap.store) {
+            return p.warm.state().clone();
+        }
+        znode_size::Estimator::new(snap.store.clone()).state(&snap.root)
     }
 
     fn settle(&self, ctx: &RequestCtx, keep: bool) {
@@ -215,12 +569,16 @@ impl Admission {
         } else {
             ledger.entries.remove(&id);
         }
+        self.metrics.ledger_entries.set(ledger.entries.len() as i64);
     }
 }
 
 #[async_trait]
 impl RequestPhases for Admission {
     async fn request_filter(&self, ctx: &mut RequestCtx, req: &WriteRequest<'_>) -> Flow {
+        if ctx.route.class == RouteClass::Admission {
+            return Flow::Respond(self.own_endpoint(ctx, req).await);
+        }
         self.decide(ctx, req).await
     }
 
@@ -244,6 +602,10 @@ impl RequestPhases for Admission {
             None => Ok(()),
             Some(r) => Err(r),
         }
+    }
+
+    fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        self.metrics.register(registry);
     }
 }
 
@@ -276,6 +638,7 @@ mod tests {
             store: config.store_config("1.3.14"),
             fetch_started: t0 + Duration::from_millis(1),
             generation: 1,
+            body_hash: None,
         };
         ledger.entries.insert(3, entry(Some(snap.fetch_started + Duration::from_millis(1)), t0)); // answered after
         ledger.prune(Some(&snap), &config);
@@ -284,5 +647,13 @@ mod tests {
         std::thread::sleep(Duration::from_millis(2));
         ledger.prune(None, &short);
         assert!(ledger.entries.is_empty());
+    }
+
+    #[test]
+    fn resource_ids_from_urls() {
+        assert_eq!(url_resource_id("/v2/apps/dev/x/restart").as_deref(), Some("/dev/x/restart"));
+        assert_eq!(url_resource_id("/v2/apps"), None);
+        assert_eq!(url_resource_id("/v2/pods/p::instances").as_deref(), Some("/p"));
+        assert_eq!(url_resource_id("/v2/deployments/1"), None);
     }
 }

@@ -1,24 +1,33 @@
-//! The live model: Marathon's root group in memory, fetched with
-//! `GET /v2/groups?embed=group.groups&embed=group.apps&embed=group.pods` at start and re-fetched
-//! every `resync_interval_ms` (default 1 s), so a change made directly on Marathon is seen within
-//! about one interval. The store layout and write semantics come from `GET /v2/info`'s `version`
-//! (overridable in `[admission]`).
+//! The live model: Marathon's root group in memory.
 //!
-//! Freshness is by polling only; driving the model from `/v2/events` is future work.
+//! - **Full sync**: `GET /v2/info` (version → layout and write semantics, overridable in
+//!   `[admission]`) and `GET /v2/groups?embed=group.groups&embed=group.apps&embed=group.pods`,
+//!   at start, periodically (`resync_interval_ms` while the event stream is down,
+//!   `events_resync_interval_ms` while it is up: the safety net), and soon after an event says the
+//!   state changed (debounced by `events_debounce_ms`). A body identical to the last one (same
+//!   hash) is not parsed again: the snapshot is only re-confirmed.
+//! - **Events** ([`super::event_stream`]): `api_post_event` carries the whole app, which replaces
+//!   the model's copy at once; group, deployment and pod events trigger a resync.
+//! - **Warm state**: after the root changed, a [`Prepared`] estimate state is built off the async
+//!   workers (`spawn_blocking`) so that decisions are fast; until it is ready, decisions use the
+//!   last one prepared (composition, see [`super::sizes`]) or the exact path.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::hash::Hasher;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Method, Request, Uri};
 use http_body_util::BodyExt;
-use marathon_model::ops::{canonical_root, Flavour};
-use marathon_model::{Group, PathId};
-use tokio::sync::{watch, RwLock};
-use znode_size::{AppFlavor, StoreConfig};
+use marathon_model::ops::{canonical_app, canonical_root, Flavour};
+use marathon_model::{App, Group, PathId};
+use tokio::sync::{watch, Notify, RwLock};
+use znode_size::{AppFlavor, Estimator, Layout, StoreConfig};
 
+use super::admit_metrics::{AdmitMetrics, GroupLabels, MAX_GROUP_LABELS};
 use super::config::AdmitConfig;
+use super::sizes::Prepared;
 use crate::body::UpstreamBody;
 use crate::upstream::{display_base, target_uri, HttpClient};
 
@@ -34,6 +43,8 @@ pub struct Snapshot {
     /// `root`.
     pub fetch_started: Instant,
     pub generation: u64,
+    /// Hash of the `/v2/groups` body `root` was parsed from; `None` after an event patched it.
+    pub body_hash: Option<u64>,
 }
 
 pub struct LiveModel {
@@ -45,6 +56,13 @@ pub struct LiveModel {
     last_error: std::sync::Mutex<Option<String>>,
     generation: AtomicU64,
     synced_tx: watch::Sender<u64>,
+    prepared: std::sync::Mutex<Option<Arc<Prepared>>>,
+    preparing: AtomicBool,
+    prepare_again: AtomicBool,
+    resync_now: Notify,
+    sync_lock: tokio::sync::Mutex<()>,
+    pub(crate) stream_up: AtomicBool,
+    pub metrics: AdmitMetrics,
 }
 
 impl LiveModel {
@@ -58,25 +76,83 @@ impl LiveModel {
             last_error: std::sync::Mutex::new(None),
             generation: AtomicU64::new(0),
             synced_tx: watch::channel(0).0,
+            prepared: std::sync::Mutex::new(None),
+            preparing: AtomicBool::new(false),
+            prepare_again: AtomicBool::new(false),
+            resync_now: Notify::new(),
+            sync_lock: tokio::sync::Mutex::new(()),
+            stream_up: AtomicBool::new(false),
+            metrics: AdmitMetrics::default(),
         })
     }
 
-    /// Starts the periodic resync on the current tokio runtime.
+    pub fn config(&self) -> &AdmitConfig {
+        &self.config
+    }
+
+    pub(crate) fn uris(&self) -> &[Uri] {
+        &self.uris
+    }
+
+    pub(crate) fn client(&self) -> &HttpClient {
+        &self.client
+    }
+
+    /// Starts the periodic resync, the event stream (unless `events = false`) and the model-age
+    /// gauge on the current tokio runtime.
     pub fn spawn_resync(self: Arc<Self>) {
+        if self.config.events {
+            tokio::spawn(super::event_stream::run(self.clone()));
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let age = me.last_ok.lock().unwrap().map(|t| t.elapsed().as_secs_f64()).unwrap_or(-1.0);
+                me.metrics.model_age_seconds.set(age);
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        });
         tokio::spawn(async move {
             loop {
                 if let Err(e) = self.sync_once().await {
                     tracing::warn!(error = %e, "admission: model sync failed");
+                    self.metrics.model_sync_failures.inc();
                     *self.last_error.lock().unwrap() = Some(e.to_string());
                 }
-                tokio::time::sleep(self.config.resync_interval).await;
+                let interval = if self.stream_up.load(Ordering::SeqCst) {
+                    self.config.events_resync_interval
+                } else {
+                    self.config.resync_interval
+                };
+                tokio::select! {
+                    _ = tokio::time::sleep(interval) => {}
+                    _ = self.resync_now.notified() => {
+                        tokio::time::sleep(self.config.events_debounce).await;
+                    }
+                }
             }
         });
     }
 
-    /// Model older than this is not trusted (Marathon unreachable).
+    /// Asks the resync loop for a full sync soon (debounced).
+    pub fn request_resync(&self) {
+        self.resync_now.notify_one();
+    }
+
+    /// Model older than this is not trusted (Marathon unreachable). While the event stream is
+    /// up, the periodic resync is slower, and so is this.
     pub fn stale_after(&self) -> Duration {
-        (self.config.resync_interval * 10).max(Duration::from_secs(5))
+        let base = (self.config.resync_interval * 10).max(Duration::from_secs(5));
+        if self.stream_up.load(Ordering::SeqCst) {
+            base.max(self.config.events_resync_interval * 3)
+        } else {
+            base
+        }
+    }
+
+    /// The warm state prepared for the most recent root it could be (may lag the snapshot).
+    pub fn prepared(&self) -> Option<Arc<Prepared>> {
+        self.prepared.lock().unwrap().clone()
     }
 
     /// The snapshot, when synced and fresh.
@@ -115,7 +191,8 @@ impl LiveModel {
 
     /// Fetches `/v2/info` and `/v2/groups` (first configured Marathon that answers) and installs
     /// the result.
-    pub async fn sync_once(&self) -> anyhow::Result<u64> {
+    pub async fn sync_once(self: &Arc<Self>) -> anyhow::Result<u64> {
+        let _one_at_a_time = self.sync_lock.lock().await;
         let mut last = None;
         for base in &self.uris {
             match self.sync_from(base).await {
@@ -126,7 +203,7 @@ impl LiveModel {
         Err(last.unwrap_or_else(|| anyhow::anyhow!("no Marathon configured")))
     }
 
-    async fn sync_from(&self, base: &Uri) -> anyhow::Result<u64> {
+    async fn sync_from(self: &Arc<Self>, base: &Uri) -> anyhow::Result<u64> {
         let info = self.get(base, "/v2/info").await?;
         let info: serde_json::Value = serde_json::from_slice(&info)
             .map_err(|e| anyhow::anyhow!("/v2/info is not JSON: {e}"))?;
@@ -140,14 +217,164 @@ impl LiveModel {
         let body = self
             .get(base, "/v2/groups?embed=group.groups&embed=group.apps&embed=group.pods")
             .await?;
-        let root = parse_root(&body, flavour)?;
+        let hash = {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            h.write(&body);
+            h.finish()
+        };
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
-        let snap = Snapshot { root: Arc::new(root), version, flavour, store, fetch_started, generation };
-        *self.current.write().await = Some(snap);
+        let unchanged = {
+            let mut cur = self.current.write().await;
+            match cur.as_mut() {
+                Some(c) if c.body_hash == Some(hash) && c.version == version && c.store == store => {
+                    // The same bytes as last time: the same root, now confirmed at `fetch_started`.
+                    c.fetch_started = fetch_started;
+                    c.generation = generation;
+                    true
+                }
+                _ => false,
+            }
+        };
+        if !unchanged {
+            let root = tokio::task::spawn_blocking(move || parse_root(&body, flavour))
+                .await
+                .map_err(|e| anyhow::anyhow!("parsing /v2/groups: {e}"))??;
+            let snap = Snapshot {
+                root: Arc::new(root),
+                version,
+                flavour,
+                store,
+                fetch_started,
+                generation,
+                body_hash: Some(hash),
+            };
+            *self.current.write().await = Some(snap);
+        }
         *self.last_ok.lock().unwrap() = Some(Instant::now());
         *self.last_error.lock().unwrap() = None;
+        self.metrics.model_syncs.inc();
+        self.metrics.model_age_seconds.set(0.0);
         self.synced_tx.send_replace(generation);
+        if !unchanged {
+            self.schedule_prepare();
+        }
         Ok(generation)
+    }
+
+    /// `api_post_event`: the app as Marathon now has it replaces the model's copy (or joins its
+    /// group). Returns false when the model cannot take it (not synced, group unknown, app not
+    /// parsable): the caller then asks for a resync.
+    pub async fn apply_app_event(self: &Arc<Self>, app_json: &serde_json::Value) -> bool {
+        let Some(snap) = self.current.read().await.clone() else { return false };
+        let Ok(app) = App::parse(app_json.to_string().as_bytes()) else { return false };
+        let Some(id) = app.id.as_deref().filter(|i| i.starts_with('/')).map(PathId::parse) else { return false };
+        let flavour = snap.flavour;
+        let old_root = snap.root.clone();
+        let patched = tokio::task::spawn_blocking(move || {
+            let app = canonical_app(app, &id.parent(), flavour);
+            if old_root.find_app(&id).is_some_and(|a| *a == app) {
+                return Some(None);
+            }
+            let mut root = (*old_root).clone();
+            if let Some(slot) = root.find_app_mut(&id) {
+                *slot = app;
+            } else if let Some(g) = root.find_group_mut(&id.parent()) {
+                g.apps.get_or_insert_with(Vec::new).push(app);
+            } else {
+                return None;
+            }
+            Some(Some(root))
+        })
+        .await
+        .ok()
+        .flatten();
+        let root = match patched {
+            None => return false,
+            Some(None) => return true, // already in the model
+            Some(Some(root)) => root,
+        };
+        {
+            let mut cur = self.current.write().await;
+            match cur.as_mut() {
+                // Only if no sync replaced the root meanwhile.
+                Some(c) if Arc::ptr_eq(&c.root, &snap.root) => {
+                    c.root = Arc::new(root);
+                    c.body_hash = None;
+                    c.generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+                }
+                _ => return true,
+            }
+        }
+        self.schedule_prepare();
+        true
+    }
+
+    /// Builds a [`Prepared`] warm state (legacy layout, `warm = true`) and the per-group gauges
+    /// for the current root, off the async workers; one at a time, always for the latest root.
+    fn schedule_prepare(self: &Arc<Self>) {
+        self.prepare_again.store(true, Ordering::SeqCst);
+        if self.preparing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                me.prepare_again.store(false, Ordering::SeqCst);
+                let snap = me.current.read().await.clone();
+                if let Some(snap) = snap {
+                    let fits = me
+                        .prepared
+                        .lock()
+                        .unwrap()
+                        .as_ref()
+                        .is_some_and(|p| Arc::ptr_eq(&p.root, &snap.root) && p.store == snap.store);
+                    if !fits {
+                        let warm = me.config.warm && snap.store.layout == Layout::Legacy;
+                        let (root, generation, store) = (snap.root.clone(), snap.generation, snap.store.clone());
+                        let reject_at = me.config.policy.reject_at(store.limit_bytes());
+                        let done = tokio::task::spawn_blocking(move || {
+                            let groups = top_group_bytes(&root, &store);
+                            let hc = marathon_health_checks(&root);
+                            if warm {
+                                let p = Prepared::prepare(root, generation, store);
+                                let current = p.self_plan.estimate.binding_bytes;
+                                (Some(p), groups, hc, current)
+                            } else {
+                                let mut e = Estimator::new(store.clone());
+                                let current = if store.layout == Layout::Legacy {
+                                    e.deployment(&root, &root).binding_bytes
+                                } else {
+                                    e.state(&root).binding_bytes
+                                };
+                                (None, groups, hc, current)
+                            }
+                        })
+                        .await;
+                        if let Ok((p, groups, hc, current)) = done {
+                            if let Some(p) = p {
+                                *me.prepared.lock().unwrap() = Some(Arc::new(p));
+                            }
+                            let m = &me.metrics;
+                            m.group_bytes.clear();
+                            for (g, bytes) in groups.into_iter().take(MAX_GROUP_LABELS) {
+                                m.group_bytes.get_or_create(&GroupLabels { group: g }).set(bytes as i64);
+                            }
+                            m.marathon_health_checks.set(hc as i64);
+                            m.current_bytes.set(current as i64);
+                            m.limit_bytes.set(snap.store.limit_bytes() as i64);
+                            m.headroom_bytes.set(reject_at as i64 - current as i64);
+                        }
+                    }
+                }
+                if !me.prepare_again.load(Ordering::SeqCst) {
+                    me.preparing.store(false, Ordering::SeqCst);
+                    // A request that arrived between the check and the store restarts us.
+                    if !me.prepare_again.load(Ordering::SeqCst) || me.preparing.swap(true, Ordering::SeqCst) {
+                        break;
+                    }
+                }
+            }
+        });
     }
 
     async fn get(&self, base: &Uri, path_and_query: &str) -> anyhow::Result<Bytes> {
@@ -176,6 +403,19 @@ impl LiveModel {
             .await
             .map_err(|_| anyhow::anyhow!("{path_and_query}: no answer within {timeout:?}"))?
     }
+}
+
+/// Marathon-side health checks (HTTP, HTTPS, TCP) times instances, over every app of `root`.
+pub fn marathon_health_checks(root: &Group) -> u64 {
+    root.transitive_apps().iter().map(|a| a.marathon_health_checks() as u64 * a.instances() as u64).sum()
+}
+
+/// (top-level group id, uncompressed encoded bytes), largest first.
+fn top_group_bytes(root: &Group, store: &StoreConfig) -> Vec<(String, u64)> {
+    let encoded = Estimator::new(store.clone()).encode(root);
+    let mut out: Vec<(String, u64)> = encoded.groups.iter().map(|g| (g.id.to_string(), g.len() as u64)).collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    out
 }
 
 /// What `/v2/groups` returns, as the canonical root the estimator expects.

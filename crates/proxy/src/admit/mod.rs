@@ -4,14 +4,18 @@
 //! - [`live_model`]: the root group kept in memory, re-synced from Marathon periodically.
 //! - [`decide_write`]: the [`crate::RequestPhases`] implementation with the in-flight ledger.
 //! - [`rejection`]: the 422 body people can act on.
-//!
-//! Not yet here (issue 5): event-stream-driven updates (the model is refreshed by polling
-//! `/v2/groups`), per-group modes, the dry-run endpoint, the audit log and admission metrics.
+//! - [`event_stream`]: the model kept fresh from `/v2/events`.
+//! - [`sizes`]: fast (warm) and exact estimates for a decision.
+//! - [`audit`], [`admit_metrics`]: one JSON line per decision; Prometheus metrics.
 
+pub mod admit_metrics;
+pub mod audit;
 pub mod config;
 pub mod decide_write;
+pub mod event_stream;
 pub mod live_model;
 pub mod rejection;
+pub mod sizes;
 
 use std::sync::Arc;
 

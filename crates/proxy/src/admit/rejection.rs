@@ -127,6 +127,21 @@ impl Rejection<'_> {
         self.points().join(" ")
     }
 
+    /// The short form for the HTTP/1 reason phrase (clients such as the Jenkins plugin print
+    /// only that): visible ASCII, one line.
+    pub fn short(&self) -> String {
+        let p = self.predicted;
+        let what = match p.layout {
+            Layout::Legacy => "deployment plan".to_string(),
+            Layout::V14 => p.binding_node.clone(),
+        };
+        let s = format!(
+            "marathon-admission: {what} would be {} bytes, over {} (ZooKeeper limit {}; now {}); delete unused apps or move env out",
+            p.binding_bytes, self.reject_at, p.limit_bytes, self.current.binding_bytes
+        );
+        s.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect()
+    }
+
     /// 422, `application/json`, `{"message": ..., "details": [{"path": "/", "errors": [...]}]}`.
     pub fn response(&self) -> Response<Bytes> {
         let points = self.points();
@@ -137,6 +152,9 @@ impl Rejection<'_> {
         let mut resp = Response::new(Bytes::from(body.to_string()));
         *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Ok(reason) = hyper::ext::ReasonPhrase::try_from(self.short()) {
+            resp.extensions_mut().insert(reason);
+        }
         resp
     }
 }
@@ -209,6 +227,9 @@ mod tests {
         assert_eq!(errors.len(), r.points().len());
         assert_eq!(v["message"].as_str().unwrap(), r.message());
         assert!(v["message"].as_str().unwrap().contains("PUT /v2/apps/x?force=true"));
+        let reason = resp.extensions().get::<hyper::ext::ReasonPhrase>().unwrap();
+        let reason = std::str::from_utf8(reason.as_bytes()).unwrap();
+        assert!(reason.contains("20400") && reason.contains("19800") && reason.contains("20000"), "{reason}");
     }
 
     #[test]

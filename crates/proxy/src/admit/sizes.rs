@@ -1,0 +1,227 @@
+//! Sizes for a decision: what Marathon stores now (the model root plus the in-flight ledger, the
+//! "base") and what it would store for the deployment `base -> target`.
+//!
+//! Two paths, same answers where they decide something:
+//! - **warm** (legacy layout): a [`WarmState`] prepared in the background for some recent model
+//!   root `S` ([`Prepared`]). When `base` is `S`, one fast estimate of `S -> target`. When `base`
+//!   differs from `S` (writes in the ledger, or the model moved on since `S` was prepared), the
+//!   plan `base -> target` is composed from two fast estimates: its original half changes from
+//!   `S` as `base` does, its target half as `target` does, so
+//!   `plan(base, target) = plan(S, target) + plan(S, base) - plan(S, S)`, with the two error
+//!   bounds added. Precondition (as for [`WarmState`]): an app whose `version` did not change did
+//!   not change; true for Marathon's answers and for targets from `marathon_model::ops::apply`.
+//! - **exact**: [`Estimator`] (one gzip of the whole plan). Used when no prepared state fits,
+//!   in the 1.4+ layout (which needs no gzip), and whenever a threshold that decides something
+//!   (reject, warn, or whether the change shrinks the root group) lies within the error bound.
+
+use std::sync::Arc;
+
+use marathon_model::Group;
+use znode_size::{Estimate, Estimator, FastEstimate, Layout, StoreConfig, WarmState};
+
+/// A [`WarmState`] for one model root.
+pub struct Prepared {
+    /// The root it was prepared for (compared by pointer and by generation).
+    pub root: Arc<Group>,
+    pub generation: u64,
+    pub store: StoreConfig,
+    pub warm: WarmState,
+    /// The fast estimate of the deployment `S -> S` (the zero point of composition).
+    pub self_plan: FastEstimate,
+}
+
+impl Prepared {
+    /// Expensive (seconds on a multi-MB root on one core): run it off the async workers.
+    pub fn prepare(root: Arc<Group>, generation: u64, store: StoreConfig) -> Prepared {
+        let warm = WarmState::prepare(&root, &store);
+        let self_plan = warm.deployment(&root, &[]);
+        Prepared { root, generation, store, warm, self_plan }
+    }
+}
+
+/// The sizes a decision needs.
+#[derive(Debug, Clone)]
+pub struct Sizes {
+    /// `base` at rest.
+    pub current: Estimate,
+    /// The deployment `base -> target`.
+    pub predicted: Estimate,
+    /// "warm" or "exact".
+    pub path: &'static str,
+}
+
+/// What decides: the thresholds and whether a reject is possible at all.
+#[derive(Debug, Clone, Copy)]
+pub struct Thresholds {
+    pub reject_at: u64,
+    pub warn_at: u64,
+}
+
+/// The estimators a decision uses; owned by the serialized decision state.
+pub struct SizeEngine {
+    exact: Option<Estimator>,
+}
+
+impl Default for SizeEngine {
+    fn default() -> Self {
+        SizeEngine { exact: None }
+    }
+}
+
+impl SizeEngine {
+    fn exact(&mut self, store: &StoreConfig) -> &mut Estimator {
+        match &mut self.exact {
+            Some(e) if e.cfg == *store => {}
+            slot => *slot = Some(Estimator::new(store.clone())),
+        }
+        self.exact.as_mut().expect("just set")
+    }
+
+    /// The exact sizes.
+    pub fn exact_sizes(&mut self, store: &StoreConfig, base: &Group, target: &Group) -> Sizes {
+        let est = self.exact(store);
+        let current = est.state(base);
+        let predicted = est.deployment(base, target);
+        est.retain_only(target);
+        Sizes { current, predicted, path: "exact" }
+    }
+
+    /// Sizes for `base -> target`, fast when `prepared` fits, exact where it decides something.
+    pub fn sizes(
+        &mut self,
+        store: &StoreConfig,
+        prepared: Option<&Prepared>,
+        base: &Arc<Group>,
+        target: &Group,
+        th: Thresholds,
+    ) -> Sizes {
+        let Some(p) = prepared.filter(|p| p.store == *store && store.layout == Layout::Legacy) else {
+            return self.exact_sizes(store, base, target);
+        };
+        match fast(p, base, target, store) {
+            Some((sizes, bound)) if !needs_exact(&sizes, bound, th) => sizes,
+            _ => self.exact_sizes(store, base, target),
+        }
+    }
+
+    /// The encoded tree of `root` (for the rejection's breakdown), with the exact estimator's cache.
+    pub fn encode(&mut self, store: &StoreConfig, root: &Group) -> znode_size::encoded_tree::EncodedGroup {
+        self.exact(store).encode(root)
+    }
+}
+
+/// True when a threshold lies within `bound` of what the fast sizes say.
+fn needs_exact(s: &Sizes, bound: u64, th: Thresholds) -> bool {
+    if bound == 0 {
+        return false;
+    }
+    let b = s.predicted.binding_bytes;
+    let near = |t: u64| b.abs_diff(t) <= bound;
+    if near(th.reject_at) || near(th.warn_at) {
+        return true;
+    }
+    // Over the threshold, "does it shrink the root group" decides reject or warn.
+    b >= th.reject_at && s.predicted.root_bytes.abs_diff(s.current.root_bytes) <= bound
+}
+
+/// The composed fast estimate and its error bound; `None` when only the exact path can say.
+fn fast(p: &Prepared, base: &Arc<Group>, target: &Group, store: &StoreConfig) -> Option<(Sizes, u64)> {
+    let t = p.warm.deployment(target, &[]);
+    if Arc::ptr_eq(base, &p.root) {
+        let sizes = Sizes { current: p.warm.state().clone(), predicted: t.estimate.clone(), path: "warm" };
+        return Some((sizes, t.error_bound));
+    }
+    // base != S: compose. Every value here is in bytes of the same entries; the varint length
+    // prefixes may shift by a byte or two around the composed lengths, hence the small slack.
+    let b = p.warm.deployment(base, &[]);
+    let s = &p.self_plan;
+    let compose = |x: u64, y: u64, z: u64| (x + y).saturating_sub(z);
+    let plan_raw = compose(
+        t.estimate.plan_raw_bytes.unwrap_or(0),
+        b.estimate.plan_raw_bytes.unwrap_or(0),
+        s.estimate.plan_raw_bytes.unwrap_or(0),
+    );
+    if store.compresses(plan_raw as usize) != store.compresses(s.estimate.plan_raw_bytes.unwrap_or(0) as usize) {
+        return None;
+    }
+    let plan = compose(
+        t.estimate.plan_bytes.unwrap_or(0),
+        b.estimate.plan_bytes.unwrap_or(0),
+        s.estimate.plan_bytes.unwrap_or(0),
+    );
+    let limit = store.limit_bytes();
+    let predicted = Estimate {
+        layout: Layout::Legacy,
+        root_bytes: t.estimate.root_bytes,
+        plan_bytes: Some(plan),
+        binding_node: "deployment plan".into(),
+        binding_bytes: plan,
+        limit_bytes: limit,
+        accepted: plan < store.zk_max_node_size,
+        plan_raw_bytes: Some(plan_raw),
+    };
+    let root = b.estimate.root_bytes;
+    let current = Estimate {
+        layout: Layout::Legacy,
+        root_bytes: root,
+        plan_bytes: None,
+        binding_node: "group:root".into(),
+        binding_bytes: root,
+        limit_bytes: limit,
+        accepted: root < store.zk_max_node_size,
+        plan_raw_bytes: None,
+    };
+    let exact = t.exact && b.exact;
+    let bound = if exact { 0 } else { t.error_bound + b.error_bound + s.error_bound + 8 };
+    Some((Sizes { current, predicted, path: "warm" }, bound))
+}
+
+#[cfg(test)]
+mod tests {
+    use marathon_model::ops::{apply, parse_write, Flavour, NoHistory};
+    use marathon_model::Timestamp;
+    use znode_size::synthetic::heroku_root;
+
+    use super::*;
+
+    fn write(root: &Group, method: &str, path: &str, body: &str) -> Group {
+        let w = parse_write(method, path, None, body.as_bytes(), Flavour::V13).unwrap().unwrap();
+        apply(root, &w, Timestamp::now(), Flavour::V13, &NoHistory).unwrap().root
+    }
+
+    /// The composed fast path (model moved on since S, plus ledger writes) against the exact
+    /// path: within the declared bound, and the same decisions.
+    #[test]
+    fn composed_fast_path_matches_exact_within_bound() {
+        let store = StoreConfig::marathon_1_3();
+        let s = Arc::new(heroku_root(300, 10));
+        let p = Prepared::prepare(s.clone(), 1, store.clone());
+        let app = |id: &str, n: usize| {
+            let env: serde_json::Map<String, serde_json::Value> =
+                (0..n).map(|i| (format!("K{i}"), serde_json::json!(format!("value-{i}-{id}")))).collect();
+            serde_json::json!({"id": id, "cmd": "sleep 1", "env": env}).to_string()
+        };
+        let base = Arc::new(write(&s, "POST", "/v2/apps", &app("/ledger/one", 20)));
+        let target = write(&base, "POST", "/v2/apps", &app("/new/two", 30));
+        let mut engine = SizeEngine::default();
+        let exact = engine.exact_sizes(&store, &base, &target);
+        let (f, bound) = fast(&p, &base, &target, &store).unwrap();
+        let err = f.predicted.binding_bytes.abs_diff(exact.predicted.binding_bytes);
+        assert!(err <= bound, "error {err} > bound {bound}");
+        let cerr = f.current.root_bytes.abs_diff(exact.current.root_bytes);
+        assert!(cerr <= bound, "current error {cerr} > bound {bound}");
+        // Thresholds right at the exact value: the engine hands over to the exact path.
+        let th = Thresholds { reject_at: exact.predicted.binding_bytes, warn_at: 1 };
+        let got = engine.sizes(&store, Some(&p), &base, &target, th);
+        assert_eq!(got.path, "exact");
+        assert_eq!(got.predicted, exact.predicted);
+        // Far from every threshold: fast.
+        let th = Thresholds { reject_at: u64::MAX / 2, warn_at: u64::MAX / 2 };
+        assert_eq!(engine.sizes(&store, Some(&p), &base, &target, th).path, "warm");
+        // base == S.
+        let (f2, bound2) = fast(&p, &s, &target, &store).unwrap();
+        let exact = engine.exact_sizes(&store, &s, &target);
+        assert!(f2.predicted.binding_bytes.abs_diff(exact.predicted.binding_bytes) <= bound2);
+        assert_eq!(f2.current, exact.current);
+    }
+}
