@@ -201,7 +201,7 @@ impl Upstreams {
         if !st.polled {
             return Err("Marathon not polled yet".into());
         }
-        if st.up.iter().any(|u| *u == Some(true)) || st.leader_up {
+        if st.up.contains(&Some(true)) || st.leader_up {
             Ok(())
         } else {
             Err(format!(

@@ -121,12 +121,7 @@ async fn shutdown_ends_streams_and_returns() {
     done.unwrap().unwrap();
     // The client sees the end of the stream (clean end or closed connection), not a hang.
     let end = tokio::time::timeout(Duration::from_secs(2), async {
-        loop {
-            match body.frame().await {
-                Some(Ok(_)) => continue,
-                _ => break,
-            }
-        }
+        while let Some(Ok(_)) = body.frame().await {}
     })
     .await;
     assert!(end.is_ok());

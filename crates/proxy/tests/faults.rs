@@ -20,7 +20,7 @@ async fn dead_url() -> String {
 #[tokio::test]
 async fn all_marathons_down_gives_a_fast_marathon_shaped_502() {
     let url = dead_url().await;
-    let p = start_proxy(test_config(&[url.clone()])).await;
+    let p = start_proxy(test_config(std::slice::from_ref(&url))).await;
     let c = client();
     let t = Instant::now();
     let (status, headers, body) = fetch(&c, get(&p.url("/v2/apps"))).await;

@@ -30,7 +30,7 @@ async fn upstream_certificate_is_verified_against_the_configured_ca() {
     let c = client();
 
     // Right CA: through.
-    let mut cfg = test_config(&[url.clone()]);
+    let mut cfg = test_config(std::slice::from_ref(&url));
     cfg.upstream.tls.ca_file = Some(write(&dir, "ca.pem", &ca));
     let p = start_proxy(cfg).await;
     let (s, h, b) = fetch(&c, get(&p.url("/v2/apps"))).await;
@@ -44,7 +44,7 @@ async fn upstream_certificate_is_verified_against_the_configured_ca() {
     p.shutdown().await.unwrap();
 
     // Wrong CA: refused, with a clear 502.
-    let mut cfg = test_config(&[url.clone()]);
+    let mut cfg = test_config(std::slice::from_ref(&url));
     cfg.upstream.tls.ca_file = Some(write(&dir, "other.pem", &other_ca));
     let p = start_proxy(cfg).await;
     let (s, h, b) = fetch(&c, get(&p.url("/v2/apps"))).await;
@@ -66,7 +66,7 @@ async fn sni_name_override() {
     let ca = write(&dir, "ca.pem", &ca);
     let c = client();
 
-    let mut cfg = test_config(&[url.clone()]);
+    let mut cfg = test_config(std::slice::from_ref(&url));
     cfg.upstream.tls.ca_file = Some(ca.clone());
     let p = start_proxy(cfg).await;
     assert_eq!(fetch(&c, get(&p.url("/ping"))).await.0, StatusCode::BAD_GATEWAY);
@@ -201,7 +201,7 @@ async fn client_certificate_is_presented_to_marathon() {
     let url = format!("https://127.0.0.1:{}", m.addr.port());
     let c = client();
 
-    let mut cfg = test_config(&[url.clone()]);
+    let mut cfg = test_config(std::slice::from_ref(&url));
     cfg.upstream.tls.ca_file = Some(write(&dir, "ca.pem", &ca));
     let p = start_proxy(cfg.clone()).await;
     assert_eq!(fetch(&c, get(&p.url("/ping"))).await.0, StatusCode::BAD_GATEWAY);

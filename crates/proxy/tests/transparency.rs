@@ -121,10 +121,13 @@ async fn oversized_write_gets_413_in_marathon_shape_and_nothing_is_forwarded() {
     p.shutdown().await.unwrap();
 }
 
+/// (method, path, query, body) as `request_filter` saw them.
+type SeenWrite = (String, String, Option<String>, Bytes);
+
 /// Test phases: rejects writes whose body contains "reject", warns on "warn", records the rest.
 #[derive(Default)]
 struct Recorder {
-    seen_bodies: Mutex<Vec<(String, String, Option<String>, Bytes)>>,
+    seen_bodies: Mutex<Vec<SeenWrite>>,
     responses: Mutex<Vec<u16>>,
     logged: Mutex<Vec<(u16, bool, proxy::Outcome)>>,
     early: AtomicUsize,

@@ -321,10 +321,12 @@ impl Drop for RunningProxy {
 }
 
 pub fn test_config(marathons: &[String]) -> proxy::ProxyConfig {
-    let mut c = proxy::ProxyConfig::default();
-    c.listen = "127.0.0.1:0".parse().unwrap();
-    c.admin_listen = "127.0.0.1:0".parse().unwrap();
-    c.marathon = marathons.to_vec();
+    let mut c = proxy::ProxyConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin_listen: "127.0.0.1:0".parse().unwrap(),
+        marathon: marathons.to_vec(),
+        ..Default::default()
+    };
     c.upstream.leader_poll_interval_ms = 100;
     c.upstream.connect_timeout_ms = 1000;
     c.upstream.response_timeout_ms = 5000;
