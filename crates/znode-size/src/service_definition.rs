@@ -507,9 +507,21 @@ fn readiness_check(rc: &marathon_model::app::ReadinessCheck) -> ReadinessCheckDe
         port_name: Some(rc.port_name.clone().unwrap_or_else(|| "http-api".into())),
         interval_millis: Some(rc.interval_seconds.unwrap_or(30) * 1000),
         timeout_millis: Some(rc.timeout_seconds.unwrap_or(10) * 1000),
-        http_status_code_for_ready: rc.http_status_codes_for_ready.clone().unwrap_or_else(|| vec![200]),
+        http_status_code_for_ready: status_codes_in_scala_order(rc.http_status_codes_for_ready.as_deref()),
         preserve_last_response: Some(rc.preserve_last_response.unwrap_or(false)),
     }
+}
+
+/// `httpStatusCodesForReady` is a `Set[Int]` (an `Int`'s `##` is its value); default `{200}`.
+fn status_codes_in_scala_order(codes: Option<&[u32]>) -> Vec<u32> {
+    let mut distinct: Vec<u32> = Vec::new();
+    for &code in codes.unwrap_or(&[200]) {
+        if !distinct.contains(&code) {
+            distinct.push(code);
+        }
+    }
+    let hashes: Vec<i32> = distinct.iter().map(|&c| c as i32).collect();
+    scala_order::set_iteration_order(&hashes).into_iter().map(|i| distinct[i]).collect()
 }
 
 /// 1.4: `{"inactiveAfterSeconds","expungeAfterSeconds"}` (defaults 0/0 in 1.4.13) or `"disabled"`

@@ -44,7 +44,7 @@ fn scenarios(root: &Group) -> Vec<(&'static str, Group)> {
     let a = all_apps_mut(&mut t).into_iter().nth(n / 3).unwrap();
     let env = a.env.get_or_insert_with(Default::default);
     for i in 0..30 {
-        env.insert(format!("NEW_SETTING_{i}"), EnvValue::Plain(format!("{:x}", (i as u64 + 7) * 0x9e37_79b9_7f4a_7c15)));
+        env.insert(format!("NEW_SETTING_{i}"), EnvValue::Plain(format!("{:x}", (i as u64 + 7).wrapping_mul(0x9e37_79b9_7f4a_7c15))));
     }
     touch(a);
     out.push(("30 env vars more", t));
