@@ -76,3 +76,33 @@ fn assembled_group_equals_prost_encoding() {
     assert_eq!(decoded.encode_to_vec(), assembled);
     assert_eq!(decoded.id, "/test-group");
 }
+
+#[test]
+fn bridge_docker_container_matches_the_worked_example() {
+    // facts §4.6: a BRIDGE Docker container with one mapping (image nginx:1.11) is a 40-byte
+    // field 19, and the command without `cmd` is 6 bytes.
+    let app = app(
+        r#"{"id":"/web","container":{"type":"DOCKER","docker":{"image":"nginx:1.11","network":"BRIDGE",
+        "portMappings":[{"containerPort":80,"servicePort":10000}]}}}"#,
+    );
+    let sd = service_definition(&app, AppFlavor::V13);
+    let container = sd.container.as_ref().unwrap();
+    assert_eq!(crate::wire::field_len(19, container.encoded_len()), 40);
+    assert_eq!(crate::wire::field_len(2, sd.cmd.encoded_len()), 6);
+    // BRIDGE adds host port 0; the implicit port definition is paired with the service port.
+    let mapping = &container.docker.as_ref().unwrap().port_mappings[0];
+    assert_eq!((mapping.host_port, mapping.service_port), (Some(0), Some(10000)));
+    assert_eq!(sd.port_definitions.len(), 1);
+    assert_eq!(sd.port_definitions[0].number, 10000);
+}
+
+#[test]
+fn host_network_drops_port_mappings() {
+    let app = app(
+        r#"{"id":"/web","container":{"type":"DOCKER","docker":{"image":"x","network":"HOST",
+        "portMappings":[{"containerPort":80}]}}}"#,
+    );
+    let sd = service_definition(&app, AppFlavor::V13);
+    assert!(sd.container.unwrap().docker.unwrap().port_mappings.is_empty());
+    assert_eq!(sd.port_definitions.len(), 1, "the default dynamic port stays");
+}
