@@ -6,6 +6,8 @@
 //! reject a change that makes the persisted state smaller ("never block the way out"), but warn
 //! when Marathon is still predicted to refuse it.
 
+pub mod quota;
+
 use serde::{Deserialize, Serialize};
 use znode_size::{Estimate, Layout};
 
