@@ -203,3 +203,20 @@ async fn redirect_from_a_non_leader_is_followed_or_passed() {
     assert_eq!(s, 302);
     p.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn graceful_shutdown_finishes_in_flight_requests_and_stops_accepting() {
+    let m = fake_marathon("m1", None).await;
+    let p = start_proxy(test_config(&[m.url()])).await;
+    let addr = p.addr;
+    let c = client();
+    let url = p.url("/delay?ms=600");
+    let in_flight = tokio::spawn(async move { fetch(&c, get(&url)).await });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let t = Instant::now();
+    p.shutdown().await.unwrap();
+    let (status, _, body) = in_flight.await.unwrap();
+    assert_eq!((status.as_u16(), &body[..]), (200, &b"done"[..]));
+    assert!(t.elapsed() < Duration::from_secs(4), "shutdown took {:?}", t.elapsed());
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "still accepting after shutdown");
+}

@@ -201,6 +201,16 @@ async fn handle(state: Arc<FakeState>, req: Request<Incoming>) -> Result<Respons
                 .body(StreamBody::new(futures_util::stream::iter(frames)).boxed())
                 .unwrap()
         }
+        (_, "/delay") => {
+            let ms: u64 = parts
+                .uri
+                .query()
+                .and_then(|q| q.strip_prefix("ms="))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(100);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            resp(200, "text/plain", "done")
+        }
         (_, "/slow") => {
             tokio::time::sleep(Duration::from_secs(30)).await;
             resp(200, "text/plain", "late")
