@@ -29,6 +29,22 @@ pub struct Estimate {
     pub plan_raw_bytes: Option<u64>,
 }
 
+/// A legacy deployment's estimate from the stored value length of its plan.
+pub(crate) fn legacy_deployment(cfg: &StoreConfig, root_bytes: u64, plan_value_len: usize, plan_raw_len: usize) -> Estimate {
+    let name_len = legacy::plan_entry_name(SIZING_UUID).len();
+    let plan_bytes = legacy::entry_len(name_len, plan_value_len);
+    Estimate {
+        layout: Layout::Legacy,
+        root_bytes,
+        plan_bytes: Some(plan_bytes as u64),
+        binding_node: "deployment plan".into(),
+        binding_bytes: plan_bytes as u64,
+        limit_bytes: cfg.limit_bytes(),
+        accepted: legacy::check_plan_entry(plan_bytes, cfg).accepted,
+        plan_raw_bytes: Some(plan_raw_len as u64),
+    }
+}
+
 /// Keeps encoded apps between estimates so that a change re-encodes only what it touches.
 pub struct Estimator {
     pub cfg: StoreConfig,
@@ -80,19 +96,7 @@ impl Estimator {
                 let root_bytes = self.legacy_root_entry_len(&target);
                 let payload = legacy::plan_payload(SIZING_UUID, SIZING_VERSION, &original.to_bytes(), &target.to_bytes());
                 let value_len = if self.cfg.compresses(payload.len()) { java_gzip_len(&payload) } else { payload.len() };
-                let name_len = legacy::plan_entry_name(SIZING_UUID).len();
-                let plan_bytes = legacy::entry_len(name_len, value_len) as u64;
-                let check = legacy::check_plan_entry(plan_bytes as usize, &self.cfg);
-                Estimate {
-                    layout: Layout::Legacy,
-                    root_bytes,
-                    plan_bytes: Some(plan_bytes),
-                    binding_node: "deployment plan".into(),
-                    binding_bytes: plan_bytes,
-                    limit_bytes: self.cfg.limit_bytes(),
-                    accepted: check.accepted,
-                    plan_raw_bytes: Some(payload.len() as u64),
-                }
+                legacy_deployment(&self.cfg, root_bytes, value_len, payload.len())
             }
             Layout::V14 => self.v14(target, Some(original)),
         }

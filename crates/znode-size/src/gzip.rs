@@ -31,9 +31,14 @@ pub fn java_gzip_len(data: &[u8]) -> usize {
 }
 
 fn raw_deflate_into(data: &[u8], out: &mut Vec<u8>) {
-    let mut deflater = Compress::new(Compression::new(6), false);
+    deflate_into(&mut Compress::new(Compression::new(6), false), data, out);
+}
+
+/// Runs `deflater` over all of `data` to the end of the stream, appending to `out`.
+pub(crate) fn deflate_into(deflater: &mut Compress, data: &[u8], out: &mut Vec<u8>) {
+    let start_in = deflater.total_in() as usize;
     loop {
-        let consumed = deflater.total_in() as usize;
+        let consumed = deflater.total_in() as usize - start_in;
         if out.capacity() - out.len() < 4096 {
             out.reserve(out.capacity().max(4096));
         }

@@ -17,12 +17,12 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use flate2::{Compress, Compression, FlushCompress, Status};
+use flate2::{Compress, Compression};
 use marathon_model::{App, Group, PathId};
 
 use crate::config::{Layout, StoreConfig};
 use crate::encoded_tree::{EncodedApp, EncodedGroup};
-use crate::estimate::{Estimate, Estimator};
+use crate::estimate::{legacy_deployment, Estimate, Estimator};
 use crate::gzip::java_gzip_len;
 use crate::legacy::{self, SIZING_UUID, SIZING_VERSION};
 use crate::wire::{field_len, put_bytes};
@@ -217,21 +217,10 @@ impl WarmState {
         };
         let plan_value = grow(self.plan_value_len, plan_compressed, plan_raw);
         let root_value = grow(self.root_value_len, root_compressed, target_raw);
-        let name_len = legacy::plan_entry_name(SIZING_UUID).len();
-        let plan_bytes = legacy::entry_len(name_len, plan_value) as u64;
         let root_bytes = legacy::entry_len("group:root".len(), root_value) as u64;
         let touched = changed.len() + removed.len();
         let error_bound = if plan_compressed { error_bound(plan_value, touched, touched_raw) } else { 0 };
-        let estimate = Estimate {
-            layout: Layout::Legacy,
-            root_bytes,
-            plan_bytes: Some(plan_bytes),
-            binding_node: "deployment plan".into(),
-            binding_bytes: plan_bytes,
-            limit_bytes: self.cfg.limit_bytes(),
-            accepted: plan_bytes < self.cfg.zk_max_node_size,
-            plan_raw_bytes: Some(plan_raw as u64),
-        };
+        let estimate = legacy_deployment(&self.cfg, root_bytes, plan_value, plan_raw);
         FastEstimate { estimate, exact: !plan_compressed && !root_compressed, error_bound }
     }
 
@@ -306,14 +295,6 @@ fn deflate_primed(deflater: &mut Compress, ctx: &[u8], data: &[u8]) -> usize {
         deflater.set_dictionary(ctx).expect("zlib accepts a dictionary before the first input");
     }
     let mut out = Vec::with_capacity(data.len() + 64);
-    loop {
-        let consumed = deflater.total_in() as usize;
-        if out.capacity() - out.len() < 1024 {
-            out.reserve(out.capacity().max(1024));
-        }
-        let status = deflater.compress_vec(&data[consumed..], &mut out, FlushCompress::Finish).expect("in-memory deflate");
-        if status == Status::StreamEnd {
-            return out.len();
-        }
-    }
+    crate::gzip::deflate_into(deflater, data, &mut out);
+    out.len()
 }
