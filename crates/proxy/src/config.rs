@@ -39,6 +39,7 @@ const KNOWN_TOP_LEVEL: &[&str] = &[
     "runtime",
     "admission",
     "quota",
+    "exemption",
 ];
 
 /// The whole configuration. See the shipped `proxy.toml` for every key documented.
@@ -59,6 +60,8 @@ pub struct ProxyConfig {
     pub admission: Option<toml::Table>,
     /// Owned by admission (a later issue); kept opaque here.
     pub quota: Vec<toml::Table>,
+    /// `[[exemption]]` entries for quotas; interpreted by `admit::quota_check`.
+    pub exemption: Vec<toml::Table>,
     /// Where this configuration was read from, if from a file (for messages).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -79,6 +82,7 @@ impl Default for ProxyConfig {
             runtime: RuntimeConfig::default(),
             admission: None,
             quota: Vec::new(),
+            exemption: Vec::new(),
             source: None,
             unknown_keys: Vec::new(),
         }
@@ -225,6 +229,8 @@ impl ProxyConfig {
             .collect();
         cfg.source = origin.map(Path::to_path_buf);
         cfg.validate_with_text(Some(text))?;
+        // [[quota]] / [[exemption]] entries, with the line of a bad value.
+        crate::admit::quota_check::parse_text(text, &name)?;
         Ok(cfg)
     }
 

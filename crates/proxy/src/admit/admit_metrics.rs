@@ -52,6 +52,8 @@ pub enum ReasonClass {
     HealthChecks,
     /// Model not synced: failure policy applied.
     NotSynced,
+    /// A per-group quota refused or warned (`[[quota]]`).
+    Quota,
 }
 
 impl ReasonClass {
@@ -65,6 +67,7 @@ impl ReasonClass {
             ReasonClass::ModeOff => "mode_off",
             ReasonClass::HealthChecks => "health_checks",
             ReasonClass::NotSynced => "not_synced",
+            ReasonClass::Quota => "quota",
         }
     }
 }

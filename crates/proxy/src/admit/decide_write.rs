@@ -98,6 +98,7 @@ struct Decided {
     affected: Vec<PathId>,
     store: znode_size::StoreConfig,
     hc_target: u64,
+    quota: Option<super::quota_check::QuotaResult>,
 }
 
 enum Evaluation {
@@ -200,6 +201,7 @@ impl Admission {
         query: Option<&str>,
         body: &[u8],
         dry_run: bool,
+        headers: &http::HeaderMap,
     ) -> (Evaluation, Option<u64>) {
         let mut state = self.decisions.lock().await;
         let Some(snap) = self.model.snapshot().await else {
@@ -288,6 +290,11 @@ impl Admission {
             (Verdict::Allow, _) => ReasonClass::WithinLimit,
         };
         let hc_target = self.further_checks(mode, &base, &target, &mut decision, &mut reason);
+        // Per-group quotas (issue 6): may only make the decision stricter.
+        let quota = self.config.quotas.check(mode, &snap.store, &base, &target, &ids, headers, &mut decision);
+        if quota.as_ref().is_some_and(|q| q.rejects || (q.outcome.verdict != Verdict::Allow && reason == ReasonClass::WithinLimit)) {
+            reason = ReasonClass::Quota;
+        }
 
         let mut ticket = None;
         if !dry_run && decision.admitted() {
@@ -310,6 +317,7 @@ impl Admission {
             affected,
             store: snap.store.clone(),
             hc_target,
+            quota,
         };
         (Evaluation::Decided(Box::new(decided)), ticket)
     }
@@ -375,7 +383,7 @@ impl Admission {
             let path_label = estimator.unwrap_or("none");
             self.metrics.decision_seconds.get_or_create(&PathLabels { path: path_label }).observe(elapsed.as_secs_f64());
         }
-        self.audit.record(&AuditRecord {
+        let rec = AuditRecord {
             time: Timestamp::now().to_joda(),
             client: ctx_client,
             user,
@@ -390,7 +398,9 @@ impl Admission {
             estimator,
             decision_ms: elapsed.as_secs_f64() * 1000.0,
             dry_run,
-        });
+        };
+        self.config.quotas.decisions.push(&rec);
+        self.audit.record(&rec);
     }
 
     async fn decide(&self, ctx: &mut RequestCtx, req: &WriteRequest<'_>) -> Flow {
@@ -401,7 +411,7 @@ impl Admission {
             Some(q) => format!("{path}?{q}"),
             None => path.to_string(),
         };
-        let (ev, ticket) = self.evaluate(&method, path, req.query(), req.body, false).await;
+        let (ev, ticket) = self.evaluate(&method, path, req.query(), req.body, false, req.headers).await;
         if let Some(id) = ticket {
             ctx.extensions.insert(Ticket(id));
         }
@@ -429,7 +439,10 @@ impl Admission {
                     "admission decision"
                 );
                 match d.decision.decision {
-                    Verdict::Reject => Flow::Respond(self.rejection(&method, &shown_path, &d).await),
+                    Verdict::Reject => match d.quota.as_ref().filter(|q| q.rejects) {
+                        Some(q) => Flow::Respond(q.response(&method, &shown_path)),
+                        None => Flow::Respond(self.rejection(&method, &shown_path, &d).await),
+                    },
                     Verdict::Warn => {
                         let pct = 100.0 * predicted.binding_bytes as f64 / predicted.limit_bytes.max(1) as f64;
                         ctx.add_warning(format!(
@@ -466,6 +479,10 @@ impl Admission {
 
     /// `/admission/...` on the proxy port.
     async fn own_endpoint(&self, ctx: &RequestCtx, req: &WriteRequest<'_>) -> Response<Bytes> {
+        // The usage API and the budget page (issue 6).
+        if let Some(resp) = super::usage_api::route(&self.model, req).await {
+            return resp;
+        }
         let segs = crate::routes::normalized_segments(req.path());
         let is_check = segs.iter().map(String::as_str).eq(["admission", "v1", "check"]);
         if !is_check {
@@ -496,7 +513,7 @@ impl Admission {
             None => (full_path.clone(), None),
         };
         let started = Instant::now();
-        let (ev, _) = self.evaluate(&method, &path, query.as_deref(), req.body, true).await;
+        let (ev, _) = self.evaluate(&method, &path, query.as_deref(), req.body, true, req.headers).await;
         self.record(ctx.client_addr.to_string(), basic_auth_user(req.headers), &method, &full_path, &ev, started, true);
         let current = self.model.snapshot().await;
         let layout = current.as_ref().map(|s| s.store.layout.as_str()).unwrap_or("unknown");
@@ -537,6 +554,7 @@ impl Admission {
                 out["affected"] = json!(d.affected.iter().map(|p| p.to_string()).collect::<Vec<_>>());
                 out["estimator"] = json!(d.sizes.path);
                 out["marathon_health_checks"] = json!(d.hc_target);
+                out["quota"] = json!(d.quota.as_ref().map(|q| &q.outcome));
                 out["limit_bytes"] = json!(p.limit_bytes);
                 out["reject_at_bytes"] = json!(d.reject_at);
                 let _ = &d.write;
@@ -606,6 +624,7 @@ impl RequestPhases for Admission {
 
     fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
         self.metrics.register(registry);
+        self.config.quotas.register_metrics(registry);
     }
 }
 

@@ -7,6 +7,8 @@
 //! - [`event_stream`]: the model kept fresh from `/v2/events`.
 //! - [`sizes`]: fast (warm) and exact estimates for a decision.
 //! - [`audit`], [`admit_metrics`]: one JSON line per decision; Prometheus metrics.
+//! - [`quota_check`], [`reload`], [`usage_api`], [`ui`]: per-group quotas and exemptions, hot
+//!   reload of `proxy.toml`, `/admission/v1/groups`, `/admission/v1/decisions`, `/admission/ui`.
 
 pub mod admit_metrics;
 pub mod audit;
@@ -14,8 +16,12 @@ pub mod config;
 pub mod decide_write;
 pub mod event_stream;
 pub mod live_model;
+pub mod quota_check;
 pub mod rejection;
+pub mod reload;
 pub mod sizes;
+pub mod ui;
+pub mod usage_api;
 
 use std::sync::Arc;
 
@@ -28,13 +34,19 @@ use crate::{NoPhases, ProxyConfig, RequestPhases};
 /// Builds the phases for `config`: admission (with its resync task spawned on the current tokio
 /// runtime) unless `[admission] enabled = false`.
 pub fn phases_for(config: &ProxyConfig) -> anyhow::Result<Arc<dyn RequestPhases>> {
-    let admit = AdmitConfig::from_table(config.admission.as_ref())?;
+    let mut admit = AdmitConfig::from_table(config.admission.as_ref())?;
     if !admit.enabled {
         tracing::info!("[admission] enabled = false: transparent proxy only");
         return Ok(Arc::new(NoPhases));
     }
+    admit.quotas = quota_check::QuotaRuntime::from_config(config)?;
     let client = crate::upstream::build_client(&config.upstream)?;
     let model = LiveModel::new(config.marathon_uris()?, client, admit.clone());
     model.clone().spawn_resync();
+    // Quotas (issue 6): their gauges, and hot reload of proxy.toml.
+    usage_api::spawn_gauges(model.clone(), &admit.quotas);
+    if let Some(path) = &config.source {
+        reload::spawn(&admit.quotas, path.clone(), config);
+    }
     Ok(Arc::new(Admission::new(admit, model)))
 }

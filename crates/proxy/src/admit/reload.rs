@@ -1,0 +1,107 @@
+//! Hot reload of `proxy.toml`'s `[[quota]]` and `[[exemption]]` entries: on SIGHUP, and when the
+//! file's content changes (checked every [`POLL`]).
+//!
+//! The whole file is validated as `serve --check-config` would (every table, with line numbers);
+//! a file that does not validate is refused: the running quotas stay in force, the error is
+//! logged, `config_reload_failures_total` counts it and `config_last_reload_success` drops to 0
+//! until a good file is loaded. Other keys (listeners, upstreams, `[admission]`) take effect at the
+//! next restart; a reload says so when they changed.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use super::quota_check::QuotaRuntime;
+
+/// How often the file is checked for changes.
+pub const POLL: Duration = Duration::from_millis(1000);
+
+fn digest(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    h.finish()
+}
+
+/// The non-reloadable part of a configuration, for "needs a restart" notices.
+fn restart_part(c: &crate::ProxyConfig) -> String {
+    format!(
+        "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        c.listen, c.admin_listen, c.marathon, c.listener.tls.as_ref().map(|t| &t.cert_file), c.upstream.connect_timeout_ms,
+        c.limits.max_write_body_bytes, c.runtime.worker_threads, c.admission
+    )
+}
+
+/// Reads, validates and applies `path`. On error the running quotas stay in force.
+pub fn reload_from(quotas: &QuotaRuntime, path: &Path, why: &str) -> Result<(), String> {
+    let result = (|| -> anyhow::Result<(crate::ProxyConfig, admission::quota::QuotaSet)> {
+        let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        let config = crate::ProxyConfig::from_toml_str(&text, Some(path))?;
+        super::AdmitConfig::from_table(config.admission.as_ref())?;
+        let set = super::quota_check::parse_text(&text, &path.display().to_string())?;
+        Ok((config, set))
+    })();
+    let m = &quotas.metrics;
+    match result {
+        Ok((config, set)) => {
+            let (nq, ne) = (set.quota.len(), set.exemption.len());
+            quotas.install(set);
+            m.reloads.inc();
+            m.last_reload_success.set(1);
+            let restart = quotas.loaded_restart_part.lock().unwrap().replace(restart_part(&config));
+            if restart.is_some_and(|old| old != restart_part(&config)) {
+                tracing::warn!(
+                    file = %path.display(),
+                    "configuration changed outside [[quota]] / [[exemption]]: those changes take effect at the next restart"
+                );
+            }
+            tracing::info!(file = %path.display(), trigger = why, quotas = nq, exemptions = ne, "configuration reloaded: quotas and exemptions in force");
+            Ok(())
+        }
+        Err(e) => {
+            m.reload_failures.inc();
+            m.last_reload_success.set(0);
+            let msg = format!("{e:#}");
+            tracing::error!(file = %path.display(), trigger = why, error = %msg, "configuration reload refused; the running configuration stays in force");
+            Err(msg)
+        }
+    }
+}
+
+/// Watches `path` (SIGHUP and content changes) for as long as `quotas` lives.
+pub fn spawn(quotas: &Arc<QuotaRuntime>, path: PathBuf, config: &crate::ProxyConfig) {
+    *quotas.loaded_restart_part.lock().unwrap() = Some(restart_part(config));
+    let weak: Weak<QuotaRuntime> = Arc::downgrade(quotas);
+    tokio::spawn(async move {
+        let mut seen = std::fs::read_to_string(&path).map(|t| digest(&t)).ok();
+        #[cfg(unix)]
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .map_err(|e| tracing::warn!(error = %e, "SIGHUP handler not installed; reload on file change only"))
+            .ok();
+        loop {
+            #[cfg(unix)]
+            let hup_fired = async {
+                match hup.as_mut() {
+                    Some(h) => {
+                        h.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            #[cfg(not(unix))]
+            let hup_fired = std::future::pending::<()>();
+            let trigger = tokio::select! {
+                _ = hup_fired => "SIGHUP",
+                _ = tokio::time::sleep(POLL) => "file change",
+            };
+            let Some(quotas) = weak.upgrade() else { return };
+            let now = std::fs::read_to_string(&path).map(|t| digest(&t)).ok();
+            if trigger == "SIGHUP" || now != seen {
+                seen = now;
+                let path2 = path.clone();
+                let q = quotas.clone();
+                let _ = tokio::task::spawn_blocking(move || reload_from(&q, &path2, trigger)).await;
+            }
+        }
+    });
+}
