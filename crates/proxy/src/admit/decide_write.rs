@@ -668,6 +668,137 @@ mod tests {
         assert!(ledger.entries.is_empty());
     }
 
+    /// A model over the admission threshold (20,000-byte limit), installed directly.
+    fn over_limit_admission(rt: &tokio::runtime::Runtime) -> Admission {
+        rt.block_on(async {
+            let table: toml::Table = "zk_max_node_size = 20000\naudit_log = \"off\"\nevents = false".parse().unwrap();
+            let config = AdmitConfig::from_table(Some(&table)).unwrap();
+            let client = crate::upstream::build_client(&crate::config::UpstreamConfig::default()).unwrap();
+            let model = LiveModel::new(vec!["http://127.0.0.1:9".parse().unwrap()], client, config.clone());
+            let apps: Vec<serde_json::Value> = (0..16)
+                .map(|i| {
+                    let env: serde_json::Map<String, serde_json::Value> =
+                        (0..12).map(|k| (format!("VAR_{k:03}"), serde_json::json!("some-configuration-value-0123456789"))).collect();
+                    serde_json::json!({"id": format!("/big/app-{i:02}"), "cmd": "sleep 1", "env": env})
+                })
+                .collect();
+            let seed = serde_json::json!({"id": "/", "apps": [], "groups": [{"id": "/big", "apps": apps, "groups": []}]});
+            let root = crate::admit::live_model::parse_root(seed.to_string().as_bytes(), Flavour::V13).unwrap();
+            model.install(root, "1.3.14").await;
+            Admission::new(config, model)
+        })
+    }
+
+    async fn filter(a: &Admission, method: &str, path: &str, body: &[u8]) -> Flow {
+        let method: http::Method = method.parse().unwrap();
+        let uri: http::Uri = path.parse().unwrap();
+        let route = crate::routes::classify(&method, uri.path());
+        let mut ctx = RequestCtx::new(1, ([127, 0, 0, 1], 1).into(), false, method.clone(), route);
+        let headers = http::HeaderMap::new();
+        let body = Bytes::copy_from_slice(body);
+        let req = WriteRequest { method: &method, uri: &uri, headers: &headers, body: &body };
+        a.request_filter(&mut ctx, &req).await
+    }
+
+    #[test]
+    fn over_limit_model_rejects_growth_and_forwards_malformed_bodies() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let a = over_limit_admission(&rt);
+        rt.block_on(async {
+            let ok = filter(&a, "POST", "/v2/apps", br#"{"id":"/small","cmd":"sleep 1"}"#).await;
+            let Flow::Respond(r) = ok else { panic!("growth over the limit was not rejected") };
+            assert_eq!(r.status(), 422);
+            assert!(matches!(filter(&a, "POST", "/v2/apps", b"{not json").await, Flow::Continue));
+            assert!(matches!(filter(&a, "DELETE", "/v2/apps/big/app-00", b"").await, Flow::Continue));
+            // The dry run answers the same decision without a ledger entry.
+            let Flow::Respond(r) = filter(&a, "POST", "/admission/v1/check?method=POST&path=/v2/apps", br#"{"id":"/small","cmd":"sleep 1"}"#).await
+            else {
+                panic!("dry run forwarded")
+            };
+            assert_eq!(r.status(), 200);
+            let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
+            assert_eq!(v["decision"], "reject");
+            for k in ["estimated_plan_bytes", "estimated_root_bytes", "current_root_bytes", "limit_bytes", "layout", "reasons"] {
+                assert!(v.get(k).is_some(), "{k} missing in {v}");
+            }
+            // Only the admitted DELETE is in the ledger: not the rejection, not the dry run.
+            assert_eq!(a.ledger_len(), 1);
+        });
+    }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn methods() -> impl Strategy<Value = &'static str> {
+            prop::sample::select(vec!["POST", "PUT", "PATCH", "DELETE"])
+        }
+
+        fn paths() -> impl Strategy<Value = String> {
+            let base = prop::sample::select(vec![
+                "/v2/apps", "/v2/apps/big/app-01", "/v2/apps/big/app-01/restart", "/v2/apps/x/tasks/t1", "/v2/groups",
+                "/v2/groups/big", "/v2/groups/new", "/v2/pods", "/v2/pods/p", "/v2/deployments/abc", "/v2/tasks/delete",
+                "/v2/apps//big/./app-02", "/v2/%61pps/z", "/v2/groups/big/versions", "/admission/v1/check",
+            ]);
+            let query = prop::sample::select(vec![
+                "", "?force=true", "?partialUpdate=false", "?dryRun=true", "?scale=true", "?method=PUT&path=/v2/apps/a",
+                "?method=DELETE&path=/v2/groups/big", "?force=yes&force=no",
+            ]);
+            let seg = "[a-z0-9.:_-]{0,8}";
+            (base, prop::option::of(seg), query).prop_map(|(b, s, q)| match s {
+                Some(s) => format!("{b}/{s}{q}"),
+                None => format!("{b}{q}"),
+            })
+        }
+
+        fn bodies() -> impl Strategy<Value = Vec<u8>> {
+            let valid = prop::sample::select(vec![
+                r#"{"id":"/n","cmd":"sleep 1"}"#,
+                r#"{"instances":3}"#,
+                r#"{"id":"/big","apps":[{"id":"a","cmd":"x"}]}"#,
+                r#"[{"id":"/a","instances":2}]"#,
+                r#"{"id":"/g","groups":[{"id":"h"}],"dependencies":["/x"]}"#,
+                r#"{"version":"2017-01-01T00:00:00.000Z"}"#,
+                r#"{"scaleBy":2}"#,
+                r#"{"ids":["big_app-01.1"]}"#,
+                r#"{"id":"/p","containers":[{"name":"c","resources":{"cpus":1,"mem":32}}]}"#,
+            ])
+            .prop_map(|s| s.as_bytes().to_vec());
+            let mutated = (valid.clone(), any::<usize>(), any::<u8>()).prop_map(|(mut b, i, x)| {
+                if !b.is_empty() {
+                    let n = b.len();
+                    b[i % n] = x;
+                }
+                b
+            });
+            prop_oneof![valid, mutated, prop::collection::vec(any::<u8>(), 0..64), "\\PC{0,64}".prop_map(String::into_bytes)]
+        }
+
+        fn needs_body(method: &str, path: &str) -> bool {
+            let p = path.split('?').next().unwrap_or("");
+            matches!(method, "POST" | "PUT" | "PATCH")
+                && (p == "/v2/apps" || p == "/v2/groups" || p == "/v2/pods" || p == "/v2/apps/big/app-01" || p == "/v2/groups/big")
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+            /// Never a panic; a body that is not JSON is Marathon's to answer.
+            #[test]
+            fn decision_path_never_panics_and_forwards_malformed_bodies(method in methods(), path in paths(), body in bodies()) {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let a = over_limit_admission(&rt);
+                let flow = rt.block_on(filter(&a, method, &path, &body));
+                if needs_body(method, &path) && serde_json::from_slice::<serde_json::Value>(&body).is_err() {
+                    prop_assert!(matches!(flow, Flow::Continue), "{method} {path} {:?}: {flow:?}", String::from_utf8_lossy(&body));
+                }
+                if let Flow::Respond(r) = &flow {
+                    prop_assert!(matches!(r.status().as_u16(), 200 | 400 | 404 | 405 | 422), "{}", r.status());
+                }
+            }
+        }
+    }
+
     #[test]
     fn resource_ids_from_urls() {
         assert_eq!(url_resource_id("/v2/apps/dev/x/restart").as_deref(), Some("/dev/x/restart"));

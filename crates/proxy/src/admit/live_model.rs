@@ -261,6 +261,31 @@ impl LiveModel {
         Ok(generation)
     }
 
+    /// Installs `root` as if a sync had just fetched it from a Marathon reporting `version`
+    /// (`check` with a state file, tests). The root must be canonical (see [`parse_root`]).
+    pub async fn install(self: &Arc<Self>, root: Group, version: &str) -> u64 {
+        let store = self.config.store_config(version);
+        let flavour = match store.flavor {
+            AppFlavor::V13 => Flavour::V13,
+            AppFlavor::V14 => Flavour::V14,
+        };
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let snap = Snapshot {
+            root: Arc::new(root),
+            version: version.to_string(),
+            flavour,
+            store,
+            fetch_started: Instant::now(),
+            generation,
+            body_hash: None,
+        };
+        *self.current.write().await = Some(snap);
+        *self.last_ok.lock().unwrap() = Some(Instant::now());
+        self.synced_tx.send_replace(generation);
+        self.schedule_prepare();
+        generation
+    }
+
     /// `api_post_event`: the app as Marathon now has it replaces the model's copy (or joins its
     /// group). Returns false when the model cannot take it (not synced, group unknown, app not
     /// parsable): the caller then asks for a resync.
