@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Admission decisions through the proxy against the simulator (1.3.14, legacy layout):
+# heroku_root(2000, 10) (92% of the plan limit) and heroku_root(10000, 1); warm path and the exact
+# path (baseline) in the same run; full sync of the model; resident memory of the proxy process.
+# Figures go to docs/BENCHMARKS.md ("## Admission decisions").
+# Usage: bench/admission/run.sh [--apps 2000|10000]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+cargo build --release -q --locked -p marathon-admission
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load: $(cut -d' ' -f1-3 /proc/loadavg)"
+cargo bench -q --locked -p proxy --bench admission -- --binary "$CARGO_TARGET_DIR/release/marathon-admission" "$@"

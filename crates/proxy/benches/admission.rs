@@ -1,0 +1,257 @@
+//! Admission decision latency through the proxy, full-sync time and resident memory.
+//!
+//! Run with `bench/admission/run.sh` (which builds the release binary and passes its path), or
+//! `cargo bench -p proxy --bench admission -- --binary target/release/marathon-admission`.
+//!
+//! For each root (`heroku_root(2000, 10)`: 92% of the plan limit; `heroku_root(10000, 1)`): the
+//! simulator (1.3.14, legacy layout) runs in this process on 127.0.0.1; the proxy runs as a
+//! separate `marathon-admission serve` process (so that its resident memory is its own), once with
+//! `warm = true` and once with `warm = false` (the exact path: the baseline, same run). Then:
+//! - dry runs (`POST /admission/v1/check`, the decision path without forwarding) and real writes
+//!   (`PUT /v2/apps/{id}?force=true {"instances": n}`, forwarded; the model then moves on, so
+//!   later decisions run with ledger entries and a warm state prepared for an older root);
+//! - decision time from the proxy's audit log (`decision_ms`, measured inside the proxy from the
+//!   write's arrival in the admission phase to its verdict), client round trips for context;
+//! - full sync: `LiveModel::sync_once` on a fresh model (GET /v2/info + /v2/groups + parse);
+//! - VmRSS / VmHWM of the proxy against the size of the `/v2/groups` JSON.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let idx = ((p / 100.0) * (v.len() as f64 - 1.0)).round() as usize;
+    v[idx.min(v.len() - 1)]
+}
+
+async fn send(c: &HttpClient, method: &str, url: &str, body: &str) -> (u16, Bytes) {
+    let req = http::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap();
+    let resp = c.request(req).await.expect("request");
+    let status = resp.status().as_u16();
+    (status, resp.into_body().collect().await.unwrap().to_bytes())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn proc_kb(pid: u32, key: &str) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+struct Proxy {
+    child: Child,
+    url: String,
+    admin: String,
+    audit: PathBuf,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_proxy(binary: &str, sim_url: &str, warm: bool, dir: &std::path::Path) -> Proxy {
+    let (port, admin) = (free_port(), free_port());
+    let audit = dir.join(format!("audit-{warm}.jsonl"));
+    let _ = std::fs::remove_file(&audit);
+    let cfg = dir.join(format!("proxy-{warm}.toml"));
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:{admin}\"\nmarathon = [\"{sim_url}\"]\n\
+             [runtime]\nworker_threads = 2\n[admission]\nwarm = {warm}\naudit_log = \"{}\"\n",
+            audit.display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new(binary)
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .env("MARATHON_ADMISSION_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn marathon-admission serve");
+    Proxy { child, url: format!("http://127.0.0.1:{port}"), admin: format!("http://127.0.0.1:{admin}"), audit }
+}
+
+/// Waits for /readyz and for the background preparation (the `current_bytes` gauge is set once
+/// the first root was measured).
+async fn wait_settled(c: &HttpClient, p: &Proxy) -> Duration {
+    let t0 = Instant::now();
+    loop {
+        if let Ok(resp) = c.request(http::Request::get(format!("{}/metrics", p.admin)).body(Full::default()).unwrap()).await {
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            let text = String::from_utf8_lossy(&body);
+            let ready = text
+                .lines()
+                .find(|l| l.starts_with("marathon_admission_proxy_admission_current_bytes "))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<i64>().ok())
+                .is_some_and(|v| v > 0);
+            if ready {
+                return t0.elapsed();
+            }
+        }
+        assert!(t0.elapsed() < Duration::from_secs(300), "proxy never settled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[derive(Default)]
+struct Audit {
+    dry: Vec<f64>,
+    real: Vec<f64>,
+    real_warm: usize,
+    dry_warm: usize,
+}
+
+fn read_audit(path: &std::path::Path) -> Audit {
+    let mut a = Audit::default();
+    for line in std::fs::read_to_string(path).unwrap_or_default().lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let ms = v["decision_ms"].as_f64().unwrap_or(f64::NAN);
+        let warm = v["estimator"] == "warm";
+        if v["dry_run"].as_bool().unwrap_or(false) {
+            a.dry.push(ms);
+            a.dry_warm += warm as usize;
+        } else {
+            a.real.push(ms);
+            a.real_warm += warm as usize;
+        }
+    }
+    a
+}
+
+async fn scenario(binary: &str, apps: usize, env: usize, dry_n: usize, real_n: usize, dir: &std::path::Path) {
+    let root = znode_size::synthetic::heroku_root(apps, env);
+    let ids: Vec<String> = root.transitive_apps().iter().filter_map(|a| a.id.clone()).collect();
+    let sim = marathon_sim::start(marathon_sim::SimConfig { state: Some(root), ..Default::default() }).await.unwrap();
+    let c: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let (_, groups) = send(&c, "GET", &format!("{}/v2/groups?embed=group.groups&embed=group.apps&embed=group.pods", sim.url()), "").await;
+    let json_bytes = groups.len() as f64;
+
+    // Full sync on fresh models.
+    let mut syncs = Vec::new();
+    for _ in 0..5 {
+        let admit = proxy::admit::AdmitConfig::default();
+        let up = proxy::config::UpstreamConfig::default();
+        let client = proxy::upstream::build_client(&up).unwrap();
+        let model = proxy::admit::LiveModel::new(vec![sim.url().parse().unwrap()], client, admit);
+        let t = Instant::now();
+        model.sync_once().await.unwrap();
+        syncs.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let sync_p50 = pct(&mut syncs.clone(), 50.0);
+    let sync_max = pct(&mut syncs, 100.0);
+    println!("## {apps} apps x {env} env vars: /v2/groups JSON {:.1} MB; full sync p50 {sync_p50:.0} ms, max {sync_max:.0} ms", json_bytes / 1e6);
+
+    for warm in [true, false] {
+        let p = start_proxy(binary, &sim.url(), warm, dir).await;
+        let settle = wait_settled(&c, &p).await;
+        let pid = p.child.id();
+        let rss_idle = proc_kb(pid, "VmRSS:") as f64 * 1024.0;
+        let n_dry = if warm { dry_n } else { dry_n.min(30) };
+        let n_real = if warm { real_n } else { real_n.min(10) };
+        let mut rt_dry = Vec::new();
+        for i in 0..n_dry {
+            let id = &ids[(i * 7919) % ids.len()];
+            let url = format!("{}/admission/v1/check?method=PUT&path=/v2/apps{id}", p.url);
+            let t = Instant::now();
+            let (status, body) = send(&c, "POST", &url, &format!("{{\"instances\": {}}}", 2 + i % 3)).await;
+            rt_dry.push(t.elapsed().as_secs_f64() * 1000.0);
+            assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        }
+        let mut rt_real = Vec::new();
+        let mut statuses = std::collections::BTreeMap::new();
+        for i in 0..n_real {
+            let id = &ids[(i * 104_729 + 13) % ids.len()];
+            let url = format!("{}/v2/apps{id}?force=true", p.url);
+            let t = Instant::now();
+            let (status, _) = send(&c, "PUT", &url, &format!("{{\"instances\": {}}}", 2 + i % 3)).await;
+            rt_real.push(t.elapsed().as_secs_f64() * 1000.0);
+            *statuses.entry(status).or_insert(0) += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let rss_after = proc_kb(pid, "VmRSS:") as f64 * 1024.0;
+        let hwm = proc_kb(pid, "VmHWM:") as f64 * 1024.0;
+        drop(p);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut a = read_audit(&dir.join(format!("audit-{warm}.jsonl")));
+        let path = if warm { "warm" } else { "exact (baseline)" };
+        println!(
+            "| {apps} | {path} | dry runs n={} ({} warm) | decision p50 {:.2} ms | p99 {:.2} ms | round trip p50 {:.2} / p99 {:.2} ms |",
+            a.dry.len(),
+            a.dry_warm,
+            pct(&mut a.dry, 50.0),
+            pct(&mut a.dry, 99.0),
+            pct(&mut rt_dry, 50.0),
+            pct(&mut rt_dry, 99.0)
+        );
+        println!(
+            "| {apps} | {path} | writes n={} ({} warm) statuses {statuses:?} | decision p50 {:.2} ms | p99 {:.2} ms | round trip p50 {:.0} / p99 {:.0} ms |",
+            a.real.len(),
+            a.real_warm,
+            pct(&mut a.real, 50.0),
+            pct(&mut a.real, 99.0),
+            pct(&mut rt_real, 50.0),
+            pct(&mut rt_real, 99.0)
+        );
+        println!(
+            "| {apps} | {path} | memory | settle {:.1} s | RSS idle {:.0} MB ({:.2}x JSON) | after writes {:.0} MB ({:.2}x), peak {:.0} MB ({:.2}x) |",
+            settle.as_secs_f64(),
+            rss_idle / 1e6,
+            rss_idle / json_bytes,
+            rss_after / 1e6,
+            rss_after / json_bytes,
+            hwm / 1e6,
+            hwm / json_bytes
+        );
+    }
+    sim.shutdown().await;
+}
+
+fn main() {
+    let binary = arg("--binary").unwrap_or_else(|| "target/release/marathon-admission".into());
+    let only = arg("--apps");
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        println!("machine: {} cores; proxy binary {binary}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
+        if only.as_deref().is_none_or(|a| a == "2000") {
+            scenario(&binary, 2000, 10, 300, 60, dir.path()).await;
+        }
+        if only.as_deref().is_none_or(|a| a == "10000") {
+            scenario(&binary, 10_000, 1, 200, 20, dir.path()).await;
+        }
+    });
+}
