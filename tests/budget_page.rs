@@ -1,0 +1,170 @@
+//! The budget page (`/admission/ui`) in a real browser: Debian's `chromium`, headless (installed
+//! by `.ci/run`), loads it from a running proxy in front of the simulator, and the test asserts on
+//! what the page shows after its scripts ran: the groups in the treemap, the headroom figure (the
+//! same number as the usage API), the quota bars and the latest decisions. A screenshot is taken
+//! too; with `MARATHON_ADMISSION_UPDATE_SCREENSHOT=1` it replaces `docs/budget-page.png`.
+
+#[path = "clients/harness.rs"]
+mod harness;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use harness::*;
+
+const QUOTAS: &str = r#"
+[[quota]]
+group = "/dev"
+max_apps = 20
+max_bytes = 60000
+max_cpus = 8.0
+owner = "team-dev@example.com"
+
+[[quota]]
+group = "/prod"
+max_instances = 40
+max_env_vars = 60
+owner = "team-prod@example.com"
+"#;
+
+fn chromium() -> &'static str {
+    let ok = Command::new("chromium").arg("--version").output().map(|o| o.status.success());
+    if !matches!(ok, Ok(true)) {
+        panic!("chromium not found: install Debian's `chromium` package (.ci/run does: apt-get install chromium), then rerun");
+    }
+    "chromium"
+}
+
+/// Runs headless chromium with `args` and the page `url`; returns stdout.
+fn run_chromium(profile: &Path, args: &[&str], url: &str) -> String {
+    let mut cmd = Command::new(chromium());
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()))
+    .args(args)
+    .arg(url);
+    let out = run_with_timeout(cmd, Duration::from_secs(90));
+    assert!(out.status.success(), "chromium failed: {}", show(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn run_with_timeout(mut cmd: Command, limit: Duration) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start chromium");
+    let start = Instant::now();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut { stdout }, &mut s);
+        s
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut { stderr }, &mut s);
+        s
+    });
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return std::process::Output { status, stdout: t_out.join().unwrap(), stderr: t_err.join().unwrap() };
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("chromium did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn attr<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+    let key = format!("{name}=\"");
+    let i = tag.find(&key)? + key.len();
+    Some(&tag[i..i + tag[i..].find('"')?])
+}
+
+#[test]
+fn the_budget_page_shows_groups_headroom_quotas_and_decisions() {
+    let stack = Stack::start(StackOpts { admission_extra: format!("audit_log = \"off\"\n{QUOTAS}"), ..StackOpts::default() });
+    let c = http();
+    let mut writes = 0;
+    for (group, n, env) in [("dev/web", 6, 30), ("dev/batch", 3, 10), ("prod/api", 4, 50), ("prod/db", 2, 5), ("ops", 3, 2)] {
+        for i in 0..n {
+            let env: serde_json::Map<String, serde_json::Value> =
+                (0..env).map(|k| (format!("SETTING_{k:03}"), serde_json::json!("a-configuration-value-of-some-length"))).collect();
+            let body = serde_json::json!({"id": format!("/{group}/app-{i}"), "cmd": "sleep 1000", "cpus": 0.25, "mem": 64, "instances": 2, "env": env});
+            let r = c.post(format!("{}/v2/apps", stack.proxy_url)).body(body.to_string()).header("content-type", "application/json").send().unwrap();
+            assert!(r.status().is_success(), "{} {}", r.status(), r.text().unwrap_or_default());
+            writes += 1;
+        }
+    }
+    // One refused write, so that the decisions table shows a rejection.
+    let r = c
+        .post(format!("{}/v2/apps", stack.proxy_url))
+        .body(r#"{"id":"/prod/huge","cmd":"x","instances":100}"#)
+        .header("content-type", "application/json")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 422);
+
+    // Wait until the model (and so the API) holds every app.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let api = loop {
+        let v: serde_json::Value = serde_json::from_str(&c.get(format!("{}/admission/v1/groups", stack.proxy_url)).send().unwrap().text().unwrap()).unwrap();
+        if v["groups"][0]["subtree"]["apps"] == writes {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "the model never showed {writes} apps: {v}\n{}", stack.logs());
+        std::thread::sleep(Duration::from_millis(200));
+    };
+
+    let dir = TempDir::new("chromium");
+    let url = format!("{}/admission/ui", stack.proxy_url);
+    let dom = run_chromium(&dir.path().join("profile"), &["--virtual-time-budget=5000", "--window-size=1280,1100", "--dump-dom"], &url);
+
+    // The treemap: a rectangle per group, with the groups' ids.
+    for id in ["/dev", "/dev/web", "/dev/batch", "/prod", "/prod/api", "/ops"] {
+        assert!(dom.contains(&format!("data-id=\"{id}\"")), "{id} not in the treemap:\n{dom}");
+    }
+    assert!(dom.contains("data-kind=\"app\""), "no app rectangles:\n{dom}");
+    // The headroom figure: the API's number, as the page prints it.
+    let tag_start = dom.find("id=\"headroom\"").expect("the headroom figure");
+    let tag = &dom[dom[..tag_start].rfind('<').unwrap()..];
+    let tag = &tag[..tag.find('>').unwrap()];
+    let ratio: f64 = attr(tag, "data-ratio").expect("data-ratio").parse().unwrap();
+    let want = api["headroom_ratio"].as_f64().unwrap();
+    assert!((ratio - want).abs() < 1e-3, "page {ratio}, API {want}");
+    let shown = format!("{:.1}%", 100.0 * want);
+    assert!(dom[tag_start..].contains(&shown), "headroom {shown} not shown:\n{dom}");
+    assert!(dom.contains("bytes left"), "{dom}");
+    // Quota bars, and the latest decisions (the rejection among them).
+    assert!(dom.contains("data-group=\"/dev\"") && dom.contains("data-group=\"/prod\""), "{dom}");
+    assert!(dom.contains("team-dev@example.com"), "{dom}");
+    assert!(dom.contains("data-resource=\"apps\"") && dom.contains("data-resource=\"instances\""), "{dom}");
+    assert!(dom.contains("POST /v2/apps") && dom.contains("class=\"reject\""), "no decisions:\n{dom}");
+    assert!(!dom.contains("id=\"status\" class=\"error\""), "the page could not load its data:\n{dom}");
+
+    // A screenshot.
+    let png = dir.path().join("budget-page.png");
+    run_chromium(
+        &dir.path().join("profile2"),
+        &["--virtual-time-budget=5000", "--window-size=1280,1100", &format!("--screenshot={}", png.display())],
+        &url,
+    );
+    let bytes = std::fs::read(&png).expect("a screenshot");
+    assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000, "{} bytes", bytes.len());
+    if std::env::var_os("MARATHON_ADMISSION_UPDATE_SCREENSHOT").is_some() {
+        std::fs::copy(&png, Path::new(REPO).join("docs/budget-page.png")).unwrap();
+    }
+}
