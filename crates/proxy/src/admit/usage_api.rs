@@ -423,4 +423,29 @@ mod tests {
         assert_eq!(leaves as u64 + other.apps.unwrap(), 60);
         assert_eq!(tb.children[0].id, "/big/a00");
     }
+
+    /// 10,000 apps: the page gets a few dozen rectangles, not 10,000.
+    #[test]
+    fn ten_thousand_apps_stay_a_small_tree() {
+        let root = Arc::new(znode_size::synthetic::heroku_root(10_000, 5));
+        let store = znode_size::StoreConfig::marathon_1_3();
+        let snap = Snapshot {
+            root,
+            version: "1.3.14".into(),
+            flavour: Flavour::V13,
+            store,
+            fetch_started: std::time::Instant::now(),
+            generation: 1,
+            body_hash: None,
+        };
+        let r = compute(&snap, None, &QuotaSet::default(), 0, 1, &mut None);
+        assert_eq!(r.groups[0].subtree.apps, 10_000);
+        fn count(n: &TreeNode) -> usize {
+            1 + n.children.iter().map(count).sum::<usize>()
+        }
+        let nodes = count(&r.tree);
+        assert!(nodes < 300, "{nodes} tree nodes");
+        let json = serde_json::to_string(&r.tree).unwrap();
+        assert!(json.len() < 50_000, "{} bytes of tree", json.len());
+    }
 }
