@@ -69,6 +69,7 @@ struct Proxy {
     child: Child,
     url: String,
     admin: String,
+    #[allow(dead_code)]
     audit: PathBuf,
 }
 

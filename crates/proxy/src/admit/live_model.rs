@@ -343,7 +343,16 @@ impl LiveModel {
         }
         let me = self.clone();
         tokio::spawn(async move {
+            // At most one preparation per PREPARE_SPACING: during a burst of writes, decisions
+            // compose against the last prepared state instead of competing with a new one for
+            // the CPU (a preparation costs about one exact decision).
+            const PREPARE_SPACING: Duration = Duration::from_millis(1000);
+            let mut last: Option<Instant> = None;
             loop {
+                if let Some(t) = last {
+                    tokio::time::sleep(PREPARE_SPACING.saturating_sub(t.elapsed())).await;
+                }
+                last = Some(Instant::now());
                 me.prepare_again.store(false, Ordering::SeqCst);
                 let snap = me.current.read().await.clone();
                 if let Some(snap) = snap {
