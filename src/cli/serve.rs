@@ -89,18 +89,6 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::warn!("{origin}: unknown top-level key `{k}` (ignored)");
     }
 
-    if config.wants_embedded() {
-        // The in-process simulator (crates/marathon-sim) is wired here once it exists: start it on
-        // a loopback port, then `config.set_marathon(vec![its_url])`, and log loudly that this is
-        // a simulator, not a real Marathon.
-        anyhow::bail!(
-            "{origin}: marathon = [\"embedded\"] asks for the in-process Marathon simulator, which \
-             `serve` cannot start yet. Start one with `marathon-admission sim --listen 127.0.0.1:8080` \
-             and run `marathon-admission serve --marathon http://127.0.0.1:8080`, or set \
-             `marathon` in {origin} (or MARATHON_ADMISSION_MARATHON) to your Marathon URLs."
-        );
-    }
-
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if config.runtime.worker_threads > 0 {
         builder.worker_threads(config.runtime.worker_threads);
@@ -110,9 +98,47 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
+        let mut config = config;
+        // `marathon = ["embedded"]`: the demo Marathon, in-process; kept alive while serving.
+        let _simulator = if config.wants_embedded() {
+            let sim = start_embedded_simulator(&config).await?;
+            config.set_marathon(vec![sim.url()]);
+            Some(sim)
+        } else {
+            None
+        };
         // Admission (issue 5), unless `[admission] enabled = false`.
         let phases: Arc<dyn proxy::RequestPhases> = proxy::admit::phases_for(&config)?;
         proxy::serve(config, phases, proxy::shutdown_signal()).await
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Apps in the embedded simulator's seed: heroku-like apps (10 env vars each) whose deployment
+/// plan is about 83% of the 1 MB limit, so that a newcomer sees warnings and a rejection at once.
+const EMBEDDED_SEED_APPS: usize = 1_800;
+
+/// Starts the bundled Marathon simulator (Marathon 1.3.14 semantics, legacy layout) on a free
+/// loopback port, seeded with a realistic state close to the wall, and says loudly what it is.
+async fn start_embedded_simulator(config: &proxy::ProxyConfig) -> anyhow::Result<marathon_sim::SimHandle> {
+    let seed = znode_size::synthetic::heroku_root(EMBEDDED_SEED_APPS, 10);
+    let sim = marathon_sim::start(marathon_sim::SimConfig { state: Some(seed), ..marathon_sim::SimConfig::default() })
+        .await
+        .context("cannot start the embedded Marathon simulator")?;
+    let proxy = format!("http://{}", config.listen);
+    tracing::warn!(
+        simulator = %sim.url(),
+        "marathon = [\"embedded\"]: behind this proxy runs the bundled Marathon SIMULATOR (1.3.14, {EMBEDDED_SEED_APPS} apps, \
+         a deployment plan near 83% of ZooKeeper's limit), not a real Marathon"
+    );
+    eprintln!(
+        "\n  This is a demo: the Marathon behind {proxy} is the bundled simulator at {}.\n  \
+         Try: curl -s {proxy}/v2/apps | head -c 300\n  \
+         A small write is admitted with a warning (the state is near the wall):\n    \
+         curl -si -X POST {proxy}/v2/apps -H 'Content-Type: application/json' -d '{{\"id\":\"/demo/hello\",\"cmd\":\"sleep 3600\"}}'\n  \
+         A big one is rejected, and the message says why: see README.md, \"Your first ten minutes\".\n  \
+         Point the proxy at a real Marathon with --marathon URL or `marathon` in proxy.toml.\n",
+        sim.url()
+    );
+    Ok(sim)
 }
