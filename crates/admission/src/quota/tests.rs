@@ -19,7 +19,7 @@ fn write(root: &Group, method: &str, path: &str, body: &str) -> (Group, Vec<Stri
     let w = parse_write(method, path, None, body.as_bytes(), Flavour::V13).unwrap().unwrap();
     let out = apply(root, &w, t(5), Flavour::V13, &NoHistory).unwrap();
     let mut touched: Vec<String> = out.affected.iter().map(|p| p.to_string()).collect();
-    let rest = path.trim_start_matches("/v2/").splitn(2, '/').nth(1).unwrap_or("");
+    let rest = path.trim_start_matches("/v2/").split_once('/').map(|(_, r)| r).unwrap_or("");
     if !rest.is_empty() {
         touched.push(format!("/{rest}"));
     }
