@@ -33,6 +33,7 @@ fi
 cargo build -q --release -p proxy --example bench_upstream
 cargo build -q --release --bin marathon-admission
 BIN="$CARGO_TARGET_DIR/release/marathon-admission"
+UPSTREAM_SET=${UPSTREAM_BIN:+1}
 UPSTREAM_BIN=${UPSTREAM_BIN:-"$CARGO_TARGET_DIR/release/examples/bench_upstream"}
 
 PIN=0
@@ -142,13 +143,13 @@ SECTION="$TMP/section.md"
   echo
   echo "Reads pass through untouched; the target is at least 0.8x the direct throughput and under"
   echo "1 ms added at p99. Measured by \`bench/proxy/run.sh\` (wrk, one thread; upstream"
-  echo "\`crates/proxy/examples/bench_upstream.rs\`, \`/v2/apps\` = 100 apps, ${BYTES:-?}; proxy ="
+  echo "\`${UPSTREAM_BIN#$CARGO_TARGET_DIR/}\`, \`/v2/apps\` = 100 apps${BYTES:+, $BYTES}; proxy ="
   echo "\`marathon-admission serve\` release build with \`[admission] enabled = false\`)."
   echo "\"shared\": wrk, upstream and proxy float over the cores (the proxy with 1 worker thread, or"
   echo "with tokio's default of one per core). \"pinned\": wrk and upstream on core 0, the proxy"
   echo "(1 worker) on core 1, for the direct and the proxied runs alike."
   echo
-  echo "- Command: \`DURATION=$DURATION CONNS=$CONNS bench/proxy/run.sh\`"
+  echo "- Command: \`DURATION=$DURATION CONNS=$CONNS${UPSTREAM_SET:+ UPSTREAM_BIN=$UPSTREAM_BIN} bench/proxy/run.sh\`"
   echo "- Machine: $(nproc) cores ($CPU), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r); load average at the end of the run: $LOAD"
   echo "- Commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(date -u +%Y-%m-%d)"
   echo
