@@ -43,7 +43,9 @@ pub struct FastEstimate {
 struct Slot {
     /// Kept next to the bytes: the version is what every decision compares.
     version: Option<String>,
-    app: App,
+    /// A copy of the app only when it has no version (then it is compared in full); Marathon's
+    /// apps all have one, so the state costs no second copy of the tree.
+    unversioned: Option<App>,
     encoded: EncodedApp,
     start: usize,
     end: usize,
@@ -52,7 +54,7 @@ struct Slot {
 /// The current root, encoded and measured once.
 pub struct WarmState {
     cfg: StoreConfig,
-    root: Group,
+    root: Arc<Group>,
     bytes: Vec<u8>,
     slots: HashMap<String, Slot>,
     group_apps_end: HashMap<PathId, usize>,
@@ -68,8 +70,13 @@ pub struct WarmState {
 impl WarmState {
     /// Encodes and measures `root` exactly (the expensive part, once per state).
     pub fn prepare(root: &Group, cfg: &StoreConfig) -> WarmState {
+        WarmState::prepare_shared(Arc::new(root.clone()), cfg)
+    }
+
+    /// [`WarmState::prepare`] for a root the caller already shares: no copy of it is made.
+    pub fn prepare_shared(root: Arc<Group>, cfg: &StoreConfig) -> WarmState {
         let mut estimator = Estimator::new(cfg.clone());
-        let encoded = estimator.encode(root);
+        let encoded = estimator.encode(&root);
         let mut bytes = Vec::with_capacity(encoded.len());
         let mut positions: Vec<(EncodedApp, usize, usize)> = Vec::new();
         let mut group_apps_end = HashMap::new();
@@ -85,12 +92,13 @@ impl WarmState {
         let slots = positions
             .into_iter()
             .filter_map(|(encoded, start, end)| {
-                let app = (*apps.get(&*encoded.id)?).clone();
-                Some((encoded.id.to_string(), Slot { version: app.version.clone(), app, encoded, start, end }))
+                let app = *apps.get(&*encoded.id)?;
+                let unversioned = app.version.is_none().then(|| app.clone());
+                Some((encoded.id.to_string(), Slot { version: app.version.clone(), unversioned, encoded, start, end }))
             })
             .collect();
-        let state = estimator.state(root);
-        let self_plan = estimator.deployment(root, root);
+        let state = estimator.state(&root);
+        let self_plan = estimator.deployment(&root, &root);
         let root_value_len = stored_len(&bytes, cfg);
         let plan_raw = self_plan.plan_raw_bytes.unwrap_or(0) as usize;
         let plan_value_len = if cfg.compresses(plan_raw) {
@@ -98,9 +106,10 @@ impl WarmState {
         } else {
             plan_raw
         };
+        drop(apps);
         WarmState {
             cfg: cfg.clone(),
-            root: root.clone(),
+            root,
             bytes,
             slots,
             group_apps_end,
@@ -147,8 +156,11 @@ impl WarmState {
             let id = app.id.as_deref().unwrap_or_default();
             if let Some(slot) = self.slots.get(id) {
                 matched += 1;
-                let same_version = slot.version.is_some() && slot.version == app.version;
-                if same_version || slot.app == *app {
+                let unchanged = match &slot.unversioned {
+                    None => slot.version == app.version,
+                    Some(before) => before == app,
+                };
+                if unchanged {
                     return slot.encoded.clone();
                 }
                 let encoded = EncodedApp::new(app, flavor);

@@ -33,7 +33,7 @@ pub struct Prepared {
 impl Prepared {
     /// Expensive (seconds on a multi-MB root on one core): run it off the async workers.
     pub fn prepare(root: Arc<Group>, generation: u64, store: StoreConfig) -> Prepared {
-        let warm = WarmState::prepare(&root, &store);
+        let warm = WarmState::prepare_shared(root.clone(), &store);
         let self_plan = warm.deployment(&root, &[]);
         Prepared { root, generation, store, warm, self_plan }
     }
