@@ -4,6 +4,8 @@
 //! [`Group::normalized`]) and as a client's group body (`POST`/`PUT /v2/groups`, where absent and
 //! empty differ: `"apps": []` removes every app, no `apps` keeps them).
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_with::skip_serializing_none;
 
@@ -15,7 +17,7 @@ use crate::{App, ModelError, PathId, Pod};
 #[serde(rename_all = "camelCase")]
 pub struct Group {
     pub id: Option<String>,
-    pub apps: Option<Vec<App>>,
+    pub apps: Option<Vec<std::sync::Arc<App>>>,
     pub groups: Option<Vec<Group>>,
     pub pods: Option<Vec<Pod>>,
     pub dependencies: Option<Vec<String>>,
@@ -63,7 +65,10 @@ impl Group {
         self.id = Some(own.to_string());
         if let Some(apps) = self.apps.as_mut() {
             for app in apps {
-                app.id = Some(app.path_id(&own)?.to_string());
+                let resolved = app.path_id(&own)?.to_string();
+                if app.id.as_deref() != Some(resolved.as_str()) {
+                    Arc::make_mut(app).id = Some(resolved);
+                }
             }
         }
         if let Some(pods) = self.pods.as_mut() {
@@ -84,7 +89,9 @@ impl Group {
         Ok(self)
     }
 
-    pub fn apps(&self) -> &[App] {
+    /// The group's own apps. They are shared (`Arc`): copying a tree copies no app, and a change
+    /// copies only the apps it touches (`Arc::make_mut`).
+    pub fn apps(&self) -> &[Arc<App>] {
         self.apps.as_deref().unwrap_or(&[])
     }
 
@@ -122,7 +129,7 @@ impl Group {
     /// The app with this absolute id anywhere in the subtree.
     pub fn find_app(&self, id: &PathId) -> Option<&App> {
         let id_str = id.to_string();
-        self.find_group(&id.parent())?.apps().iter().find(|a| a.id.as_deref() == Some(id_str.as_str()))
+        self.find_group(&id.parent())?.apps().iter().find(|a| a.id.as_deref() == Some(id_str.as_str())).map(|a| &**a)
     }
 
     pub fn find_app_mut(&mut self, id: &PathId) -> Option<&mut App> {
@@ -132,6 +139,7 @@ impl Group {
             .as_mut()?
             .iter_mut()
             .find(|a| a.id.as_deref() == Some(id_str.as_str()))
+            .map(Arc::make_mut)
     }
 
     pub fn find_pod(&self, id: &PathId) -> Option<&Pod> {
@@ -142,7 +150,7 @@ impl Group {
     /// Every app of the subtree, depth first (own apps before subgroups').
     pub fn transitive_apps(&self) -> Vec<&App> {
         let mut out = Vec::new();
-        self.visit(&mut |g| out.extend(g.apps()));
+        self.visit(&mut |g| out.extend(g.apps().iter().map(|a| &**a)));
         out
     }
 

@@ -658,8 +658,8 @@ fn change_group(change: &Change) -> String {
 fn stamp_missing_versions(g: &mut Group, v: &str) {
     g.version.get_or_insert_with(|| v.to_string());
     if let Some(apps) = g.apps.as_mut() {
-        for a in apps {
-            a.version.get_or_insert_with(|| v.to_string());
+        for a in apps.iter_mut().filter(|a| a.version.is_none()) {
+            std::sync::Arc::make_mut(a).version = Some(v.to_string());
         }
     }
     if let Some(groups) = g.groups.as_mut() {

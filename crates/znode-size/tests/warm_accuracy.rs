@@ -19,7 +19,7 @@ fn corpus_root(file: &str) -> Group {
 }
 
 fn all_apps_mut(g: &mut Group) -> Vec<&mut App> {
-    let mut out: Vec<&mut App> = g.apps.iter_mut().flatten().collect();
+    let mut out: Vec<&mut App> = g.apps.iter_mut().flatten().map(std::sync::Arc::make_mut).collect();
     for sub in g.groups.iter_mut().flatten() {
         out.extend(all_apps_mut(sub));
     }
@@ -54,7 +54,7 @@ fn scenarios(root: &Group) -> Vec<(&'static str, Group)> {
     let host_id = host.path_id();
     let mut new_app = app(&format!("{host_id}/brand-new"), 40, 4242);
     new_app.version = Some(NEW_VERSION.into());
-    host.apps.get_or_insert_with(Vec::new).push(new_app);
+    host.apps.get_or_insert_with(Vec::new).push(new_app.into());
     out.push(("add an app with 40 env vars", t));
 
     let mut t = root.clone();
@@ -67,7 +67,7 @@ fn scenarios(root: &Group) -> Vec<(&'static str, Group)> {
     g.version = Some(NEW_VERSION.into());
     let mut new_app = app("/fresh/one", 10, 99);
     new_app.version = Some(NEW_VERSION.into());
-    g.apps = Some(vec![new_app]);
+    g.apps = Some(vec![new_app.into()]);
     t.groups.as_mut().unwrap().push(g);
     out.push(("new group with an app", t));
 

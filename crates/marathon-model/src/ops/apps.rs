@@ -1,5 +1,6 @@
 //! App writes: create, update (partial or replace, with rollback), batch, delete, scale-by-kill.
 
+use std::sync::Arc;
 use serde_json::Value;
 
 use super::canonical::canonical_app;
@@ -76,8 +77,8 @@ pub(crate) fn upsert(root: &mut Group, app: App) {
     let apps = group.apps.get_or_insert_with(Vec::new);
     let id_str = id.to_string();
     match apps.iter_mut().find(|a| a.id.as_deref() == Some(id_str.as_str())) {
-        Some(slot) => *slot = app,
-        None => apps.push(app),
+        Some(slot) => *slot = Arc::new(app),
+        None => apps.push(Arc::new(app)),
     }
 }
 

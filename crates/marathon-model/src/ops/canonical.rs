@@ -5,6 +5,7 @@
 //! returns them, and the size engine ignores them as Marathon's persistence does.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 use serde_json::{json, Value};
@@ -260,7 +261,7 @@ pub fn canonical_root(mut root: Group, flavour: Flavour) -> Group {
         let own = g.path_id();
         if let Some(apps) = g.apps.as_mut() {
             for app in apps.iter_mut() {
-                *app = canonical_app(std::mem::take(app), &own, flavour);
+                *app = Arc::new(canonical_app(std::mem::take(Arc::make_mut(app)), &own, flavour));
             }
         }
         g.apps.get_or_insert_with(Vec::new);
@@ -301,7 +302,7 @@ pub(crate) fn assign_service_ports(mut target: Group, original: &Group) -> Group
         used.insert(next);
         next
     };
-    fn walk(g: &mut Group, f: &mut dyn FnMut(&mut App)) {
+    fn walk(g: &mut Group, f: &mut dyn FnMut(&mut Arc<App>)) {
         if let Some(apps) = g.apps.as_mut() {
             apps.iter_mut().for_each(&mut *f);
         }
@@ -311,11 +312,12 @@ pub(crate) fn assign_service_ports(mut target: Group, original: &Group) -> Group
             }
         }
     }
-    walk(&mut target, &mut |app: &mut App| {
-        let current = service_ports(app);
+    walk(&mut target, &mut |shared: &mut Arc<App>| {
+        let current = service_ports(shared);
         if !current.contains(&0) {
             return;
         }
+        let app = Arc::make_mut(shared);
         // An app that already had service ports keeps them at the same positions.
         let previous: Vec<u32> = app
             .id

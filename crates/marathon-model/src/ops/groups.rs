@@ -1,6 +1,7 @@
 //! Group writes: create (POST), update (PUT: GroupUpdate, `scaleBy`, `version` rollback), delete,
 //! and the revert of a deployment.
 
+use std::sync::Arc;
 use super::apps::{check_json, ensure_group, remove, upsert, validate_app};
 use super::canonical::canonical_app;
 use super::error::id_error;
@@ -50,7 +51,7 @@ fn validate_update(update: &Group, base: &PathId, prefix: &str, out: &mut Detail
         }
     }
     for (i, app) in update.apps().iter().enumerate() {
-        let mut resolved = app.clone();
+        let mut resolved = (**app).clone();
         if let Some(raw) = app.id.as_deref() {
             resolved.id = Some(PathId::resolve(raw, &own).to_string());
         }
@@ -91,14 +92,14 @@ fn apply_update(current: &Group, update: &Group, flavour: Flavour) -> Result<Gro
         out.groups = Some(groups);
     }
     if let Some(apps) = update.apps.as_ref() {
-        let mut list: Vec<App> = Vec::with_capacity(apps.len());
+        let mut list: Vec<Arc<App>> = Vec::with_capacity(apps.len());
         for app in apps {
             // Touched apps carry no version; stamping compares them with the original.
-            let mut a = canonical_app(app.clone(), &own, flavour);
+            let mut a = canonical_app((**app).clone(), &own, flavour);
             a.version = None;
             a.version_info = None;
             list.retain(|x| x.id != a.id);
-            list.push(a);
+            list.push(Arc::new(a));
         }
         out.apps = Some(list);
     }
@@ -182,6 +183,7 @@ pub(crate) fn update(
 fn scale_apps(group: &mut Group, by: f64) {
     if let Some(apps) = group.apps.as_mut() {
         for app in apps {
+            let app = Arc::make_mut(app);
             app.instances = Some((f64::from(app.instances()) * by).ceil().max(0.0) as u32);
             app.version = None;
         }

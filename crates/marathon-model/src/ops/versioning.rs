@@ -2,6 +2,7 @@
 //! steps (`DeploymentPlan.apply`).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -45,7 +46,7 @@ pub fn stamp_versions(original: &Group, mut target: Group, now: Timestamp, resta
         original.transitive_apps().into_iter().filter_map(|a| Some((a.id.as_deref()?, a))).collect();
     let orig_pods: HashMap<String, &Pod> = all_pods(original).into_iter().filter_map(|p| Some((p.id.clone()?, p))).collect();
     let restarted: HashSet<String> = restarted.iter().map(|p| p.to_string()).collect();
-    fn walk(g: &mut Group, f: &mut dyn FnMut(&mut App), fp: &mut dyn FnMut(&mut Pod), v: &str) {
+    fn walk(g: &mut Group, f: &mut dyn FnMut(&mut Arc<App>), fp: &mut dyn FnMut(&mut Pod), v: &str) {
         g.version = Some(v.to_string());
         if let Some(apps) = g.apps.as_mut() {
             apps.iter_mut().for_each(&mut *f);
@@ -59,10 +60,11 @@ pub fn stamp_versions(original: &Group, mut target: Group, now: Timestamp, resta
             }
         }
     }
-    let mut stamp_app = |app: &mut App| {
-        let id = app.id.clone().unwrap_or_default();
+    let mut stamp_app = |shared: &mut Arc<App>| {
+        let id = shared.id.clone().unwrap_or_default();
         match orig_apps.get(id.as_str()) {
             None => {
+                let app = Arc::make_mut(shared);
                 app.version = Some(v.clone());
                 app.version_info = Some(full(&v, &v));
             }
@@ -70,12 +72,13 @@ pub fn stamp_versions(original: &Group, mut target: Group, now: Timestamp, resta
                 let restart = restarted.contains(&id);
                 // Apps a change did not touch keep their version (ops clear it on touched apps):
                 // skip the deep comparison for them.
-                if !restart && app.version.is_some() && app.version == old.version {
+                if !restart && shared.version.is_some() && shared.version == old.version {
                     return;
                 }
-                if !restart && *old == app {
+                if !restart && **old == **shared {
                     return;
                 }
+                let app = Arc::make_mut(shared);
                 if restart || same_config(old, app) {
                     if !restart && old.instances() == app.instances() {
                         // Only the stored versions differ (e.g. a re-sent app): keep the old ones.

@@ -304,7 +304,7 @@ impl LiveModel {
             if let Some(slot) = root.find_app_mut(&id) {
                 *slot = app;
             } else if let Some(g) = root.find_group_mut(&id.parent()) {
-                g.apps.get_or_insert_with(Vec::new).push(app);
+                g.apps.get_or_insert_with(Vec::new).push(std::sync::Arc::new(app));
             } else {
                 return None;
             }
