@@ -2,6 +2,7 @@
 //! and the revert of a deployment.
 
 use std::sync::Arc;
+
 use super::apps::{check_json, ensure_group, remove, upsert, validate_app};
 use super::canonical::canonical_app;
 use super::error::id_error;
