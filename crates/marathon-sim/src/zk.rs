@@ -59,16 +59,21 @@ pub struct ZkStore {
     pub max_attempts: u32,
 }
 
+/// A ZooKeeper session for `spec` (the store and `report --zk` use the same settings).
+async fn connect_client(spec: &ZkSpec) -> anyhow::Result<zkc::Client> {
+    zkc::Client::connector()
+        .with_session_timeout(Duration::from_secs(30))
+        .with_connection_timeout(Duration::from_secs(5))
+        .connect(&spec.hosts)
+        .await
+        .map_err(|e| anyhow::anyhow!("connecting to ZooKeeper at {}: {e}", spec.hosts))
+}
+
 const ACLS: zkc::CreateOptions<'static> = zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all());
 
 impl ZkStore {
     pub async fn connect(spec: &ZkSpec) -> anyhow::Result<ZkStore> {
-        let client = zkc::Client::connector()
-            .with_session_timeout(Duration::from_secs(30))
-            .with_connection_timeout(Duration::from_secs(5))
-            .connect(&spec.hosts)
-            .await
-            .map_err(|e| anyhow::anyhow!("connecting to ZooKeeper at {}: {e}", spec.hosts))?;
+        let client = connect_client(spec).await?;
         let state = spec.state_path();
         let store = ZkStore { client, spec: spec.clone(), state, max_attempts: 5 };
         store.mkdirs(&store.state).await.map_err(|e| anyhow::anyhow!("creating {}: {e}", store.state))?;
@@ -367,12 +372,7 @@ pub struct ZkReport {
 /// znode-size-printer), largest first.
 pub async fn zk_report(spec: &str) -> anyhow::Result<ZkReport> {
     let spec = ZkSpec::parse(spec)?;
-    let client = zkc::Client::connector()
-        .with_session_timeout(Duration::from_secs(30))
-        .with_connection_timeout(Duration::from_secs(5))
-        .connect(&spec.hosts)
-        .await
-        .map_err(|e| anyhow::anyhow!("connecting to ZooKeeper at {}: {e}", spec.hosts))?;
+    let client = connect_client(&spec).await?;
     let state = spec.state_path();
     let mut nodes = Vec::new();
     let mut stack = vec![String::new()];
