@@ -55,7 +55,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         None => (args.path.clone(), None),
     };
 
-    let mut estimator = Estimator::new(args.store.store_config());
+    let estimator = Estimator::new(args.store.store_config());
     let current = estimator.state(&root);
     let write = parse_write(&method, &path, query.as_deref(), &body, flavour);
     let outcome = match write {

@@ -40,7 +40,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         _ => anyhow::bail!("give one of --state ROOT.json, --marathon URL or --zk HOST:PORT/PATH"),
     };
     let cfg = args.store.store_config();
-    let mut estimator = Estimator::new(cfg.clone());
+    let estimator = Estimator::new(cfg.clone());
     let state = estimator.state(&root);
     let self_plan = estimator.deployment(&root, &root);
     let encoded = estimator.encode(&root);

@@ -25,9 +25,9 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use marathon_model::{App, Group, PathId, Timestamp};
+use marathon_model::{Group, PathId, SharedApp, Timestamp};
 use serde::{Deserialize, Serialize};
-use znode_size::encoded_tree::{AppCache, EncodedGroup};
+use znode_size::encoded_tree::EncodedGroup;
 use znode_size::AppFlavor;
 
 use crate::Verdict;
@@ -474,7 +474,7 @@ pub struct Usage {
 
 impl Usage {
     /// Adds one app (its resources x instances).
-    pub fn add_app(&mut self, app: &App, app_bytes: u64) {
+    pub fn add_app(&mut self, app: &SharedApp, app_bytes: u64) {
         let n = app.instances() as f64;
         self.apps += 1;
         self.instances += app.instances() as u64;
@@ -499,22 +499,18 @@ impl Usage {
     }
 }
 
-/// Encodes subtrees (reusing app bytes between calls) and measures them.
+/// Encodes subtrees (apps keep their bytes between calls: see `znode_size`) and measures them.
 pub struct QuotaEngine {
-    cache: AppCache,
     flavor: AppFlavor,
 }
 
 impl QuotaEngine {
     pub fn new(flavor: AppFlavor) -> QuotaEngine {
-        QuotaEngine { cache: AppCache::default(), flavor }
+        QuotaEngine { flavor }
     }
 
     pub fn set_flavor(&mut self, flavor: AppFlavor) {
-        if flavor != self.flavor {
-            self.cache = AppCache::default();
-            self.flavor = flavor;
-        }
+        self.flavor = flavor;
     }
 
     /// The usage of the subtree `group` of `root` and its apps' facts (zero when absent).
@@ -523,7 +519,7 @@ impl QuotaEngine {
         let mut usage = Usage::default();
         let mut facts = Vec::new();
         if need_bytes {
-            let encoded = EncodedGroup::legacy(g, &mut self.cache, self.flavor);
+            let encoded = EncodedGroup::legacy(g, self.flavor);
             usage.bytes = encoded.len() as u64;
             let mut bytes_of: HashMap<String, u64> = HashMap::new();
             encoded.visit(&mut |eg| {
@@ -532,7 +528,7 @@ impl QuotaEngine {
                 }
             });
             for app in g.transitive_apps() {
-                let id = app.id.clone().unwrap_or_default();
+                let id = app.id().unwrap_or_default().to_string();
                 let b = bytes_of.get(&id).copied().unwrap_or(0);
                 usage.add_app(app, b);
                 facts.push(AppFacts { id, bytes: b, env_vars: app.env_count() as u64 });
@@ -540,15 +536,10 @@ impl QuotaEngine {
         } else {
             for app in g.transitive_apps() {
                 usage.add_app(app, 0);
-                facts.push(AppFacts { id: app.id.clone().unwrap_or_default(), bytes: 0, env_vars: app.env_count() as u64 });
+                facts.push(AppFacts { id: app.id().unwrap_or_default().to_string(), bytes: 0, env_vars: app.env_count() as u64 });
             }
         }
         (usage, facts)
-    }
-
-    /// Forgets cached apps `root` no longer holds.
-    pub fn retain_only(&mut self, root: &Group) {
-        self.cache.retain_only(root);
     }
 }
 

@@ -4,20 +4,18 @@
 //! [`Group::normalized`]) and as a client's group body (`POST`/`PUT /v2/groups`, where absent and
 //! empty differ: `"apps": []` removes every app, no `apps` keeps them).
 
-use std::sync::Arc;
-
 use serde::{Deserialize, Serialize};
 use serde_with::skip_serializing_none;
 
 use crate::app::Extra;
-use crate::{App, ModelError, PathId, Pod};
+use crate::{App, ModelError, PathId, Pod, SharedApp};
 
 #[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Group {
     pub id: Option<String>,
-    pub apps: Option<Vec<std::sync::Arc<App>>>,
+    pub apps: Option<Vec<SharedApp>>,
     pub groups: Option<Vec<Group>>,
     pub pods: Option<Vec<Pod>>,
     pub dependencies: Option<Vec<String>>,
@@ -65,9 +63,10 @@ impl Group {
         self.id = Some(own.to_string());
         if let Some(apps) = self.apps.as_mut() {
             for app in apps {
-                let resolved = app.path_id(&own)?.to_string();
-                if app.id.as_deref() != Some(resolved.as_str()) {
-                    Arc::make_mut(app).id = Some(resolved);
+                let raw = app.id().ok_or(ModelError::MissingField { field: "id" })?;
+                let resolved = PathId::resolve(raw, &own).to_string();
+                if raw != resolved {
+                    app.make_mut().id = Some(resolved);
                 }
             }
         }
@@ -89,9 +88,9 @@ impl Group {
         Ok(self)
     }
 
-    /// The group's own apps. They are shared (`Arc`): copying a tree copies no app, and a change
-    /// copies only the apps it touches (`Arc::make_mut`).
-    pub fn apps(&self) -> &[Arc<App>] {
+    /// The group's own apps. They are shared: copying a tree copies no app, and a change copies
+    /// only the apps it touches ([`SharedApp::make_mut`]).
+    pub fn apps(&self) -> &[SharedApp] {
         self.apps.as_deref().unwrap_or(&[])
     }
 
@@ -127,9 +126,9 @@ impl Group {
     }
 
     /// The app with this absolute id anywhere in the subtree.
-    pub fn find_app(&self, id: &PathId) -> Option<&App> {
+    pub fn find_app(&self, id: &PathId) -> Option<&SharedApp> {
         let id_str = id.to_string();
-        self.find_group(&id.parent())?.apps().iter().find(|a| a.id.as_deref() == Some(id_str.as_str())).map(|a| &**a)
+        self.find_group(&id.parent())?.apps().iter().find(|a| a.id() == Some(id_str.as_str()))
     }
 
     pub fn find_app_mut(&mut self, id: &PathId) -> Option<&mut App> {
@@ -138,8 +137,8 @@ impl Group {
             .apps
             .as_mut()?
             .iter_mut()
-            .find(|a| a.id.as_deref() == Some(id_str.as_str()))
-            .map(Arc::make_mut)
+            .find(|a| a.id() == Some(id_str.as_str()))
+            .map(SharedApp::make_mut)
     }
 
     pub fn find_pod(&self, id: &PathId) -> Option<&Pod> {
@@ -148,10 +147,20 @@ impl Group {
     }
 
     /// Every app of the subtree, depth first (own apps before subgroups').
-    pub fn transitive_apps(&self) -> Vec<&App> {
+    pub fn transitive_apps(&self) -> Vec<&SharedApp> {
         let mut out = Vec::new();
-        self.visit(&mut |g| out.extend(g.apps().iter().map(|a| &**a)));
+        self.visit(&mut |g| out.extend(g.apps()));
         out
+    }
+
+    /// Packs every app of the subtree (see [`SharedApp::pack`]): for a tree kept for long.
+    pub fn pack_apps(&mut self) {
+        for app in self.apps.iter_mut().flatten() {
+            app.pack();
+        }
+        for g in self.groups.iter_mut().flatten() {
+            g.pack_apps();
+        }
     }
 
     /// Every group of the subtree including this one, parents before children.
@@ -184,7 +193,7 @@ mod tests {
     #[test]
     fn normalization_resolves_relative_ids() {
         let root = tree();
-        let ids: Vec<_> = root.transitive_apps().iter().map(|a| a.id.clone().unwrap()).collect();
+        let ids: Vec<_> = root.transitive_apps().iter().map(|a| a.id().unwrap().to_string()).collect();
         assert_eq!(ids, ["/prod/web", "/prod/api", "/prod/db/pg", "/top"]);
         let groups: Vec<_> = root.transitive_groups().iter().map(|g| g.id.clone().unwrap()).collect();
         assert_eq!(groups, ["/", "/prod", "/prod/db", "/dev"]);

@@ -12,6 +12,7 @@ pub mod group;
 pub mod ops;
 pub mod path_id;
 pub mod pod;
+pub mod shared_app;
 pub mod timestamp;
 
 pub use app::App;
@@ -19,6 +20,7 @@ pub use error::ModelError;
 pub use group::Group;
 pub use path_id::PathId;
 pub use pod::Pod;
+pub use shared_app::SharedApp;
 pub use timestamp::Timestamp;
 
 /// Parses JSON bytes into `T`, naming the offending field on error (e.g. `env.FOO: invalid type`).

@@ -6,15 +6,14 @@
 //! [`Encoder`] keeps the engine's per-app cache between writes, so a change re-encodes only the
 //! apps it touches (the gzip of the whole plan remains, as in Marathon).
 
-use std::sync::Mutex;
 
 use marathon_model::{App, Group, Pod};
 pub use znode_size::{AppFlavor, Layout, PlanCheck, StoreConfig};
 use znode_size::{legacy, Estimator};
 
-/// Encodes Marathon's nodes with a warm per-app cache.
+/// Encodes Marathon's nodes (apps keep their encoding between writes: see `znode_size`).
 pub struct Encoder {
-    est: Mutex<Estimator>,
+    est: Estimator,
 }
 
 /// What a legacy deployment writes: the plan node (and its check) and the new root node.
@@ -32,22 +31,20 @@ fn random_uuid() -> String {
 
 impl Encoder {
     pub fn new(cfg: StoreConfig) -> Encoder {
-        Encoder { est: Mutex::new(Estimator::new(cfg)) }
+        Encoder { est: Estimator::new(cfg) }
     }
 
     pub fn cfg(&self) -> StoreConfig {
-        self.est.lock().unwrap().cfg.clone()
+        self.est.cfg.clone()
     }
 
     /// Marathon 1.3's validator and the plan node: the plan from `original` to `target`, wrapped as
     /// `deployment:<plan_id>` (the validator's `deployment-<id>` name has the same length), accepted
     /// iff strictly under `zk_max_node_size`.
     pub fn legacy_deployment(&self, plan_id: &str, version: &str, original: &Group, target: &Group) -> LegacyDeployment {
-        let mut est = self.est.lock().unwrap();
-        let original = est.encode(original).to_bytes();
-        let target_payload = est.encode(target).to_bytes();
-        let cfg = est.cfg.clone();
-        drop(est);
+        let original = self.est.encode(original).to_bytes();
+        let target_payload = self.est.encode(target).to_bytes();
+        let cfg = self.cfg();
         let payload = legacy::plan_payload(plan_id, version, &original, &target_payload);
         let plan_entry = legacy::entry(&format!("deployment:{plan_id}"), plan_id, &payload, &cfg);
         let check = legacy::check_plan_entry(plan_entry.len(), &cfg);
@@ -62,7 +59,7 @@ impl Encoder {
 
     /// The whole `group:root` znode (legacy layout).
     pub fn legacy_root_entry(&self, root: &Group) -> Vec<u8> {
-        let payload = self.est.lock().unwrap().encode(root).to_bytes();
+        let payload = self.est.encode(root).to_bytes();
         self.legacy_root_entry_from(&payload)
     }
 
@@ -87,10 +84,6 @@ impl Encoder {
         znode_size::service_definition_bytes(app, cfg.flavor)
     }
 
-    /// Forgets cached apps the root no longer holds.
-    pub fn retain_only(&self, root: &Group) {
-        self.est.lock().unwrap().retain_only(root);
-    }
 }
 
 /// The root group in the new layout (`StoredGroup`: apps as references).

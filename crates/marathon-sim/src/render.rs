@@ -19,7 +19,7 @@ pub fn group(g: &Group, flavour: Flavour, embed_apps: bool, embed_groups: bool) 
     m.insert("dependencies".into(), json!(g.dependencies.clone().unwrap_or_default()));
     m.insert("version".into(), json!(g.version));
     if embed_apps {
-        m.insert("apps".into(), Value::Array(g.apps().iter().map(|a| app(a, flavour)).collect()));
+        m.insert("apps".into(), Value::Array(g.apps().iter().map(|a| app(&a.app(), flavour)).collect()));
     }
     if embed_groups {
         m.insert(

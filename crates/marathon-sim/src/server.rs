@@ -165,7 +165,7 @@ async fn route(
         ("GET", "/v2/eventSubscriptions") => json_response(200, &json!({"callbackUrls": []})),
         ("GET", "/v2/tasks") => {
             let root = sim.root();
-            let tasks: Vec<Value> = root.transitive_apps().iter().flat_map(|a| tasks_of(a)).collect();
+            let tasks: Vec<Value> = root.transitive_apps().iter().flat_map(|a| tasks_of(&a.app())).collect();
             json_response(200, &json!({ "tasks": tasks }))
         }
         ("POST", "/v2/tasks/delete") => {
@@ -264,9 +264,9 @@ fn get_apps(sim: &Arc<Sim>, q: &Query) -> Response<ResBody> {
     let apps: Vec<Value> = root
         .transitive_apps()
         .into_iter()
-        .filter(|a| id_filter.as_ref().is_none_or(|f| a.id.as_deref().unwrap_or("").to_lowercase().contains(f)))
-        .filter(|a| cmd_filter.as_ref().is_none_or(|f| a.cmd.as_deref().unwrap_or("").to_lowercase().contains(f)))
-        .map(|a| app_with_counts(sim, a, &deployments))
+        .filter(|a| id_filter.as_ref().is_none_or(|f| a.id().unwrap_or("").to_lowercase().contains(f)))
+        .filter(|a| cmd_filter.as_ref().is_none_or(|f| a.app().cmd.as_deref().unwrap_or("").to_lowercase().contains(f)))
+        .map(|a| app_with_counts(sim, &a.app(), &deployments))
         .collect();
     json_response(200, &json!({ "apps": apps }))
 }
@@ -289,14 +289,14 @@ fn app_subresource(sim: &Arc<Sim>, method: &str, rest: &str) -> Response<ResBody
         let id = PathId::resolve(app_part, &PathId::root());
         let Some(app) = root.find_app(&id) else { return error(&ChangeError::UnknownApp(id)) };
         return match method {
-            "GET" | "DELETE" => json_response(200, &json!({"tasks": tasks_of(app)})),
+            "GET" | "DELETE" => json_response(200, &json!({"tasks": tasks_of(&app.app())})),
             _ => not_found(rest),
         };
     }
     if let Some((app_part, task)) = rest.rsplit_once("/tasks/") {
         let id = PathId::resolve(app_part, &PathId::root());
         let Some(app) = root.find_app(&id) else { return error(&ChangeError::UnknownApp(id)) };
-        let found = tasks_of(app).into_iter().find(|t| t["id"] == task);
+        let found = tasks_of(&app.app()).into_iter().find(|t| t["id"] == task);
         return match (method, found) {
             ("GET", Some(t)) | ("DELETE", Some(t)) => json_response(200, &json!({"task": t})),
             _ => json_response(404, &json!({"message": format!("Task '{task}' does not exist")})),
@@ -323,8 +323,9 @@ fn app_subresource(sim: &Arc<Sim>, method: &str, rest: &str) -> Response<ResBody
     match root.find_app(&id) {
         Some(app) => {
             let deployments = sim.deployments();
-            let mut v = app_with_counts(sim, app, &deployments);
-            v["tasks"] = json!(tasks_of(app));
+            let app = app.app();
+            let mut v = app_with_counts(sim, &app, &deployments);
+            v["tasks"] = json!(tasks_of(&app));
             json_response(200, &json!({ "app": v }))
         }
         None => {
@@ -335,8 +336,8 @@ fn app_subresource(sim: &Arc<Sim>, method: &str, rest: &str) -> Response<ResBody
                 let apps: Vec<Value> = root
                     .transitive_apps()
                     .into_iter()
-                    .filter(|a| gid.includes(&PathId::parse(a.id.as_deref().unwrap_or("/"))))
-                    .map(|a| app_with_counts(sim, a, &deployments))
+                    .filter(|a| gid.includes(&PathId::parse(a.id().unwrap_or("/"))))
+                    .map(|a| app_with_counts(sim, &a.app(), &deployments))
                     .collect();
                 return json_response(200, &json!({ "*": apps }));
             }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use marathon_model::ops::{self, Change, ChangeError, Flavour, History, Outcome, Step, Write};
-use marathon_model::{App, Group, PathId, Timestamp};
+use marathon_model::{App, Group, PathId, SharedApp, Timestamp};
 use serde_json::{json, Map, Value};
 
 use crate::events::{Event, EventBus};
@@ -202,11 +202,11 @@ impl Sim {
             h.roots.remove(0);
         }
         for app in root.transitive_apps() {
-            let (Some(id), Some(ver)) = (app.id.as_ref(), app.version.as_ref()) else { continue };
-            let list = h.apps.entry(id.clone()).or_default();
-            if list.last().map(|(v, _)| v) != Some(ver) {
+            let (Some(id), Some(ver)) = (app.id(), app.version()) else { continue };
+            let list = h.apps.entry(id.to_string()).or_default();
+            if list.last().map(|(v, _)| v.as_str()) != Some(ver) {
                 list.retain(|(v, _)| v != ver);
-                list.push((ver.clone(), app.clone()));
+                list.push((ver.to_string(), app.app().into_owned()));
                 if list.len() > MAX_HISTORY {
                     list.remove(0);
                 }
@@ -512,9 +512,10 @@ impl Sim {
         match self.store.layout {
             Layout::Legacy => {
                 for app in root.transitive_apps() {
-                    let id = app.id.as_deref().unwrap_or("/");
+                    let id = app.id().unwrap_or("/");
                     let name = legacy::app(id);
-                    zk.put(&name, &self.encoder.legacy_app_entry(app, &name)).await?;
+                    let entry = self.encoder.legacy_app_entry(&app.app(), &name);
+                    zk.put(&name, &entry).await?;
                 }
                 let entry = self.encoder.legacy_root_entry(root);
                 zk.put(legacy::ROOT, &entry).await?;
@@ -522,9 +523,9 @@ impl Sim {
             }
             Layout::V14 => {
                 for app in root.transitive_apps() {
-                    let id = app.id.as_deref().unwrap_or("/");
-                    let bytes = self.encoder.service_definition(app);
-                    let ts = v14::iso(app.version.as_deref().unwrap_or(&version));
+                    let id = app.id().unwrap_or("/");
+                    let bytes = self.encoder.service_definition(&app.app());
+                    let ts = v14::iso(app.version().unwrap_or(&version));
                     zk.put(&v14::app_version(id, &ts), &bytes).await?;
                     zk.put(&v14::app(id), &bytes).await?;
                 }
@@ -548,15 +549,15 @@ impl Sim {
             return Ok(());
         };
         let target = &out.root;
-        let changed: Vec<&App> = target
+        let changed: Vec<&SharedApp> = target
             .transitive_apps()
             .into_iter()
-            .filter(|a| a.id.as_deref().is_some_and(|id| out.affected.contains(&PathId::parse(id))))
+            .filter(|a| a.id().is_some_and(|id| out.affected.contains(&PathId::parse(id))))
             .collect();
         let deleted: Vec<String> = original
             .transitive_apps()
             .into_iter()
-            .filter_map(|a| a.id.clone())
+            .filter_map(|a| a.id().map(str::to_string))
             .filter(|id| target.find_app(&PathId::parse(id)).is_none())
             .collect();
         match self.store.layout {
@@ -565,11 +566,11 @@ impl Sim {
                 let d = legacy_plan.expect("legacy layout encodes the plan");
                 zk.put(&legacy::deployment(plan_id), &d.plan_entry).await?;
                 for app in &changed {
-                    let id = app.id.as_deref().unwrap_or("/");
+                    let id = app.id().unwrap_or("/");
                     let name = legacy::app(id);
-                    let entry = self.encoder.legacy_app_entry(app, &name);
+                    let entry = self.encoder.legacy_app_entry(&app.app(), &name);
                     zk.put(&name, &entry).await?;
-                    let ver = app.version.as_deref().unwrap_or(version);
+                    let ver = app.version().unwrap_or(version);
                     zk.put(&legacy::app_version(id, ver), &entry).await?;
                 }
                 let children = if deleted.is_empty() { Vec::new() } else { zk.children("").await? };
@@ -590,9 +591,9 @@ impl Sim {
                 // storeRootVersion (app versions, root version) → plan → storeRoot (apps, root).
                 let ts = v14::iso(version);
                 for app in &changed {
-                    let id = app.id.as_deref().unwrap_or("/");
-                    let app_ts = v14::iso(app.version.as_deref().unwrap_or(version));
-                    zk.put(&v14::app_version(id, &app_ts), &self.encoder.service_definition(app)).await?;
+                    let id = app.id().unwrap_or("/");
+                    let app_ts = v14::iso(app.version().unwrap_or(version));
+                    zk.put(&v14::app_version(id, &app_ts), &self.encoder.service_definition(&app.app())).await?;
                 }
                 for pod in target.transitive_groups().into_iter().flat_map(|g| g.pods()) {
                     let id = pod.id.as_deref().unwrap_or("/");
@@ -607,8 +608,8 @@ impl Sim {
                 let original_ts = v14::iso(original.version.as_deref().unwrap_or(version));
                 zk.put(&v14::deployment(plan_id), &persisted::stored_plan(plan_id, &ts, &original_ts, &ts)).await?;
                 for app in &changed {
-                    let id = app.id.as_deref().unwrap_or("/");
-                    zk.put(&v14::app(id), &self.encoder.service_definition(app)).await?;
+                    let id = app.id().unwrap_or("/");
+                    zk.put(&v14::app(id), &self.encoder.service_definition(&app.app())).await?;
                 }
                 for id in &deleted {
                     zk.put(&v14::app(id), &[]).await?;
@@ -626,11 +627,11 @@ impl Sim {
     }
 
     /// Keeps at most `zk_max_versions` versions of the root and of each changed app.
-    async fn prune_legacy(&self, zk: &ZkStore, changed: &[&App]) -> Result<(), StoreError> {
+    async fn prune_legacy(&self, zk: &ZkStore, changed: &[&SharedApp]) -> Result<(), StoreError> {
         let max = self.cfg.zk_max_versions;
         let children = zk.children("").await?;
         let mut keys = vec![legacy::ROOT.to_string()];
-        keys.extend(changed.iter().filter_map(|a| a.id.as_deref()).map(legacy::app));
+        keys.extend(changed.iter().filter_map(|a| a.id()).map(legacy::app));
         for key in keys {
             for v in legacy::versions_of(&children, &key).into_iter().skip(max) {
                 zk.delete(&format!("{key}:{v}")).await?;
@@ -658,8 +659,8 @@ fn change_group(change: &Change) -> String {
 fn stamp_missing_versions(g: &mut Group, v: &str) {
     g.version.get_or_insert_with(|| v.to_string());
     if let Some(apps) = g.apps.as_mut() {
-        for a in apps.iter_mut().filter(|a| a.version.is_none()) {
-            std::sync::Arc::make_mut(a).version = Some(v.to_string());
+        for a in apps.iter_mut().filter(|a| a.version().is_none()) {
+            a.make_mut().version = Some(v.to_string());
         }
     }
     if let Some(groups) = g.groups.as_mut() {

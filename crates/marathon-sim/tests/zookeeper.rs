@@ -137,7 +137,7 @@ async fn v14_layout_paths() {
     let (data, _) = client.get_data(&app).await.unwrap();
     let root = sim.root();
     let stored = root.find_app(&PathId::parse("/prod/web")).unwrap();
-    assert_eq!(data, znode_size::service_definition_bytes(stored, znode_size::AppFlavor::V14));
+    assert_eq!(data, znode_size::service_definition_bytes(&stored.app(), znode_size::AppFlavor::V14));
     let (root_data, _) = client.get_data("/mara/state/group/2/root").await.unwrap();
     assert_eq!(root_data, znode_size::stored_group(&root));
     sim.shutdown().await;

@@ -155,7 +155,7 @@ fn read_audit(path: &std::path::Path) -> Audit {
 
 async fn scenario(binary: &str, apps: usize, env: usize, dry_n: usize, real_n: usize, dir: &std::path::Path) {
     let root = znode_size::synthetic::heroku_root(apps, env);
-    let ids: Vec<String> = root.transitive_apps().iter().filter_map(|a| a.id.clone()).collect();
+    let ids: Vec<String> = root.transitive_apps().iter().filter_map(|a| a.id().map(str::to_string)).collect();
     let sim = marathon_sim::start(marathon_sim::SimConfig { state: Some(root), ..Default::default() }).await.unwrap();
     let c: HttpClient = Client::builder(TokioExecutor::new()).build_http();
     let (_, groups) = send(&c, "GET", &format!("{}/v2/groups?embed=group.groups&embed=group.apps&embed=group.pods", sim.url()), "").await;

@@ -168,7 +168,7 @@ async fn concurrent_writes_cannot_together_exceed_the_budget() {
     let bodies: Vec<String> = (0..n).map(|i| app_body(&format!("/c/app-{i:02}"), 12)).collect();
 
     // How many fit one after the other.
-    let mut est = Estimator::new(s.admit.store_config("1.3.14"));
+    let est = Estimator::new(s.admit.store_config("1.3.14"));
     let mut root = proxy::admit::live_model::parse_root(br#"{"id":"/","apps":[],"groups":[]}"#, Flavour::V13).unwrap();
     let mut fits = 0;
     for b in &bodies {

@@ -266,7 +266,7 @@ async fn race_of_100_concurrent_writes() {
     let n = 100;
     let bodies: Vec<String> = (0..n).map(|i| app_body(&format!("/race/app-{i:03}"), 12)).collect();
 
-    let mut est = Estimator::new(s.admit.store_config("1.3.14"));
+    let est = Estimator::new(s.admit.store_config("1.3.14"));
     let mut root = proxy::admit::live_model::parse_root(br#"{"id":"/","apps":[],"groups":[]}"#, Flavour::V13).unwrap();
     let mut fits = 0;
     for b in &bodies {

@@ -10,7 +10,7 @@ use znode_size::{Estimator, StoreConfig, WarmState};
 /// The first app of the big group scaled, with the new version Marathon gives it.
 fn one_app_changed(root: &Group, n: u32) -> Group {
     let mut target = root.clone();
-    let app = std::sync::Arc::make_mut(target.groups.as_mut().unwrap()[0].apps.as_mut().unwrap().first_mut().unwrap());
+    let app = target.groups.as_mut().unwrap()[0].apps.as_mut().unwrap().first_mut().unwrap().make_mut();
     app.instances = Some(3 + n % 5);
     app.version = Some(format!("2018-01-01T00:00:{:02}.000Z", n % 60));
     target

@@ -1,56 +1,20 @@
 //! The root group encoded as Marathon's `GroupDefinition`, kept as a tree of byte pieces so that a
 //! change re-encodes only the apps it touches.
 //!
-//! Each app's `ServiceDefinition` is encoded once and cached by id; the cache reuses the bytes as
-//! long as the app is equal to the one they were made from. A group is its header (id, version),
+//! Each app's `ServiceDefinition` is encoded once per app value and kept with the app
+//! ([`SharedApp::encoding`]): every tree that shares the app shares its bytes, and a changed app is
+//! a new value, encoded afresh. A group is its header (id, version),
 //! its apps in Scala's `Map[PathId, _]` order, its subgroups, and its dependencies; its length is
 //! pure arithmetic over the pieces, and the bytes are assembled only when gzip needs them.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use marathon_model::{App, Group, PathId, Timestamp};
+use marathon_model::{Group, PathId, SharedApp, Timestamp};
 use prost::Message;
 
 use crate::scala_order;
 use crate::service_definition::{service_definition, AppFlavor};
 use crate::wire::{field_len, put_bytes};
-
-/// Encoded apps by id, reused while the app is unchanged.
-#[derive(Default)]
-pub struct AppCache {
-    by_id: HashMap<String, (App, EncodedApp)>,
-}
-
-impl AppCache {
-    /// The encoded `app`, from the cache when the app is unchanged.
-    pub fn encode(&mut self, app: &App, flavor: AppFlavor) -> EncodedApp {
-        let id = app.id.clone().unwrap_or_default();
-        if let Some((cached, encoded)) = self.by_id.get(&id) {
-            if cached == app {
-                return encoded.clone();
-            }
-        }
-        let encoded = EncodedApp::new(app, flavor);
-        self.by_id.insert(id, (app.clone(), encoded.clone()));
-        encoded
-    }
-
-    /// Drops cached apps that are not in `root` any more.
-    pub fn retain_only(&mut self, root: &Group) {
-        let live: std::collections::HashSet<&str> =
-            root.transitive_apps().iter().filter_map(|a| a.id.as_deref()).collect();
-        self.by_id.retain(|id, _| live.contains(id.as_str()));
-    }
-
-    pub fn len(&self) -> usize {
-        self.by_id.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_id.is_empty()
-    }
-}
 
 /// One encoded app of a group.
 #[derive(Clone)]
@@ -63,11 +27,16 @@ pub struct EncodedApp {
 }
 
 impl EncodedApp {
-    pub fn new(app: &App, flavor: AppFlavor) -> EncodedApp {
+    /// The app's encoding, computed once per app value and flavor.
+    pub fn of(app: &SharedApp, flavor: AppFlavor) -> EncodedApp {
+        let tag = match flavor {
+            AppFlavor::V13 => 13,
+            AppFlavor::V14 => 14,
+        };
         EncodedApp {
-            id: app.id.as_deref().unwrap_or_default().into(),
-            key_hash: app_key_hash(app),
-            bytes: service_definition(app, flavor).encode_to_vec().into(),
+            id: app.id().unwrap_or_default().into(),
+            key_hash: app_key_hash(app.id()),
+            bytes: app.encoding(tag, |app| service_definition(app, flavor).encode_to_vec().into()),
         }
     }
 }
@@ -85,16 +54,16 @@ pub struct EncodedGroup {
 
 impl EncodedGroup {
     /// Encodes `group` (ids absolute) as Marathon's legacy store writes it.
-    pub fn legacy(group: &Group, cache: &mut AppCache, flavor: AppFlavor) -> EncodedGroup {
-        EncodedGroup::legacy_with(group, flavor, &mut |app| cache.encode(app, flavor))
+    pub fn legacy(group: &Group, flavor: AppFlavor) -> EncodedGroup {
+        EncodedGroup::legacy_with(group, flavor, &mut |app| EncodedApp::of(app, flavor))
     }
 
     /// Like [`EncodedGroup::legacy`], with `encode` giving each app's `ServiceDefinition` bytes
-    /// (so that a caller can reuse bytes it already has).
+    /// (so that a caller can see which apps it encodes).
     pub fn legacy_with(
         group: &Group,
         flavor: AppFlavor,
-        encode: &mut dyn FnMut(&App) -> EncodedApp,
+        encode: &mut dyn FnMut(&SharedApp) -> EncodedApp,
     ) -> EncodedGroup {
         let id = group.path_id();
         let mut header = Vec::new();
@@ -187,8 +156,8 @@ pub fn joda_version(raw: Option<&str>) -> String {
 }
 
 /// The `##` of the app's `PathId` key in its group's `Map[PathId, AppDefinition]`.
-pub fn app_key_hash(app: &App) -> i32 {
-    let segments: Vec<&str> = app.id.as_deref().unwrap_or("").split('/').filter(|s| !s.is_empty()).collect();
+pub fn app_key_hash(id: Option<&str>) -> i32 {
+    let segments: Vec<&str> = id.unwrap_or("").split('/').filter(|s| !s.is_empty()).collect();
     scala_order::path_id_hash(&segments, true)
 }
 

@@ -5,7 +5,7 @@ use prost::Message;
 use serde::Serialize;
 
 use crate::config::{Layout, StoreConfig};
-use crate::encoded_tree::{AppCache, EncodedGroup};
+use crate::encoded_tree::{EncodedApp, EncodedGroup};
 use crate::gzip::java_gzip_len;
 use crate::legacy::{self, SIZING_UUID, SIZING_VERSION};
 use crate::v14;
@@ -45,29 +45,24 @@ pub(crate) fn legacy_deployment(cfg: &StoreConfig, root_bytes: u64, plan_value_l
     }
 }
 
-/// Keeps encoded apps between estimates so that a change re-encodes only what it touches.
+/// The exact path: the whole tree assembled (and gzipped where Marathon does). Apps keep their
+/// encoding between estimates ([`EncodedApp::of`]), so a change re-encodes only what it touches.
 pub struct Estimator {
     pub cfg: StoreConfig,
-    cache: AppCache,
 }
 
 impl Estimator {
     pub fn new(cfg: StoreConfig) -> Self {
-        Estimator { cfg, cache: AppCache::default() }
+        Estimator { cfg }
     }
 
-    /// The legacy encoding of `root`, reusing cached apps.
-    pub fn encode(&mut self, root: &Group) -> EncodedGroup {
-        EncodedGroup::legacy(root, &mut self.cache, self.cfg.flavor)
-    }
-
-    /// Forgets cached apps that `root` no longer holds.
-    pub fn retain_only(&mut self, root: &Group) {
-        self.cache.retain_only(root);
+    /// The legacy encoding of `root`.
+    pub fn encode(&self, root: &Group) -> EncodedGroup {
+        EncodedGroup::legacy(root, self.cfg.flavor)
     }
 
     /// The sizes of `root` at rest, without a deployment.
-    pub fn state(&mut self, root: &Group) -> Estimate {
+    pub fn state(&self, root: &Group) -> Estimate {
         match self.cfg.layout {
             Layout::Legacy => {
                 let encoded = self.encode(root);
@@ -88,7 +83,7 @@ impl Estimator {
     }
 
     /// The sizes Marathon would persist for a deployment from `original` to `target`.
-    pub fn deployment(&mut self, original: &Group, target: &Group) -> Estimate {
+    pub fn deployment(&self, original: &Group, target: &Group) -> Estimate {
         match self.cfg.layout {
             Layout::Legacy => {
                 let original = self.encode(original);
@@ -108,19 +103,19 @@ impl Estimator {
     }
 
     /// 1.4+: the root node, and each app node the deployment writes (all apps for a state).
-    fn v14(&mut self, root: &Group, original: Option<&Group>) -> Estimate {
+    fn v14(&self, root: &Group, original: Option<&Group>) -> Estimate {
         let root_data = v14::stored_group(root).encoded_len();
         let root_packet = v14::create_version_packet(&v14::root_node_path(&self.cfg), root_data);
         let mut binding = ("group root".to_string(), root_packet);
         for app in root.transitive_apps() {
             let unchanged = original
-                .and_then(|o| app.id.as_deref().and_then(|id| o.find_app(&PathId::parse(id))))
+                .and_then(|o| app.id().and_then(|id| o.find_app(&PathId::parse(id))))
                 .is_some_and(|before| before == app);
             if unchanged {
                 continue;
             }
-            let id = PathId::parse(app.id.as_deref().unwrap_or(""));
-            let data = self.cache.encode(app, self.cfg.flavor).bytes.len();
+            let id = PathId::parse(app.id().unwrap_or(""));
+            let data = EncodedApp::of(app, self.cfg.flavor).bytes.len();
             let packet = v14::create_version_packet(&v14::app_node_path(&id, &self.cfg), data);
             if packet > binding.1 {
                 binding = (format!("app {id}"), packet);

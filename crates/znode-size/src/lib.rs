@@ -14,6 +14,7 @@ pub mod encoded_tree;
 pub mod estimate;
 pub mod gzip;
 pub mod legacy;
+mod pieced_bytes;
 pub mod proto;
 pub mod scala_order;
 pub mod service_definition;
@@ -44,7 +45,7 @@ pub fn legacy_app_entry(app: &App, name: &str, uuid: &str, cfg: &StoreConfig) ->
 
 /// The `deployment:<plan_id>` `ZKStoreEntry` bytes of the legacy layout.
 pub fn legacy_plan_entry(plan_id: &str, version: &str, original: &Group, target: &Group, cfg: &StoreConfig) -> Vec<u8> {
-    let mut estimator = Estimator::new(cfg.clone());
+    let estimator = Estimator::new(cfg.clone());
     let original = estimator.encode(original).to_bytes();
     let target = estimator.encode(target).to_bytes();
     let payload = legacy::plan_payload(plan_id, version, &original, &target);

@@ -56,11 +56,11 @@ fn env_var_and_label_sizes_follow_the_formula() {
 #[test]
 fn root_group_and_plan_match_the_worked_example() {
     // facts §4.6: empty root 29 bytes; root with the app 246; plan with it on both sides 562.
-    let mut est = Estimator::new(StoreConfig::default());
+    let est = Estimator::new(StoreConfig::default());
     let empty = Group { version: Some("2017-01-01T00:00:00.000Z".into()), ..Group::empty_root() };
     assert_eq!(est.encode(&empty).len(), 29);
     let mut root = empty.clone();
-    root.apps = Some(vec![std::sync::Arc::new(deployed_foo(10000))]);
+    root.apps = Some(vec![marathon_model::SharedApp::new(deployed_foo(10000))]);
     assert_eq!(est.encode(&root).len(), 29 + 217);
     let plan = est.deployment(&root, &root);
     assert_eq!(plan.plan_raw_bytes, Some(562));
@@ -70,7 +70,7 @@ fn root_group_and_plan_match_the_worked_example() {
 fn assembled_group_equals_prost_encoding() {
     let raw = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus/marathon/groups/0523-dcos-dcos-cli-complicated.json")).unwrap();
     let group = Group::parse(&raw).unwrap().normalized(&PathId::root()).unwrap();
-    let mut est = Estimator::new(StoreConfig::default());
+    let est = Estimator::new(StoreConfig::default());
     let assembled = est.encode(&group).to_bytes();
     let decoded = crate::proto::GroupDefinition::decode(&assembled[..]).unwrap();
     assert_eq!(decoded.encode_to_vec(), assembled);

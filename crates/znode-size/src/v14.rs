@@ -33,8 +33,8 @@ pub fn stored_group(group: &Group) -> GroupDefinition {
             .apps()
             .iter()
             .map(|a| AppReference {
-                id: PathId::parse(a.id.as_deref().unwrap_or("")).safe_path(),
-                version: iso_version(a.version.as_deref()),
+                id: PathId::parse(a.id().unwrap_or("")).safe_path(),
+                version: iso_version(a.version()),
             })
             .collect(),
         pod_refs: group

@@ -18,13 +18,14 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use flate2::{Compress, Compression};
-use marathon_model::{App, Group, PathId};
+use marathon_model::{Group, PathId, SharedApp};
 
 use crate::config::{Layout, StoreConfig};
 use crate::encoded_tree::{EncodedApp, EncodedGroup};
 use crate::estimate::{legacy_deployment, Estimate, Estimator};
 use crate::gzip::java_gzip_len;
 use crate::legacy::{self, SIZING_UUID, SIZING_VERSION};
+use crate::pieced_bytes::PiecedBytes;
 use crate::wire::{field_len, put_bytes};
 
 /// Deflate's window: what the compressor can refer back to.
@@ -41,11 +42,9 @@ pub struct FastEstimate {
 }
 
 struct Slot {
-    /// Kept next to the bytes: the version is what every decision compares.
-    version: Option<String>,
-    /// A copy of the app only when it has no version (then it is compared in full); Marathon's
-    /// apps all have one, so the state costs no second copy of the tree.
-    unversioned: Option<App>,
+    /// The app of `S` (shared with the root, not a copy): a target app is unchanged when it is
+    /// the same value or has the same version (apps without a version are compared in full).
+    app: SharedApp,
     encoded: EncodedApp,
     start: usize,
     end: usize,
@@ -55,7 +54,8 @@ struct Slot {
 pub struct WarmState {
     cfg: StoreConfig,
     root: Arc<Group>,
-    bytes: Vec<u8>,
+    /// `S`'s bytes, its apps' fields referring to each app's own encoding.
+    bytes: PiecedBytes,
     slots: HashMap<String, Slot>,
     group_apps_end: HashMap<PathId, usize>,
     state: Estimate,
@@ -75,31 +75,33 @@ impl WarmState {
 
     /// [`WarmState::prepare`] for a root the caller already shares: no copy of it is made.
     pub fn prepare_shared(root: Arc<Group>, cfg: &StoreConfig) -> WarmState {
-        let mut estimator = Estimator::new(cfg.clone());
+        let estimator = Estimator::new(cfg.clone());
         let encoded = estimator.encode(&root);
-        let mut bytes = Vec::with_capacity(encoded.len());
+        let mut full = Vec::with_capacity(encoded.len());
         let mut positions: Vec<(EncodedApp, usize, usize)> = Vec::new();
         let mut group_apps_end = HashMap::new();
         encoded.write_to_tracking(
-            &mut bytes,
+            &mut full,
             &mut |app, start, end| positions.push((app.clone(), start, end)),
             &mut |id, end| {
                 group_apps_end.insert(id.clone(), end);
             },
         );
-        let apps: HashMap<&str, &App> =
-            root.transitive_apps().into_iter().filter_map(|a| Some((a.id.as_deref()?, a))).collect();
+        let spans: Vec<(usize, usize, Arc<[u8]>)> = positions.iter().map(|(a, s, e)| (*s, *e, a.bytes.clone())).collect();
+        let bytes = PiecedBytes::new(&full, &spans);
+        drop(spans);
+        let apps: HashMap<&str, &SharedApp> =
+            root.transitive_apps().into_iter().filter_map(|a| Some((a.id()?, a))).collect();
         let slots = positions
             .into_iter()
             .filter_map(|(encoded, start, end)| {
-                let app = *apps.get(&*encoded.id)?;
-                let unversioned = app.version.is_none().then(|| app.clone());
-                Some((encoded.id.to_string(), Slot { version: app.version.clone(), unversioned, encoded, start, end }))
+                let app = (*apps.get(&*encoded.id)?).clone();
+                Some((encoded.id.to_string(), Slot { app, encoded, start, end }))
             })
             .collect();
         let state = estimator.state(&root);
         let self_plan = estimator.deployment(&root, &root);
-        let root_value_len = stored_len(&bytes, cfg);
+        let root_value_len = stored_len(&full, cfg);
         let plan_raw = self_plan.plan_raw_bytes.unwrap_or(0) as usize;
         let plan_value_len = if cfg.compresses(plan_raw) {
             value_len_of_entry(self_plan.plan_bytes.unwrap_or(0) as usize)
@@ -152,22 +154,23 @@ impl WarmState {
         let mut changed: Vec<(Option<&Slot>, Arc<[u8]>, PathId)> = Vec::new();
         let mut matched = 0usize;
         let flavor = self.cfg.flavor;
-        let tree = EncodedGroup::legacy_with(target, flavor, &mut |app: &App| {
-            let id = app.id.as_deref().unwrap_or_default();
+        let tree = EncodedGroup::legacy_with(target, flavor, &mut |app: &SharedApp| {
+            let id = app.id().unwrap_or_default();
             if let Some(slot) = self.slots.get(id) {
                 matched += 1;
-                let unchanged = match &slot.unversioned {
-                    None => slot.version == app.version,
-                    Some(before) => before == app,
-                };
+                let unchanged = SharedApp::ptr_eq(&slot.app, app)
+                    || match slot.app.version() {
+                        Some(v) => Some(v) == app.version(),
+                        None => slot.app == *app,
+                    };
                 if unchanged {
                     return slot.encoded.clone();
                 }
-                let encoded = EncodedApp::new(app, flavor);
+                let encoded = EncodedApp::of(app, flavor);
                 changed.push((Some(slot), encoded.bytes.clone(), PathId::parse(id)));
                 return encoded;
             }
-            let encoded = EncodedApp::new(app, flavor);
+            let encoded = EncodedApp::of(app, flavor);
             changed.push((None, encoded.bytes.clone(), PathId::parse(id)));
             encoded
         });
@@ -175,7 +178,7 @@ impl WarmState {
         let removed: Vec<&Slot> = if matched == self.slots.len() {
             Vec::new()
         } else {
-            let present: HashSet<&str> = target.transitive_apps().into_iter().filter_map(|a| a.id.as_deref()).collect();
+            let present: HashSet<&str> = target.transitive_apps().into_iter().filter_map(|a| a.id()).collect();
             self.slots.iter().filter(|(id, _)| !present.contains(id.as_str())).map(|(_, s)| s).collect()
         };
 
@@ -202,8 +205,8 @@ impl WarmState {
                 Some(slot) => slot.start,
                 None => self.insertion_point(&id.parent()),
             };
-            let ctx = &self.bytes[at.saturating_sub(WINDOW)..at];
-            delta += deflated_len(ctx, &new_field) as i64;
+            let ctx = self.bytes.range(at.saturating_sub(WINDOW), at);
+            delta += deflated_len(&ctx, &new_field) as i64;
             app_raw_delta += new_field.len() as i64;
             touched_raw += new_field.len();
             if let Some(slot) = old {
@@ -240,8 +243,8 @@ impl WarmState {
     fn in_context(&self, slot: &Slot) -> usize {
         let mut cache = self.old_in_context.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         *cache.entry(slot.start).or_insert_with(|| {
-            let ctx = &self.bytes[slot.start.saturating_sub(WINDOW)..slot.start];
-            deflated_len(ctx, &self.bytes[slot.start..slot.end])
+            let ctx = self.bytes.range(slot.start.saturating_sub(WINDOW), slot.start);
+            deflated_len(&ctx, &field_bytes(&slot.encoded.bytes))
         })
     }
 

@@ -51,7 +51,7 @@ public class Gz { public static void main(String[] a) throws Exception {
 fn gzip_is_byte_identical_to_java() {
     let dir = java_gzipper();
     let group = Group::parse(&corpus("groups/0584-mesosphere-marathon-155_500.json")).unwrap().normalized(&PathId::root()).unwrap();
-    let mut est = Estimator::new(StoreConfig::default());
+    let est = Estimator::new(StoreConfig::default());
     let plan = znode_size::legacy::plan_payload(
         znode_size::legacy::SIZING_UUID,
         znode_size::legacy::SIZING_VERSION,

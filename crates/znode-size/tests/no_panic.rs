@@ -84,7 +84,7 @@ fn exercise(app: App) {
     let mut root = Group::empty_root();
     root.groups = Some(vec![group]);
     for cfg in [StoreConfig::marathon_1_3(), StoreConfig::marathon_1_4()] {
-        let mut est = Estimator::new(cfg.clone());
+        let est = Estimator::new(cfg.clone());
         let _ = est.state(&root);
         let _ = est.deployment(&Group::empty_root(), &root);
         let _ = WarmState::prepare(&Group::empty_root(), &cfg).deployment(&root, &[1000]);

@@ -19,7 +19,7 @@ fn corpus_root(file: &str) -> Group {
 }
 
 fn all_apps_mut(g: &mut Group) -> Vec<&mut App> {
-    let mut out: Vec<&mut App> = g.apps.iter_mut().flatten().map(std::sync::Arc::make_mut).collect();
+    let mut out: Vec<&mut App> = g.apps.iter_mut().flatten().map(marathon_model::SharedApp::make_mut).collect();
     for sub in g.groups.iter_mut().flatten() {
         out.extend(all_apps_mut(sub));
     }

@@ -1,12 +1,11 @@
 //! App writes: create, update (partial or replace, with rollback), batch, delete, scale-by-kill.
 
-use std::sync::Arc;
 use serde_json::Value;
 
 use super::canonical::canonical_app;
 use super::error::id_error;
 use super::{ChangeError, Flavour, History};
-use crate::{App, Group, PathId};
+use crate::{App, Group, PathId, SharedApp};
 
 type Details = Vec<(String, Vec<String>)>;
 
@@ -66,19 +65,20 @@ pub(crate) fn check_json(app: &App, prefix: &str) -> Result<(), ChangeError> {
     Ok(())
 }
 
-pub(crate) fn require<'a>(root: &'a Group, id: &PathId) -> Result<&'a App, ChangeError> {
+pub(crate) fn require<'a>(root: &'a Group, id: &PathId) -> Result<&'a SharedApp, ChangeError> {
     root.find_app(id).ok_or_else(|| ChangeError::UnknownApp(id.clone()))
 }
 
 /// Inserts or replaces `app` (absolute id) in the tree, creating missing groups on the way.
-pub(crate) fn upsert(root: &mut Group, app: App) {
-    let id = PathId::parse(app.id.as_deref().unwrap_or("/"));
+pub(crate) fn upsert(root: &mut Group, app: impl Into<SharedApp>) {
+    let app: SharedApp = app.into();
+    let id = PathId::parse(app.id().unwrap_or("/"));
     let group = ensure_group(root, &id.parent());
     let apps = group.apps.get_or_insert_with(Vec::new);
     let id_str = id.to_string();
-    match apps.iter_mut().find(|a| a.id.as_deref() == Some(id_str.as_str())) {
-        Some(slot) => *slot = Arc::new(app),
-        None => apps.push(Arc::new(app)),
+    match apps.iter_mut().find(|a| a.id() == Some(id_str.as_str())) {
+        Some(slot) => *slot = app,
+        None => apps.push(app),
     }
 }
 
@@ -107,7 +107,7 @@ pub(crate) fn remove(root: &mut Group, id: &PathId) -> bool {
     match root.find_group_mut(&id.parent()).and_then(|g| g.apps.as_mut()) {
         Some(apps) => {
             let before = apps.len();
-            apps.retain(|a| a.id.as_deref() != Some(id_str.as_str()));
+            apps.retain(|a| a.id() != Some(id_str.as_str()));
             apps.len() != before
         }
         None => false,
@@ -235,7 +235,7 @@ fn put_into(
     }
     check_json(body, prefix)?;
     let (merged, created) = match existing {
-        Some(current) if partial => (merge(current, body)?, false),
+        Some(current) if partial => (merge(&current.app(), body)?, false),
         Some(_) => {
             let mut b = body.clone();
             b.id = Some(id.to_string());

@@ -5,14 +5,13 @@
 //! returns them, and the size engine ignores them as Marathon's persistence does.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use indexmap::IndexMap;
 use serde_json::{json, Value};
 
 use super::Flavour;
 use crate::app::{FetchUri, HealthCheck, PortDefinition, PortMapping, ReadinessCheck, Residency, UpgradeStrategy};
-use crate::{App, Group, PathId};
+use crate::{App, Group, PathId, SharedApp};
 
 /// First and last service port Marathon assigns (`--local_port_min`, `--local_port_max`).
 pub const LOCAL_PORT_MIN: u32 = 10000;
@@ -261,7 +260,7 @@ pub fn canonical_root(mut root: Group, flavour: Flavour) -> Group {
         let own = g.path_id();
         if let Some(apps) = g.apps.as_mut() {
             for app in apps.iter_mut() {
-                *app = Arc::new(canonical_app(std::mem::take(Arc::make_mut(app)), &own, flavour));
+                *app = SharedApp::new(canonical_app(std::mem::take(app.make_mut()), &own, flavour));
             }
         }
         g.apps.get_or_insert_with(Vec::new);
@@ -283,7 +282,7 @@ pub(crate) fn assign_service_ports(mut target: Group, original: &Group) -> Group
     let mut used: BTreeSet<u32> = BTreeSet::new();
     let mut needs = false;
     for app in target.transitive_apps() {
-        for p in service_ports(app) {
+        for &p in app.service_ports().iter() {
             if p == 0 {
                 needs = true;
             } else {
@@ -302,7 +301,7 @@ pub(crate) fn assign_service_ports(mut target: Group, original: &Group) -> Group
         used.insert(next);
         next
     };
-    fn walk(g: &mut Group, f: &mut dyn FnMut(&mut Arc<App>)) {
+    fn walk(g: &mut Group, f: &mut dyn FnMut(&mut SharedApp)) {
         if let Some(apps) = g.apps.as_mut() {
             apps.iter_mut().for_each(&mut *f);
         }
@@ -312,18 +311,18 @@ pub(crate) fn assign_service_ports(mut target: Group, original: &Group) -> Group
             }
         }
     }
-    walk(&mut target, &mut |shared: &mut Arc<App>| {
-        let current = service_ports(shared);
+    walk(&mut target, &mut |shared: &mut SharedApp| {
+        let current = shared.service_ports().into_owned();
         if !current.contains(&0) {
             return;
         }
-        let app = Arc::make_mut(shared);
+        let app = shared.make_mut();
         // An app that already had service ports keeps them at the same positions.
         let previous: Vec<u32> = app
             .id
             .as_deref()
             .and_then(|id| original.find_app(&PathId::parse(id)))
-            .map(service_ports)
+            .map(|a| a.service_ports().into_owned())
             .unwrap_or_default();
         let assigned: Vec<u32> = current
             .iter()

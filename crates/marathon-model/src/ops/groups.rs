@@ -1,13 +1,11 @@
 //! Group writes: create (POST), update (PUT: GroupUpdate, `scaleBy`, `version` rollback), delete,
 //! and the revert of a deployment.
 
-use std::sync::Arc;
-
 use super::apps::{check_json, ensure_group, remove, upsert, validate_app};
 use super::canonical::canonical_app;
 use super::error::id_error;
 use super::{ChangeError, Flavour, History};
-use crate::{App, Group, PathId};
+use crate::{Group, PathId, SharedApp};
 
 type Details = Vec<(String, Vec<String>)>;
 
@@ -15,10 +13,10 @@ type Details = Vec<(String, Vec<String>)>;
 fn check_body(update: &Group, prefix: &str) -> Result<(), ChangeError> {
     for (i, app) in update.apps().iter().enumerate() {
         let p = format!("{prefix}/apps({i})");
-        if app.id.is_none() {
+        if app.id().is_none() {
             return Err(ChangeError::InvalidJson(vec![(format!("{p}/id"), vec!["error.path.missing".into()])]));
         }
-        check_json(app, &p)?;
+        check_json(&app.app(), &p)?;
     }
     for (i, g) in update.groups().iter().enumerate() {
         check_body(g, &format!("{prefix}/groups({i})"))?;
@@ -52,8 +50,8 @@ fn validate_update(update: &Group, base: &PathId, prefix: &str, out: &mut Detail
         }
     }
     for (i, app) in update.apps().iter().enumerate() {
-        let mut resolved = (**app).clone();
-        if let Some(raw) = app.id.as_deref() {
+        let mut resolved = app.app().into_owned();
+        if let Some(raw) = app.id() {
             resolved.id = Some(PathId::resolve(raw, &own).to_string());
         }
         out.extend(validate_app(&resolved, &format!("{prefix}/apps({i})")));
@@ -93,14 +91,14 @@ fn apply_update(current: &Group, update: &Group, flavour: Flavour) -> Result<Gro
         out.groups = Some(groups);
     }
     if let Some(apps) = update.apps.as_ref() {
-        let mut list: Vec<Arc<App>> = Vec::with_capacity(apps.len());
+        let mut list: Vec<SharedApp> = Vec::with_capacity(apps.len());
         for app in apps {
             // Touched apps carry no version; stamping compares them with the original.
-            let mut a = canonical_app((**app).clone(), &own, flavour);
+            let mut a = canonical_app(app.app().into_owned(), &own, flavour);
             a.version = None;
             a.version_info = None;
-            list.retain(|x| x.id != a.id);
-            list.push(Arc::new(a));
+            list.retain(|x| x.id() != a.id.as_deref());
+            list.push(SharedApp::new(a));
         }
         out.apps = Some(list);
     }
@@ -184,7 +182,7 @@ pub(crate) fn update(
 fn scale_apps(group: &mut Group, by: f64) {
     if let Some(apps) = group.apps.as_mut() {
         for app in apps {
-            let app = Arc::make_mut(app);
+            let app = app.make_mut();
             app.instances = Some((f64::from(app.instances()) * by).ceil().max(0.0) as u32);
             app.version = None;
         }
@@ -223,10 +221,10 @@ pub(crate) fn delete(root: &Group, id: &PathId) -> Result<Group, ChangeError> {
 /// original definition; groups it created are removed when empty, groups it removed come back.
 pub(crate) fn revert(current: &Group, original: &Group, target: &Group) -> Group {
     let mut out = current.clone();
-    let orig_apps: Vec<&App> = original.transitive_apps();
-    let targ_apps: Vec<&App> = target.transitive_apps();
+    let orig_apps: Vec<&SharedApp> = original.transitive_apps();
+    let targ_apps: Vec<&SharedApp> = target.transitive_apps();
     for t in &targ_apps {
-        let id = PathId::parse(t.id.as_deref().unwrap_or("/"));
+        let id = PathId::parse(t.id().unwrap_or("/"));
         match original.find_app(&id) {
             None => {
                 remove(&mut out, &id);
@@ -236,7 +234,7 @@ pub(crate) fn revert(current: &Group, original: &Group, target: &Group) -> Group
         }
     }
     for o in &orig_apps {
-        let id = PathId::parse(o.id.as_deref().unwrap_or("/"));
+        let id = PathId::parse(o.id().unwrap_or("/"));
         if target.find_app(&id).is_none() && out.find_app(&id).is_none() {
             upsert(&mut out, (*o).clone());
         }
@@ -264,7 +262,7 @@ pub(crate) fn validate_root(root: &Group) -> Result<(), ChangeError> {
     let groups: std::collections::HashSet<&str> =
         root.transitive_groups().into_iter().filter_map(|g| g.id.as_deref()).collect();
     for app in root.transitive_apps() {
-        if let Some(id) = app.id.as_deref() {
+        if let Some(id) = app.id() {
             if groups.contains(id) {
                 return Err(ChangeError::invalid(
                     "/",

@@ -217,7 +217,7 @@ pub fn apply(
     if let Some(a) = app_out.as_mut() {
         if let Some(id) = a.id.as_deref().map(PathId::parse) {
             if let Some(stored) = target.find_app(&id) {
-                *a = stored.clone();
+                *a = stored.app().into_owned();
             }
         }
     }

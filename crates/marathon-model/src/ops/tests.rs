@@ -21,7 +21,7 @@ fn create_app_fills_defaults_and_versions() {
     let out = run(&empty(), "POST", "/v2/apps", None, r#"{"id":"/prod/web","cmd":"sleep 100"}"#, t(1), Flavour::V13).unwrap();
     assert!(out.deployment);
     assert_eq!(out.created, Some(PathId::parse("/prod/web")));
-    let app = out.root.find_app(&PathId::parse("/prod/web")).unwrap();
+    let app = out.root.find_app(&PathId::parse("/prod/web")).unwrap().app();
     assert_eq!(app.instances, Some(1));
     assert_eq!(app.mem, Some(128.0));
     assert_eq!(app.ports, Some(vec![10000]));
@@ -50,7 +50,7 @@ fn create_existing_app_conflicts() {
 fn scale_only_keeps_last_config_change() {
     let r = run(&empty(), "POST", "/v2/apps", None, r#"{"id":"a","cmd":"x"}"#, t(1), Flavour::V13).unwrap().root;
     let r2 = run(&r, "PUT", "/v2/apps/a", None, r#"{"instances":3}"#, t(2), Flavour::V13).unwrap();
-    let app = r2.root.find_app(&PathId::parse("/a")).unwrap();
+    let app = r2.root.find_app(&PathId::parse("/a")).unwrap().app();
     assert_eq!(app.instances, Some(3));
     assert_eq!(app.cmd.as_deref(), Some("x"), "PUT is partial on 1.3");
     assert_eq!(app.version, Some(t(2).to_joda()));
@@ -60,7 +60,7 @@ fn scale_only_keeps_last_config_change() {
     assert_eq!(r2.steps.last().unwrap().actions[0].action, "ScaleApplication");
     // A config change renews all three.
     let r3 = run(&r2.root, "PUT", "/v2/apps/a", None, r#"{"cmd":"y"}"#, t(3), Flavour::V13).unwrap();
-    let app = r3.root.find_app(&PathId::parse("/a")).unwrap();
+    let app = r3.root.find_app(&PathId::parse("/a")).unwrap().app();
     assert_eq!(app.instances, Some(3));
     let vi = app.version_info.as_ref().unwrap();
     assert_eq!(vi.last_config_change_at, Some(t(3).to_joda()));
@@ -73,7 +73,7 @@ fn scale_only_keeps_last_config_change() {
 fn restart_stamps_version_and_scaling() {
     let r = run(&empty(), "POST", "/v2/apps", None, r#"{"id":"a","cmd":"x"}"#, t(1), Flavour::V13).unwrap().root;
     let out = run(&r, "POST", "/v2/apps/a/restart", None, "", t(5), Flavour::V13).unwrap();
-    let app = out.root.find_app(&PathId::parse("/a")).unwrap();
+    let app = out.root.find_app(&PathId::parse("/a")).unwrap().app();
     assert_eq!(app.version, Some(t(5).to_joda()));
     assert_eq!(app.version_info.as_ref().unwrap().last_config_change_at, Some(t(1).to_joda()));
     assert_eq!(out.steps[0].actions[0].action, "RestartApplication");
@@ -83,7 +83,7 @@ fn restart_stamps_version_and_scaling() {
 fn unchanged_apps_keep_their_versions() {
     let r = run(&empty(), "POST", "/v2/apps", None, r#"{"id":"a","cmd":"x"}"#, t(1), Flavour::V13).unwrap().root;
     let r = run(&r, "POST", "/v2/apps", None, r#"{"id":"b","cmd":"x"}"#, t(2), Flavour::V13).unwrap().root;
-    let a = r.find_app(&PathId::parse("/a")).unwrap();
+    let a = r.find_app(&PathId::parse("/a")).unwrap().app();
     assert_eq!(a.version, Some(t(1).to_joda()));
 }
 
@@ -91,13 +91,13 @@ fn unchanged_apps_keep_their_versions() {
 fn put_replace_on_v14_and_patch() {
     let f = Flavour::V14;
     let r = run(&canonical_root(Group::empty_root(), f), "POST", "/v2/apps", None, r#"{"id":"a","cmd":"x","instances":2,"env":{"A":"1"}}"#, t(1), f).unwrap().root;
-    let app = r.find_app(&PathId::parse("/a")).unwrap();
+    let app = r.find_app(&PathId::parse("/a")).unwrap().app();
     assert_eq!(app.kill_selection.as_deref(), Some("YOUNGEST_FIRST"));
     let replaced = run(&r, "PUT", "/v2/apps/a", Some("partialUpdate=false"), r#"{"cmd":"y"}"#, t(2), f).unwrap().root;
-    let app = replaced.find_app(&PathId::parse("/a")).unwrap();
+    let app = replaced.find_app(&PathId::parse("/a")).unwrap().app();
     assert_eq!((app.instances, app.env.as_ref().unwrap().len()), (Some(1), 0));
     let patched = run(&r, "PATCH", "/v2/apps/a", None, r#"{"cmd":"y"}"#, t(2), f).unwrap().root;
-    let app = patched.find_app(&PathId::parse("/a")).unwrap();
+    let app = patched.find_app(&PathId::parse("/a")).unwrap().app();
     assert_eq!((app.instances, app.env.as_ref().unwrap().len()), (Some(2), 1));
     let err = run(&r, "PATCH", "/v2/apps/nope", None, r#"{"cmd":"y"}"#, t(2), f).unwrap_err();
     assert_eq!(err.status(), 404);
@@ -121,9 +121,9 @@ fn groups_resolve_relative_ids_and_replace_apps() {
     let body = r#"{"id":"prod","apps":[{"id":"web","cmd":"x"},{"id":"../top","cmd":"x"}],"groups":[{"id":"db","apps":[{"id":"pg","cmd":"x","dependencies":["../web"]}]}]}"#;
     let out = run(&empty(), "POST", "/v2/groups", None, body, t(1), Flavour::V13).unwrap();
     assert_eq!(out.created, Some(PathId::parse("/prod")));
-    let ids: Vec<_> = out.root.transitive_apps().iter().map(|a| a.id.clone().unwrap()).collect();
+    let ids: Vec<_> = out.root.transitive_apps().iter().map(|a| a.id().unwrap().to_string()).collect();
     assert!(ids.contains(&"/prod/web".to_string()) && ids.contains(&"/top".to_string()) && ids.contains(&"/prod/db/pg".to_string()), "{ids:?}");
-    let pg = out.root.find_app(&PathId::parse("/prod/db/pg")).unwrap();
+    let pg = out.root.find_app(&PathId::parse("/prod/db/pg")).unwrap().app();
     assert_eq!(pg.dependencies, Some(vec!["/prod/web".to_string()]));
     // Dependency order: web before pg.
     let last_two: Vec<_> = out.steps.iter().skip(1).map(|s| s.actions.iter().map(|a| a.run_spec().to_string()).collect::<Vec<_>>()).collect();
@@ -142,8 +142,8 @@ fn scale_by_rounds_up_and_dry_run_changes_nothing() {
     let body = r#"{"id":"g","apps":[{"id":"a","cmd":"x","instances":3},{"id":"b","cmd":"x","instances":1}]}"#;
     let r = run(&empty(), "POST", "/v2/groups", None, body, t(1), Flavour::V13).unwrap().root;
     let out = run(&r, "PUT", "/v2/groups/g", None, r#"{"scaleBy":1.5}"#, t(2), Flavour::V13).unwrap();
-    assert_eq!(out.root.find_app(&PathId::parse("/g/a")).unwrap().instances, Some(5));
-    assert_eq!(out.root.find_app(&PathId::parse("/g/b")).unwrap().instances, Some(2));
+    assert_eq!(out.root.find_app(&PathId::parse("/g/a")).unwrap().app().instances, Some(5));
+    assert_eq!(out.root.find_app(&PathId::parse("/g/b")).unwrap().app().instances, Some(2));
     let dry = run(&r, "PUT", "/v2/groups/g", Some("dryRun=true"), r#"{"scaleBy":2}"#, t(2), Flavour::V13).unwrap();
     assert!(!dry.deployment);
     assert_eq!(dry.root, r);
@@ -190,9 +190,9 @@ fn delete_groups() {
 fn scale_by_kill() {
     let r = run(&empty(), "POST", "/v2/apps", None, r#"{"id":"/p/a","cmd":"x","instances":4}"#, t(1), Flavour::V13).unwrap().root;
     let out = run(&r, "POST", "/v2/tasks/delete", Some("scale=true"), r#"{"ids":["p_a.1","p_a.2"]}"#, t(2), Flavour::V13).unwrap();
-    assert_eq!(out.root.find_app(&PathId::parse("/p/a")).unwrap().instances, Some(2));
+    assert_eq!(out.root.find_app(&PathId::parse("/p/a")).unwrap().app().instances, Some(2));
     let out = run(&out.root, "DELETE", "/v2/apps/p/a/tasks/p_a.3", Some("scale=true"), "", t(3), Flavour::V13).unwrap();
-    assert_eq!(out.root.find_app(&PathId::parse("/p/a")).unwrap().instances, Some(1));
+    assert_eq!(out.root.find_app(&PathId::parse("/p/a")).unwrap().app().instances, Some(1));
     assert!(parse_write("DELETE", "/v2/apps/p/a/tasks", None, b"", Flavour::V13).unwrap().is_none());
     let err = parse_write("DELETE", "/v2/apps/p/a/tasks", Some("scale=true&wipe=true"), b"", Flavour::V13).unwrap_err();
     assert_eq!(err.status(), 400);

@@ -2,12 +2,11 @@
 //! steps (`DeploymentPlan.apply`).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::app::VersionInfo;
-use crate::{App, Group, PathId, Pod, Timestamp};
+use crate::{App, Group, PathId, Pod, SharedApp, Timestamp};
 
 /// True when two apps differ only in instances (and versions): Marathon's `isOnlyScaleChange`.
 fn same_config(a: &App, b: &App) -> bool {
@@ -42,11 +41,11 @@ fn full(scaling: &str, config: &str) -> VersionInfo {
 /// keep theirs. Every group's version becomes `now`. New or changed pods get `now`.
 pub fn stamp_versions(original: &Group, mut target: Group, now: Timestamp, restarted: &[PathId]) -> Group {
     let v = now.to_joda();
-    let orig_apps: HashMap<&str, &App> =
-        original.transitive_apps().into_iter().filter_map(|a| Some((a.id.as_deref()?, a))).collect();
+    let orig_apps: HashMap<&str, &SharedApp> =
+        original.transitive_apps().into_iter().filter_map(|a| Some((a.id()?, a))).collect();
     let orig_pods: HashMap<String, &Pod> = all_pods(original).into_iter().filter_map(|p| Some((p.id.clone()?, p))).collect();
     let restarted: HashSet<String> = restarted.iter().map(|p| p.to_string()).collect();
-    fn walk(g: &mut Group, f: &mut dyn FnMut(&mut Arc<App>), fp: &mut dyn FnMut(&mut Pod), v: &str) {
+    fn walk(g: &mut Group, f: &mut dyn FnMut(&mut SharedApp), fp: &mut dyn FnMut(&mut Pod), v: &str) {
         g.version = Some(v.to_string());
         if let Some(apps) = g.apps.as_mut() {
             apps.iter_mut().for_each(&mut *f);
@@ -60,11 +59,11 @@ pub fn stamp_versions(original: &Group, mut target: Group, now: Timestamp, resta
             }
         }
     }
-    let mut stamp_app = |shared: &mut Arc<App>| {
-        let id = shared.id.clone().unwrap_or_default();
+    let mut stamp_app = |shared: &mut SharedApp| {
+        let id = shared.id().unwrap_or_default().to_string();
         match orig_apps.get(id.as_str()) {
             None => {
-                let app = Arc::make_mut(shared);
+                let app = shared.make_mut();
                 app.version = Some(v.clone());
                 app.version_info = Some(full(&v, &v));
             }
@@ -72,21 +71,22 @@ pub fn stamp_versions(original: &Group, mut target: Group, now: Timestamp, resta
                 let restart = restarted.contains(&id);
                 // Apps a change did not touch keep their version (ops clear it on touched apps):
                 // skip the deep comparison for them.
-                if !restart && shared.version.is_some() && shared.version == old.version {
+                if !restart && shared.version().is_some() && shared.version() == old.version() {
                     return;
                 }
-                if !restart && **old == **shared {
+                if !restart && **old == *shared {
                     return;
                 }
-                let app = Arc::make_mut(shared);
-                if restart || same_config(old, app) {
+                let old = old.app();
+                let app = shared.make_mut();
+                if restart || same_config(&old, app) {
                     if !restart && old.instances() == app.instances() {
                         // Only the stored versions differ (e.g. a re-sent app): keep the old ones.
                         app.version = old.version.clone();
                         app.version_info = old.version_info.clone();
                         return;
                     }
-                    let config = last_config_change(old).unwrap_or_else(|| v.clone());
+                    let config = last_config_change(&old).unwrap_or_else(|| v.clone());
                     app.version = Some(v.clone());
                     app.version_info = Some(full(&v, &config));
                 } else {
@@ -154,9 +154,9 @@ pub struct Step {
 /// zero, then scale or restart in dependency order (longest dependency path first-to-last).
 /// `target` must be stamped ([`stamp_versions`]): an app with its original version is unchanged.
 pub fn plan_steps(original: &Group, target: &Group, restarted: &[PathId]) -> Vec<Step> {
-    let orig: HashMap<&str, &App> = original.transitive_apps().into_iter().filter_map(|a| Some((a.id.as_deref()?, a))).collect();
+    let orig: HashMap<&str, &SharedApp> = original.transitive_apps().into_iter().filter_map(|a| Some((a.id()?, a))).collect();
     let targ_list = target.transitive_apps();
-    let targ: HashMap<&str, &App> = targ_list.iter().filter_map(|a| Some((a.id.as_deref()?, *a))).collect();
+    let targ: HashMap<&str, &SharedApp> = targ_list.iter().filter_map(|a| Some((a.id()?, *a))).collect();
     let orig_pods: HashMap<String, &Pod> = all_pods(original).into_iter().filter_map(|p| Some((p.id.clone()?, p))).collect();
     let targ_pods: HashMap<String, &Pod> = all_pods(target).into_iter().filter_map(|p| Some((p.id.clone()?, p))).collect();
     let restarted: HashSet<String> = restarted.iter().map(|p| p.to_string()).collect();
@@ -169,7 +169,7 @@ pub fn plan_steps(original: &Group, target: &Group, restarted: &[PathId]) -> Vec
 
     let mut starts: Vec<Action> = targ_list
         .iter()
-        .filter_map(|a| a.id.as_deref())
+        .filter_map(|a| a.id())
         .filter(|id| !orig.contains_key(id))
         .map(|id| Action::app("StartApplication", id))
         .collect();
@@ -178,7 +178,7 @@ pub fn plan_steps(original: &Group, target: &Group, restarted: &[PathId]) -> Vec
 
     // Dependency classes: the length of the longest dependency path from each app.
     let mut depth: HashMap<&str, usize> = HashMap::new();
-    fn longest<'a>(id: &'a str, targ: &HashMap<&'a str, &'a App>, depth: &mut HashMap<&'a str, usize>, seen: &mut HashSet<&'a str>) -> usize {
+    fn longest<'a>(id: &'a str, targ: &HashMap<&'a str, &'a SharedApp>, depth: &mut HashMap<&'a str, usize>, seen: &mut HashSet<&'a str>) -> usize {
         if let Some(d) = depth.get(id) {
             return *d;
         }
@@ -187,7 +187,7 @@ pub fn plan_steps(original: &Group, target: &Group, restarted: &[PathId]) -> Vec
         }
         let mut best = 0;
         if let Some(app) = targ.get(id) {
-            for dep in app.dependencies.as_deref().unwrap_or(&[]) {
+            for dep in app.dependencies() {
                 for (other, _) in targ.iter() {
                     if PathId::parse(dep).includes(&PathId::parse(other)) && *other != id {
                         best = best.max(longest(other, targ, depth, seen));
@@ -198,10 +198,10 @@ pub fn plan_steps(original: &Group, target: &Group, restarted: &[PathId]) -> Vec
         depth.insert(id, best + 1);
         best + 1
     }
-    let has_deps = targ_list.iter().any(|a| a.dependencies.as_ref().is_some_and(|d| !d.is_empty()));
+    let has_deps = targ_list.iter().any(|a| !a.dependencies().is_empty());
     let mut classes: std::collections::BTreeMap<usize, Vec<Action>> = Default::default();
     for app in &targ_list {
-        let Some(id) = app.id.as_deref() else { continue };
+        let Some(id) = app.id() else { continue };
         let action = match orig.get(id) {
             None => Some("ScaleApplication"),
             Some(old) if restarted.contains(id) => {
@@ -209,9 +209,9 @@ pub fn plan_steps(original: &Group, target: &Group, restarted: &[PathId]) -> Vec
                 Some("RestartApplication")
             }
             // After stamping, an unchanged app has its original version.
-            Some(old) if app.version.is_some() && app.version == old.version => None,
+            Some(old) if app.version().is_some() && app.version() == old.version() => None,
             Some(old) if *old == *app => None,
-            Some(old) if same_config(old, app) => {
+            Some(old) if same_config(&old.app(), &app.app()) => {
                 if old.instances() != app.instances() {
                     Some("ScaleApplication")
                 } else {

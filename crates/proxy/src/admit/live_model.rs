@@ -12,6 +12,7 @@
 //!   workers (`spawn_blocking`) so that decisions are fast; until it is ready, decisions use the
 //!   last one prepared (composition, see [`super::sizes`]) or the exact path.
 
+use std::collections::HashMap;
 use std::hash::Hasher;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use bytes::Bytes;
 use http::{Method, Request, Uri};
 use http_body_util::BodyExt;
 use marathon_model::ops::{canonical_app, canonical_root, Flavour};
-use marathon_model::{App, Group, PathId};
+use marathon_model::{App, Group, PathId, SharedApp};
 use tokio::sync::{watch, Notify, RwLock};
 use znode_size::{AppFlavor, Estimator, Layout, StoreConfig};
 
@@ -236,9 +237,16 @@ impl LiveModel {
             }
         };
         if !unchanged {
-            let root = tokio::task::spawn_blocking(move || parse_root(&body, flavour))
-                .await
-                .map_err(|e| anyhow::anyhow!("parsing /v2/groups: {e}"))??;
+            let previous = self.current.read().await.as_ref().map(|c| c.root.clone());
+            let root = tokio::task::spawn_blocking(move || {
+                let mut root = parse_root(&body, flavour)?;
+                if let Some(previous) = previous {
+                    reuse_unchanged_apps(&mut root, &previous);
+                }
+                anyhow::Ok(root)
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("parsing /v2/groups: {e}"))??;
             let snap = Snapshot {
                 root: Arc::new(root),
                 version,
@@ -296,17 +304,16 @@ impl LiveModel {
         let flavour = snap.flavour;
         let old_root = snap.root.clone();
         let patched = tokio::task::spawn_blocking(move || {
-            let app = canonical_app(app, &id.parent(), flavour);
+            let mut app = SharedApp::new(canonical_app(app, &id.parent(), flavour));
+            app.pack();
             if old_root.find_app(&id).is_some_and(|a| *a == app) {
                 return Some(None);
             }
             let mut root = (*old_root).clone();
-            if let Some(slot) = root.find_app_mut(&id) {
-                *slot = app;
-            } else if let Some(g) = root.find_group_mut(&id.parent()) {
-                g.apps.get_or_insert_with(Vec::new).push(std::sync::Arc::new(app));
-            } else {
-                return None;
+            let apps = root.find_group_mut(&id.parent())?.apps.get_or_insert_with(Vec::new);
+            match apps.iter_mut().find(|a| a.id() == app.id()) {
+                Some(slot) => *slot = app,
+                None => apps.push(app),
             }
             Some(Some(root))
         })
@@ -374,7 +381,7 @@ impl LiveModel {
                                 let current = p.self_plan.estimate.binding_bytes;
                                 (Some(p), groups, hc, current)
                             } else {
-                                let mut e = Estimator::new(store.clone());
+                                let e = Estimator::new(store.clone());
                                 let current = if store.layout == Layout::Legacy {
                                     e.deployment(&root, &root).binding_bytes
                                 } else {
@@ -388,6 +395,8 @@ impl LiveModel {
                             if let Some(p) = p {
                                 *me.prepared.lock().unwrap() = Some(Arc::new(p));
                             }
+                            // The previous root and warm state, and this round's scratch, are free.
+                            tokio::task::spawn_blocking(super::release_memory::release_freed_memory);
                             let m = &me.metrics;
                             m.group_bytes.clear();
                             for (g, bytes) in groups.into_iter().take(MAX_GROUP_LABELS) {
@@ -452,9 +461,31 @@ fn top_group_bytes(root: &Group, store: &StoreConfig) -> Vec<(String, u64)> {
     out
 }
 
-/// What `/v2/groups` returns, as the canonical root the estimator expects.
+/// What `/v2/groups` returns, as the canonical root the estimator expects, its apps packed (the
+/// model is kept for long and reads few apps in full; see `marathon_model::SharedApp`).
 pub fn parse_root(bytes: &[u8], flavour: Flavour) -> anyhow::Result<Group> {
     let group = Group::parse(bytes).map_err(|e| anyhow::anyhow!("/v2/groups: {e}"))?;
     let group = group.normalized(&PathId::root()).map_err(|e| anyhow::anyhow!("/v2/groups: {e}"))?;
-    Ok(canonical_root(group, flavour))
+    let mut root = canonical_root(group, flavour);
+    root.pack_apps();
+    Ok(root)
+}
+
+/// Puts `previous`'s copy in place of every app of `root` that has not changed, so that the
+/// apps keep what was derived from them (their encoding) across a resync.
+fn reuse_unchanged_apps(root: &mut Group, previous: &Group) {
+    let before: HashMap<&str, &SharedApp> = previous.transitive_apps().into_iter().filter_map(|a| Some((a.id()?, a))).collect();
+    fn walk(g: &mut Group, before: &HashMap<&str, &SharedApp>) {
+        for app in g.apps.iter_mut().flatten() {
+            if let Some(old) = app.id().and_then(|id| before.get(id)) {
+                if *old == app {
+                    *app = (*old).clone();
+                }
+            }
+        }
+        for sub in g.groups.iter_mut().flatten() {
+            walk(sub, before);
+        }
+    }
+    walk(root, &before);
 }

@@ -6,6 +6,7 @@
 //! - [`rejection`]: the 422 body people can act on.
 //! - [`event_stream`]: the model kept fresh from `/v2/events`.
 //! - [`sizes`]: fast (warm) and exact estimates for a decision.
+//! - [`release_memory`]: freed heap back to the system after each model change.
 //! - [`audit`], [`admit_metrics`]: one JSON line per decision; Prometheus metrics.
 //! - [`quota_check`], [`reload`], [`usage_api`], [`ui`]: per-group quotas and exemptions, hot
 //!   reload of `proxy.toml`, `/admission/v1/groups`, `/admission/v1/decisions`, `/admission/ui`.
@@ -18,6 +19,7 @@ pub mod event_stream;
 pub mod live_model;
 pub mod quota_check;
 pub mod rejection;
+pub mod release_memory;
 pub mod reload;
 pub mod sizes;
 pub mod ui;

@@ -150,7 +150,6 @@ pub struct QuotaResult {
 pub struct QuotaRuntime {
     set: RwLock<Arc<QuotaSet>>,
     generation: AtomicU64,
-    checks: AtomicU64,
     engine: Mutex<QuotaEngine>,
     pub metrics: QuotaMetrics,
     pub decisions: DecisionRing,
@@ -213,7 +212,6 @@ impl QuotaRuntime {
         let rt = QuotaRuntime {
             set: RwLock::new(Arc::new(QuotaSet::default())),
             generation: AtomicU64::new(0),
-            checks: AtomicU64::new(0),
             engine: Mutex::new(QuotaEngine::new(znode_size::AppFlavor::V13)),
             metrics: QuotaMetrics::default(),
             decisions: DecisionRing::default(),
@@ -282,12 +280,7 @@ impl QuotaRuntime {
         let outcome = {
             let mut engine = self.engine.lock().unwrap();
             engine.set_flavor(store.flavor);
-            let out = evaluate(&set, &mut engine, QuotaChange { base, target, touched }, &client, Timestamp::now());
-            // Forget deleted apps now and then (walking 10,000 apps per decision is not worth it).
-            if self.checks.fetch_add(1, Ordering::Relaxed) % 256 == 255 {
-                engine.retain_only(target);
-            }
-            out
+            evaluate(&set, &mut engine, QuotaChange { base, target, touched }, &client, Timestamp::now())
         };
         if outcome.evaluated.is_empty() {
             return None;

@@ -30,8 +30,7 @@ impl Breakdown {
             for a in &g.apps {
                 let env = root
                     .find_app(&PathId::parse(&a.id))
-                    .and_then(|app| app.env.as_ref())
-                    .map(|e| e.len())
+                    .map(|app| app.env_count())
                     .unwrap_or(0);
                 apps.push((a.id.to_string(), a.bytes.len() as u64, env));
             }

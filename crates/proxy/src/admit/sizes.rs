@@ -82,7 +82,6 @@ impl SizeEngine {
         let est = self.exact(store);
         let current = est.state(base);
         let predicted = est.deployment(base, target);
-        est.retain_only(target);
         Sizes { current, predicted, path: "exact" }
     }
 

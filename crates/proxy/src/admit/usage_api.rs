@@ -21,7 +21,7 @@ use std::time::Duration;
 use admission::quota::{QuotaSet, Resource, Usage};
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Response, StatusCode};
-use marathon_model::{App, Timestamp};
+use marathon_model::{SharedApp, Timestamp};
 use serde::Serialize;
 use znode_size::encoded_tree::EncodedGroup;
 use znode_size::{Estimator, Layout};
@@ -134,7 +134,7 @@ fn quota_rows(set: &QuotaSet, usage_of: &dyn Fn(&str) -> Usage) -> Vec<QuotaRow>
 }
 
 /// Walks the encoded tree: rows (preorder) and the subtree usage.
-fn walk(eg: &EncodedGroup, apps: &HashMap<&str, &App>, rows: &mut Vec<GroupRow>) -> Usage {
+fn walk(eg: &EncodedGroup, apps: &HashMap<&str, &SharedApp>, rows: &mut Vec<GroupRow>) -> Usage {
     let mut own = Usage { bytes: eg.own_len() as u64, ..Usage::default() };
     for a in &eg.apps {
         if let Some(app) = apps.get(&*a.id) {
@@ -193,8 +193,7 @@ fn compute(
         None if snap.store.layout == Layout::Legacy => est.deployment(root, root),
         None => est.state(root),
     };
-    est.retain_only(root);
-    let apps: HashMap<&str, &App> = root.transitive_apps().into_iter().filter_map(|a| a.id.as_deref().map(|id| (id, a))).collect();
+    let apps: HashMap<&str, &SharedApp> = root.transitive_apps().into_iter().filter_map(|a| a.id().map(|id| (id, a))).collect();
     let mut rows = Vec::new();
     walk(&encoded, &apps, &mut rows);
     let by_id: HashMap<String, Usage> = rows.iter().map(|r| (r.id.clone(), r.subtree.clone())).collect();
