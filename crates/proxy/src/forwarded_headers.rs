@@ -9,6 +9,7 @@
 use std::net::SocketAddr;
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::Request;
 
@@ -16,7 +17,8 @@ pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-fo
 pub static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
-/// The client connection a request came on; put in the request's extensions by the listener.
+/// The client connection a request came on; the listener builds the stack of each connection with
+/// it (see [`crate::stack`]), so no request carries it in its extensions.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientInfo {
     pub addr: SocketAddr,
@@ -24,21 +26,19 @@ pub struct ClientInfo {
 }
 
 /// Adds the three headers in place.
+///
+/// Runs on every request: `X-Forwarded-For` is built in one buffer (one allocation, handed to the
+/// header value without a copy).
 pub fn add_forwarded_headers<B>(req: &mut Request<B>, client: &ClientInfo) {
-    let ip = client.addr.ip().to_string();
-    let xff = {
-        let previous: Vec<&str> = req
-            .headers()
-            .get_all(&X_FORWARDED_FOR)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
-        if previous.is_empty() {
-            ip
-        } else {
-            format!("{}, {ip}", previous.join(", "))
+    use std::fmt::Write as _;
+    let mut xff = String::with_capacity(48);
+    for v in req.headers().get_all(&X_FORWARDED_FOR) {
+        if let Ok(s) = v.to_str() {
+            xff.push_str(s);
+            xff.push_str(", ");
         }
-    };
+    }
+    let _ = write!(xff, "{}", client.addr.ip());
     let host = req
         .headers()
         .get(header::HOST)
@@ -49,7 +49,7 @@ pub fn add_forwarded_headers<B>(req: &mut Request<B>, client: &ClientInfo) {
                 .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
         });
     let headers = req.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&xff) {
+    if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(xff)) {
         headers.insert(X_FORWARDED_FOR.clone(), v);
     }
     headers.insert(
@@ -66,19 +66,32 @@ pub fn add_forwarded_headers<B>(req: &mut Request<B>, client: &ClientInfo) {
     }
 }
 
-#[derive(Clone, Copy, Default)]
-pub struct ForwardedHeadersLayer;
+/// Adds the headers for the requests of one client connection.
+#[derive(Clone, Copy)]
+pub struct ForwardedHeadersLayer {
+    client: ClientInfo,
+}
+
+impl ForwardedHeadersLayer {
+    pub fn new(client: ClientInfo) -> Self {
+        ForwardedHeadersLayer { client }
+    }
+}
 
 impl<S> tower::Layer<S> for ForwardedHeadersLayer {
     type Service = ForwardedHeaders<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        ForwardedHeaders { inner }
+        ForwardedHeaders {
+            inner,
+            client: self.client,
+        }
     }
 }
 
 #[derive(Clone)]
 pub struct ForwardedHeaders<S> {
     inner: S,
+    client: ClientInfo,
 }
 
 impl<S, B> tower::Service<Request<B>> for ForwardedHeaders<S>
@@ -94,9 +107,7 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        if let Some(client) = req.extensions().get::<ClientInfo>().copied() {
-            add_forwarded_headers(&mut req, &client);
-        }
+        add_forwarded_headers(&mut req, &self.client);
         self.inner.call(req)
     }
 }

@@ -8,6 +8,8 @@
 //! segments resolved, empty segments dropped, percent-escapes decoded, matrix parameters removed),
 //! while the request itself is always forwarded exactly as the client sent it.
 
+use std::borrow::Cow;
+
 use http::Method;
 
 /// The endpoint family, used as the `route` label of metrics and given to the phases.
@@ -33,6 +35,14 @@ pub enum RouteClass {
 }
 
 impl RouteClass {
+    /// How many classes there are; [`RouteClass::index`] is below it.
+    pub const COUNT: usize = 13;
+
+    /// A dense index, for per-class tables.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// The label value used in metrics: bounded, lower case.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -66,9 +76,12 @@ pub struct Route {
 }
 
 /// Classifies a request by method and raw path (as sent, possibly percent-encoded).
+///
+/// Runs on every request, so it does not allocate unless a segment is percent-encoded: only the
+/// first three segments of the normalised path matter, and they are borrowed from `raw_path`.
 pub fn classify(method: &Method, raw_path: &str) -> Route {
-    let segments = normalized_segments(raw_path);
-    let seg = |i: usize| segments.get(i).map(String::as_str);
+    let first = first_segments(raw_path);
+    let seg = |i: usize| first.get(i);
     let class = match (seg(0), seg(1)) {
         (Some("v2"), Some("events")) => RouteClass::Events,
         (Some("v2"), Some("apps")) => RouteClass::Apps,
@@ -104,6 +117,44 @@ pub fn classify(method: &Method, raw_path: &str) -> Route {
     }
 }
 
+/// The first [`FirstSegments::N`] segments of the normalised path, and how deep it goes.
+struct FirstSegments<'a> {
+    segs: [Cow<'a, str>; FirstSegments::N],
+    depth: usize,
+}
+
+impl FirstSegments<'_> {
+    const N: usize = 3;
+
+    fn get(&self, i: usize) -> Option<&str> {
+        (i < self.depth.min(Self::N)).then(|| self.segs[i].as_ref())
+    }
+}
+
+/// [`normalized_segments`], keeping only the first three: a segment past them is counted, not
+/// kept, and `..` pops the count, so the first three are exactly those of the full list.
+fn first_segments(raw_path: &str) -> FirstSegments<'_> {
+    let mut out = FirstSegments {
+        segs: [Cow::Borrowed(""), Cow::Borrowed(""), Cow::Borrowed("")],
+        depth: 0,
+    };
+    for raw in raw_path.split('/') {
+        let raw = raw.split(';').next().unwrap_or("");
+        let seg = percent_decode_cow(raw);
+        match seg.as_ref() {
+            "" | "." => {}
+            ".." => out.depth = out.depth.saturating_sub(1),
+            _ => {
+                if out.depth < FirstSegments::N {
+                    out.segs[out.depth] = seg;
+                }
+                out.depth += 1;
+            }
+        }
+    }
+    out
+}
+
 /// The path as Jetty/Jersey would match it: segments percent-decoded, matrix parameters
 /// (`;x=y`) removed, empty and `.` segments dropped, `..` resolved.
 pub fn normalized_segments(raw_path: &str) -> Vec<String> {
@@ -123,8 +174,12 @@ pub fn normalized_segments(raw_path: &str) -> Vec<String> {
 }
 
 fn percent_decode(s: &str) -> String {
+    percent_decode_cow(s).into_owned()
+}
+
+fn percent_decode_cow(s: &str) -> Cow<'_, str> {
     if !s.contains('%') {
-        return s.to_owned();
+        return Cow::Borrowed(s);
     }
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -141,7 +196,7 @@ fn percent_decode(s: &str) -> String {
         out.push(bytes[i]);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
 #[cfg(test)]
@@ -195,6 +250,28 @@ mod tests {
         assert!(classify(&Method::GET, "/admission/v1/check").admission_write);
         assert!(classify(&Method::POST, "//admission/./v1/check").admission_write);
         assert!(!classify(&Method::GET, "/admissions").admission_write);
+    }
+
+    #[test]
+    fn first_segments_agree_with_the_full_normalisation() {
+        for p in [
+            "/", "", "/ping", "/v2/apps", "//v2//apps/", "/v2/./apps", "/v2/x/../apps",
+            "/a/b/c/d/../../../v2/apps", "/a/b/c/d/e/../../../../../v2/tasks/delete",
+            "/../../v2/apps", "/v2/%61pps;x=1/a", "/v2/apps/a/b/c/../../..", "/%2e%2e/v2",
+            "/v2/tasks/x/../delete", "/admission/v1/../../ping",
+        ] {
+            let full = normalized_segments(p);
+            let first = first_segments(p);
+            for i in 0..FirstSegments::N {
+                assert_eq!(first.get(i), full.get(i).map(String::as_str), "{p} segment {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn class_indexes_are_dense() {
+        assert_eq!(RouteClass::Other.index(), RouteClass::COUNT - 1);
+        assert_eq!(RouteClass::Events.index(), 0);
     }
 
     #[test]
