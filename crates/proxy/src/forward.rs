@@ -34,10 +34,10 @@ use crate::forwarded_headers::ClientInfo;
 use crate::hop_by_hop::strip_hop_by_hop;
 use crate::leader::Upstreams;
 use crate::marathon_error::marathon_error;
-use crate::metrics::{Metrics, RouteLabels};
+use crate::metrics::Metrics;
 use crate::phases::{warning_header_value, Flow, RequestCtx, RequestPhases, UpstreamFailure, WriteRequest};
 use crate::read_bounded_body::{read_bounded, BodyReadError};
-use crate::routes::{classify, Route};
+use crate::routes::classify;
 use crate::upstream::{display_base, error_chain, target_uri, HttpClient};
 
 const MAX_REDIRECTS: usize = 3;
@@ -75,12 +75,12 @@ pub(crate) struct Shared {
     pub next_id: AtomicU64,
 }
 
-/// The innermost service: takes a request (with [`ClientInfo`] and [`Route`] in its extensions)
-/// and produces the client's response. Never fails: every problem becomes a Marathon-shaped
-/// response.
+/// The innermost service: takes a request of one client connection and produces the client's
+/// response. Never fails: every problem becomes a Marathon-shaped response.
 #[derive(Clone)]
 pub struct ProxyService {
     pub(crate) shared: Arc<Shared>,
+    pub(crate) client: ClientInfo,
 }
 
 enum ReqBody {
@@ -108,26 +108,21 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let shared = self.shared.clone();
-        Box::pin(async move { Ok(shared.handle(req).await) })
+        let client = self.client;
+        Box::pin(async move { Ok(shared.handle(req, client).await) })
     }
 }
 
 impl Shared {
-    async fn handle<B>(self: Arc<Self>, req: Request<B>) -> Response<ProxyBody>
+    async fn handle<B>(self: Arc<Self>, req: Request<B>, client: ClientInfo) -> Response<ProxyBody>
     where
         B: Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<BoxError>,
     {
         let (parts, body) = req.into_parts();
-        let client = parts.extensions.get::<ClientInfo>().copied().unwrap_or(ClientInfo {
-            addr: ([0, 0, 0, 0], 0).into(),
-            tls: false,
-        });
-        let route = parts
-            .extensions
-            .get::<Route>()
-            .copied()
-            .unwrap_or_else(|| classify(&parts.method, parts.uri.path()));
+        // Classified again rather than handed down from the metrics layer in the request's
+        // extensions: without allocation, it costs less than the extensions map would.
+        let route = classify(&parts.method, parts.uri.path());
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut ctx = RequestCtx::new(id, client.addr, client.tls, parts.method.clone(), route);
 
@@ -240,7 +235,6 @@ impl Shared {
         let mut next = 0usize;
         let mut redirect: Option<Uri> = None;
         let mut redirects = 0usize;
-        let route_label = RouteLabels { route: ctx.route.class.as_str() };
 
         loop {
             // Where to: a redirect target, or the next candidate.
@@ -270,10 +264,7 @@ impl Shared {
             match self.send(req, timeout).await {
                 Ok(resp) => {
                     let latency = started.elapsed();
-                    self.metrics
-                        .upstream_latency
-                        .get_or_create(&route_label)
-                        .observe(latency.as_secs_f64());
+                    self.metrics.observe_upstream_latency(ctx.route.class, latency);
                     if self.settings.follow_leader_redirects
                         && replay.is_some()
                         && redirects < MAX_REDIRECTS

@@ -58,7 +58,6 @@ pub(crate) async fn serve_until(
     grace: Duration,
 ) {
     let graceful = GracefulShutdown::new();
-    let stack = crate::stack::build(shared.clone());
     let cancel = shared.cancel.clone();
     let builder = builder();
     tokio::pin!(shutdown);
@@ -70,9 +69,8 @@ pub(crate) async fn serve_until(
                 let Some((tcp, addr)) = c else { continue };
                 let _ = tcp.set_nodelay(true);
                 let info = ClientInfo { addr, tls: tls.is_some() };
-                let stack = stack.clone();
-                let svc = service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(info);
+                let stack = crate::stack::build(shared.clone(), info);
+                let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
                     stack.clone().oneshot(req)
                 });
                 let watcher = graceful.watcher();

@@ -14,7 +14,8 @@
 //! - `leader_changes_total`, `upstream_up{upstream}`.
 
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -27,7 +28,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use crate::routes::{classify, Route};
+use crate::routes::{classify, Route, RouteClass};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -70,6 +71,9 @@ pub struct Metrics {
     pub upstream_errors: Family<ErrorLabels, Counter>,
     pub leader_changes: Counter,
     pub upstream_up: Family<UpstreamLabels, Gauge>,
+    /// `upstream_latency`'s histogram of each route class, once it exists (a clone shares the
+    /// family's series): observing on every request skips the family's lock and label hashing.
+    latency_by_route: [OnceLock<Histogram>; RouteClass::COUNT],
 }
 
 impl Default for Metrics {
@@ -139,7 +143,19 @@ impl Metrics {
             upstream_errors,
             leader_changes,
             upstream_up,
+            latency_by_route: Default::default(),
         }
+    }
+
+    /// Records the time from sending a request to Marathon to its response head.
+    pub fn observe_upstream_latency(&self, route: RouteClass, latency: Duration) {
+        self.latency_by_route[route.index()]
+            .get_or_init(|| {
+                self.upstream_latency
+                    .get_or_create(&RouteLabels { route: route.as_str() })
+                    .clone()
+            })
+            .observe(latency.as_secs_f64());
     }
 
     /// The registry, for families registered by others (see
@@ -174,8 +190,8 @@ pub fn method_label(m: &Method) -> &'static str {
     }
 }
 
-/// Counts requests and body bytes; classifies the route once and leaves the [`Route`] in the
-/// request's extensions for the layers below.
+/// Counts requests and body bytes, by route class (classified here for the labels; the forwarder
+/// classifies on its own).
 #[derive(Clone)]
 pub struct MetricsLayer {
     metrics: Arc<Metrics>,
@@ -219,8 +235,7 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let route = classify(req.method(), req.uri().path());
         let method = method_label(req.method());
-        let (mut parts, body) = req.into_parts();
-        parts.extensions.insert(route);
+        let (parts, body) = req.into_parts();
         let body = CountingBody::new(body, self.metrics.request_bytes.clone());
         MetricsFuture {
             inner: self.inner.call(Request::from_parts(parts, body)),

@@ -1,6 +1,6 @@
 //! The tower stack of the proxy listener, outermost first:
 //!
-//! 1. [`MetricsLayer`]: classifies the route once, counts the response by method/route/status and
+//! 1. [`MetricsLayer`]: classifies the route, counts the response by method/route/status and
 //!    body bytes both ways (sees local answers too).
 //! 2. [`HopByHopLayer`]: strips hop-by-hop headers from the request, and from the response.
 //! 3. [`ForwardedHeadersLayer`]: adds `X-Forwarded-*` (after stripping, so they always survive).
@@ -8,19 +8,25 @@
 //!
 //! Why tower: each concern is a small service of its own, testable alone, and the order is
 //! written down in one place.
+//!
+//! One stack per client connection, built when it is accepted: the connection's [`ClientInfo`]
+//! (peer address, TLS) is part of the stack rather than of each request's extensions, and the
+//! layers pass nothing else through extensions either (the forwarder classifies the route itself,
+//! which costs less than a map in every request's extensions).
 
 use std::sync::Arc;
 
 use tower::ServiceBuilder;
 
 use crate::forward::{ProxyService, Shared};
-use crate::forwarded_headers::ForwardedHeadersLayer;
+use crate::forwarded_headers::{ClientInfo, ForwardedHeadersLayer};
 use crate::hop_by_hop::HopByHopLayer;
 use crate::metrics::MetricsLayer;
 
-/// Builds the stack around the forwarder.
+/// Builds the stack around the forwarder, for one client connection.
 pub(crate) fn build(
     shared: Arc<Shared>,
+    client: ClientInfo,
 ) -> impl tower::Service<
     http::Request<hyper::body::Incoming>,
     Response = http::Response<
@@ -35,6 +41,6 @@ pub(crate) fn build(
     ServiceBuilder::new()
         .layer(MetricsLayer::new(metrics))
         .layer(HopByHopLayer)
-        .layer(ForwardedHeadersLayer)
-        .service(ProxyService { shared })
+        .layer(ForwardedHeadersLayer::new(client))
+        .service(ProxyService { shared, client })
 }
