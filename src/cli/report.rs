@@ -53,7 +53,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     });
     groups.sort_by_key(|g| std::cmp::Reverse(g["subtree_bytes"].as_u64()));
     let mut apps = Vec::new();
-    encoded.visit(&mut |g| apps.extend(g.apps.iter().map(|a| (a.id.to_string(), a.bytes.len()))));
+    encoded.visit(&mut |g| apps.extend(g.apps.iter().map(|a| (a.id().to_string(), a.bytes.len()))));
     apps.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let headroom = headroom(&cfg.layout, &apps, &self_plan, &state);
 

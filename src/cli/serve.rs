@@ -89,6 +89,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::warn!("{origin}: unknown top-level key `{k}` (ignored)");
     }
 
+    proxy::admit::release_memory::configure_allocator();
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if config.runtime.worker_threads > 0 {
         builder.worker_threads(config.runtime.worker_threads);

@@ -524,7 +524,7 @@ impl QuotaEngine {
             let mut bytes_of: HashMap<String, u64> = HashMap::new();
             encoded.visit(&mut |eg| {
                 for a in &eg.apps {
-                    bytes_of.insert(a.id.to_string(), a.bytes.len() as u64);
+                    bytes_of.insert(a.id().to_string(), a.bytes.len() as u64);
                 }
             });
             for app in g.transitive_apps() {

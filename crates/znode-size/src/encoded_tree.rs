@@ -19,7 +19,8 @@ use crate::wire::{field_len, put_bytes};
 /// One encoded app of a group.
 #[derive(Clone)]
 pub struct EncodedApp {
-    pub id: Arc<str>,
+    /// The app itself (shared, not a copy).
+    pub app: SharedApp,
     /// The `##` of its `PathId` key, which places it in its group's `Map[PathId, _]`.
     pub key_hash: i32,
     /// The `ServiceDefinition` bytes.
@@ -34,10 +35,14 @@ impl EncodedApp {
             AppFlavor::V14 => 14,
         };
         EncodedApp {
-            id: app.id().unwrap_or_default().into(),
+            app: app.clone(),
             key_hash: app_key_hash(app.id()),
             bytes: app.encoding(tag, |app| service_definition(app, flavor).encode_to_vec().into()),
         }
+    }
+
+    pub fn id(&self) -> &str {
+        self.app.id().unwrap_or_default()
     }
 }
 

@@ -42,9 +42,8 @@ pub struct FastEstimate {
 }
 
 struct Slot {
-    /// The app of `S` (shared with the root, not a copy): a target app is unchanged when it is
-    /// the same value or has the same version (apps without a version are compared in full).
-    app: SharedApp,
+    /// The app of `S` and its bytes. A target app is unchanged when it is the same value or has
+    /// the same version (apps without a version are compared in full).
     encoded: EncodedApp,
     start: usize,
     end: usize,
@@ -56,7 +55,10 @@ pub struct WarmState {
     root: Arc<Group>,
     /// `S`'s bytes, its apps' fields referring to each app's own encoding.
     bytes: PiecedBytes,
-    slots: HashMap<String, Slot>,
+    /// By the hash of the app's id (no copy of the ids); see [`WarmState::slot`].
+    slots: HashMap<u64, Slot>,
+    /// The rare slots whose id hash collides with another's.
+    colliding: Vec<Slot>,
     group_apps_end: HashMap<PathId, usize>,
     state: Estimate,
     self_plan: Estimate,
@@ -90,15 +92,17 @@ impl WarmState {
         let spans: Vec<(usize, usize, Arc<[u8]>)> = positions.iter().map(|(a, s, e)| (*s, *e, a.bytes.clone())).collect();
         let bytes = PiecedBytes::new(&full, &spans);
         drop(spans);
-        let apps: HashMap<&str, &SharedApp> =
-            root.transitive_apps().into_iter().filter_map(|a| Some((a.id()?, a))).collect();
-        let slots = positions
-            .into_iter()
-            .filter_map(|(encoded, start, end)| {
-                let app = (*apps.get(&*encoded.id)?).clone();
-                Some((encoded.id.to_string(), Slot { app, encoded, start, end }))
-            })
-            .collect();
+        let mut slots = HashMap::with_capacity(positions.len());
+        let mut colliding = Vec::new();
+        for (encoded, start, end) in positions {
+            let slot = Slot { encoded, start, end };
+            match slots.entry(id_hash(slot.encoded.id())) {
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(slot);
+                }
+                std::collections::hash_map::Entry::Occupied(_) => colliding.push(slot),
+            }
+        }
         let state = estimator.state(&root);
         let self_plan = estimator.deployment(&root, &root);
         let root_value_len = stored_len(&full, cfg);
@@ -108,12 +112,12 @@ impl WarmState {
         } else {
             plan_raw
         };
-        drop(apps);
         WarmState {
             cfg: cfg.clone(),
             root,
             bytes,
             slots,
+            colliding,
             group_apps_end,
             state,
             self_plan,
@@ -156,12 +160,13 @@ impl WarmState {
         let flavor = self.cfg.flavor;
         let tree = EncodedGroup::legacy_with(target, flavor, &mut |app: &SharedApp| {
             let id = app.id().unwrap_or_default();
-            if let Some(slot) = self.slots.get(id) {
+            if let Some(slot) = self.slot(id) {
                 matched += 1;
-                let unchanged = SharedApp::ptr_eq(&slot.app, app)
-                    || match slot.app.version() {
+                let before = &slot.encoded.app;
+                let unchanged = SharedApp::ptr_eq(before, app)
+                    || match before.version() {
                         Some(v) => Some(v) == app.version(),
-                        None => slot.app == *app,
+                        None => before == app,
                     };
                 if unchanged {
                     return slot.encoded.clone();
@@ -175,11 +180,11 @@ impl WarmState {
             encoded
         });
         // Ids are unique in a tree, so when every app of `S` was matched none was removed.
-        let removed: Vec<&Slot> = if matched == self.slots.len() {
+        let removed: Vec<&Slot> = if matched == self.slots.len() + self.colliding.len() {
             Vec::new()
         } else {
             let present: HashSet<&str> = target.transitive_apps().into_iter().filter_map(|a| a.id()).collect();
-            self.slots.iter().filter(|(id, _)| !present.contains(id.as_str())).map(|(_, s)| s).collect()
+            self.slots.values().chain(&self.colliding).filter(|s| !present.contains(s.encoded.id())).collect()
         };
 
         let target_raw = tree.len();
@@ -239,6 +244,14 @@ impl WarmState {
         FastEstimate { estimate, exact: !plan_compressed && !root_compressed, error_bound }
     }
 
+    /// `S`'s slot of the app `id`.
+    fn slot(&self, id: &str) -> Option<&Slot> {
+        match self.slots.get(&id_hash(id)) {
+            Some(slot) if slot.encoded.id() == id => Some(slot),
+            _ => self.colliding.iter().find(|s| s.encoded.id() == id),
+        }
+    }
+
     /// The deflate size of one of `S`'s apps primed with the 32 KiB before it (cached).
     fn in_context(&self, slot: &Slot) -> usize {
         let mut cache = self.old_in_context.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -282,6 +295,14 @@ fn stored_len(payload: &[u8], cfg: &StoreConfig) -> usize {
 fn value_len_of_entry(entry_len: usize) -> usize {
     let name_len = legacy::plan_entry_name(SIZING_UUID).len();
     (1..=entry_len).rev().find(|&v| legacy::entry_len(name_len, v) == entry_len).unwrap_or(0)
+}
+
+/// A fixed hash (the same for every state) of an app id.
+fn id_hash(id: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish()
 }
 
 fn field_bytes(app: &[u8]) -> Vec<u8> {

@@ -12,6 +12,7 @@ mod apps;
 mod canonical;
 mod error;
 mod groups;
+mod packed_root;
 mod parse_write;
 mod pods;
 mod versioning;
@@ -21,6 +22,7 @@ mod tests;
 
 pub use canonical::{canonical_app, canonical_root, fetch_from_uri, service_ports};
 pub use error::ChangeError;
+pub use packed_root::parse_packed_root;
 pub use parse_write::{parse_write, Query};
 pub use versioning::{plan_steps, stamp_versions, Action, Step};
 

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{Method, Request, Uri};
 use http_body_util::BodyExt;
-use marathon_model::ops::{canonical_app, canonical_root, Flavour};
+use marathon_model::ops::{canonical_app, parse_packed_root, Flavour};
 use marathon_model::{App, Group, PathId, SharedApp};
 use tokio::sync::{watch, Notify, RwLock};
 use znode_size::{AppFlavor, Estimator, Layout, StoreConfig};
@@ -238,15 +238,10 @@ impl LiveModel {
         };
         if !unchanged {
             let previous = self.current.read().await.as_ref().map(|c| c.root.clone());
-            let root = tokio::task::spawn_blocking(move || {
-                let mut root = parse_root(&body, flavour)?;
-                if let Some(previous) = previous {
-                    reuse_unchanged_apps(&mut root, &previous);
-                }
-                anyhow::Ok(root)
-            })
-            .await
-            .map_err(|e| anyhow::anyhow!("parsing /v2/groups: {e}"))??;
+            let app_flavor = store.flavor;
+            let root = tokio::task::spawn_blocking(move || build_root(body, flavour, app_flavor, previous))
+                .await
+                .map_err(|e| anyhow::anyhow!("parsing /v2/groups: {e}"))??;
             let snap = Snapshot {
                 root: Arc::new(root),
                 version,
@@ -464,10 +459,21 @@ fn top_group_bytes(root: &Group, store: &StoreConfig) -> Vec<(String, u64)> {
 /// What `/v2/groups` returns, as the canonical root the estimator expects, its apps packed (the
 /// model is kept for long and reads few apps in full; see `marathon_model::SharedApp`).
 pub fn parse_root(bytes: &[u8], flavour: Flavour) -> anyhow::Result<Group> {
-    let group = Group::parse(bytes).map_err(|e| anyhow::anyhow!("/v2/groups: {e}"))?;
-    let group = group.normalized(&PathId::root()).map_err(|e| anyhow::anyhow!("/v2/groups: {e}"))?;
-    let mut root = canonical_root(group, flavour);
-    root.pack_apps();
+    parse_packed_root(bytes, flavour).map_err(|e| anyhow::anyhow!("/v2/groups: {e}"))
+}
+
+/// The model root from a `/v2/groups` body: parsed and packed ([`parse_root`]), apps that did not
+/// change since `previous` taken from it, every app encoded (what a preparation needs first),
+/// then compacted (see `marathon_model::Group::compacted`) once everything else it took is freed.
+fn build_root(body: Bytes, flavour: Flavour, app_flavor: AppFlavor, previous: Option<Arc<Group>>) -> anyhow::Result<Group> {
+    let mut root = parse_root(&body, flavour)?;
+    drop(body);
+    if let Some(previous) = previous {
+        reuse_unchanged_apps(&mut root, &previous);
+    }
+    for app in root.transitive_apps() {
+        znode_size::encoded_tree::EncodedApp::of(app, app_flavor);
+    }
     Ok(root)
 }
 

@@ -29,10 +29,10 @@ impl Breakdown {
             }
             for a in &g.apps {
                 let env = root
-                    .find_app(&PathId::parse(&a.id))
+                    .find_app(&PathId::parse(a.id()))
                     .map(|app| app.env_count())
                     .unwrap_or(0);
-                apps.push((a.id.to_string(), a.bytes.len() as u64, env));
+                apps.push((a.id().to_string(), a.bytes.len() as u64, env));
             }
         });
         groups.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));

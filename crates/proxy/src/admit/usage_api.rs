@@ -137,7 +137,7 @@ fn quota_rows(set: &QuotaSet, usage_of: &dyn Fn(&str) -> Usage) -> Vec<QuotaRow>
 fn walk(eg: &EncodedGroup, apps: &HashMap<&str, &SharedApp>, rows: &mut Vec<GroupRow>) -> Usage {
     let mut own = Usage { bytes: eg.own_len() as u64, ..Usage::default() };
     for a in &eg.apps {
-        if let Some(app) = apps.get(&*a.id) {
+        if let Some(app) = apps.get(a.id()) {
             own.add_app(app, a.bytes.len() as u64);
         }
     }
@@ -155,7 +155,7 @@ fn walk(eg: &EncodedGroup, apps: &HashMap<&str, &SharedApp>, rows: &mut Vec<Grou
 
 fn tree(eg: &EncodedGroup, min_bytes: u64) -> TreeNode {
     let mut children: Vec<TreeNode> = eg.groups.iter().map(|g| tree(g, min_bytes)).collect();
-    let mut apps: Vec<(&str, u64)> = eg.apps.iter().map(|a| (&*a.id, a.bytes.len() as u64)).collect();
+    let mut apps: Vec<(&str, u64)> = eg.apps.iter().map(|a| (a.id(), a.bytes.len() as u64)).collect();
     apps.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
     let (mut other_bytes, mut other_n) = (0u64, 0u64);
     for (i, (id, bytes)) in apps.into_iter().enumerate() {

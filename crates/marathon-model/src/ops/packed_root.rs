@@ -1,0 +1,202 @@
+//! A root group as `GET /v2/groups` returns it, parsed into the canonical form with packed apps,
+//! one app at a time.
+//!
+//! Why not `Group::parse` and then pack: that holds the whole document as a JSON value tree and
+//! then as typed apps (together over ten times the JSON) while the packed apps are allocated in
+//! between; freed, that garbage leaves the long-lived packed apps scattered over pages the process
+//! keeps. Parsed app by app, each app's typed form is freed before the next one is read, so the
+//! peak is the tree being built plus one app, and the tree lies in compact memory.
+
+use std::fmt;
+
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+
+use super::canonical::{assign_service_ports, canonical_app};
+use super::Flavour;
+use crate::app::Extra;
+use crate::{App, Group, ModelError, PathId, Pod, SharedApp};
+
+/// Parses `bytes` into the root the size engine expects (as [`super::canonical_root`] after
+/// [`Group::normalized`]), every app packed ([`SharedApp::pack`]).
+pub fn parse_packed_root(bytes: &[u8], flavour: Flavour) -> Result<Group, ModelError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let root = GroupSeed { flavour, parent: PathId::root() }
+        .deserialize(&mut de)
+        .and_then(|g| de.end().map(|()| g))
+        .map_err(|e| ModelError::InvalidJson { path: ".".into(), message: e.to_string() })?;
+    let root = root.normalized(&PathId::root())?;
+    Ok(assign_service_ports(root, &Group::empty_root()))
+}
+
+/// A group, its apps canonical and packed as they are read.
+struct GroupSeed {
+    flavour: Flavour,
+    /// The enclosing group's id (resolves a relative group id).
+    parent: PathId,
+}
+
+impl<'de> DeserializeSeed<'de> for GroupSeed {
+    type Value = Group;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Group, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for GroupSeed {
+    type Value = Group;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a group object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Group, A::Error> {
+        let mut g = Group::default();
+        let mut extra = Extra::new();
+        while let Some(key) = map.next_key::<String>()? {
+            // The group's own id, for apps with relative ids (Marathon writes `id` first).
+            let own = g.id.as_deref().map(|raw| PathId::resolve(raw, &self.parent)).unwrap_or_else(|| self.parent.clone());
+            match key.as_str() {
+                "id" => g.id = map.next_value()?,
+                "apps" => g.apps = map.next_value_seed(Optional(AppsSeed { flavour: self.flavour, group: own }))?,
+                "groups" => g.groups = map.next_value_seed(Optional(GroupsSeed { flavour: self.flavour, parent: own }))?,
+                "pods" => g.pods = map.next_value::<Option<Vec<Pod>>>()?,
+                "dependencies" => g.dependencies = map.next_value()?,
+                "version" => g.version = map.next_value()?,
+                "scaleBy" => g.scale_by = map.next_value()?,
+                _ => {
+                    extra.insert(key, map.next_value::<Value>()?);
+                }
+            }
+        }
+        g.extra = extra;
+        g.apps.get_or_insert_with(Vec::new);
+        g.groups.get_or_insert_with(Vec::new);
+        g.dependencies.get_or_insert_with(Vec::new);
+        Ok(g)
+    }
+}
+
+struct AppsSeed {
+    flavour: Flavour,
+    group: PathId,
+}
+
+impl<'de> DeserializeSeed<'de> for AppsSeed {
+    type Value = Vec<SharedApp>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<SharedApp>, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for AppsSeed {
+    type Value = Vec<SharedApp>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of apps")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<SharedApp>, A::Error> {
+        let mut apps = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(mut app) = seq.next_element::<App>()? {
+            app.id = app.id.map(|raw| PathId::resolve(&raw, &self.group).to_string());
+            let mut shared = SharedApp::new(canonical_app(app, &self.group, self.flavour));
+            shared.pack();
+            apps.push(shared);
+        }
+        apps.shrink_to_fit();
+        Ok(apps)
+    }
+}
+
+struct GroupsSeed {
+    flavour: Flavour,
+    parent: PathId,
+}
+
+impl<'de> DeserializeSeed<'de> for GroupsSeed {
+    type Value = Vec<Group>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<Group>, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for GroupsSeed {
+    type Value = Vec<Group>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of groups")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Group>, A::Error> {
+        let mut groups = Vec::new();
+        while let Some(g) = seq.next_element_seed(GroupSeed { flavour: self.flavour, parent: self.parent.clone() })? {
+            groups.push(g);
+        }
+        Ok(groups)
+    }
+}
+
+/// `null` or the value of the inner seed.
+struct Optional<S>(S);
+
+impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Optional<S> {
+    type Value = Option<S::Value>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<S::Value>, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for Optional<S> {
+    type Value = Option<S::Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("null or a value")
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        self.0.deserialize(d).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::canonical_root;
+
+    fn via_typed(raw: &[u8], flavour: Flavour) -> Group {
+        canonical_root(Group::parse(raw).unwrap().normalized(&PathId::root()).unwrap(), flavour)
+    }
+
+    #[test]
+    fn the_same_root_as_parsing_typed_then_canonicalizing() {
+        let raw = br#"{"id":"/","version":"2026-01-01T00:00:00.000Z","fancy":1,"apps":[{"id":"/top","cmd":"x"}],
+            "groups":[{"id":"/prod","dependencies":["../dev"],"apps":[
+                {"id":"/prod/web","instances":3,"portDefinitions":[{"port":0}],"env":{"A":"1"},"unknown":[1]},
+                {"id":"api","container":{"type":"DOCKER","docker":{"image":"i","network":"BRIDGE","portMappings":[{"containerPort":80}]}}}],
+              "groups":[{"id":"db","apps":[{"id":"pg","portDefinitions":[{"port":10555}],"healthChecks":[{"protocol":"TCP"}]}],"pods":null}]},
+              {"id":"/empty","apps":null}]}"#;
+        for flavour in [Flavour::V13, Flavour::V14] {
+            let packed = parse_packed_root(raw, flavour).unwrap();
+            let typed = via_typed(raw, flavour);
+            assert_eq!(packed, typed);
+            assert!(packed.find_app(&PathId::parse("/prod/db/pg")).unwrap().is_packed());
+            assert_eq!(serde_json::to_value(&packed).unwrap(), serde_json::to_value(&typed).unwrap());
+        }
+    }
+
+    #[test]
+    fn malformed_documents_are_errors() {
+        for raw in [&b"{"[..], b"[]", br#"{"apps":[{"id":3}]}"#, br#"{"groups":{}}"#, br#"{"id":"/"} trailing"#] {
+            assert!(parse_packed_root(raw, Flavour::V13).is_err(), "{}", String::from_utf8_lossy(raw));
+        }
+    }
+}
