@@ -153,7 +153,20 @@ fn read_audit(path: &std::path::Path) -> Audit {
     a
 }
 
-async fn scenario(binary: &str, apps: usize, env: usize, dry_n: usize, real_n: usize, dir: &std::path::Path) {
+/// VmRSS of the proxy in front of an empty Marathon, settled: the process's own share of every
+/// memory figure (code pages, runtime, buffers), apart from the model.
+async fn empty_model_rss(binary: &str, dir: &std::path::Path) -> f64 {
+    let sim = marathon_sim::start(marathon_sim::SimConfig::default()).await.unwrap();
+    let c: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let p = start_proxy(binary, &sim.url(), true, dir).await;
+    wait_settled(&c, &p).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let rss = proc_kb(p.child.id(), "VmRSS:") as f64 * 1024.0;
+    println!("proxy in front of an empty Marathon: RSS {:.1} MB", rss / 1e6);
+    rss
+}
+
+async fn scenario(binary: &str, apps: usize, env: usize, dry_n: usize, real_n: usize, dir: &std::path::Path, empty_rss: f64) {
     let root = znode_size::synthetic::heroku_root(apps, env);
     let ids: Vec<String> = root.transitive_apps().iter().filter_map(|a| a.id().map(str::to_string)).collect();
     let sim = marathon_sim::start(marathon_sim::SimConfig { state: Some(root), ..Default::default() }).await.unwrap();
@@ -180,6 +193,7 @@ async fn scenario(binary: &str, apps: usize, env: usize, dry_n: usize, real_n: u
         let p = start_proxy(binary, &sim.url(), warm, dir).await;
         let settle = wait_settled(&c, &p).await;
         let pid = p.child.id();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
         let rss_idle = proc_kb(pid, "VmRSS:") as f64 * 1024.0;
         let n_dry = if warm { dry_n } else { dry_n.min(30) };
         let n_real = if warm { real_n } else { real_n.min(10) };
@@ -228,10 +242,12 @@ async fn scenario(binary: &str, apps: usize, env: usize, dry_n: usize, real_n: u
             pct(&mut rt_real, 99.0)
         );
         println!(
-            "| {apps} | {path} | memory | settle {:.1} s | RSS idle {:.0} MB ({:.2}x JSON) | after writes {:.0} MB ({:.2}x), peak {:.0} MB ({:.2}x) |",
+            "| {apps} | {path} | memory | settle {:.1} s | RSS idle {:.1} MB ({:.2}x JSON; above the empty-model process {:.1} MB, {:.2}x) | after writes {:.0} MB ({:.2}x), peak {:.0} MB ({:.2}x) |",
             settle.as_secs_f64(),
             rss_idle / 1e6,
             rss_idle / json_bytes,
+            (rss_idle - empty_rss) / 1e6,
+            (rss_idle - empty_rss) / json_bytes,
             rss_after / 1e6,
             rss_after / json_bytes,
             hwm / 1e6,
@@ -248,11 +264,12 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         println!("machine: {} cores; proxy binary {binary}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
+        let empty = empty_model_rss(&binary, dir.path()).await;
         if only.as_deref().is_none_or(|a| a == "2000") {
-            scenario(&binary, 2000, 10, 300, 60, dir.path()).await;
+            scenario(&binary, 2000, 10, 300, 60, dir.path(), empty).await;
         }
         if only.as_deref().is_none_or(|a| a == "10000") {
-            scenario(&binary, 10_000, 1, 200, 20, dir.path()).await;
+            scenario(&binary, 10_000, 1, 200, 20, dir.path(), empty).await;
         }
     });
 }
