@@ -1,12 +1,14 @@
-//! Live heap, by component, for a synthetic root: the typed model, the packed model (what the
-//! proxy keeps), the warm state and an exact estimate, against the root's JSON.
+//! Live heap, by component, for a synthetic root against its JSON: the packed model the proxy
+//! keeps, each app's encoding, the warm state (and the typed tree, for comparison).
 //! `cargo run --release -p znode-size --example memory_breakdown -- 2000 10`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Arc;
 
+use marathon_model::ops::{parse_packed_root, Flavour};
 use marathon_model::Group;
+use znode_size::encoded_tree::EncodedApp;
 use znode_size::{Estimator, StoreConfig, WarmState};
 
 struct Counting;
@@ -46,22 +48,23 @@ fn main() {
     per("root JSON", json.len() as isize);
     let t0 = live();
     let typed = Group::parse(&json).unwrap();
-    per("typed model", live() - t0);
-    let t1 = live();
-    let mut packed = typed.clone();
-    packed.pack_apps();
+    per("typed tree (Group::parse), for comparison", live() - t0);
     drop(typed);
-    per("packed model", live() - t0);
-    let _ = t1;
-    let root = Arc::new(packed);
+    let t1 = live();
+    let root = Arc::new(parse_packed_root(&json, Flavour::V13).unwrap());
+    per("packed model (ops::parse_packed_root, as the proxy keeps it)", live() - t1);
     let t2 = live();
     let cfg = StoreConfig::marathon_1_3();
-    let warm = WarmState::prepare_shared(root.clone(), &cfg);
-    per("warm state (with each app's encoding)", live() - t2);
+    for app in root.transitive_apps() {
+        EncodedApp::of(app, cfg.flavor);
+    }
+    per("every app's protobuf encoding", live() - t2);
     let t3 = live();
-    let est = Estimator::new(cfg.clone());
-    let _ = est.state(&root);
-    per("left by an exact estimate", live() - t3);
-    println!("total live heap: {:.2} MB ({:.2}x JSON)", (live() - t0) as f64 / 1e6, (live() - t0) as f64 / json.len() as f64);
+    let warm = WarmState::prepare_shared(root.clone(), &cfg);
+    per("warm state", live() - t3);
+    let t4 = live();
+    let _ = Estimator::new(cfg).state(&root);
+    per("left behind by an exact estimate", live() - t4);
+    per("total", live() - t1);
     drop(warm);
 }
