@@ -134,6 +134,15 @@ for path in /ping /v2/apps; do
   fi
 done
 
+# CPU time per request of each process (wrk, upstream, proxy) for GET /ping, pinned as above:
+# what decides the ratio when they share the cores (see bench/proxy/cpu_per_request.sh).
+CPU_LINES=""
+if [ "$PIN" = 1 ]; then
+  CPU_LINES=$(DURATION=$DURATION CONNS=$CONNS PATH_=/ping UPSTREAM_BIN="$UPSTREAM_BIN" PROXY_BIN="$BIN" \
+    bench/proxy/cpu_per_request.sh | grep -E '^(direct|proxied) ')
+  echo "$CPU_LINES"
+fi
+
 BYTES=$(grep -o '[0-9]* bytes' "$TMP/upstream.log" | head -1 || true)
 CPU=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -167,10 +176,32 @@ SECTION="$TMP/section.md"
   echo "added p50 is the proxy's own cost per request (two more socket round trips). The p99 of a"
   echo "one-connection run is the scheduler's: whenever anything else runs on the 2 cores (here the"
   echo "other process of the pair, wrk, and any concurrent build; see the load average) a request waits"
-  echo "for a time slice, in the direct runs too. The throughput ratio compares a proxy that does about"
-  echo "as much socket work per request as the upstream with an upstream that answers in tens of"
-  echo "microseconds, all on 2 shared cores; against a Marathon that spends milliseconds per request"
-  echo "the same fixed cost is a small fraction."
+  echo "for a time slice, in the direct runs too."
+  echo
+  if [ -n "$CPU_LINES" ]; then
+    echo "CPU time per request (\`bench/proxy/cpu_per_request.sh\`, same placement as \"pinned\", $CONNS"
+    echo "connections, \`GET /ping\`; µs of CPU per request served, user + system, from /proc):"
+    echo
+    echo "| run | req/s | wrk | upstream | proxy | of which proxy user space |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    echo "$CPU_LINES" | awk '{ printf "| %s | %s | %s | %s | %s | %s |\n", $1, $4, $11, $13, $15, $17 + 0 }'
+    echo
+    echo "$CPU_LINES" | awk '
+      $1 == "direct" { dw = $11; du = $13 }
+      $1 == "proxied" { pw = $11; pu = $13; pp = $15 }
+      END {
+        printf "What that allows: with both runs using both cores fully, the ratio is about the direct CPU per\n"
+        printf "request over the proxied one, (%.1f + %.1f) / (%.1f + %.1f + %.1f) = %.2fx. Pinned, the proxy core alone allows\n", dw, du, pw, pu, pp, (dw + du) / (pw + pu + pp)
+        printf "%.0f req/s (1 / %.1f µs) and core 0 %.0f req/s (1 / (%.1f + %.1f) µs), against %.0f direct\n", 1e6 / pp, pp, 1e6 / (pw + pu), pw, pu, 1e6 / (dw + du)
+        printf "(1 / (%.1f + %.1f) µs): at most %.2fx. The proxy does twice the socket work of the upstream\n", dw, du, (1e6 / (pp > pw + pu ? pp : pw + pu)) / (1e6 / (dw + du))
+        printf "(reads the request, writes it to Marathon, reads the answer, writes it back), and every message\n"
+        printf "now crosses cores, which also makes wrk and the upstream pay more per request than when they\n"
+        printf "take turns on one core.\n"
+      }'
+    echo
+  fi
+  echo "Against a Marathon that spends milliseconds per request (\`GET /v2/apps\` above) the same fixed"
+  echo "cost is a small fraction."
   echo
 } >"$SECTION"
 cat "$SECTION"
@@ -179,12 +210,31 @@ if [ "$WRITE_DOC" = "1" ]; then
   DOC=docs/BENCHMARKS.md
   mkdir -p docs
   [ -f "$DOC" ] || printf '# Benchmarks\n\nEach section is written by its own script; rerun the script to refresh it.\n\n' >"$DOC"
+  # The new run replaces the section's text and table; the previous run's figures (from its
+  # "- Command:" line to its "Targets:" line) move to the top of "### Earlier runs", and the
+  # section's other "###" subsections (written by hand) are kept as they were.
   awk -v section="$SECTION" '
     BEGIN { while ((getline l < section) > 0) new = new l "\n" }
-    /^## Proxy read path[[:space:]]*$/ { printf "%s", new; skip = 1; done = 1; next }
-    skip && /^## / { skip = 0 }
-    !skip { print }
-    END { if (!done) printf "\n%s", new }
+    function flush_old() {
+      printf "%s", new
+      printf "%s", kept
+      printf "### Earlier runs\n\n"
+      if (prev != "") printf "%s\n", prev
+      printf "%s", history
+    }
+    /^## Proxy read path[[:space:]]*$/ { in_sec = 1; done = 1; next }
+    in_sec && /^## / { flush_old(); in_sec = 0 }
+    in_sec {
+      if ($0 ~ /^### /) { sub_name = $0; if (sub_name ~ /^### Earlier runs/) { in_hist = 1; next } else in_hist = 0 }
+      if (in_hist) { if (history != "" || $0 != "") history = history $0 "\n"; next }
+      if (sub_name != "") { kept = kept $0 "\n"; next }
+      if ($0 ~ /^- Command:/) in_prev = 1
+      if (in_prev) prev = prev $0 "\n"
+      if ($0 ~ /^Targets:/) in_prev = 0
+      next
+    }
+    { print }
+    END { if (in_sec) flush_old(); if (!done) printf "\n%s", new }
   ' "$DOC" >"$TMP/doc" && cat "$TMP/doc" >"$DOC"
   echo "updated $DOC"
 fi
