@@ -51,7 +51,7 @@ fn main() {
     per("typed tree (Group::parse), for comparison", live() - t0);
     drop(typed);
     let t1 = live();
-    let root = Arc::new(parse_packed_root(&json, Flavour::V13).unwrap());
+    let root = Arc::new(parse_packed_root(&json, Flavour::V13, None).unwrap());
     per("packed model (ops::parse_packed_root, as the proxy keeps it)", live() - t1);
     let t2 = live();
     let cfg = StoreConfig::marathon_1_3();

@@ -7,6 +7,7 @@
 //! keeps. Parsed app by app, each app's typed form is freed before the next one is read, so the
 //! peak is the tree being built plus one app, and the tree lies in compact memory.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -18,10 +19,14 @@ use crate::app::Extra;
 use crate::{App, Group, ModelError, PathId, Pod, SharedApp};
 
 /// Parses `bytes` into the root the size engine expects (as [`super::canonical_root`] after
-/// [`Group::normalized`]), every app packed ([`SharedApp::pack`]).
-pub fn parse_packed_root(bytes: &[u8], flavour: Flavour) -> Result<Group, ModelError> {
+/// [`Group::normalized`]), every app packed ([`SharedApp::pack`]). An app equal to `previous`'s
+/// copy is that copy (with what was derived from it, e.g. its encoding), and the new one is
+/// dropped at once.
+pub fn parse_packed_root(bytes: &[u8], flavour: Flavour, previous: Option<&Group>) -> Result<Group, ModelError> {
+    let before: HashMap<&str, &SharedApp> =
+        previous.map(|p| p.transitive_apps().into_iter().filter_map(|a| Some((a.id()?, a))).collect()).unwrap_or_default();
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let root = GroupSeed { flavour, parent: PathId::root() }
+    let root = GroupSeed { flavour, parent: PathId::root(), before: &before }
         .deserialize(&mut de)
         .and_then(|g| de.end().map(|()| g))
         .map_err(|e| ModelError::InvalidJson { path: ".".into(), message: e.to_string() })?;
@@ -29,21 +34,24 @@ pub fn parse_packed_root(bytes: &[u8], flavour: Flavour) -> Result<Group, ModelE
     Ok(assign_service_ports(root, &Group::empty_root()))
 }
 
+type Previous<'a> = HashMap<&'a str, &'a SharedApp>;
+
 /// A group, its apps canonical and packed as they are read.
-struct GroupSeed {
+struct GroupSeed<'a> {
     flavour: Flavour,
     /// The enclosing group's id (resolves a relative group id).
     parent: PathId,
+    before: &'a Previous<'a>,
 }
 
-impl<'de> DeserializeSeed<'de> for GroupSeed {
+impl<'de> DeserializeSeed<'de> for GroupSeed<'_> {
     type Value = Group;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Group, D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de> Visitor<'de> for GroupSeed {
+impl<'de> Visitor<'de> for GroupSeed<'_> {
     type Value = Group;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -58,8 +66,8 @@ impl<'de> Visitor<'de> for GroupSeed {
             let own = g.id.as_deref().map(|raw| PathId::resolve(raw, &self.parent)).unwrap_or_else(|| self.parent.clone());
             match key.as_str() {
                 "id" => g.id = map.next_value()?,
-                "apps" => g.apps = map.next_value_seed(Optional(AppsSeed { flavour: self.flavour, group: own }))?,
-                "groups" => g.groups = map.next_value_seed(Optional(GroupsSeed { flavour: self.flavour, parent: own }))?,
+                "apps" => g.apps = map.next_value_seed(Optional(AppsSeed { flavour: self.flavour, group: own, before: self.before }))?,
+                "groups" => g.groups = map.next_value_seed(Optional(GroupsSeed { flavour: self.flavour, parent: own, before: self.before }))?,
                 "pods" => g.pods = map.next_value::<Option<Vec<Pod>>>()?,
                 "dependencies" => g.dependencies = map.next_value()?,
                 "version" => g.version = map.next_value()?,
@@ -77,19 +85,20 @@ impl<'de> Visitor<'de> for GroupSeed {
     }
 }
 
-struct AppsSeed {
+struct AppsSeed<'a> {
     flavour: Flavour,
     group: PathId,
+    before: &'a Previous<'a>,
 }
 
-impl<'de> DeserializeSeed<'de> for AppsSeed {
+impl<'de> DeserializeSeed<'de> for AppsSeed<'_> {
     type Value = Vec<SharedApp>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<SharedApp>, D::Error> {
         d.deserialize_seq(self)
     }
 }
 
-impl<'de> Visitor<'de> for AppsSeed {
+impl<'de> Visitor<'de> for AppsSeed<'_> {
     type Value = Vec<SharedApp>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -102,26 +111,30 @@ impl<'de> Visitor<'de> for AppsSeed {
             app.id = app.id.map(|raw| PathId::resolve(&raw, &self.group).to_string());
             let mut shared = SharedApp::new(canonical_app(app, &self.group, self.flavour));
             shared.pack();
-            apps.push(shared);
+            match shared.id().and_then(|id| self.before.get(id)) {
+                Some(old) if **old == shared => apps.push((*old).clone()),
+                _ => apps.push(shared),
+            }
         }
         apps.shrink_to_fit();
         Ok(apps)
     }
 }
 
-struct GroupsSeed {
+struct GroupsSeed<'a> {
     flavour: Flavour,
     parent: PathId,
+    before: &'a Previous<'a>,
 }
 
-impl<'de> DeserializeSeed<'de> for GroupsSeed {
+impl<'de> DeserializeSeed<'de> for GroupsSeed<'_> {
     type Value = Vec<Group>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<Group>, D::Error> {
         d.deserialize_seq(self)
     }
 }
 
-impl<'de> Visitor<'de> for GroupsSeed {
+impl<'de> Visitor<'de> for GroupsSeed<'_> {
     type Value = Vec<Group>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -130,7 +143,7 @@ impl<'de> Visitor<'de> for GroupsSeed {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Group>, A::Error> {
         let mut groups = Vec::new();
-        while let Some(g) = seq.next_element_seed(GroupSeed { flavour: self.flavour, parent: self.parent.clone() })? {
+        while let Some(g) = seq.next_element_seed(GroupSeed { flavour: self.flavour, parent: self.parent.clone(), before: self.before })? {
             groups.push(g);
         }
         Ok(groups)
@@ -185,7 +198,7 @@ mod tests {
               "groups":[{"id":"db","apps":[{"id":"pg","portDefinitions":[{"port":10555}],"healthChecks":[{"protocol":"TCP"}]}],"pods":null}]},
               {"id":"/empty","apps":null}]}"#;
         for flavour in [Flavour::V13, Flavour::V14] {
-            let packed = parse_packed_root(raw, flavour).unwrap();
+            let packed = parse_packed_root(raw, flavour, None).unwrap();
             let typed = via_typed(raw, flavour);
             assert_eq!(packed, typed);
             assert!(packed.find_app(&PathId::parse("/prod/db/pg")).unwrap().is_packed());
@@ -194,9 +207,22 @@ mod tests {
     }
 
     #[test]
+    fn unchanged_apps_are_taken_from_the_previous_root() {
+        let v1 = br#"{"id":"/","apps":[{"id":"/a","cmd":"x","portDefinitions":[{"port":10001}]},{"id":"/b","cmd":"y","portDefinitions":[{"port":10002}]}]}"#;
+        let v2 = br#"{"id":"/","apps":[{"id":"/a","cmd":"x","portDefinitions":[{"port":10001}]},{"id":"/b","cmd":"z","portDefinitions":[{"port":10002}]}]}"#;
+        let first = parse_packed_root(v1, Flavour::V13, None).unwrap();
+        let second = parse_packed_root(v2, Flavour::V13, Some(&first)).unwrap();
+        let app = |g: &Group, id: &str| g.find_app(&PathId::parse(id)).unwrap().clone();
+        assert!(SharedApp::ptr_eq(&app(&first, "/a"), &app(&second, "/a")));
+        assert!(!SharedApp::ptr_eq(&app(&first, "/b"), &app(&second, "/b")));
+        assert_eq!(app(&second, "/b").app().cmd.as_deref(), Some("z"));
+        assert_eq!(second, parse_packed_root(v2, Flavour::V13, None).unwrap());
+    }
+
+    #[test]
     fn malformed_documents_are_errors() {
         for raw in [&b"{"[..], b"[]", br#"{"apps":[{"id":3}]}"#, br#"{"groups":{}}"#, br#"{"id":"/"} trailing"#] {
-            assert!(parse_packed_root(raw, Flavour::V13).is_err(), "{}", String::from_utf8_lossy(raw));
+            assert!(parse_packed_root(raw, Flavour::V13, None).is_err(), "{}", String::from_utf8_lossy(raw));
         }
     }
 }

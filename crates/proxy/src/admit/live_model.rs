@@ -12,7 +12,6 @@
 //!   workers (`spawn_blocking`) so that decisions are fast; until it is ready, decisions use the
 //!   last one prepared (composition, see [`super::sizes`]) or the exact path.
 
-use std::collections::HashMap;
 use std::hash::Hasher;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -459,39 +458,17 @@ fn top_group_bytes(root: &Group, store: &StoreConfig) -> Vec<(String, u64)> {
 /// What `/v2/groups` returns, as the canonical root the estimator expects, its apps packed (the
 /// model is kept for long and reads few apps in full; see `marathon_model::SharedApp`).
 pub fn parse_root(bytes: &[u8], flavour: Flavour) -> anyhow::Result<Group> {
-    parse_packed_root(bytes, flavour).map_err(|e| anyhow::anyhow!("/v2/groups: {e}"))
+    parse_packed_root(bytes, flavour, None).map_err(|e| anyhow::anyhow!("/v2/groups: {e}"))
 }
 
-/// The model root from a `/v2/groups` body: parsed and packed ([`parse_root`]), apps that did not
-/// change since `previous` taken from it, every app encoded (what a preparation needs first),
-/// then compacted (see `marathon_model::Group::compacted`) once everything else it took is freed.
+/// The model root from a `/v2/groups` body: parsed and packed, apps that did not change since
+/// `previous` taken from it, every app encoded (what a preparation needs first).
 fn build_root(body: Bytes, flavour: Flavour, app_flavor: AppFlavor, previous: Option<Arc<Group>>) -> anyhow::Result<Group> {
-    let mut root = parse_root(&body, flavour)?;
+    let root = parse_packed_root(&body, flavour, previous.as_deref()).map_err(|e| anyhow::anyhow!("/v2/groups: {e}"))?;
     drop(body);
-    if let Some(previous) = previous {
-        reuse_unchanged_apps(&mut root, &previous);
-    }
     for app in root.transitive_apps() {
         znode_size::encoded_tree::EncodedApp::of(app, app_flavor);
     }
     Ok(root)
 }
 
-/// Puts `previous`'s copy in place of every app of `root` that has not changed, so that the
-/// apps keep what was derived from them (their encoding) across a resync.
-fn reuse_unchanged_apps(root: &mut Group, previous: &Group) {
-    let before: HashMap<&str, &SharedApp> = previous.transitive_apps().into_iter().filter_map(|a| Some((a.id()?, a))).collect();
-    fn walk(g: &mut Group, before: &HashMap<&str, &SharedApp>) {
-        for app in g.apps.iter_mut().flatten() {
-            if let Some(old) = app.id().and_then(|id| before.get(id)) {
-                if *old == app {
-                    *app = (*old).clone();
-                }
-            }
-        }
-        for sub in g.groups.iter_mut().flatten() {
-            walk(sub, before);
-        }
-    }
-    walk(root, &before);
-}
