@@ -162,7 +162,8 @@ async fn empty_model_rss(binary: &str, dir: &std::path::Path) -> f64 {
     wait_settled(&c, &p).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let rss = proc_kb(p.child.id(), "VmRSS:") as f64 * 1024.0;
-    println!("proxy in front of an empty Marathon: RSS {:.1} MB", rss / 1e6);
+    let anon = proc_kb(p.child.id(), "RssAnon:") as f64 * 1024.0;
+    println!("proxy in front of an empty Marathon: RSS {:.1} MB (anonymous {:.1} MB; the rest is code and libraries)", rss / 1e6, anon / 1e6);
     rss
 }
 
@@ -195,6 +196,7 @@ async fn scenario(binary: &str, apps: usize, env: usize, dry_n: usize, real_n: u
         let pid = p.child.id();
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let rss_idle = proc_kb(pid, "VmRSS:") as f64 * 1024.0;
+        let anon_idle = proc_kb(pid, "RssAnon:") as f64 * 1024.0;
         let n_dry = if warm { dry_n } else { dry_n.min(30) };
         let n_real = if warm { real_n } else { real_n.min(10) };
         let mut rt_dry = Vec::new();
@@ -242,10 +244,12 @@ async fn scenario(binary: &str, apps: usize, env: usize, dry_n: usize, real_n: u
             pct(&mut rt_real, 99.0)
         );
         println!(
-            "| {apps} | {path} | memory | settle {:.1} s | RSS idle {:.1} MB ({:.2}x JSON; above the empty-model process {:.1} MB, {:.2}x) | after writes {:.0} MB ({:.2}x), peak {:.0} MB ({:.2}x) |",
+            "| {apps} | {path} | memory | settle {:.1} s | RSS idle {:.1} MB ({:.2}x JSON; anonymous {:.1} MB, {:.2}x; above the empty-model process {:.1} MB, {:.2}x) | after writes {:.0} MB ({:.2}x), peak {:.0} MB ({:.2}x) |",
             settle.as_secs_f64(),
             rss_idle / 1e6,
             rss_idle / json_bytes,
+            anon_idle / 1e6,
+            anon_idle / json_bytes,
             (rss_idle - empty_rss) / 1e6,
             (rss_idle - empty_rss) / json_bytes,
             rss_after / 1e6,
