@@ -72,3 +72,22 @@ fn corpus_pods_parse() {
         Pod::parse(&bytes).unwrap_or_else(|e| panic!("pods/{name}: {e}"));
     }
 }
+
+/// The proxy's app-by-app parse into packed apps gives the root of the typed parse, for every
+/// corpus group Marathon would take, in both flavours.
+#[test]
+fn corpus_groups_parse_packed_as_typed() {
+    use marathon_model::ops::{canonical_root, parse_packed_root, Flavour};
+    let mut compared = 0;
+    for (name, bytes) in corpus("groups") {
+        let Ok(typed) = Group::parse(&bytes).and_then(|g| g.normalized(&PathId::root())) else { continue };
+        for flavour in [Flavour::V13, Flavour::V14] {
+            let packed = parse_packed_root(&bytes, flavour, None).unwrap_or_else(|e| panic!("groups/{name}: {e}"));
+            let expected = canonical_root(typed.clone(), flavour);
+            assert_eq!(packed, expected, "groups/{name} ({flavour:?})");
+            assert_eq!(serde_json::to_value(&packed).unwrap(), serde_json::to_value(&expected).unwrap(), "groups/{name}");
+            compared += 1;
+        }
+    }
+    assert!(compared > 100, "only {compared} comparisons");
+}

@@ -22,15 +22,25 @@ use crate::{App, Group, ModelError, PathId, Pod, SharedApp};
 /// [`Group::normalized`]), every app packed ([`SharedApp::pack`]). An app equal to `previous`'s
 /// copy is that copy (with what was derived from it, e.g. its encoding), and the new one is
 /// dropped at once.
+///
+/// A document the app-by-app reading cannot take as it comes (a group's `id` after its apps, as
+/// Marathon never writes it; a malformed or odd document) is parsed the typed way instead, which
+/// gives the same root, or the error naming the field.
 pub fn parse_packed_root(bytes: &[u8], flavour: Flavour, previous: Option<&Group>) -> Result<Group, ModelError> {
     let before: HashMap<&str, &SharedApp> =
         previous.map(|p| p.transitive_apps().into_iter().filter_map(|a| Some((a.id()?, a))).collect()).unwrap_or_default();
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let root = GroupSeed { flavour, parent: PathId::root(), before: &before }
+    let streamed = GroupSeed { flavour, parent: PathId::root(), before: &before }
         .deserialize(&mut de)
-        .and_then(|g| de.end().map(|()| g))
-        .map_err(|e| ModelError::InvalidJson { path: ".".into(), message: e.to_string() })?;
-    let root = root.normalized(&PathId::root())?;
+        .and_then(|g| de.end().map(|()| g));
+    let root = match streamed {
+        Ok(root) => root.normalized(&PathId::root())?,
+        Err(_) => {
+            let mut root = super::canonical_root(Group::parse(bytes)?.normalized(&PathId::root())?, flavour);
+            root.pack_apps();
+            return Ok(root);
+        }
+    };
     Ok(assign_service_ports(root, &Group::empty_root()))
 }
 
@@ -65,6 +75,10 @@ impl<'de> Visitor<'de> for GroupSeed<'_> {
             // The group's own id, for apps with relative ids (Marathon writes `id` first).
             let own = g.id.as_deref().map(|raw| PathId::resolve(raw, &self.parent)).unwrap_or_else(|| self.parent.clone());
             match key.as_str() {
+                // Apps and subgroups already read were resolved against the wrong group.
+                "id" if g.apps.is_some() || g.groups.is_some() => {
+                    return Err(serde::de::Error::custom("a group's id after its apps or subgroups"))
+                }
                 "id" => g.id = map.next_value()?,
                 "apps" => g.apps = map.next_value_seed(Optional(AppsSeed { flavour: self.flavour, group: own, before: self.before }))?,
                 "groups" => g.groups = map.next_value_seed(Optional(GroupsSeed { flavour: self.flavour, parent: own, before: self.before }))?,
@@ -217,6 +231,14 @@ mod tests {
         assert!(!SharedApp::ptr_eq(&app(&first, "/b"), &app(&second, "/b")));
         assert_eq!(app(&second, "/b").app().cmd.as_deref(), Some("z"));
         assert_eq!(second, parse_packed_root(v2, Flavour::V13, None).unwrap());
+    }
+
+    #[test]
+    fn a_group_id_after_its_apps_resolves_them_against_it() {
+        let raw = br#"{"groups":[{"apps":[{"id":"web","dependencies":["db"]}],"id":"/prod"}],"id":"/"}"#;
+        let packed = parse_packed_root(raw, Flavour::V13, None).unwrap();
+        assert_eq!(packed, via_typed(raw, Flavour::V13));
+        assert!(packed.find_app(&PathId::parse("/prod/web")).is_some());
     }
 
     #[test]
