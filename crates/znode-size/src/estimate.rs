@@ -29,6 +29,20 @@ pub struct Estimate {
     pub plan_raw_bytes: Option<u64>,
 }
 
+/// A legacy state at rest, from the length of its `group:root` entry.
+pub fn legacy_state(cfg: &StoreConfig, root_bytes: u64) -> Estimate {
+    Estimate {
+        layout: Layout::Legacy,
+        root_bytes,
+        plan_bytes: None,
+        binding_node: "group:root".into(),
+        binding_bytes: root_bytes,
+        limit_bytes: cfg.limit_bytes(),
+        accepted: root_bytes < cfg.zk_max_node_size,
+        plan_raw_bytes: None,
+    }
+}
+
 /// A legacy deployment's estimate from the stored value length of its plan.
 pub(crate) fn legacy_deployment(cfg: &StoreConfig, root_bytes: u64, plan_value_len: usize, plan_raw_len: usize) -> Estimate {
     let name_len = legacy::plan_entry_name(SIZING_UUID).len();
@@ -64,20 +78,7 @@ impl Estimator {
     /// The sizes of `root` at rest, without a deployment.
     pub fn state(&self, root: &Group) -> Estimate {
         match self.cfg.layout {
-            Layout::Legacy => {
-                let encoded = self.encode(root);
-                let root_bytes = self.legacy_root_entry_len(&encoded);
-                Estimate {
-                    layout: Layout::Legacy,
-                    root_bytes,
-                    plan_bytes: None,
-                    binding_node: "group:root".into(),
-                    binding_bytes: root_bytes,
-                    limit_bytes: self.cfg.limit_bytes(),
-                    accepted: root_bytes < self.cfg.zk_max_node_size,
-                    plan_raw_bytes: None,
-                }
-            }
+            Layout::Legacy => legacy_state(&self.cfg, self.legacy_root_entry_len(&self.encode(root))),
             Layout::V14 => self.v14(root, None),
         }
     }

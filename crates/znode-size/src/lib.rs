@@ -24,7 +24,7 @@ pub mod warm;
 pub mod wire;
 
 pub use config::{Layout, StoreConfig};
-pub use estimate::{Estimate, Estimator};
+pub use estimate::{legacy_state, Estimate, Estimator};
 pub use legacy::PlanCheck;
 pub use service_definition::AppFlavor;
 pub use warm::{FastEstimate, WarmState};

@@ -22,8 +22,7 @@ use marathon_model::{Group, PathId, SharedApp};
 
 use crate::config::{Layout, StoreConfig};
 use crate::encoded_tree::{EncodedApp, EncodedGroup};
-use crate::estimate::{legacy_deployment, Estimate, Estimator};
-use crate::gzip::java_gzip_len;
+use crate::estimate::{legacy_deployment, legacy_state, Estimate, Estimator};
 use crate::legacy::{self, SIZING_UUID, SIZING_VERSION};
 use crate::pieced_bytes::PiecedBytes;
 use crate::wire::{field_len, put_bytes};
@@ -103,14 +102,16 @@ impl WarmState {
                 std::collections::hash_map::Entry::Occupied(_) => colliding.push(slot),
             }
         }
-        let state = estimator.state(&root);
+        // One exact deployment S -> S measures the plan and, in it, the root: the state at rest
+        // and the stored value lengths follow without gzipping the root again.
         let self_plan = estimator.deployment(&root, &root);
-        let root_value_len = stored_len(&full, cfg);
-        let plan_raw = self_plan.plan_raw_bytes.unwrap_or(0) as usize;
-        let plan_value_len = if cfg.compresses(plan_raw) {
-            value_len_of_entry(self_plan.plan_bytes.unwrap_or(0) as usize)
-        } else {
-            plan_raw
+        let (state, root_value_len, plan_value_len) = match cfg.layout {
+            Layout::Legacy => (
+                legacy_state(cfg, self_plan.root_bytes),
+                value_len_of_entry("group:root".len(), self_plan.root_bytes as usize),
+                value_len_of_entry(legacy::plan_entry_name(SIZING_UUID).len(), self_plan.plan_bytes.unwrap_or(0) as usize),
+            ),
+            Layout::V14 => (estimator.state(&root), 0, 0),
         };
         WarmState {
             cfg: cfg.clone(),
@@ -282,18 +283,8 @@ fn legacy_plan_raw_len(original: usize, target: usize) -> usize {
     field_len(1, SIZING_UUID.len()) + field_len(2, SIZING_VERSION.len()) + field_len(4, original) + field_len(5, target)
 }
 
-/// The stored value length of a payload: gzipped when the config says so.
-fn stored_len(payload: &[u8], cfg: &StoreConfig) -> usize {
-    if cfg.compresses(payload.len()) {
-        java_gzip_len(payload)
-    } else {
-        payload.len()
-    }
-}
-
-/// The value length inside a plan entry of `entry_len` bytes (name 47 chars, uuid 36).
-fn value_len_of_entry(entry_len: usize) -> usize {
-    let name_len = legacy::plan_entry_name(SIZING_UUID).len();
+/// The value length inside a `ZKStoreEntry` of `entry_len` bytes named with `name_len` chars.
+fn value_len_of_entry(name_len: usize, entry_len: usize) -> usize {
     (1..=entry_len).rev().find(|&v| legacy::entry_len(name_len, v) == entry_len).unwrap_or(0)
 }
 

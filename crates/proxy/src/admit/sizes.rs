@@ -159,17 +159,7 @@ fn fast(p: &Prepared, base: &Arc<Group>, target: &Group, store: &StoreConfig) ->
         accepted: plan < store.zk_max_node_size,
         plan_raw_bytes: Some(plan_raw),
     };
-    let root = b.estimate.root_bytes;
-    let current = Estimate {
-        layout: Layout::Legacy,
-        root_bytes: root,
-        plan_bytes: None,
-        binding_node: "group:root".into(),
-        binding_bytes: root,
-        limit_bytes: limit,
-        accepted: root < store.zk_max_node_size,
-        plan_raw_bytes: None,
-    };
+    let current = znode_size::legacy_state(store, b.estimate.root_bytes);
     let exact = t.exact && b.exact;
     let bound = if exact { 0 } else { t.error_bound + b.error_bound + s.error_bound + 8 };
     Some((Sizes { current, predicted, path: "warm" }, bound))
