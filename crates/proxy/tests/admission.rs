@@ -6,6 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::admission_setup::*;
 use common::*;
 use marathon_model::ops::{apply, parse_write, Flavour, NoHistory};
 use marathon_model::{Group, Timestamp};
@@ -14,51 +15,8 @@ use znode_size::Estimator;
 
 const LIMIT: u64 = 20_000;
 
-fn app_body(id: &str, env_vars: usize) -> String {
-    let env: serde_json::Map<String, serde_json::Value> = (0..env_vars)
-        .map(|i| (format!("VAR_{i:03}"), serde_json::json!("some-configuration-value-0123456789")))
-        .collect();
-    serde_json::json!({
-        "id": id, "cmd": "sleep 1000", "instances": 1, "cpus": 0.1, "mem": 32.0, "env": env
-    })
-    .to_string()
-}
-
-struct Setup {
-    sim: marathon_sim::SimHandle,
-    proxy: RunningProxy,
-    admission: Arc<Admission>,
-    admit: AdmitConfig,
-}
-
 async fn setup(state: Option<Group>, extra: &str) -> Setup {
-    let sim = marathon_sim::start(marathon_sim::SimConfig {
-        state,
-        zk_max_node_size: LIMIT,
-        ..marathon_sim::SimConfig::default()
-    })
-    .await
-    .unwrap();
-    let mut config = test_config(&[sim.url()]);
-    let table: toml::Table =
-        format!("zk_max_node_size = {LIMIT}\nresync_interval_ms = 200\n{extra}").parse().unwrap();
-    config.admission = Some(table);
-    let admit = AdmitConfig::from_table(config.admission.as_ref()).unwrap();
-    let client = proxy::upstream::build_client(&config.upstream).unwrap();
-    let model = LiveModel::new(config.marathon_uris().unwrap(), client, admit.clone());
-    model.clone().spawn_resync();
-    let admission = Arc::new(Admission::new(admit.clone(), model));
-    let proxy = start_proxy_with(config, admission.clone()).await;
-    wait_ready(&proxy).await;
-    Setup { sim, proxy, admission, admit }
-}
-
-fn is_our_rejection(status: http::StatusCode, body: &[u8]) -> bool {
-    status == 422
-        && serde_json::from_slice::<serde_json::Value>(body)
-            .ok()
-            .and_then(|v| v["message"].as_str().map(|m| m.starts_with("marathon-admission rejected")))
-            .unwrap_or(false)
+    setup_with(sim_legacy(LIMIT, state), &format!("zk_max_node_size = {LIMIT}\nresync_interval_ms = 200\n{extra}")).await
 }
 
 #[tokio::test]

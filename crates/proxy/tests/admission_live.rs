@@ -4,64 +4,20 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::admission_setup::*;
 use common::*;
 use marathon_model::ops::{apply, parse_write, Flavour, NoHistory};
 use marathon_model::{Group, PathId, Timestamp};
-use proxy::admit::{Admission, AdmitConfig, LiveModel};
+use proxy::admit::Admission;
 use znode_size::Estimator;
-
-fn app_body(id: &str, env_vars: usize) -> String {
-    let env: serde_json::Map<String, serde_json::Value> = (0..env_vars)
-        .map(|i| (format!("VAR_{i:03}"), serde_json::json!("some-configuration-value-0123456789")))
-        .collect();
-    serde_json::json!({
-        "id": id, "cmd": "sleep 1000", "instances": 1, "cpus": 0.1, "mem": 32.0, "env": env
-    })
-    .to_string()
-}
-
-struct Setup {
-    sim: marathon_sim::SimHandle,
-    proxy: RunningProxy,
-    admission: Arc<Admission>,
-    admit: AdmitConfig,
-}
-
-async fn setup_with(sim_config: marathon_sim::SimConfig, admission_toml: &str) -> Setup {
-    let sim = marathon_sim::start(sim_config).await.unwrap();
-    let mut config = test_config(&[sim.url()]);
-    let table: toml::Table = admission_toml.parse().unwrap();
-    config.admission = Some(table);
-    let admit = AdmitConfig::from_table(config.admission.as_ref()).unwrap();
-    let client = proxy::upstream::build_client(&config.upstream).unwrap();
-    let model = LiveModel::new(config.marathon_uris().unwrap(), client, admit.clone());
-    model.clone().spawn_resync();
-    let admission = Arc::new(Admission::new(admit.clone(), model));
-    let proxy = start_proxy_with(config, admission.clone()).await;
-    wait_ready(&proxy).await;
-    Setup { sim, proxy, admission, admit }
-}
-
-fn sim_legacy(limit: u64, state: Option<Group>) -> marathon_sim::SimConfig {
-    marathon_sim::SimConfig { state, zk_max_node_size: limit, ..marathon_sim::SimConfig::default() }
-}
 
 fn big_seed(n: usize, group: &str) -> Group {
     let apps: Vec<serde_json::Value> =
         (0..n).map(|i| serde_json::from_str(&app_body(&format!("{group}/app-{i:02}"), 12)).unwrap()).collect();
     let seed = serde_json::json!({"id": "/", "apps": [], "groups": [{"id": group, "apps": apps, "groups": []}]});
     Group::parse(seed.to_string().as_bytes()).unwrap()
-}
-
-fn is_our_rejection(status: http::StatusCode, body: &[u8]) -> bool {
-    status == 422
-        && serde_json::from_slice::<serde_json::Value>(body)
-            .ok()
-            .and_then(|v| v["message"].as_str().map(|m| m.starts_with("marathon-admission rejected")))
-            .unwrap_or(false)
 }
 
 async fn wait_for(what: &str, deadline: Duration, mut f: impl FnMut() -> bool) {

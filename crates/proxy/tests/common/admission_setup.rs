@@ -1,0 +1,56 @@
+//! The admission fixture: the simulator behind a proxy with admission installed.
+
+use std::sync::Arc;
+
+use marathon_model::Group;
+use proxy::admit::{Admission, AdmitConfig, LiveModel};
+
+use super::{start_proxy_with, test_config, wait_ready, RunningProxy};
+
+/// An app body with `env_vars` environment variables (what makes apps large).
+pub fn app_body(id: &str, env_vars: usize) -> String {
+    let env: serde_json::Map<String, serde_json::Value> = (0..env_vars)
+        .map(|i| (format!("VAR_{i:03}"), serde_json::json!("some-configuration-value-0123456789")))
+        .collect();
+    serde_json::json!({
+        "id": id, "cmd": "sleep 1000", "instances": 1, "cpus": 0.1, "mem": 32.0, "env": env
+    })
+    .to_string()
+}
+
+pub struct Setup {
+    pub sim: marathon_sim::SimHandle,
+    pub proxy: RunningProxy,
+    pub admission: Arc<Admission>,
+    pub admit: AdmitConfig,
+}
+
+/// The simulator with `sim_config`, and a ready proxy whose `[admission]` table is `admission_toml`.
+pub async fn setup_with(sim_config: marathon_sim::SimConfig, admission_toml: &str) -> Setup {
+    let sim = marathon_sim::start(sim_config).await.unwrap();
+    let mut config = test_config(&[sim.url()]);
+    let table: toml::Table = admission_toml.parse().unwrap();
+    config.admission = Some(table);
+    let admit = AdmitConfig::from_table(config.admission.as_ref()).unwrap();
+    let client = proxy::upstream::build_client(&config.upstream).unwrap();
+    let model = LiveModel::new(config.marathon_uris().unwrap(), client, admit.clone());
+    model.clone().spawn_resync();
+    let admission = Arc::new(Admission::new(admit.clone(), model));
+    let proxy = start_proxy_with(config, admission.clone()).await;
+    wait_ready(&proxy).await;
+    Setup { sim, proxy, admission, admit }
+}
+
+/// A 1.3.14 simulator (legacy layout) with a `zk_max_node_size` of `limit`.
+pub fn sim_legacy(limit: u64, state: Option<Group>) -> marathon_sim::SimConfig {
+    marathon_sim::SimConfig { state, zk_max_node_size: limit, ..marathon_sim::SimConfig::default() }
+}
+
+/// The proxy's 422 (not Marathon's own).
+pub fn is_our_rejection(status: http::StatusCode, body: &[u8]) -> bool {
+    status == 422
+        && serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v["message"].as_str().map(|m| m.starts_with("marathon-admission rejected")))
+            .unwrap_or(false)
+}
