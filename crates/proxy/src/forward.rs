@@ -39,6 +39,7 @@ use crate::phases::{warning_header_value, Flow, RequestCtx, RequestPhases, Upstr
 use crate::read_bounded_body::{read_bounded, BodyReadError};
 use crate::routes::classify;
 use crate::upstream::{display_base, error_chain, target_uri, HttpClient};
+use crate::upstream_pool::{Affinity, SendError, UpstreamPool};
 
 const MAX_REDIRECTS: usize = 3;
 static X_MARATHON_LEADER: header::HeaderName = header::HeaderName::from_static("x-marathon-leader");
@@ -68,7 +69,10 @@ impl ForwardSettings {
 pub(crate) struct Shared {
     pub phases: Arc<dyn RequestPhases>,
     pub upstreams: Arc<Upstreams>,
+    /// The background client (leader poller, model sync); kept here for the phases' use.
     pub client: HttpClient,
+    /// Forwarded requests' connections to Marathon.
+    pub pool: Arc<UpstreamPool>,
     pub metrics: Arc<Metrics>,
     pub settings: ForwardSettings,
     pub cancel: CancellationToken,
@@ -81,6 +85,8 @@ pub(crate) struct Shared {
 pub struct ProxyService {
     pub(crate) shared: Arc<Shared>,
     pub(crate) client: ClientInfo,
+    /// The Marathon connection this client connection keeps between requests.
+    pub(crate) affinity: Arc<Affinity>,
 }
 
 enum ReqBody {
@@ -88,10 +94,6 @@ enum ReqBody {
     Streaming(UpstreamBody),
 }
 
-enum SendError {
-    Timeout(Duration),
-    Client(hyper_util::client::legacy::Error),
-}
 
 impl<B> tower::Service<Request<B>> for ProxyService
 where
@@ -109,12 +111,18 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let shared = self.shared.clone();
         let client = self.client;
-        Box::pin(async move { Ok(shared.handle(req, client).await) })
+        let affinity = self.affinity.clone();
+        Box::pin(async move { Ok(shared.handle(req, client, affinity).await) })
     }
 }
 
 impl Shared {
-    async fn handle<B>(self: Arc<Self>, req: Request<B>, client: ClientInfo) -> Response<ProxyBody>
+    async fn handle<B>(
+        self: Arc<Self>,
+        req: Request<B>,
+        client: ClientInfo,
+        affinity: Arc<Affinity>,
+    ) -> Response<ProxyBody>
     where
         B: Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<BoxError>,
@@ -177,7 +185,7 @@ impl Shared {
             ))
         };
 
-        self.forward(ctx, parts, body).await
+        self.forward(ctx, parts, body, &affinity).await
     }
 
     fn build_request(
@@ -187,18 +195,12 @@ impl Shared {
         body: UpstreamBody,
     ) -> Result<Request<UpstreamBody>, String> {
         let mut headers = parts.headers.clone();
-        if self.settings.preserve_host {
-            if !headers.contains_key(header::HOST) {
-                if let Some(a) = parts.uri.authority() {
-                    if let Ok(v) = HeaderValue::from_str(a.as_str()) {
-                        headers.insert(header::HOST, v);
-                    }
-                }
-            }
-        } else if let Some(a) = uri.authority() {
-            if let Ok(v) = HeaderValue::from_str(a.as_str()) {
-                headers.insert(header::HOST, v);
-            }
+        // The client's Host when preserved (or, from an HTTP/2 client, its :authority); else, and
+        // when the client sent neither, Marathon's own: an HTTP/1.1 request must carry one.
+        let client_host = self.settings.preserve_host
+            && (headers.contains_key(header::HOST) || set_host(&mut headers, parts.uri.authority()));
+        if !client_host {
+            set_host(&mut headers, uri.authority());
         }
         let mut req = Request::new(body);
         *req.method_mut() = parts.method.clone();
@@ -208,15 +210,21 @@ impl Shared {
         Ok(req)
     }
 
-    async fn send(&self, req: Request<UpstreamBody>, timeout: Option<Duration>) -> Result<Response<Incoming>, SendError> {
-        let fut = self.client.request(req);
-        match timeout {
-            None => fut.await.map_err(SendError::Client),
-            Some(t) => match tokio::time::timeout(t, fut).await {
-                Ok(r) => r.map_err(SendError::Client),
-                Err(_) => Err(SendError::Timeout(t)),
-            },
-        }
+    /// Sends on the client connection's Marathon connection (event streams keep theirs), within
+    /// `timeout` when there is one. `Ok(Err(_))`: no answer; `Err(after)`: timed out.
+    async fn send(
+        &self,
+        affinity: &Affinity,
+        req: Request<UpstreamBody>,
+        timeout: Option<Duration>,
+        event_stream: bool,
+    ) -> Result<Result<Response<Incoming>, SendError>, Duration> {
+        let fut = self.pool.send(affinity, req, !event_stream);
+        let res = match timeout {
+            None => fut.await,
+            Some(t) => tokio::time::timeout(t, fut).await.map_err(|_| t)?,
+        };
+        Ok(res)
     }
 
     async fn forward(
@@ -224,6 +232,7 @@ impl Shared {
         mut ctx: RequestCtx,
         parts: http::request::Parts,
         body: ReqBody,
+        affinity: &Affinity,
     ) -> Response<ProxyBody> {
         let candidates = self.upstreams.candidates();
         let (replay, mut streaming) = match body {
@@ -261,8 +270,8 @@ impl Shared {
                 Err(e) => return self.local(ctx, marathon_error(StatusCode::BAD_REQUEST, e)),
             };
             let started = Instant::now();
-            match self.send(req, timeout).await {
-                Ok(resp) => {
+            match self.send(affinity, req, timeout, ctx.route.event_stream).await {
+                Ok(Ok(resp)) => {
                     let latency = started.elapsed();
                     self.metrics.observe_upstream_latency(ctx.route.class, latency);
                     if self.settings.follow_leader_redirects
@@ -285,15 +294,15 @@ impl Shared {
                     }
                     return self.upstream_response(ctx, resp, &base, latency).await;
                 }
-                Err(SendError::Client(e)) if e.is_connect() => {
+                Ok(Err(SendError::Connect(e))) => {
                     self.metrics.upstream_error("connect");
-                    let detail = error_chain(&e);
+                    let detail = error_chain(&*e);
                     tracing::warn!(id = ctx.id, upstream = %display_base(&base), "cannot connect to Marathon: {detail}");
                     self.upstreams.mark_unreachable(&base);
                     failures.push(format!("{}: {detail}", display_base(&base)));
                     continue;
                 }
-                Err(SendError::Timeout(after)) => {
+                Err(after) => {
                     self.metrics.upstream_error("timeout");
                     let up = display_base(&base);
                     tracing::warn!(id = ctx.id, upstream = %up, "Marathon did not answer within {after:?}");
@@ -306,7 +315,7 @@ impl Shared {
                     );
                     return self.local(ctx, marathon_error(StatusCode::GATEWAY_TIMEOUT, msg));
                 }
-                Err(SendError::Client(e)) => {
+                Ok(Err(SendError::Broken(e))) => {
                     self.metrics.upstream_error("broken");
                     let up = display_base(&base);
                     let detail = error_chain(&e);
@@ -396,5 +405,16 @@ impl Shared {
         };
         let kind = Kind::Full((!body.is_empty()).then_some(body));
         Response::from_parts(parts, ProxyBody::new(kind, Some(finish)))
+    }
+}
+
+/// Sets `Host` to `authority`; false when there is none (or it is not a valid header value).
+fn set_host(headers: &mut http::HeaderMap, authority: Option<&http::uri::Authority>) -> bool {
+    match authority.and_then(|a| HeaderValue::from_str(a.as_str()).ok()) {
+        Some(v) => {
+            headers.insert(header::HOST, v);
+            true
+        }
+        None => false,
     }
 }

@@ -33,6 +33,7 @@ pub mod routes;
 pub mod stack;
 pub mod tls;
 pub mod upstream;
+pub(crate) mod upstream_pool;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -89,6 +90,7 @@ impl Proxy {
             phases: phases.clone(),
             upstreams: upstreams.clone(),
             client,
+            pool: upstream_pool::UpstreamPool::new(&config.upstream)?,
             metrics: metrics.clone(),
             settings: forward::ForwardSettings::from_config(&config),
             cancel: CancellationToken::new(),
@@ -133,6 +135,10 @@ impl Proxy {
             self.shared.client.clone(),
             up.leader_poll_interval(),
             poll_timeout,
+            cancel.clone(),
+        ));
+        tokio::spawn(upstream_pool::UpstreamPool::sweep_loop(
+            Arc::downgrade(&self.shared.pool),
             cancel.clone(),
         ));
         if let (Some((_, cert)), Some(t)) = (&self.tls, &self.config.listener.tls) {

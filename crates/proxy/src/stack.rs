@@ -22,6 +22,7 @@ use crate::forward::{ProxyService, Shared};
 use crate::forwarded_headers::{ClientInfo, ForwardedHeadersLayer};
 use crate::hop_by_hop::HopByHopLayer;
 use crate::metrics::MetricsLayer;
+use crate::upstream_pool::Affinity;
 
 /// Builds the stack around the forwarder, for one client connection.
 pub(crate) fn build(
@@ -38,9 +39,10 @@ pub(crate) fn build(
        + Send
        + 'static {
     let metrics = shared.metrics.clone();
+    let affinity = Arc::new(Affinity::new(shared.pool.clone()));
     ServiceBuilder::new()
         .layer(MetricsLayer::new(metrics))
         .layer(HopByHopLayer)
         .layer(ForwardedHeadersLayer::new(client))
-        .service(ProxyService { shared, client })
+        .service(ProxyService { shared, client, affinity })
 }

@@ -1,9 +1,10 @@
-//! The client side: one pooled hyper client for every Marathon, plain or TLS.
+//! The client side: the connector to Marathon (plain or TLS) and the pooled hyper client of the
+//! background work, plus the URL helpers the request path shares.
 //!
-//! Why: connection reuse is what keeps the added latency of the proxy low, so there is one
-//! `hyper_util` legacy client (it pools per scheme+authority) shared by every request and by the
-//! leader poller. TCP connect has its own timeout (a dead Marathon fails over quickly); HTTPS
-//! goes through rustls with the configured trust store, client certificate and SNI name.
+//! Why: TCP connect has its own timeout (a dead Marathon fails over quickly); HTTPS goes through
+//! rustls with the configured trust store, client certificate and SNI name. Forwarded requests use
+//! the same connector through [`crate::upstream_pool`] (a Marathon connection kept per client
+//! connection); the leader poller and the model sync use the `hyper_util` pooled client.
 
 use std::time::Duration;
 
@@ -20,8 +21,21 @@ use crate::config::UpstreamConfig;
 
 pub type HttpClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
 
-/// Builds the shared client.
+/// Builds the shared pooled client (leader poller, model sync; forwarded requests go through
+/// [`crate::upstream_pool`]).
 pub fn build_client(cfg: &UpstreamConfig) -> anyhow::Result<HttpClient> {
+    let client = Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(cfg.pool_idle_timeout_secs))
+        .pool_max_idle_per_host(cfg.pool_max_idle_per_host)
+        .pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new())
+        .build(build_connector(cfg)?);
+    Ok(client)
+}
+
+/// TCP (no Nagle, connect timeout) and, for `https` Marathons, TLS with the configured trust
+/// store, client certificate and SNI name.
+pub fn build_connector(cfg: &UpstreamConfig) -> anyhow::Result<HttpsConnector<HttpConnector>> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
@@ -38,14 +52,7 @@ pub fn build_client(cfg: &UpstreamConfig) -> anyhow::Result<HttpClient> {
         }
         None => builder,
     };
-    let connector = builder.enable_http1().wrap_connector(http);
-    let client = Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(cfg.pool_idle_timeout_secs))
-        .pool_max_idle_per_host(cfg.pool_max_idle_per_host)
-        .pool_timer(TokioTimer::new())
-        .timer(TokioTimer::new())
-        .build(connector);
-    Ok(client)
+    Ok(builder.enable_http1().wrap_connector(http))
 }
 
 /// `base` (scheme, authority, optional path prefix) joined with the request's path and query,
