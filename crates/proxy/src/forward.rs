@@ -139,43 +139,11 @@ impl Shared {
         }
 
         let body = if route.admission_write {
-            let s = &self.settings;
-            match read_bounded(body, &parts.headers, s.max_write_body_bytes, s.client_body_timeout).await {
-                Ok(bytes) => {
-                    let wr = WriteRequest {
-                        method: &parts.method,
-                        uri: &parts.uri,
-                        headers: &parts.headers,
-                        body: &bytes,
-                    };
-                    if let Flow::Respond(r) = self.phases.request_filter(&mut ctx, &wr).await {
-                        return self.local(ctx, r);
-                    }
-                    ReqBody::Replayable(bytes)
-                }
-                Err(BodyReadError::TooLarge { limit, announced }) => {
-                    let size = match announced {
-                        Some(n) => format!("{n} bytes"),
-                        None => format!("more than {limit} bytes"),
-                    };
-                    let msg = format!(
-                        "Request body too large: {size}. The admission proxy in front of Marathon \
-                         reads at most {limit} bytes of a deployment request (limits.max_write_body_bytes); \
-                         nothing was sent to Marathon."
-                    );
-                    return self.local(ctx, marathon_error(StatusCode::PAYLOAD_TOO_LARGE, msg));
-                }
-                Err(BodyReadError::Timeout(after)) => {
-                    let msg = format!(
-                        "Request body not received within {after:?}; nothing was sent to Marathon."
-                    );
-                    return self.local(ctx, marathon_error(StatusCode::REQUEST_TIMEOUT, msg));
-                }
-                Err(BodyReadError::Broken(e)) => {
-                    tracing::debug!(id, "client request body broke off: {e}");
-                    let msg = format!("Request body incomplete ({e}); nothing was sent to Marathon.");
-                    return self.local(ctx, marathon_error(StatusCode::BAD_REQUEST, msg));
-                }
+            // Boxed: reading and judging a write is most of this future's size, and reads (most
+            // requests) never need it.
+            match Box::pin(self.read_and_filter_write(&mut ctx, &parts, body)).await {
+                Ok(bytes) => ReqBody::Replayable(bytes),
+                Err(local) => return self.local(ctx, local),
             }
         } else if body.is_end_stream() {
             ReqBody::Replayable(Bytes::new())
@@ -186,6 +154,56 @@ impl Shared {
         };
 
         self.forward(ctx, parts, body, &affinity).await
+    }
+
+    /// Reads a write's body (bounded) and runs the `request_filter` phase on it: the body to
+    /// send, or the answer to give instead.
+    async fn read_and_filter_write<B>(
+        &self,
+        ctx: &mut RequestCtx,
+        parts: &http::request::Parts,
+        body: B,
+    ) -> Result<Bytes, Response<Bytes>>
+    where
+        B: Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let s = &self.settings;
+        match read_bounded(body, &parts.headers, s.max_write_body_bytes, s.client_body_timeout).await {
+            Ok(bytes) => {
+                let wr = WriteRequest {
+                    method: &parts.method,
+                    uri: &parts.uri,
+                    headers: &parts.headers,
+                    body: &bytes,
+                };
+                match self.phases.request_filter(ctx, &wr).await {
+                    Flow::Respond(r) => Err(r),
+                    Flow::Continue => Ok(bytes),
+                }
+            }
+            Err(BodyReadError::TooLarge { limit, announced }) => {
+                let size = match announced {
+                    Some(n) => format!("{n} bytes"),
+                    None => format!("more than {limit} bytes"),
+                };
+                let msg = format!(
+                    "Request body too large: {size}. The admission proxy in front of Marathon \
+                     reads at most {limit} bytes of a deployment request (limits.max_write_body_bytes); \
+                     nothing was sent to Marathon."
+                );
+                Err(marathon_error(StatusCode::PAYLOAD_TOO_LARGE, msg))
+            }
+            Err(BodyReadError::Timeout(after)) => {
+                let msg = format!("Request body not received within {after:?}; nothing was sent to Marathon.");
+                Err(marathon_error(StatusCode::REQUEST_TIMEOUT, msg))
+            }
+            Err(BodyReadError::Broken(e)) => {
+                tracing::debug!(id = ctx.id, "client request body broke off: {e}");
+                let msg = format!("Request body incomplete ({e}); nothing was sent to Marathon.");
+                Err(marathon_error(StatusCode::BAD_REQUEST, msg))
+            }
+        }
     }
 
     fn build_request(
@@ -292,7 +310,7 @@ impl Shared {
                     if let Some(v) = resp.headers().get(&X_MARATHON_LEADER) {
                         self.upstreams.observe_leader_header(v);
                     }
-                    return self.upstream_response(ctx, resp, &base, latency).await;
+                    return self.upstream_response(ctx, resp, &base, started, latency).await;
                 }
                 Ok(Err(SendError::Connect(e))) => {
                     self.metrics.upstream_error("connect");
@@ -355,12 +373,13 @@ impl Shared {
         mut ctx: RequestCtx,
         resp: Response<Incoming>,
         base: &Uri,
+        sent_at: Instant,
         latency: Duration,
     ) -> Response<ProxyBody> {
         let (mut parts, body) = resp.into_parts();
         strip_hop_by_hop(&mut parts.headers);
         ctx.upstream = Some(display_base(base));
-        ctx.upstream_response_at = Some(Instant::now());
+        ctx.upstream_response_at = Some(sent_at + latency);
         self.phases.response_filter(&mut ctx, &parts).await;
         for w in ctx.warnings() {
             parts.headers.append(header::WARNING, warning_header_value(w));

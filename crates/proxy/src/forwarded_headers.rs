@@ -25,56 +25,69 @@ pub struct ClientInfo {
     pub tls: bool,
 }
 
-/// Adds the three headers in place.
-///
-/// Runs on every request: `X-Forwarded-For` is built in one buffer (one allocation, handed to the
-/// header value without a copy).
-pub fn add_forwarded_headers<B>(req: &mut Request<B>, client: &ClientInfo) {
-    use std::fmt::Write as _;
-    let mut xff = String::with_capacity(48);
-    for v in req.headers().get_all(&X_FORWARDED_FOR) {
-        if let Ok(s) = v.to_str() {
-            xff.push_str(s);
-            xff.push_str(", ");
-        }
+/// What a client connection's requests say about it: its address as a header value, written
+/// once when the connection is accepted rather than formatted on every request, and its scheme.
+#[derive(Clone)]
+pub struct ForwardedFor {
+    ip: HeaderValue,
+    proto: HeaderValue,
+}
+
+impl ForwardedFor {
+    pub fn new(client: &ClientInfo) -> Self {
+        let ip = HeaderValue::try_from(client.addr.ip().to_string()).expect("an IP address is a valid header value");
+        let proto = HeaderValue::from_static(if client.tls { "https" } else { "http" });
+        ForwardedFor { ip, proto }
     }
-    let _ = write!(xff, "{}", client.addr.ip());
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .cloned()
-        .or_else(|| {
+
+    /// Adds the three headers in place.
+    pub fn add_to<B>(&self, req: &mut Request<B>) {
+        let xff = self.chain(req.headers());
+        let host = req.headers().get(header::HOST).cloned().or_else(|| {
             req.uri()
                 .authority()
                 .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
         });
-    let headers = req.headers_mut();
-    if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(xff)) {
-        headers.insert(X_FORWARDED_FOR.clone(), v);
+        let headers = req.headers_mut();
+        headers.insert(X_FORWARDED_FOR.clone(), xff);
+        headers.insert(X_FORWARDED_PROTO.clone(), self.proto.clone());
+        match host {
+            Some(h) => {
+                headers.insert(X_FORWARDED_HOST.clone(), h);
+            }
+            None => {
+                headers.remove(&X_FORWARDED_HOST);
+            }
+        }
     }
-    headers.insert(
-        X_FORWARDED_PROTO.clone(),
-        HeaderValue::from_static(if client.tls { "https" } else { "http" }),
-    );
-    match host {
-        Some(h) => {
-            headers.insert(X_FORWARDED_HOST.clone(), h);
+
+    /// `X-Forwarded-For`: the chain the request came with, then the client's address.
+    fn chain(&self, headers: &http::HeaderMap) -> HeaderValue {
+        let mut earlier = headers.get_all(&X_FORWARDED_FOR).iter().filter_map(|v| v.to_str().ok()).peekable();
+        if earlier.peek().is_none() {
+            return self.ip.clone();
         }
-        None => {
-            headers.remove(&X_FORWARDED_HOST);
+        let mut xff = String::with_capacity(64);
+        for s in earlier {
+            xff.push_str(s);
+            xff.push_str(", ");
         }
+        xff.push_str(self.ip.to_str().unwrap_or_default());
+        HeaderValue::from_maybe_shared(Bytes::from(xff)).unwrap_or_else(|_| self.ip.clone())
     }
 }
 
 /// Adds the headers for the requests of one client connection.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct ForwardedHeadersLayer {
-    client: ClientInfo,
+    client: ForwardedFor,
 }
 
 impl ForwardedHeadersLayer {
     pub fn new(client: ClientInfo) -> Self {
-        ForwardedHeadersLayer { client }
+        ForwardedHeadersLayer {
+            client: ForwardedFor::new(&client),
+        }
     }
 }
 
@@ -83,7 +96,7 @@ impl<S> tower::Layer<S> for ForwardedHeadersLayer {
     fn layer(&self, inner: S) -> Self::Service {
         ForwardedHeaders {
             inner,
-            client: self.client,
+            client: self.client.clone(),
         }
     }
 }
@@ -91,7 +104,7 @@ impl<S> tower::Layer<S> for ForwardedHeadersLayer {
 #[derive(Clone)]
 pub struct ForwardedHeaders<S> {
     inner: S,
-    client: ClientInfo,
+    client: ForwardedFor,
 }
 
 impl<S, B> tower::Service<Request<B>> for ForwardedHeaders<S>
@@ -107,7 +120,7 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        add_forwarded_headers(&mut req, &self.client);
+        self.client.add_to(&mut req);
         self.inner.call(req)
     }
 }
@@ -129,10 +142,19 @@ mod tests {
             .header("host", "marathon.example:8081")
             .body(())
             .unwrap();
-        add_forwarded_headers(&mut req, &client(false));
+        ForwardedFor::new(&client(false)).add_to(&mut req);
         assert_eq!(req.headers()["x-forwarded-for"], "10.1.2.3");
         assert_eq!(req.headers()["x-forwarded-proto"], "http");
         assert_eq!(req.headers()["x-forwarded-host"], "marathon.example:8081");
+    }
+
+    #[test]
+    fn an_ipv6_client_without_a_chain() {
+        let mut req = Request::get("/ping").body(()).unwrap();
+        let v6 = ClientInfo { addr: "[::1]:5555".parse().unwrap(), tls: false };
+        ForwardedFor::new(&v6).add_to(&mut req);
+        assert_eq!(req.headers()["x-forwarded-for"], "::1");
+        assert!(req.headers().get("x-forwarded-host").is_none());
     }
 
     #[test]
@@ -144,7 +166,7 @@ mod tests {
             .unwrap();
         req.headers_mut()
             .append("x-forwarded-for", "2.2.2.2".parse().unwrap());
-        add_forwarded_headers(&mut req, &client(true));
+        ForwardedFor::new(&client(true)).add_to(&mut req);
         assert_eq!(req.headers()["x-forwarded-for"], "1.1.1.1, 2.2.2.2, 10.1.2.3");
         assert_eq!(req.headers()["x-forwarded-proto"], "https");
         assert_eq!(req.headers()["x-forwarded-host"], "m.example");
