@@ -134,7 +134,7 @@ impl Shared {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut ctx = RequestCtx::new(id, client.addr, client.tls, parts.method.clone(), route);
 
-        if let Flow::Respond(r) = self.phases.early_request_filter(&mut ctx, &parts).await {
+        if let Flow::Respond(r) = self.phases.early_request_filter(&mut ctx, &parts) {
             return self.local(ctx, r);
         }
 
@@ -378,9 +378,9 @@ impl Shared {
     ) -> Response<ProxyBody> {
         let (mut parts, body) = resp.into_parts();
         strip_hop_by_hop(&mut parts.headers);
-        ctx.upstream = Some(display_base(base));
+        ctx.upstream = Some(base.clone());
         ctx.upstream_response_at = Some(sent_at + latency);
-        self.phases.response_filter(&mut ctx, &parts).await;
+        self.phases.response_filter(&mut ctx, &parts);
         for w in ctx.warnings() {
             parts.headers.append(header::WARNING, warning_header_value(w));
         }

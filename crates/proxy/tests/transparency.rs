@@ -137,7 +137,7 @@ struct RecPhases(Arc<Recorder>);
 
 #[async_trait]
 impl RequestPhases for RecPhases {
-    async fn early_request_filter(&self, _ctx: &mut RequestCtx, head: &http::request::Parts) -> Flow {
+    fn early_request_filter(&self, _ctx: &mut RequestCtx, head: &http::request::Parts) -> Flow {
         self.0.early.fetch_add(1, Ordering::SeqCst);
         if head.uri.path() == "/admission/status" {
             return Flow::Respond(http::Response::new(Bytes::from_static(b"{\"ok\":true}")));
@@ -164,7 +164,7 @@ impl RequestPhases for RecPhases {
         Flow::Continue
     }
 
-    async fn response_filter(&self, ctx: &mut RequestCtx, resp: &http::response::Parts) {
+    fn response_filter(&self, ctx: &mut RequestCtx, resp: &http::response::Parts) {
         if ctx.route.admission_write {
             self.0.responses.lock().unwrap().push(resp.status.as_u16());
         }

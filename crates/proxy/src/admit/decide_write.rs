@@ -600,7 +600,7 @@ impl RequestPhases for Admission {
         self.decide(ctx, req).await
     }
 
-    async fn response_filter(&self, ctx: &mut RequestCtx, resp: &http::response::Parts) {
+    fn response_filter(&self, ctx: &mut RequestCtx, resp: &http::response::Parts) {
         // 2xx: stays until a resync shows it; anything else: Marathon did not take it.
         self.settle(ctx, resp.status.is_success());
     }
