@@ -310,7 +310,7 @@ impl Shared {
                     if let Some(v) = resp.headers().get(&X_MARATHON_LEADER) {
                         self.upstreams.observe_leader_header(v);
                     }
-                    return self.upstream_response(ctx, resp, &base, started, latency).await;
+                    return self.upstream_response(ctx, resp, &base, started, latency);
                 }
                 Ok(Err(SendError::Connect(e))) => {
                     self.metrics.upstream_error("connect");
@@ -368,7 +368,7 @@ impl Shared {
         Some(target)
     }
 
-    async fn upstream_response(
+    fn upstream_response(
         &self,
         mut ctx: RequestCtx,
         resp: Response<Incoming>,
