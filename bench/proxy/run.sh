@@ -15,20 +15,37 @@
 #     with Marathon on its own host.
 # The upstream is crates/proxy/examples/bench_upstream.rs for now (later the simulator: set
 # UPSTREAM_BIN to a command taking the listen address as its only argument).
+# Reference proxies (REFERENCE=1, the default): HAProxy and nginx (Debian packages, installed by
+# the script when missing; rows skipped if they cannot be), one thread/process each, keep-alive to
+# the upstream, measured in the same run and placements: what a mature proxy achieves on this
+# machine is the baseline the proxy's own ratio is read against.
 #
-# Usage: bench/proxy/run.sh            (env: DURATION=10 CONNS=16 WRITE_DOC=1)
+# Usage: bench/proxy/run.sh            (env: DURATION=10 CONNS=16 WRITE_DOC=1 REFERENCE=1)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-16}
 WRITE_DOC=${WRITE_DOC:-1}
+REFERENCE=${REFERENCE:-1}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
 
 if ! command -v wrk >/dev/null; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get install -y -q wrk >/dev/null || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q wrk >/dev/null; }
 fi
+
+if [ "$REFERENCE" = 1 ] && ! { command -v haproxy && command -v nginx; } >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get install -y -q haproxy nginx-light >/dev/null 2>&1 \
+    || { $SUDO apt-get update -q >/dev/null 2>&1 && $SUDO apt-get install -y -q haproxy nginx-light >/dev/null 2>&1; } \
+    || echo "haproxy/nginx not installable: reference rows skipped" >&2
+  # Debian starts the packaged services; the benchmark runs its own instances.
+  $SUDO pkill -x haproxy 2>/dev/null || true; $SUDO pkill -x nginx 2>/dev/null || true
+fi
+HAPROXY=$(PATH=$PATH:/usr/sbin command -v haproxy || true)
+NGINX=$(PATH=$PATH:/usr/sbin command -v nginx || true)
+[ "$REFERENCE" = 1 ] || { HAPROXY=""; NGINX=""; }
 
 cargo build -q --release -p proxy --example bench_upstream
 cargo build -q --release --bin marathon-admission
@@ -69,6 +86,50 @@ start_proxy() { # name listen admin workers upstream core|-
     --admin-listen "$3" --marathon "http://$5" >"$TMP/$1.log" 2>&1 &
   PIDS+=($!)
 }
+# Reference proxies: one thread (HAProxy) / one process (nginx), keep-alive to the upstream.
+HA=127.0.0.1:18084        # haproxy, floating
+HAP=127.0.0.1:18085       # haproxy, pinned to core 1 (-> UPP)
+NG=127.0.0.1:18086        # nginx, floating
+NGP=127.0.0.1:18087       # nginx, pinned to core 1 (-> UPP)
+start_haproxy() { # name listen upstream core|-
+  printf 'global\n  nbthread 1\n  maxconn 4096\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n  option http-keep-alive\nfrontend f\n  bind %s\n  default_backend b\nbackend b\n  http-reuse always\n  server s1 %s\n' "$2" "$3" >"$TMP/$1.cfg"
+  local pin=(); [ "$4" != "-" ] && pin=(taskset -c "$4")
+  "${pin[@]}" "$HAPROXY" -db -f "$TMP/$1.cfg" >"$TMP/$1.log" 2>&1 &
+  PIDS+=($!)
+}
+start_nginx() { # name listen upstream core|-
+  mkdir -p "$TMP/$1"
+  cat >"$TMP/$1/nginx.conf" <<NGX
+worker_processes 1;
+daemon off;
+master_process off;
+pid $TMP/$1/nginx.pid;
+error_log $TMP/$1/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $TMP/$1/body; proxy_temp_path $TMP/$1/proxy;
+  fastcgi_temp_path $TMP/$1/fcgi; uwsgi_temp_path $TMP/$1/uwsgi; scgi_temp_path $TMP/$1/scgi;
+  upstream up { server $3; keepalive 64; }
+  server {
+    listen $2;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+NGX
+  local pin=(); [ "$4" != "-" ] && pin=(taskset -c "$4")
+  "${pin[@]}" "$NGINX" -p "$TMP/$1" -c "$TMP/$1/nginx.conf" >"$TMP/$1.log" 2>&1 &
+  PIDS+=($!)
+}
+if [ -n "$HAPROXY" ]; then
+  start_haproxy ha "$HA" "$UP" -
+  [ "$PIN" = 1 ] && start_haproxy hap "$HAP" "$UPP" 1
+fi
+if [ -n "$NGINX" ]; then
+  start_nginx ng "$NG" "$UP" -
+  [ "$PIN" = 1 ] && start_nginx ngp "$NGP" "$UPP" 1
+fi
+
 start_proxy px "$PX" 127.0.0.1:19102 0 "$UP" -
 start_proxy px1 "$PX1" 127.0.0.1:19103 1 "$UP" -
 [ "$PIN" = 1 ] && start_proxy pxp "$PXP" 127.0.0.1:19104 1 "$UPP" 1
@@ -90,6 +151,16 @@ wait_ready() { # admin port
 }
 wait_ready 19102; wait_ready 19103
 [ "$PIN" = 1 ] && wait_ready 19104
+wait_answering() { # host:port -> waits until GET /ping answers 200 (else the rows are skipped)
+  for _ in $(seq 1 50); do
+    [ "$(http_status "${1%:*}" "${1#*:}" /ping 2>/dev/null)" = "200" ] && return 0
+    sleep 0.1
+  done
+  echo "$1 not answering: its rows are skipped" >&2; return 1
+}
+REFS=()      # "label floating-addr pinned-addr"
+[ -n "$HAPROXY" ] && wait_answering "$HA" && { [ "$PIN" = 0 ] || wait_answering "$HAP"; } && REFS+=("HAProxy $HA $HAP")
+[ -n "$NGINX" ] && wait_answering "$NG" && { [ "$PIN" = 0 ] || wait_answering "$NGP"; } && REFS+=("nginx $NG $NGP")
 
 to_us() { # "123.45us" | "1.23ms" | "1.00s" -> microseconds
   awk -v v="$1" 'BEGIN{n=v+0; if (v ~ /us$/) print n; else if (v ~ /ms$/) print n*1000; else if (v ~ /s$/) print n*1000000; else print n}'
@@ -111,6 +182,7 @@ row() { # label direct_rps proxy_rps d50 p50 d99 p99
 }
 
 ROWS=()
+REF_ROWS=()
 for path in /ping /v2/apps; do
   for a in "$UP" "$PX" "$PX1"; do wrk -t1 -c4 -d2s "http://$a$path" >/dev/null; done  # warm-up
   read -r d_rps _ _ <<<"$(run_wrk - "http://$UP$path" "$CONNS")"
@@ -123,6 +195,14 @@ for path in /ping /v2/apps; do
   echo "${ROWS[-1]}"
   ROWS+=("$(row "\`GET $path\`, shared, 1 worker per core" "$d_rps" "$p_rps" "$d50" "$p50" "$d99" "$p99")")
   echo "${ROWS[-1]}"
+  for ref in "${REFS[@]}"; do
+    read -r name addr _ <<<"$ref"
+    wrk -t1 -c4 -d2s "http://$addr$path" >/dev/null
+    read -r r_rps _ _ <<<"$(run_wrk - "http://$addr$path" "$CONNS")"
+    read -r _ r50 r99 <<<"$(run_wrk - "http://$addr$path" 1)"
+    REF_ROWS+=("$(row "\`GET $path\`, shared, $name (reference)" "$d_rps" "$r_rps" "$d50" "$r50" "$d99" "$r99")")
+    echo "${REF_ROWS[-1]}"
+  done
   if [ "$PIN" = 1 ]; then
     for a in "$UPP" "$PXP"; do taskset -c 0 wrk -t1 -c4 -d2s "http://$a$path" >/dev/null; done
     read -r dp_rps _ _ <<<"$(run_wrk 0 "http://$UPP$path" "$CONNS")"
@@ -131,6 +211,14 @@ for path in /ping /v2/apps; do
     read -r _ pp50 pp99 <<<"$(run_wrk 0 "http://$PXP$path" 1)"
     ROWS+=("$(row "\`GET $path\`, pinned (proxy on its own core)" "$dp_rps" "$pp_rps" "$dp50" "$pp50" "$dp99" "$pp99")")
     echo "${ROWS[-1]}"
+    for ref in "${REFS[@]}"; do
+      read -r name _ addr <<<"$ref"
+      taskset -c 0 wrk -t1 -c4 -d2s "http://$addr$path" >/dev/null
+      read -r r_rps _ _ <<<"$(run_wrk 0 "http://$addr$path" "$CONNS")"
+      read -r _ r50 r99 <<<"$(run_wrk 0 "http://$addr$path" 1)"
+      REF_ROWS+=("$(row "\`GET $path\`, pinned, $name (reference)" "$dp_rps" "$r_rps" "$dp50" "$r50" "$dp99" "$r99")")
+      echo "${REF_ROWS[-1]}"
+    done
   fi
 done
 
@@ -166,12 +254,21 @@ SECTION="$TMP/section.md"
   echo
   echo "| request, setup | direct req/s | proxy req/s | ratio | direct p50 | proxy p50 | added p50 | direct p99 | proxy p99 | added p99 |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-  for r in "${ROWS[@]}"; do echo "$r"; done
+  for r in "${ROWS[@]}" "${REF_ROWS[@]}"; do echo "$r"; done
   echo
   printf '%s\n' "${ROWS[@]}" | awk -F'|' '
     { n++; gsub(/ /, "", $5); gsub(/[ +]/, "", $11); if ($5 + 0 >= 0.8) t++; if ($11 + 0 < 1000) l++ }
-    END { printf "Targets: throughput >= 0.8x direct in %d of %d rows; under 1 ms added at p99 in %d of %d rows.\n", t, n, l, n }'
+    END { printf "Targets: throughput >= 0.8x direct in %d of %d rows; under 1 ms added at p99 in %d of %d rows (the proxy'"'"'s rows; the reference rows are the baseline).\n", t, n, l, n }'
   echo
+  if [ "${#REF_ROWS[@]}" -gt 0 ]; then
+    echo "The reference rows are HAProxy and nginx ($(
+      { "$HAPROXY" -v 2>/dev/null | head -1 | awk '{print "HAProxy " $3}'; } ; printf ', '
+      { "$NGINX" -v 2>&1 | sed 's|.*nginx/|nginx |'; } ), one thread/process each, in front of the same"
+    echo "upstream in the same placements: the ratio a mature proxy gets on this machine, against which the"
+    echo "proxy's own ratio is read. With wrk, upstream and proxy sharing the 2 cores, no proxy reaches 0.8x"
+    echo "on \`/ping\` (its four socket calls cost more than the upstream's whole answer)."
+    echo
+  fi
   echo "Reading the figures: with one connection the direct p50 is the upstream's service time, so the"
   echo "added p50 is the proxy's own cost per request (two more socket round trips). The p99 of a"
   echo "one-connection run is the scheduler's: whenever anything else runs on the 2 cores (here the"
