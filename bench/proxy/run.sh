@@ -262,7 +262,7 @@ SECTION="$TMP/section.md"
   echo
   if [ "${#REF_ROWS[@]}" -gt 0 ]; then
     echo "The reference rows are HAProxy and nginx ($(
-      { "$HAPROXY" -v 2>/dev/null | head -1 | awk '{print "HAProxy " $3}'; } ; printf ', '
+      { "$HAPROXY" -v 2>/dev/null | head -1 | awk '{printf "HAProxy %s", $3}'; } ; printf ', '
       { "$NGINX" -v 2>&1 | sed 's|.*nginx/|nginx |'; } ), one thread/process each, in front of the same"
     echo "upstream in the same placements: the ratio a mature proxy gets on this machine, against which the"
     echo "proxy's own ratio is read. With wrk, upstream and proxy sharing the 2 cores, no proxy reaches 0.8x"
