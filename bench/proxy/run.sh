@@ -20,11 +20,14 @@
 # the upstream, measured in the same run and placements: what a mature proxy achieves on this
 # machine is the baseline the proxy's own ratio is read against.
 #
-# Usage: bench/proxy/run.sh            (env: DURATION=10 CONNS=16 WRITE_DOC=1 REFERENCE=1)
+# Throughput is the median of ROUNDS interleaved rounds (see `tput` below).
+#
+# Usage: bench/proxy/run.sh            (env: DURATION=10 ROUNDS=3 CONNS=16 WRITE_DOC=1 REFERENCE=1)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-16}
 WRITE_DOC=${WRITE_DOC:-1}
 REFERENCE=${REFERENCE:-1}
@@ -181,13 +184,32 @@ row() { # label direct_rps proxy_rps d50 p50 d99 p99
     printf "| %s | %.0f | %.0f | %.2f | %.0f | %.0f | %+.0f | %.0f | %.0f | %+.0f |", l, dr, pr, pr/dr, d50, p50, p50-d50, d99, p99, p99-d99 }'
 }
 
+# Throughput: ROUNDS interleaved rounds (each target once per round, in turn), median per target:
+# on a shared 2-core VM the cost of waking a process on the other core moves from minute to minute,
+# and interleaving spreads that over every target alike. Latency: one run per target.
+median() { tr ' ' '\n' | grep -v '^$' | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+tput() { # core|- path addr... -> median req/s of each addr, in order
+  local core=$1 path=$2; shift 2
+  local -A got=()
+  for _ in $(seq 1 "$ROUNDS"); do
+    for a in "$@"; do
+      read -r r _ _ <<<"$(run_wrk "$core" "http://$a$path" "$CONNS")"
+      got[$a]="${got[$a]:-} $r"
+    done
+  done
+  for a in "$@"; do echo "${got[$a]}" | median; done
+}
 ROWS=()
 REF_ROWS=()
 for path in /ping /v2/apps; do
-  for a in "$UP" "$PX" "$PX1"; do wrk -t1 -c4 -d2s "http://$a$path" >/dev/null; done  # warm-up
-  read -r d_rps _ _ <<<"$(run_wrk - "http://$UP$path" "$CONNS")"
-  read -r p_rps _ _ <<<"$(run_wrk - "http://$PX$path" "$CONNS")"
-  read -r p1_rps _ _ <<<"$(run_wrk - "http://$PX1$path" "$CONNS")"
+  refs_float=(); refs_pinned=(); ref_names=()
+  for ref in "${REFS[@]}"; do
+    read -r name f p <<<"$ref"
+    ref_names+=("$name"); refs_float+=("$f"); refs_pinned+=("$p")
+  done
+  for a in "$UP" "$PX" "$PX1" "${refs_float[@]}"; do wrk -t1 -c4 -d2s "http://$a$path" >/dev/null; done  # warm-up
+  mapfile -t r < <(tput - "$path" "$UP" "$PX" "$PX1" "${refs_float[@]}")
+  d_rps=${r[0]}; p_rps=${r[1]}; p1_rps=${r[2]}
   read -r _ d50 d99 <<<"$(run_wrk - "http://$UP$path" 1)"
   read -r _ p50 p99 <<<"$(run_wrk - "http://$PX$path" 1)"
   read -r _ p150 p199 <<<"$(run_wrk - "http://$PX1$path" 1)"
@@ -195,28 +217,22 @@ for path in /ping /v2/apps; do
   echo "${ROWS[-1]}"
   ROWS+=("$(row "\`GET $path\`, shared, 1 worker per core" "$d_rps" "$p_rps" "$d50" "$p50" "$d99" "$p99")")
   echo "${ROWS[-1]}"
-  for ref in "${REFS[@]}"; do
-    read -r name addr _ <<<"$ref"
-    wrk -t1 -c4 -d2s "http://$addr$path" >/dev/null
-    read -r r_rps _ _ <<<"$(run_wrk - "http://$addr$path" "$CONNS")"
-    read -r _ r50 r99 <<<"$(run_wrk - "http://$addr$path" 1)"
-    REF_ROWS+=("$(row "\`GET $path\`, shared, $name (reference)" "$d_rps" "$r_rps" "$d50" "$r50" "$d99" "$r99")")
+  for i in "${!ref_names[@]}"; do
+    read -r _ r50 r99 <<<"$(run_wrk - "http://${refs_float[$i]}$path" 1)"
+    REF_ROWS+=("$(row "\`GET $path\`, shared, ${ref_names[$i]} (reference)" "$d_rps" "${r[$((3 + i))]}" "$d50" "$r50" "$d99" "$r99")")
     echo "${REF_ROWS[-1]}"
   done
   if [ "$PIN" = 1 ]; then
-    for a in "$UPP" "$PXP"; do taskset -c 0 wrk -t1 -c4 -d2s "http://$a$path" >/dev/null; done
-    read -r dp_rps _ _ <<<"$(run_wrk 0 "http://$UPP$path" "$CONNS")"
-    read -r pp_rps _ _ <<<"$(run_wrk 0 "http://$PXP$path" "$CONNS")"
+    for a in "$UPP" "$PXP" "${refs_pinned[@]}"; do taskset -c 0 wrk -t1 -c4 -d2s "http://$a$path" >/dev/null; done
+    mapfile -t r < <(tput 0 "$path" "$UPP" "$PXP" "${refs_pinned[@]}")
+    dp_rps=${r[0]}; pp_rps=${r[1]}
     read -r _ dp50 dp99 <<<"$(run_wrk 0 "http://$UPP$path" 1)"
     read -r _ pp50 pp99 <<<"$(run_wrk 0 "http://$PXP$path" 1)"
     ROWS+=("$(row "\`GET $path\`, pinned (proxy on its own core)" "$dp_rps" "$pp_rps" "$dp50" "$pp50" "$dp99" "$pp99")")
     echo "${ROWS[-1]}"
-    for ref in "${REFS[@]}"; do
-      read -r name _ addr <<<"$ref"
-      taskset -c 0 wrk -t1 -c4 -d2s "http://$addr$path" >/dev/null
-      read -r r_rps _ _ <<<"$(run_wrk 0 "http://$addr$path" "$CONNS")"
-      read -r _ r50 r99 <<<"$(run_wrk 0 "http://$addr$path" 1)"
-      REF_ROWS+=("$(row "\`GET $path\`, pinned, $name (reference)" "$dp_rps" "$r_rps" "$dp50" "$r50" "$dp99" "$r99")")
+    for i in "${!ref_names[@]}"; do
+      read -r _ r50 r99 <<<"$(run_wrk 0 "http://${refs_pinned[$i]}$path" 1)"
+      REF_ROWS+=("$(row "\`GET $path\`, pinned, ${ref_names[$i]} (reference)" "$dp_rps" "${r[$((2 + i))]}" "$dp50" "$r50" "$dp99" "$r99")")
       echo "${REF_ROWS[-1]}"
     done
   fi
@@ -246,11 +262,12 @@ SECTION="$TMP/section.md"
   echo "with tokio's default of one per core). \"pinned\": wrk and upstream on core 0, the proxy"
   echo "(1 worker) on core 1, for the direct and the proxied runs alike."
   echo
-  echo "- Command: \`DURATION=$DURATION CONNS=$CONNS${UPSTREAM_SET:+ UPSTREAM_BIN=$UPSTREAM_BIN} bench/proxy/run.sh\`"
+  echo "- Command: \`DURATION=$DURATION ROUNDS=$ROUNDS CONNS=$CONNS${UPSTREAM_SET:+ UPSTREAM_BIN=$UPSTREAM_BIN} bench/proxy/run.sh\`"
   echo "- Machine: $(nproc) cores ($CPU), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r); load average at the end of the run: $LOAD"
   echo "- Commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(date -u +%Y-%m-%d)"
   echo
-  echo "Throughput with $CONNS connections (req/s); latency with 1 connection (µs)."
+  echo "Throughput with $CONNS connections (req/s, median of $ROUNDS interleaved rounds of ${DURATION} s); latency with 1"
+  echo "connection (µs, one run of ${DURATION} s)."
   echo
   echo "| request, setup | direct req/s | proxy req/s | ratio | direct p50 | proxy p50 | added p50 | direct p99 | proxy p99 | added p99 |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
