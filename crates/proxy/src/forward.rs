@@ -69,7 +69,7 @@ impl ForwardSettings {
 pub(crate) struct Shared {
     pub phases: Arc<dyn RequestPhases>,
     pub upstreams: Arc<Upstreams>,
-    /// The background client (leader poller, model sync); kept here for the phases' use.
+    /// The pooled client of the leader poller (forwarded requests use `pool`).
     pub client: HttpClient,
     /// Forwarded requests' connections to Marathon.
     pub pool: Arc<UpstreamPool>,
@@ -93,7 +93,6 @@ enum ReqBody {
     Replayable(Bytes),
     Streaming(UpstreamBody),
 }
-
 
 impl<B> tower::Service<Request<B>> for ProxyService
 where
@@ -139,8 +138,8 @@ impl Shared {
         }
 
         let body = if route.admission_write {
-            // Boxed: reading and judging a write is most of this future's size, and reads (most
-            // requests) never need it.
+            // Boxed, so that the future of every read (most requests) does not carry the space
+            // that reading and judging a write needs.
             match Box::pin(self.read_and_filter_write(&mut ctx, &parts, body)).await {
                 Ok(bytes) => ReqBody::Replayable(bytes),
                 Err(local) => return self.local(ctx, local),
