@@ -79,15 +79,20 @@ async fn body(resp: Response<Incoming>) -> String {
     String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
 }
 
+/// GET `path` through `affinity` and read the whole answer.
+async fn send_and_read(pool: &UpstreamPool, affinity: &Affinity, url: &str, path: &str, keep: bool) -> String {
+    body(pool.send(affinity, get(url, path), keep).await.unwrap()).await
+}
+
 #[tokio::test]
 async fn one_client_connection_reuses_one_marathon_connection_and_sends_origin_form() {
     let s = server(false).await;
     let pool = pool_with(8);
     let affinity = Affinity::new(pool.clone());
     for i in 0..5 {
-        let resp = pool.send(&affinity, get(&s.url, &format!("/v2/apps?i={i}")), true).await.unwrap();
+        let path = format!("/v2/apps?i={i}");
         // The server saw the request line's target as sent: origin form, query as given.
-        assert_eq!(body(resp).await, format!("/v2/apps?i={i}"));
+        assert_eq!(send_and_read(&pool, &affinity, &s.url, &path, true).await, path);
     }
     assert_eq!(s.accepted.load(Ordering::SeqCst), 1);
     assert_eq!(pool.idle_count(), 0, "kept by the client connection, not pooled");
@@ -99,11 +104,11 @@ async fn a_closed_client_connection_hands_its_marathon_connection_to_the_next() 
     let pool = pool_with(8);
     {
         let first = Affinity::new(pool.clone());
-        body(pool.send(&first, get(&s.url, "/ping"), true).await.unwrap()).await;
+        send_and_read(&pool, &first, &s.url, "/ping", true).await;
     }
     assert_eq!(pool.idle_count(), 1);
     let second = Affinity::new(pool.clone());
-    body(pool.send(&second, get(&s.url, "/ping"), true).await.unwrap()).await;
+    send_and_read(&pool, &second, &s.url, "/ping", true).await;
     assert_eq!(s.accepted.load(Ordering::SeqCst), 1);
 }
 
@@ -149,8 +154,7 @@ async fn a_connection_marathon_closed_is_replaced() {
     let pool = pool_with(8);
     let affinity = Affinity::new(pool.clone());
     for _ in 0..3 {
-        let resp = pool.send(&affinity, get(&s.url, "/ping"), true).await.unwrap();
-        assert_eq!(body(resp).await, "/ping");
+        assert_eq!(send_and_read(&pool, &affinity, &s.url, "/ping", true).await, "/ping");
         // Let the connection task see the close.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -163,8 +167,8 @@ async fn event_streams_keep_their_connection() {
     let s = server(false).await;
     let pool = pool_with(8);
     let affinity = Affinity::new(pool.clone());
-    body(pool.send(&affinity, get(&s.url, "/v2/events"), false).await.unwrap()).await;
-    body(pool.send(&affinity, get(&s.url, "/ping"), true).await.unwrap()).await;
+    send_and_read(&pool, &affinity, &s.url, "/v2/events", false).await;
+    send_and_read(&pool, &affinity, &s.url, "/ping", true).await;
     assert_eq!(s.accepted.load(Ordering::SeqCst), 2);
 }
 
@@ -174,13 +178,13 @@ async fn the_pool_keeps_at_most_its_limit_and_forgets_other_marathons_in_the_slo
     let b = server(false).await;
     let pool = pool_with(1);
     let affinity = Affinity::new(pool.clone());
-    body(pool.send(&affinity, get(&a.url, "/x"), true).await.unwrap()).await;
+    send_and_read(&pool, &affinity, &a.url, "/x", true).await;
     // Another Marathon (a leader change): the kept connection to `a` goes to the pool.
-    body(pool.send(&affinity, get(&b.url, "/x"), true).await.unwrap()).await;
+    send_and_read(&pool, &affinity, &b.url, "/x", true).await;
     assert_eq!(pool.idle_count(), 1);
     let others: Vec<Affinity> = (0..3).map(|_| Affinity::new(pool.clone())).collect();
     for o in &others {
-        body(pool.send(o, get(&b.url, "/x"), true).await.unwrap()).await;
+        send_and_read(&pool, o, &b.url, "/x", true).await;
     }
     drop(others);
     drop(affinity);
@@ -215,7 +219,7 @@ async fn idle_connections_leave_after_the_idle_timeout() {
     let pool = UpstreamPool::new(&cfg).unwrap();
     drop({
         let affinity = Affinity::new(pool.clone());
-        body(pool.send(&affinity, get(&s.url, "/x"), true).await.unwrap()).await;
+        send_and_read(&pool, &affinity, &s.url, "/x", true).await;
         affinity
     });
     assert_eq!(pool.idle_count(), 1);
