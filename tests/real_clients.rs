@@ -103,7 +103,9 @@ fn marathon_python_creates_updates_scales_restarts_deletes_apps_and_groups_and_r
 #[test]
 fn marathon_python_shows_the_proxys_rejection_and_the_way_out_stays_open() {
     venv(); // fail first, with what to do, when the venv is missing
-    let stack = Stack::start(StackOpts { zk_max_node_size: LIMIT, ..StackOpts::default() });
+    // The proxy on one thread (`worker_threads = 1`: tokio's current-thread scheduler), so that
+    // admission, the model sync and forwarding are shown to work without a second worker.
+    let stack = Stack::start(StackOpts { zk_max_node_size: LIMIT, worker_threads: 1, ..StackOpts::default() });
     let out = python_script("marathon_python_reject.py", &[&stack.proxy_url, "12"]);
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "{}\n{}", show(&out), stack.logs());

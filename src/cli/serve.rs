@@ -90,14 +90,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
 
     proxy::admit::release_memory::configure_allocator();
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if config.runtime.worker_threads > 0 {
-        builder.worker_threads(config.runtime.worker_threads);
-    }
-    let runtime = builder
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = build_runtime(config.runtime.worker_threads)?;
     runtime.block_on(async {
         let mut config = config;
         // `marathon = ["embedded"]`: the demo Marathon, in-process; kept alive while serving.
@@ -113,6 +106,20 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         proxy::serve(config, phases, proxy::shutdown_signal()).await
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The async runtime for `[runtime] worker_threads`: one thread runs tokio's current-thread
+/// scheduler, whose wake-ups and task switches cost less than a one-worker multi-thread one
+/// (measured: docs/BENCHMARKS.md, "Proxy read path"); 0 is one worker per core.
+fn build_runtime(worker_threads: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = match worker_threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    if worker_threads > 1 {
+        builder.worker_threads(worker_threads);
+    }
+    builder.enable_all().build().context("cannot start the async runtime")
 }
 
 /// Apps in the embedded simulator's seed: heroku-like apps (10 env vars each) whose deployment

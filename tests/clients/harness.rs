@@ -129,6 +129,8 @@ pub struct StackOpts {
     pub admission_extra: String,
     /// `sim --deploy-delay`.
     pub deploy_delay_ms: u64,
+    /// The proxy's `[runtime] worker_threads` (0: one per core; 1: everything on one thread).
+    pub worker_threads: usize,
 }
 
 impl Default for StackOpts {
@@ -138,6 +140,7 @@ impl Default for StackOpts {
             zk_max_node_size: 1_024_000,
             admission_extra: String::new(),
             deploy_delay_ms: 0,
+            worker_threads: 0,
         }
     }
 }
@@ -181,8 +184,9 @@ impl Stack {
         let config = dir.write(
             "proxy.toml",
             &format!(
-                "# written by tests/clients/harness.rs\n[admission]\nzk_max_node_size = {}\nresync_interval_ms = 200\n{}\n",
-                opts.zk_max_node_size, opts.admission_extra
+                "# written by tests/clients/harness.rs\n[runtime]\nworker_threads = {}\n\n\
+                 [admission]\nzk_max_node_size = {}\nresync_interval_ms = 200\n{}\n",
+                opts.worker_threads, opts.zk_max_node_size, opts.admission_extra
             ),
         );
         let proxy_addr = format!("127.0.0.1:{}", free_port());

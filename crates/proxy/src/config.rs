@@ -195,9 +195,10 @@ impl Default for LimitsConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RuntimeConfig {
-    /// Worker threads; 0 = one per core (tokio's default, or `TOKIO_WORKER_THREADS`). On a small
-    /// machine shared with Marathon, 1 avoids cross-thread wake-ups and is faster (see
-    /// docs/BENCHMARKS.md, "Proxy read path").
+    /// Worker threads; 0 = one per core (tokio's default, or `TOKIO_WORKER_THREADS`); 1 runs
+    /// everything on one thread (tokio's current-thread scheduler). On a small machine shared
+    /// with Marathon, 1 avoids cross-thread wake-ups and is faster (see docs/BENCHMARKS.md,
+    /// "Proxy read path").
     pub worker_threads: usize,
 }
 
