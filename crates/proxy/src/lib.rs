@@ -18,6 +18,7 @@
 pub mod admin;
 pub mod admit;
 pub mod body;
+pub(crate) mod coalesce_writes;
 pub mod config;
 pub mod events_stream;
 pub mod forward;

@@ -20,6 +20,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::admin::Admin;
+use crate::coalesce_writes::CoalesceWrites;
 use crate::forward::Shared;
 use crate::forwarded_headers::ClientInfo;
 
@@ -78,7 +79,10 @@ pub(crate) async fn serve_until(
                 let tls = tls.clone();
                 tokio::spawn(async move {
                     let res = match tls {
-                        None => watcher.watch(builder.serve_connection(TokioIo::new(tcp), svc).into_owned()).await,
+                        None => {
+                            let io = CoalesceWrites::new(TokioIo::new(tcp));
+                            watcher.watch(builder.serve_connection(io, svc).into_owned()).await
+                        }
                         Some(acceptor) => {
                             let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                                 Ok(Ok(s)) => s,

@@ -33,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use crate::body::{BoxError, UpstreamBody};
+use crate::coalesce_writes::CoalesceWrites;
 use crate::config::UpstreamConfig;
 
 type Sender = http1::SendRequest<UpstreamBody>;
@@ -182,7 +183,7 @@ impl UpstreamPool {
 
     async fn connect(&self, key: &PoolKey) -> Result<Sender, BoxError> {
         let io = self.connector.clone().oneshot(key.connect_uri()).await?;
-        let (sender, conn) = http1::Builder::new().handshake(io).await?;
+        let (sender, conn) = http1::Builder::new().handshake(CoalesceWrites::new(io)).await?;
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!("Marathon connection ended: {e}");
