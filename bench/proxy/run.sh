@@ -250,6 +250,25 @@ fi
 BYTES=$(grep -o '[0-9]* bytes' "$TMP/upstream.log" | head -1 || true)
 CPU=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
+# Reads table rows; prints "Against the references ...": the proxy's req/s over each reference's,
+# per path and placement (the shared placement compared with the proxy's 1-worker row).
+against_references() {
+  awk -F'|' '
+    { label = $2; gsub(/^ +| +$/, "", label); rps = $4 + 0
+      n_parts = split(label, a, ", "); split(a[2], w, " "); key = a[1] " " w[1]
+      if (label ~ /\(reference\)$/) { name = a[3]; sub(/ \(reference\)$/, "", name); nref++; rkey[nref] = key; rname[nref] = name; rrps[nref] = rps }
+      else if (w[1] == "pinned" || a[3] == "1 worker") { proxy[key] = rps }
+    }
+    END {
+      out = ""
+      for (i = 1; i <= nref; i++) {
+        if (!(rkey[i] in proxy) || rrps[i] == 0) continue
+        out = out (out == "" ? "" : "; ") sprintf("%s %.2fx %s", rkey[i], proxy[rkey[i]] / rrps[i], rname[i])
+      }
+      if (out != "") printf "Against the references (the proxy'"'"'s req/s over the reference'"'"'s, same run and placement): %s.\n", out
+    }'
+}
+
 SECTION="$TMP/section.md"
 {
   echo "## Proxy read path"
@@ -284,6 +303,10 @@ SECTION="$TMP/section.md"
     echo "upstream in the same placements: the ratio a mature proxy gets on this machine, against which the"
     echo "proxy's own ratio is read. With wrk, upstream and proxy sharing the 2 cores, no proxy reaches 0.8x"
     echo "on \`/ping\` (its four socket calls cost more than the upstream's whole answer)."
+    echo
+    # The proxy against each reference, same path and placement: unlike the ratio to direct, this
+    # moves little when the host gets slower at waking a process on the other vCPU.
+    printf '%s\n' "${ROWS[@]}" "${REF_ROWS[@]}" | against_references
     echo
   fi
   echo "Reading the figures: with one connection the direct p50 is the upstream's service time, so the"
