@@ -55,6 +55,31 @@ async fn same_status_headers_and_bodies_direct_and_through_proxy() {
     p.shutdown().await.unwrap();
 }
 
+/// HTTP/2 without TLS (prior knowledge) on the plain listener: its frames go through the same
+/// write path as HTTP/1.1 (small messages joined, large ones vectored), and arrive whole.
+#[tokio::test]
+async fn plain_http2_clients_get_the_same_bodies_as_direct_http1() {
+    let m = fake_marathon("m1", None).await;
+    let p = start_proxy(test_config(&[m.url()])).await;
+    wait_ready(&p).await;
+    let tcp = tokio::net::TcpStream::connect(p.addr).await.unwrap();
+    let io = hyper_util::rt::TokioIo::new(tcp);
+    let (mut h2, conn) = hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io).await.unwrap();
+    tokio::spawn(conn);
+    let c = client();
+    let app = r#"{"id":"/h2c","cmd":"sleep 1000"}"#;
+    for (method, path, body) in [("GET", "/ping", ""), ("GET", "/big", ""), ("GET", "/chunked", ""), ("POST", "/v2/apps", app)] {
+        let direct = fetch(&c, req(method, &format!("{}{}", m.url(), path), body)).await;
+        let resp = h2.send_request(req(method, &p.url(path), body)).await.unwrap();
+        assert_eq!(resp.version(), http::Version::HTTP_2, "{method} {path}");
+        assert_eq!(resp.status(), direct.0, "{method} {path}: status");
+        let proxied = http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes();
+        assert_eq!(proxied.len(), direct.2.len(), "{method} {path}: body length");
+        assert_eq!(proxied, direct.2, "{method} {path}: body");
+    }
+    p.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn marathon_sees_the_request_as_sent_plus_forwarding_headers() {
     let m = fake_marathon("m1", None).await;
