@@ -6,10 +6,10 @@
 //! (it goes through the file layer and copies an iovec array first): measured with
 //! `bench/proxy/cpu_per_request.sh` (docs/BENCHMARKS.md, "Proxy read path"). Telling hyper not to
 //! use vectored writes at all (`writev(false)`) would do the same for small messages, but makes
-//! hyper copy every body into the connection's write buffer, which keeps the size of the largest
-//! answer it ever sent for the rest of the connection. Here, only messages up to
-//! [`COALESCE_MAX`] bytes are copied (into a buffer of that size per connection); larger ones stay
-//! vectored.
+//! hyper copy every body into the connection's write buffer, which never shrinks: a keep-alive
+//! connection that once sent a large answer holds up to ~400 KB (hyper's buffer limit) until it
+//! closes. Here, only messages up to [`COALESCE_MAX`] bytes are copied (into a buffer of that
+//! size per connection); larger ones stay vectored.
 //!
 //! A write may be partial as always: the number returned counts bytes from the front of the
 //! buffer list, which is what hyper expects of a vectored write.
