@@ -255,7 +255,7 @@ LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 against_references() {
   awk -F'|' '
     { label = $2; gsub(/^ +| +$/, "", label); rps = $4 + 0
-      n_parts = split(label, a, ", "); split(a[2], w, " "); key = a[1] " " w[1]
+      split(label, a, ", "); split(a[2], w, " "); key = a[1] " " w[1]
       if (label ~ /\(reference\)$/) { name = a[3]; sub(/ \(reference\)$/, "", name); nref++; rkey[nref] = key; rname[nref] = name; rrps[nref] = rps }
       else if (w[1] == "pinned" || a[3] == "1 worker") { proxy[key] = rps }
     }
