@@ -210,7 +210,7 @@ impl Shared {
         parts: &http::request::Parts,
         uri: Uri,
         body: UpstreamBody,
-    ) -> Result<Request<UpstreamBody>, String> {
+    ) -> Request<UpstreamBody> {
         let mut headers = parts.headers.clone();
         // The client's Host when preserved (or, from an HTTP/2 client, its :authority); else, and
         // when the client sent neither, Marathon's own: an HTTP/1.1 request must carry one.
@@ -224,7 +224,7 @@ impl Shared {
         *req.uri_mut() = uri;
         *req.version_mut() = Version::HTTP_11;
         *req.headers_mut() = headers;
-        Ok(req)
+        req
     }
 
     /// Sends on the client connection's Marathon connection (event streams keep theirs), within
@@ -282,10 +282,7 @@ impl Shared {
                 (None, Some(s)) => s,
                 (None, None) => break, // a streamed body cannot be sent twice
             };
-            let req = match self.build_request(&parts, uri, up_body) {
-                Ok(r) => r,
-                Err(e) => return self.local(ctx, marathon_error(StatusCode::BAD_REQUEST, e)),
-            };
+            let req = self.build_request(&parts, uri, up_body);
             let started = Instant::now();
             match self.send(affinity, req, timeout, ctx.route.event_stream).await {
                 Ok(Ok(resp)) => {

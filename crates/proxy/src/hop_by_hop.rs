@@ -26,9 +26,9 @@ const ALWAYS: [HeaderName; 8] = [
 
 /// Strips hop-by-hop headers in place.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // Runs twice per request and most messages carry none: one pass over the few names present
-    // costs less than a hashed lookup for each of the eight (and `Connection`, which names the
-    // others, is one of them).
+    // Runs on every request and, twice, on every response (before the phases see it, and in the
+    // layer); most messages carry none: one pass over the few names present costs less than a
+    // hashed lookup for each of the eight (and `Connection`, which names the others, is one).
     if !headers.keys().any(|name| ALWAYS.contains(name)) {
         return;
     }

@@ -12,9 +12,8 @@
 //! One stack per client connection, built when it is accepted: the connection's [`ClientInfo`]
 //! (peer address, TLS) and the Marathon connection it keeps between requests
 //! ([`crate::upstream_pool::Affinity`]) are part of the stack rather than of each request's
-//! extensions, and the
-//! layers pass nothing else through extensions either (the forwarder classifies the route itself,
-//! which costs less than a map in every request's extensions).
+//! extensions, and the layers pass nothing else through extensions either (the forwarder
+//! classifies the route itself, which costs less than a map in every request's extensions).
 
 use std::sync::Arc;
 
