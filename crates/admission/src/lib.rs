@@ -77,7 +77,7 @@ pub fn decide(policy: &Policy, current: &Estimate, predicted: &Estimate) -> Deci
     let limit = predicted.limit_bytes;
     let reject_at = policy.reject_at(limit);
     let warn_at = (limit as f64 * policy.warn_at) as u64;
-    let shrinking = predicted.root_bytes <= current.root_bytes;
+    let shrinking = shrinks(current, predicted);
     let binding = predicted.binding_bytes;
     let pct = |b: u64| 100.0 * b as f64 / limit as f64;
     let mut reasons = Vec::new();
@@ -122,6 +122,17 @@ pub fn decide(policy: &Policy, current: &Estimate, predicted: &Estimate) -> Deci
     Decision { decision: verdict, reasons, shrinking }
 }
 
+/// Whether a change makes the persisted state smaller: the root node does not grow and, on the
+/// 1.4+ layout where each app is a node of its own, no node the change writes is larger than the
+/// largest node stored now (an update that grows one app's node past the limit is not a way out).
+fn shrinks(current: &Estimate, predicted: &Estimate) -> bool {
+    let root_shrinks = predicted.root_bytes <= current.root_bytes;
+    match predicted.layout {
+        Layout::Legacy => root_shrinks,
+        Layout::V14 => root_shrinks && predicted.binding_bytes <= current.binding_bytes,
+    }
+}
+
 fn binding_description(e: &Estimate) -> String {
     match (e.layout, e.plan_bytes) {
         (Layout::Legacy, Some(_)) => {
@@ -164,6 +175,18 @@ mod tests {
         let d = decide(&Policy::default(), &est(500, 0), &est(400, 1_100_000));
         assert_eq!(d.decision, Verdict::Warn);
         assert!(d.reasons[0].contains("still predicted to refuse"), "{:?}", d.reasons);
+    }
+
+    #[test]
+    fn on_1_4_an_app_node_that_grows_is_not_shrinking() {
+        let v14 = |root: u64, binding: u64| Estimate { layout: Layout::V14, plan_bytes: None, ..est(root, binding) };
+        // The root node (references only) is unchanged, the app's own node grows past the limit.
+        let d = decide(&Policy::default(), &v14(500, 20_000), &v14(500, 1_100_000));
+        assert_eq!(d.decision, Verdict::Reject, "{:?}", d.reasons);
+        assert!(!d.shrinking);
+        // A deletion writes only the smaller root: still the way out.
+        let d = decide(&Policy::default(), &v14(500, 1_050_000), &v14(400, 400));
+        assert!(d.shrinking && d.admitted());
     }
 
     #[test]

@@ -14,6 +14,7 @@ use hyper::body::{Body, Frame, Incoming};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use marathon_model::ops::endpoints::WriteKind;
 use marathon_model::ops::{self, ChangeError, Flavour, Query};
 use marathon_model::{App, PathId};
 use serde_json::{json, Value};
@@ -98,7 +99,8 @@ async fn handle(
 ) -> Result<Response<ResBody>, Infallible> {
     sim.counters.requests.fetch_add(1, Ordering::Relaxed);
     let method = req.method().clone();
-    let path = decode_path(req.uri().path());
+    // Reads are routed on the wide reading of the path (writes, below, exactly as Marathon).
+    let path = format!("/{}", ops::request_path::normalized_segments(req.uri().path()).join("/"));
     let raw_query = req.uri().query().map(str::to_string);
     let uri = req.uri().path().to_string();
     let accept = req.headers().get(hyper::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
@@ -130,15 +132,15 @@ async fn route(
 ) -> Response<ResBody> {
     let q = Query::parse(raw_query);
     let flavour = sim.flavour;
-    let trimmed = if path.len() > 1 { path.trim_end_matches('/') } else { path };
+    let trimmed = path;
 
-    // Writes first: whatever Marathon would persist goes through the pipeline.
-    if *method != Method::GET {
-        if trimmed.starts_with("/v2/deployments/") && *method == Method::DELETE && q.flag("force", false) {
-            let id = &trimmed["/v2/deployments/".len()..];
+    // Writes first, routed exactly as Marathon routes them: whatever it would persist goes
+    // through the pipeline.
+    if let Some(m) = ops::endpoints::match_as_marathon(method.as_str(), uri) {
+        if let (WriteKind::DeleteDeployment, Some(id), true) = (m.kind, &m.param, q.flag("force", false)) {
             return answer(sim.cancel_deployment(id).await);
         }
-        match ops::parse_write(method.as_str(), trimmed, raw_query, body, flavour) {
+        match ops::parse_matched(&m, raw_query, body, flavour) {
             Err(err) => return error(&err),
             Ok(Some(w)) => return answer(sim.write(w, client_ip, uri).await),
             Ok(None) => {}
@@ -441,24 +443,3 @@ fn events(sim: &Arc<Sim>, accept: &str, q: Query, mut shutdown: watch::Receiver<
     r
 }
 
-/// Percent-decodes a request path (`+` stays `+`).
-fn decode_path(path: &str) -> String {
-    if !path.contains('%') {
-        return path.to_string();
-    }
-    let b = path.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&path[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}

@@ -8,9 +8,8 @@
 //! segments resolved, empty segments dropped, percent-escapes decoded, matrix parameters removed),
 //! while the request itself is always forwarded exactly as the client sent it.
 
-use std::borrow::Cow;
-
 use http::Method;
+use marathon_model::ops::{endpoints, request_path};
 
 /// The endpoint family, used as the `route` label of metrics and given to the phases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,12 +74,12 @@ pub struct Route {
     pub event_stream: bool,
 }
 
-/// Classifies a request by method and raw path (as sent, possibly percent-encoded).
+/// Classifies a request by method and raw path (as sent, possibly percent-encoded), through the
+/// model's one normalisation ([`request_path`]) and its table of write endpoints ([`endpoints`]).
 ///
-/// Runs on every request, so it does not allocate unless a segment is percent-encoded: only the
-/// first three segments of the normalised path matter, and they are borrowed from `raw_path`.
+/// Runs on every request, so a read does not allocate unless a segment is percent-encoded.
 pub fn classify(method: &Method, raw_path: &str) -> Route {
-    let first = first_segments(raw_path);
+    let first = request_path::prefix(raw_path);
     let seg = |i: usize| first.get(i);
     let class = match (seg(0), seg(1)) {
         (Some("v2"), Some("events")) => RouteClass::Events,
@@ -97,106 +96,15 @@ pub fn classify(method: &Method, raw_path: &str) -> Route {
         (Some("admission"), _) => RouteClass::Admission,
         _ => RouteClass::Other,
     };
-    let is_write_method = matches!(
-        *method,
-        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-    );
-    let admission_write = is_write_method
-        && match class {
-            RouteClass::Apps | RouteClass::Groups | RouteClass::Pods | RouteClass::Deployments => true,
-            RouteClass::Tasks => seg(2) == Some("delete"),
-            _ => false,
-        }
-        // The proxy's own endpoints: read (bounded) and shown to the phases, whatever the method.
-        || class == RouteClass::Admission;
+    // The proxy's own endpoints: read (bounded) and shown to the phases, whatever the method.
+    let admission_write = class == RouteClass::Admission
+        || endpoints::match_endpoint(method.as_str(), raw_path).is_some();
     let event_stream = class == RouteClass::Events && *method == Method::GET;
     Route {
         class,
         admission_write,
         event_stream,
     }
-}
-
-/// The first [`FirstSegments::N`] segments of the normalised path, and how deep it goes.
-struct FirstSegments<'a> {
-    segs: [Cow<'a, str>; FirstSegments::N],
-    depth: usize,
-}
-
-impl FirstSegments<'_> {
-    const N: usize = 3;
-
-    fn get(&self, i: usize) -> Option<&str> {
-        (i < self.depth.min(Self::N)).then(|| self.segs[i].as_ref())
-    }
-}
-
-/// [`normalized_segments`], keeping only the first three: a segment past them is counted, not
-/// kept, and `..` pops the count, so the first three are exactly those of the full list.
-fn first_segments(raw_path: &str) -> FirstSegments<'_> {
-    let mut out = FirstSegments {
-        segs: [Cow::Borrowed(""), Cow::Borrowed(""), Cow::Borrowed("")],
-        depth: 0,
-    };
-    for raw in raw_path.split('/') {
-        let raw = raw.split(';').next().unwrap_or("");
-        let seg = percent_decode_cow(raw);
-        match seg.as_ref() {
-            "" | "." => {}
-            ".." => out.depth = out.depth.saturating_sub(1),
-            _ => {
-                if out.depth < FirstSegments::N {
-                    out.segs[out.depth] = seg;
-                }
-                out.depth += 1;
-            }
-        }
-    }
-    out
-}
-
-/// The path as Jetty/Jersey would match it: segments percent-decoded, matrix parameters
-/// (`;x=y`) removed, empty and `.` segments dropped, `..` resolved.
-pub fn normalized_segments(raw_path: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for raw in raw_path.split('/') {
-        let raw = raw.split(';').next().unwrap_or("");
-        let seg = percent_decode(raw);
-        match seg.as_str() {
-            "" | "." => {}
-            ".." => {
-                out.pop();
-            }
-            _ => out.push(seg),
-        }
-    }
-    out
-}
-
-fn percent_decode(s: &str) -> String {
-    percent_decode_cow(s).into_owned()
-}
-
-fn percent_decode_cow(s: &str) -> Cow<'_, str> {
-    if !s.contains('%') {
-        return Cow::Borrowed(s);
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = |b: u8| (b as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
 #[cfg(test)]
@@ -253,32 +161,8 @@ mod tests {
     }
 
     #[test]
-    fn first_segments_agree_with_the_full_normalisation() {
-        for p in [
-            "/", "", "/ping", "/v2/apps", "//v2//apps/", "/v2/./apps", "/v2/x/../apps",
-            "/a/b/c/d/../../../v2/apps", "/a/b/c/d/e/../../../../../v2/tasks/delete",
-            "/../../v2/apps", "/v2/%61pps;x=1/a", "/v2/apps/a/b/c/../../..", "/%2e%2e/v2",
-            "/v2/tasks/x/../delete", "/admission/v1/../../ping",
-        ] {
-            let full = normalized_segments(p);
-            let first = first_segments(p);
-            for i in 0..FirstSegments::N {
-                assert_eq!(first.get(i), full.get(i).map(String::as_str), "{p} segment {i}");
-            }
-        }
-    }
-
-    #[test]
     fn class_indexes_are_dense() {
         assert_eq!(RouteClass::Other.index(), RouteClass::COUNT - 1);
         assert_eq!(RouteClass::Events.index(), 0);
-    }
-
-    #[test]
-    fn percent_decoding_edge_cases() {
-        assert_eq!(percent_decode("%"), "%");
-        assert_eq!(percent_decode("a%2"), "a%2");
-        assert_eq!(percent_decode("a%2F"), "a/");
-        assert_eq!(percent_decode("%zz"), "%zz");
     }
 }

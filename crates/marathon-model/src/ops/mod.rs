@@ -1,20 +1,23 @@
 //! What each state-changing write does to the root group: Marathon's semantics as pure functions.
 //!
-//! [`parse_write`] turns an HTTP request (method, path, query, body) into a [`Write`], or `None` when
-//! the request does not change persisted state. [`apply`] computes what Marathon would do with it:
-//! the new root group (apps in the canonical form Marathon stores and returns, versions stamped as
-//! `GroupVersioningUtil` stamps them), whether a deployment is created, and which apps and pods it
-//! touches; or the error Marathon would answer ([`ChangeError`], with its status and JSON body).
+//! [`request_path`] normalises a path as Marathon routes it; [`endpoints`] is the table of
+//! state-changing endpoints; [`parse_write`] turns an HTTP request (method, path, query, body)
+//! through both into a [`Write`], or `None` when the request does not change persisted state.
+//! [`apply`] computes what Marathon would do with it: the new root group (apps in the canonical
+//! form Marathon stores and returns, versions stamped as `GroupVersioningUtil` stamps them),
+//! whether a deployment is created, and which apps and pods it touches; or the error Marathon would answer ([`ChangeError`], with its status and JSON body).
 //!
 //! The proxy uses exactly these to know what a request does; the simulator uses them to be Marathon.
 
 mod apps;
 mod canonical;
+pub mod endpoints;
 mod error;
 mod groups;
 mod packed_root;
 mod parse_write;
 mod pods;
+pub mod request_path;
 mod versioning;
 
 #[cfg(test)]
@@ -23,7 +26,7 @@ mod tests;
 pub use canonical::{canonical_app, canonical_root, fetch_from_uri, service_ports};
 pub use error::ChangeError;
 pub use packed_root::parse_packed_root;
-pub use parse_write::{parse_write, Query};
+pub use parse_write::{parse_matched, parse_write, Query};
 pub use versioning::{plan_steps, stamp_versions, Action, Step};
 
 use crate::{App, Group, PathId, Pod, Timestamp};

@@ -2,6 +2,7 @@
 
 use serde::de::DeserializeOwned;
 
+use super::endpoints::{match_endpoint, Matched, WriteKind};
 use super::{Change, ChangeError, Flavour, Write};
 use crate::{App, Group, PathId, Pod};
 
@@ -81,8 +82,11 @@ pub fn app_of_task(task_id: &str) -> Option<PathId> {
 }
 
 /// Parses `(method, path, query, body)` into the write it asks for, or `None` when the request does
-/// not change persisted state (reads, kills without `scale`, forced deployment cancels, paths the
-/// flavour does not serve). Bodies that Marathon would reject as JSON give the 400 it answers.
+/// not change persisted state (reads, kills without `scale`, forced deployment cancels, endpoints
+/// the flavour does not serve). `path` is the path as sent: it is matched through
+/// [`super::endpoints`] after [`super::request_path`]'s normalisation, so every spelling Marathon
+/// routes to a write parses as that write. Bodies that Marathon would reject as JSON give the 400
+/// it answers.
 pub fn parse_write(
     method: &str,
     path: &str,
@@ -90,129 +94,83 @@ pub fn parse_write(
     body: &[u8],
     flavour: Flavour,
 ) -> Result<Option<Write>, ChangeError> {
+    match match_endpoint(method, path) {
+        Some(m) => parse_matched(&m, query, body, flavour),
+        None => Ok(None),
+    }
+}
+
+/// [`parse_write`] for a request already matched against the endpoint table.
+pub fn parse_matched(m: &Matched, query: Option<&str>, body: &[u8], flavour: Flavour) -> Result<Option<Write>, ChangeError> {
+    if !m.served_by(flavour) {
+        return Ok(None);
+    }
     let q = Query::parse(query);
     let force = q.flag("force", false);
-    let path = path.trim_end_matches('/');
     let v14 = flavour == Flavour::V14;
+    let partial = !v14 || q.flag("partialUpdate", true);
+    let id = || PathId::resolve(m.id.as_deref().unwrap_or("/"), &PathId::root());
     let w = |change: Change| Ok(Some(Write { change, force }));
+    match m.kind {
+        WriteKind::CreateApp => w(Change::CreateApp { app: parse_body::<App>(body)? }),
+        WriteKind::PutApps => w(Change::PutApps { apps: parse_body::<Vec<App>>(body)?, partial }),
+        WriteKind::PatchApps => w(Change::PatchApps { apps: parse_body::<Vec<App>>(body)? }),
+        WriteKind::PutApp => w(Change::PutApp { id: id(), app: parse_body::<App>(body)?, partial }),
+        WriteKind::PatchApp => w(Change::PatchApp { id: id(), app: parse_body::<App>(body)? }),
+        WriteKind::DeleteApp => Ok(Some(Write { change: Change::DeleteApp { id: id() }, force: q.flag("force", true) })),
+        WriteKind::RestartApp => w(Change::RestartApp { id: id() }),
+        WriteKind::KillAppTasks | WriteKind::KillAppTask => {
+            if !scales(&q)? {
+                return Ok(None);
+            }
+            let one = (m.kind == WriteKind::KillAppTask).then_some(1);
+            w(Change::KillAndScale { kills: vec![(id(), one)] })
+        }
+        WriteKind::KillTasks => {
+            if !scales(&q)? {
+                return Ok(None);
+            }
+            w(Change::KillAndScale { kills: kills_of_tasks(body)? })
+        }
+        WriteKind::CreateGroup => w(Change::CreateGroup { base: id(), group: parse_body::<Group>(body)? }),
+        WriteKind::UpdateGroup => {
+            w(Change::UpdateGroup { base: id(), update: parse_body::<Group>(body)?, dry_run: q.flag("dryRun", false) })
+        }
+        WriteKind::DeleteGroup => w(Change::DeleteGroup { id: id() }),
+        WriteKind::CreatePod => w(Change::CreatePod { pod: parse_body::<Pod>(body)? }),
+        WriteKind::PutPod => w(Change::PutPod { id: id(), pod: parse_body::<Pod>(body)? }),
+        WriteKind::DeletePod => w(Change::DeletePod { id: id() }),
+        WriteKind::DeleteDeployment => match (force, &m.param) {
+            // A forced cancel stops the deployment and persists nothing new.
+            (true, _) | (_, None) => Ok(None),
+            (false, Some(d)) => Ok(Some(Write { change: Change::RevertDeployment { id: d.clone(), plan: None }, force: true })),
+        },
+    }
+}
 
-    if let Some(rest) = path.strip_prefix("/v2/apps") {
-        if rest.is_empty() {
-            return match method {
-                "POST" => w(Change::CreateApp { app: parse_body::<App>(body)? }),
-                "PUT" => w(Change::PutApps {
-                    apps: parse_body::<Vec<App>>(body)?,
-                    partial: !v14 || q.flag("partialUpdate", true),
-                }),
-                "PATCH" if v14 => w(Change::PatchApps { apps: parse_body::<Vec<App>>(body)? }),
-                _ => Ok(None),
-            };
-        }
-        if !rest.starts_with('/') {
-            return Ok(None);
-        }
-        let rest = &rest[1..];
-        // Sub-resources take precedence, as Jersey matches them.
-        if let Some(app) = rest.strip_suffix("/tasks") {
-            if method == "DELETE" && q.flag("scale", false) {
-                if q.flag("wipe", false) {
-                    return Err(ChangeError::BadRequest("You cannot use scale and wipe at the same time.".into()));
-                }
-                return w(Change::KillAndScale { kills: vec![(PathId::resolve(app, &PathId::root()), None)] });
-            }
-            return Ok(None);
-        }
-        if let Some((app, _task)) = rest.rsplit_once("/tasks/") {
-            if method == "DELETE" && q.flag("scale", false) {
-                if q.flag("wipe", false) {
-                    return Err(ChangeError::BadRequest("You cannot use scale and wipe at the same time.".into()));
-                }
-                return w(Change::KillAndScale { kills: vec![(PathId::resolve(app, &PathId::root()), Some(1))] });
-            }
-            return Ok(None);
-        }
-        if let Some(app) = rest.strip_suffix("/restart") {
-            if method == "POST" {
-                return w(Change::RestartApp { id: PathId::resolve(app, &PathId::root()) });
-            }
-        }
-        if rest.contains("/versions") && method == "GET" {
-            return Ok(None);
-        }
-        let id = PathId::resolve(rest, &PathId::root());
-        return match method {
-            "PUT" => w(Change::PutApp {
-                id,
-                app: parse_body::<App>(body)?,
-                partial: !v14 || q.flag("partialUpdate", true),
-            }),
-            "PATCH" if v14 => w(Change::PatchApp { id, app: parse_body::<App>(body)? }),
-            "DELETE" => Ok(Some(Write { change: Change::DeleteApp { id }, force: q.flag("force", true) })),
-            _ => Ok(None),
-        };
+/// Whether a kill asks to scale down (`?scale=true`); `wipe` with it is Marathon's 400.
+fn scales(q: &Query) -> Result<bool, ChangeError> {
+    let scale = q.flag("scale", false);
+    if scale && q.flag("wipe", false) {
+        return Err(ChangeError::BadRequest("You cannot use scale and wipe at the same time.".into()));
     }
-    if path == "/v2/tasks/delete" && method == "POST" {
-        if !q.flag("scale", false) {
-            return Ok(None);
-        }
-        if q.flag("wipe", false) {
-            return Err(ChangeError::BadRequest("You cannot use scale and wipe at the same time.".into()));
-        }
-        #[derive(serde::Deserialize)]
-        struct Ids {
-            ids: Vec<String>,
-        }
-        let ids: Ids = parse_body(body)?;
-        let mut kills: Vec<(PathId, Option<u32>)> = Vec::new();
-        for t in &ids.ids {
-            let app = app_of_task(t).ok_or_else(|| ChangeError::BadRequest(format!("Invalid task id '{t}'.")))?;
-            match kills.iter_mut().find(|(a, _)| *a == app) {
-                Some((_, n)) => *n = Some(n.unwrap_or(0) + 1),
-                None => kills.push((app, Some(1))),
-            }
-        }
-        return w(Change::KillAndScale { kills });
+    Ok(scale)
+}
+
+/// The apps a `POST /v2/tasks/delete` body kills tasks of, with how many each.
+fn kills_of_tasks(body: &[u8]) -> Result<Vec<(PathId, Option<u32>)>, ChangeError> {
+    #[derive(serde::Deserialize)]
+    struct Ids {
+        ids: Vec<String>,
     }
-    if let Some(rest) = path.strip_prefix("/v2/groups") {
-        if !(rest.is_empty() || rest.starts_with('/')) || rest.ends_with("/versions") || rest.contains("/versions/") {
-            return Ok(None);
-        }
-        let base = PathId::resolve(rest, &PathId::root());
-        return match method {
-            "POST" => w(Change::CreateGroup { base, group: parse_body::<Group>(body)? }),
-            "PUT" => w(Change::UpdateGroup {
-                base,
-                update: parse_body::<Group>(body)?,
-                dry_run: q.flag("dryRun", false),
-            }),
-            "DELETE" => w(Change::DeleteGroup { id: base }),
-            _ => Ok(None),
-        };
-    }
-    if let Some(rest) = path.strip_prefix("/v2/pods") {
-        if !v14 || rest.contains("::") || rest.ends_with("/versions") || rest.contains("/versions/") {
-            return Ok(None);
-        }
-        if rest.is_empty() {
-            return match method {
-                "POST" => w(Change::CreatePod { pod: parse_body::<Pod>(body)? }),
-                _ => Ok(None),
-            };
-        }
-        if !rest.starts_with('/') {
-            return Ok(None);
-        }
-        let id = PathId::resolve(&rest[1..], &PathId::root());
-        return match method {
-            "PUT" => w(Change::PutPod { id, pod: parse_body::<Pod>(body)? }),
-            "DELETE" => w(Change::DeletePod { id }),
-            _ => Ok(None),
-        };
-    }
-    if let Some(id) = path.strip_prefix("/v2/deployments/") {
-        if method == "DELETE" && !force && !id.is_empty() && !id.contains('/') {
-            return Ok(Some(Write { change: Change::RevertDeployment { id: id.to_string(), plan: None }, force: true }));
+    let ids: Ids = parse_body(body)?;
+    let mut kills: Vec<(PathId, Option<u32>)> = Vec::new();
+    for t in &ids.ids {
+        let app = app_of_task(t).ok_or_else(|| ChangeError::BadRequest(format!("Invalid task id '{t}'.")))?;
+        match kills.iter_mut().find(|(a, _)| *a == app) {
+            Some((_, n)) => *n = Some(n.unwrap_or(0) + 1),
+            None => kills.push((app, Some(1))),
         }
     }
-    Ok(None)
+    Ok(kills)
 }

@@ -134,17 +134,10 @@ fn is_delete(w: &Write) -> bool {
     matches!(w.change, Change::DeleteApp { .. } | Change::DeleteGroup { .. } | Change::DeletePod { .. })
 }
 
-/// The resource id a write's URL names (`/v2/apps/dev/x/restart` -> `/dev/x/restart`), if any.
-fn url_resource_id(path: &str) -> Option<String> {
-    let segs = crate::routes::normalized_segments(path);
-    match (segs.first().map(String::as_str), segs.get(1).map(String::as_str)) {
-        (Some("v2"), Some("apps" | "groups" | "pods")) if segs.len() > 2 => {
-            let rest = segs[2..].join("/");
-            let rest = rest.split("::").next().unwrap_or("");
-            Some(format!("/{rest}"))
-        }
-        _ => None,
-    }
+/// The resource id a write's URL names (`/v2/apps/dev/x/restart` -> `/dev/x`), if any: from the
+/// one endpoint table, as every other judgement of the path.
+fn url_resource_id(method: &str, path: &str) -> Option<String> {
+    marathon_model::ops::endpoints::match_endpoint(method, path).and_then(|m| m.id)
 }
 
 impl Admission {
@@ -252,7 +245,7 @@ impl Admission {
 
         // The mode of the groups this write touches.
         let ids: Vec<String> =
-            affected.iter().map(|p| p.to_string()).chain(url_resource_id(path)).collect();
+            affected.iter().map(|p| p.to_string()).chain(url_resource_id(method, path)).collect();
         let mode = self.config.mode_for(ids.iter().map(String::as_str));
         let policy = Policy { mode, ..self.config.policy.clone() };
         let limit = snap.store.limit_bytes();
@@ -483,7 +476,7 @@ impl Admission {
         if let Some(resp) = super::usage_api::route(&self.model, req).await {
             return resp;
         }
-        let segs = crate::routes::normalized_segments(req.path());
+        let segs = marathon_model::ops::request_path::normalized_segments(req.path());
         let is_check = segs.iter().map(String::as_str).eq(["admission", "v1", "check"]);
         if !is_check {
             return crate::marathon_error(
@@ -801,9 +794,10 @@ mod tests {
 
     #[test]
     fn resource_ids_from_urls() {
-        assert_eq!(url_resource_id("/v2/apps/dev/x/restart").as_deref(), Some("/dev/x/restart"));
-        assert_eq!(url_resource_id("/v2/apps"), None);
-        assert_eq!(url_resource_id("/v2/pods/p::instances").as_deref(), Some("/p"));
-        assert_eq!(url_resource_id("/v2/deployments/1"), None);
+        assert_eq!(url_resource_id("POST", "/v2/apps/dev/x/restart").as_deref(), Some("/dev/x"));
+        assert_eq!(url_resource_id("PUT", "/v2/%61pps/dev%2Fx/").as_deref(), Some("/dev/x"));
+        assert_eq!(url_resource_id("POST", "/v2/apps"), None);
+        assert_eq!(url_resource_id("DELETE", "/v2/pods/p::instances"), None);
+        assert_eq!(url_resource_id("DELETE", "/v2/deployments/1"), None);
     }
 }

@@ -329,7 +329,7 @@ fn query_param<'a>(query: Option<&'a str>, key: &str) -> Option<&'a str> {
 
 /// Answers the usage endpoints and the page; `None` for other `/admission/...` paths.
 pub async fn route(model: &Arc<LiveModel>, req: &WriteRequest<'_>) -> Option<Response<Bytes>> {
-    let segs = crate::routes::normalized_segments(req.path());
+    let segs = marathon_model::ops::request_path::normalized_segments(req.path());
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let known = matches!(segs.as_slice(), ["admission", "v1", "groups"] | ["admission", "v1", "decisions"] | ["admission", "ui", ..]);
     if !known {
