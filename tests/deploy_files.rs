@@ -499,7 +499,7 @@ fn readme_configuration_reference_defaults_are_accepted_and_cover_the_shipped_pr
             }
         }
     }
-    // And every key of the [admission] table the proxy interprets (crates/proxy/src/admit/config.rs).
+    // And every key of the [admission] table the proxy interprets (crates/admission-runtime/src/config.rs).
     for field in admission_fields() {
         assert!(
             documented.contains(&field),
@@ -509,10 +509,10 @@ fn readme_configuration_reference_defaults_are_accepted_and_cover_the_shipped_pr
     }
 }
 
-/// The fields of `[admission]`, from `struct Raw` in crates/proxy/src/admit/config.rs.
+/// The fields of `[admission]`, from `struct Raw` in crates/admission-runtime/src/config.rs.
 fn admission_fields() -> BTreeSet<String> {
-    let admit = fs::read_to_string(Path::new(REPO).join("crates/proxy/src/admit/config.rs")).unwrap();
-    let raw = admit.split("struct Raw {").nth(1).expect("struct Raw in admit/config.rs").split('}').next().unwrap();
+    let admit = fs::read_to_string(Path::new(REPO).join("crates/admission-runtime/src/config.rs")).unwrap();
+    let raw = admit.split("struct Raw {").nth(1).expect("struct Raw in admission-runtime/src/config.rs").split('}').next().unwrap();
     raw.lines()
         .map(|l| l.trim())
         .filter(|l| !l.starts_with("//") && !l.starts_with('#'))

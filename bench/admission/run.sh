@@ -9,4 +9,6 @@ cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 cargo build --release -q --locked -p marathon-admission
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load: $(cut -d' ' -f1-3 /proc/loadavg)"
-cargo bench -q --locked -p proxy --bench admission -- --binary "$CARGO_TARGET_DIR/release/marathon-admission" "$@"
+# The bench runs from its crate's directory: hand it an absolute path, whatever CARGO_TARGET_DIR is.
+BIN="$(cd "$CARGO_TARGET_DIR" && pwd)/release/marathon-admission"
+cargo bench -q --locked -p admission-runtime --bench admission -- --binary "$BIN" "$@"

@@ -51,7 +51,7 @@ fn load(args: &ServeArgs) -> anyhow::Result<proxy::ProxyConfig> {
         config.set_marathon(args.marathon.clone());
     }
     config.validate()?;
-    proxy::admit::AdmitConfig::from_table(config.admission.as_ref())?;
+    admission_runtime::validate_tables(&config)?;
     Ok(config)
 }
 
@@ -89,7 +89,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::warn!("{origin}: unknown top-level key `{k}` (ignored)");
     }
 
-    proxy::admit::release_memory::configure_allocator();
+    admission_runtime::release_memory::configure_allocator();
     let runtime = build_runtime(config.runtime.worker_threads)?;
     runtime.block_on(async {
         let mut config = config;
@@ -102,7 +102,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             None
         };
         // Admission (issue 5), unless `[admission] enabled = false`.
-        let phases: Arc<dyn proxy::RequestPhases> = proxy::admit::phases_for(&config)?;
+        let phases: Arc<dyn proxy::RequestPhases> = admission_runtime::phases_for(&config)?;
         proxy::serve(config, phases, proxy::shutdown_signal()).await
     })?;
     Ok(ExitCode::SUCCESS)

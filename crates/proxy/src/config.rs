@@ -60,7 +60,7 @@ pub struct ProxyConfig {
     pub admission: Option<toml::Table>,
     /// Owned by admission (a later issue); kept opaque here.
     pub quota: Vec<toml::Table>,
-    /// `[[exemption]]` entries for quotas; interpreted by `admit::quota_check`.
+    /// `[[exemption]]` entries for quotas; interpreted by admission.
     pub exemption: Vec<toml::Table>,
     /// Where this configuration was read from, if from a file (for messages).
     #[serde(skip)]
@@ -230,8 +230,6 @@ impl ProxyConfig {
             .collect();
         cfg.source = origin.map(Path::to_path_buf);
         cfg.validate_with_text(Some(text))?;
-        // [[quota]] / [[exemption]] entries, with the line of a bad value.
-        crate::admit::quota_check::parse_text(text, &name)?;
         Ok(cfg)
     }
 

@@ -37,7 +37,6 @@ use crate::marathon_error::marathon_error;
 use crate::metrics::Metrics;
 use crate::phases::{warning_header_value, Flow, RequestCtx, RequestPhases, UpstreamFailure, WriteRequest};
 use crate::read_bounded_body::{read_bounded, BodyReadError};
-use crate::routes::classify;
 use crate::upstream::{display_base, error_chain, target_uri, HttpClient};
 use crate::upstream_pool::{Affinity, SendError, UpstreamPool};
 
@@ -129,7 +128,7 @@ impl Shared {
         let (parts, body) = req.into_parts();
         // Classified again rather than handed down from the metrics layer in the request's
         // extensions: without allocation, it costs less than the extensions map would.
-        let route = classify(&parts.method, parts.uri.path());
+        let route = self.phases.route(&parts.method, parts.uri.path());
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut ctx = RequestCtx::new(id, client.addr, client.tls, parts.method.clone(), route);
 

@@ -3,7 +3,8 @@
 //! Every request is forwarded untouched (method, path and query as sent, headers minus hop-by-hop
 //! ones plus `X-Forwarded-*`, bodies streamed both ways), except that state-changing writes are
 //! read in full (bounded) and shown to a [`RequestPhases`] implementation first: that is where
-//! admission plugs in. See [`phases`] for the life of a request, [`config`] for `proxy.toml`.
+//! admission plugs in (the `admission-runtime` crate). The proxy itself knows nothing of
+//! Marathon's model: which requests are writes is the phases' answer ([`RequestPhases::route`]). See [`phases`] for the life of a request, [`config`] for `proxy.toml`.
 //!
 //! Layout, one concern per module:
 //! - [`listener`]: accepting HTTP / HTTPS (h1 + h2 via ALPN), graceful shutdown.
@@ -16,7 +17,6 @@
 //! when the caller needs the bound addresses first (tests bind port 0).
 
 pub mod admin;
-pub mod admit;
 pub mod body;
 pub(crate) mod coalesce_writes;
 pub mod config;

@@ -28,7 +28,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use crate::routes::{classify, Route, RouteClass};
+use crate::phases::RequestPhases;
+use crate::routes::{Route, RouteClass};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -195,11 +196,13 @@ pub fn method_label(m: &Method) -> &'static str {
 #[derive(Clone)]
 pub struct MetricsLayer {
     metrics: Arc<Metrics>,
+    phases: Arc<dyn RequestPhases>,
 }
 
 impl MetricsLayer {
-    pub fn new(metrics: Arc<Metrics>) -> Self {
-        MetricsLayer { metrics }
+    /// `phases` say what each request is ([`RequestPhases::route`]), for the `route` label.
+    pub fn new(metrics: Arc<Metrics>, phases: Arc<dyn RequestPhases>) -> Self {
+        MetricsLayer { metrics, phases }
     }
 }
 
@@ -209,6 +212,7 @@ impl<S> tower::Layer<S> for MetricsLayer {
         MetricsService {
             inner,
             metrics: self.metrics.clone(),
+            phases: self.phases.clone(),
         }
     }
 }
@@ -217,6 +221,7 @@ impl<S> tower::Layer<S> for MetricsLayer {
 pub struct MetricsService<S> {
     inner: S,
     metrics: Arc<Metrics>,
+    phases: Arc<dyn RequestPhases>,
 }
 
 impl<S, B, RB> tower::Service<Request<B>> for MetricsService<S>
@@ -233,7 +238,7 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let route = classify(req.method(), req.uri().path());
+        let route = self.phases.route(req.method(), req.uri().path());
         let method = method_label(req.method());
         let (parts, body) = req.into_parts();
         let body = CountingBody::new(body, self.metrics.request_bytes.clone());

@@ -8,9 +8,12 @@
 //!
 //! Order, for one request (each at most once):
 //!
+//! 0. [`RequestPhases::route`]: every request, method and path only: its family (metrics label),
+//!    whether its body is read in full for phase 2, whether it is the event stream. The default
+//!    reads the path as sent and never asks for a body (a transparent proxy).
 //! 1. [`RequestPhases::early_request_filter`]: every request, head only, before any body byte is
 //!    read. May answer locally (e.g. serve `/admission/...`).
-//! 2. [`RequestPhases::request_filter`]: only for state-changing writes
+//! 2. [`RequestPhases::request_filter`]: only for requests whose route asks for it
 //!    ([`crate::routes::Route::admission_write`]), after the whole body was read (bounded by
 //!    `limits.max_write_body_bytes`; a larger body is answered 413 before this phase and nothing
 //!    is forwarded). May answer locally ([`Flow::Respond`]), or continue, possibly after
@@ -77,7 +80,9 @@ pub struct RequestCtx {
 }
 
 impl RequestCtx {
-    pub(crate) fn new(
+    /// A context as the proxy creates it when a request head arrives (public for tests of phase
+    /// implementations).
+    pub fn new(
         id: u64,
         client_addr: SocketAddr,
         client_tls: bool,
@@ -173,6 +178,12 @@ pub enum UpstreamFailure {
 /// The phases; see the module documentation for their order. All default to "do nothing".
 #[async_trait]
 pub trait RequestPhases: Send + Sync + 'static {
+    /// Phase 0: what this request is, from its method and path as sent. Called for every
+    /// request (by the metrics layer and the forwarder): must be cheap and must not block.
+    fn route(&self, method: &Method, raw_path: &str) -> Route {
+        Route::of_raw_path(method, raw_path)
+    }
+
     /// Phase 1: every request, head only, before any body is read. Synchronous: must not block.
     fn early_request_filter(
         &self,

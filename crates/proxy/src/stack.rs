@@ -1,6 +1,6 @@
 //! The tower stack of the proxy listener, outermost first:
 //!
-//! 1. [`MetricsLayer`]: classifies the route, counts the response by method/route/status and
+//! 1. [`MetricsLayer`]: asks the phases for the route, counts the response by method/route/status and
 //!    body bytes both ways (sees local answers too).
 //! 2. [`HopByHopLayer`]: strips hop-by-hop headers from the request, and from the response.
 //! 3. [`ForwardedHeadersLayer`]: adds `X-Forwarded-*` (after stripping, so they always survive).
@@ -42,7 +42,7 @@ pub(crate) fn build(
     let metrics = shared.metrics.clone();
     let affinity = Arc::new(Affinity::new(shared.pool.clone()));
     ServiceBuilder::new()
-        .layer(MetricsLayer::new(metrics))
+        .layer(MetricsLayer::new(metrics, shared.phases.clone()))
         .layer(HopByHopLayer)
         .layer(ForwardedHeadersLayer::new(client))
         .service(ProxyService { shared, client, affinity })

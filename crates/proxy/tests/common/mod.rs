@@ -1,8 +1,6 @@
 //! Test fixtures: a fake Marathon (hyper server on 127.0.0.1:0), a running proxy, clients.
 #![allow(dead_code)]
 
-pub mod admission_setup;
-
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;

@@ -1,8 +1,10 @@
 //! Admission: the phase that decides state-changing writes before Marathon sees them.
 //!
+//! - [`classify_request`]: which requests are writes (the model's endpoint table), asked by the
+//!   proxy for every request.
 //! - [`config`]: the `[admission]` table of `proxy.toml`.
 //! - [`live_model`]: the root group kept in memory, re-synced from Marathon periodically.
-//! - [`decide_write`]: the [`crate::RequestPhases`] implementation with the in-flight ledger.
+//! - [`decide_write`]: the [`proxy::RequestPhases`] implementation with the in-flight ledger.
 //! - [`rejection`]: the 422 body people can act on.
 //! - [`event_stream`]: the model kept fresh from `/v2/events`.
 //! - [`sizes`]: fast (warm) and exact estimates for a decision.
@@ -13,6 +15,7 @@
 
 pub mod admit_metrics;
 pub mod audit;
+mod classify_request;
 pub mod config;
 pub mod decide_write;
 pub mod event_stream;
@@ -31,7 +34,23 @@ pub use config::{AdmitConfig, FailurePolicy, LayoutChoice};
 pub use decide_write::Admission;
 pub use live_model::LiveModel;
 
-use crate::{NoPhases, ProxyConfig, RequestPhases};
+use proxy::{NoPhases, ProxyConfig, RequestPhases};
+
+/// Checks the tables admission owns in `config` (`[admission]`, `[[quota]]`, `[[exemption]]`);
+/// errors name the file and the line of a bad value.
+pub fn validate_tables(config: &ProxyConfig) -> anyhow::Result<()> {
+    AdmitConfig::from_table(config.admission.as_ref())?;
+    match &config.source {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)?;
+            quota_check::parse_text(&text, &path.display().to_string())?;
+        }
+        None => {
+            quota_check::parse_tables(&config.quota, &config.exemption)?;
+        }
+    }
+    Ok(())
+}
 
 /// Builds the phases for `config`: admission (with its resync task spawned on the current tokio
 /// runtime) unless `[admission] enabled = false`.
@@ -42,7 +61,7 @@ pub fn phases_for(config: &ProxyConfig) -> anyhow::Result<Arc<dyn RequestPhases>
         return Ok(Arc::new(NoPhases));
     }
     admit.quotas = quota_check::QuotaRuntime::from_config(config)?;
-    let client = crate::upstream::build_client(&config.upstream)?;
+    let client = proxy::upstream::build_client(&config.upstream)?;
     let model = LiveModel::new(config.marathon_uris()?, client, admit.clone());
     model.clone().spawn_resync();
     // Quotas (issue 6): their gauges, and hot reload of proxy.toml.

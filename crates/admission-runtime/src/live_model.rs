@@ -28,8 +28,8 @@ use znode_size::{AppFlavor, Estimator, Layout, StoreConfig};
 use super::admit_metrics::{AdmitMetrics, GroupLabels, MAX_GROUP_LABELS};
 use super::config::AdmitConfig;
 use super::sizes::Prepared;
-use crate::body::UpstreamBody;
-use crate::upstream::{display_base, target_uri, HttpClient};
+use proxy::body::UpstreamBody;
+use proxy::upstream::{display_base, target_uri, HttpClient};
 
 /// One synced view of Marathon.
 #[derive(Debug, Clone)]
@@ -428,7 +428,7 @@ impl LiveModel {
                 .client
                 .request(req)
                 .await
-                .map_err(|e| anyhow::anyhow!("{}", crate::upstream::error_chain(&e)))?;
+                .map_err(|e| anyhow::anyhow!("{}", proxy::upstream::error_chain(&e)))?;
             let status = resp.status();
             let body = resp.into_body().collect().await?.to_bytes();
             if !status.is_success() {

@@ -24,7 +24,7 @@ fn digest(text: &str) -> u64 {
 }
 
 /// The non-reloadable part of a configuration, for "needs a restart" notices.
-fn restart_part(c: &crate::ProxyConfig) -> String {
+fn restart_part(c: &proxy::ProxyConfig) -> String {
     format!(
         "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
         c.listen, c.admin_listen, c.marathon, c.listener.tls.as_ref().map(|t| &t.cert_file), c.upstream.connect_timeout_ms,
@@ -34,9 +34,9 @@ fn restart_part(c: &crate::ProxyConfig) -> String {
 
 /// Reads, validates and applies `path`. On error the running quotas stay in force.
 pub fn reload_from(quotas: &QuotaRuntime, path: &Path, why: &str) -> Result<(), String> {
-    let result = (|| -> anyhow::Result<(crate::ProxyConfig, admission::quota::QuotaSet)> {
+    let result = (|| -> anyhow::Result<(proxy::ProxyConfig, admission::quota::QuotaSet)> {
         let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-        let config = crate::ProxyConfig::from_toml_str(&text, Some(path))?;
+        let config = proxy::ProxyConfig::from_toml_str(&text, Some(path))?;
         super::AdmitConfig::from_table(config.admission.as_ref())?;
         let set = super::quota_check::parse_text(&text, &path.display().to_string())?;
         Ok((config, set))
@@ -69,7 +69,7 @@ pub fn reload_from(quotas: &QuotaRuntime, path: &Path, why: &str) -> Result<(), 
 }
 
 /// Watches `path` (SIGHUP and content changes) for as long as `quotas` lives.
-pub fn spawn(quotas: &Arc<QuotaRuntime>, path: PathBuf, config: &crate::ProxyConfig) {
+pub fn spawn(quotas: &Arc<QuotaRuntime>, path: PathBuf, config: &proxy::ProxyConfig) {
     *quotas.loaded_restart_part.lock().unwrap() = Some(restart_part(config));
     let weak: Weak<QuotaRuntime> = Arc::downgrade(quotas);
     tokio::spawn(async move {

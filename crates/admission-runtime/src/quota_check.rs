@@ -193,7 +193,7 @@ pub fn parse_text(text: &str, origin: &str) -> anyhow::Result<QuotaSet> {
     Ok(QuotaSet { quota: t.quota, exemption: t.exemption })
 }
 
-/// Parses already-split tables (as [`crate::ProxyConfig`] keeps them).
+/// Parses already-split tables (as [`proxy::ProxyConfig`] keeps them).
 pub fn parse_tables(quota: &[toml::Table], exemption: &[toml::Table]) -> anyhow::Result<QuotaSet> {
     let mut set = QuotaSet::default();
     for (i, t) in quota.iter().enumerate() {
@@ -225,7 +225,7 @@ impl QuotaRuntime {
     }
 
     /// From a loaded configuration.
-    pub fn from_config(config: &crate::ProxyConfig) -> anyhow::Result<Arc<QuotaRuntime>> {
+    pub fn from_config(config: &proxy::ProxyConfig) -> anyhow::Result<Arc<QuotaRuntime>> {
         Ok(Arc::new(QuotaRuntime::new(parse_tables(&config.quota, &config.exemption)?)))
     }
 
@@ -462,7 +462,7 @@ ticket = "OPS-2"
             assert!(err.contains(needle), "want {needle:?} for {text:?}: {err}");
         }
         // A file with only [[quota]] entries is a valid proxy configuration.
-        let c = crate::ProxyConfig::from_toml_str("[[quota]]\ngroup = \"/dev\"\nmax_apps = 3\n", None).unwrap();
+        let c = proxy::ProxyConfig::from_toml_str("[[quota]]\ngroup = \"/dev\"\nmax_apps = 3\n", None).unwrap();
         assert_eq!(parse_tables(&c.quota, &c.exemption).unwrap().quota.len(), 1);
     }
 

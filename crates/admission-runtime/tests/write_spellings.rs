@@ -134,7 +134,7 @@ async fn run_flavour(sim_config: marathon_sim::SimConfig, v14: bool) {
         .unwrap();
     config.admission = table.get("admission").and_then(|v| v.as_table()).cloned();
     config.quota = table["quota"].as_array().unwrap().iter().map(|v| v.as_table().unwrap().clone()).collect();
-    let phases = proxy::admit::phases_for(&config).unwrap();
+    let phases = admission_runtime::phases_for(&config).unwrap();
     let proxy = start_proxy_with(config, phases).await;
     wait_ready(&proxy).await;
 

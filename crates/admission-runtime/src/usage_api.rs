@@ -30,7 +30,7 @@ use super::admit_metrics::MAX_GROUP_LABELS;
 use super::live_model::{LiveModel, Snapshot};
 use super::quota_check::{QuotaLabels, QuotaRuntime, TopGroupLabels};
 use super::sizes::Prepared;
-use crate::phases::WriteRequest;
+use proxy::phases::WriteRequest;
 
 /// Apps below this share of the root's bytes are merged into their group's "other" leaf.
 const TREE_MIN_SHARE: f64 = 0.001;
@@ -336,7 +336,7 @@ pub async fn route(model: &Arc<LiveModel>, req: &WriteRequest<'_>) -> Option<Res
         return None;
     }
     if *req.method != Method::GET && *req.method != Method::HEAD {
-        return Some(crate::marathon_error(StatusCode::METHOD_NOT_ALLOWED, format!("marathon-admission: only GET on {}", req.path())));
+        return Some(proxy::marathon_error(StatusCode::METHOD_NOT_ALLOWED, format!("marathon-admission: only GET on {}", req.path())));
     }
     let quotas = model.config().quotas.clone();
     Some(match segs.as_slice() {
@@ -349,7 +349,7 @@ pub async fn route(model: &Arc<LiveModel>, req: &WriteRequest<'_>) -> Option<Res
         _ => match report(model, &quotas).await {
             None => {
                 let reason = model.not_ready_reason().unwrap_or_else(|| "admission model not synced".into());
-                let mut r = crate::marathon_error(StatusCode::SERVICE_UNAVAILABLE, format!("marathon-admission: {reason}; retry in a few seconds"));
+                let mut r = proxy::marathon_error(StatusCode::SERVICE_UNAVAILABLE, format!("marathon-admission: {reason}; retry in a few seconds"));
                 r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
                 r
             }

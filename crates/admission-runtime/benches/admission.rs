@@ -1,7 +1,8 @@
 //! Admission decision latency through the proxy, full-sync time and resident memory.
 //!
 //! Run with `bench/admission/run.sh` (which builds the release binary and passes its path), or
-//! `cargo bench -p proxy --bench admission -- --binary target/release/marathon-admission`.
+//! `cargo bench -p admission-runtime --bench admission -- --binary "$PWD/target/release/marathon-admission"`
+//! (an absolute path: cargo runs the bench from the crate's directory).
 //!
 //! For each root (`heroku_root(2000, 10)`: 92% of the plan limit; `heroku_root(10000, 1)`): the
 //! simulator (1.3.14, legacy layout) runs in this process on 127.0.0.1; the proxy runs as a
@@ -178,10 +179,10 @@ async fn scenario(binary: &str, apps: usize, env: usize, dry_n: usize, real_n: u
     // Full sync on fresh models.
     let mut syncs = Vec::new();
     for _ in 0..5 {
-        let admit = proxy::admit::AdmitConfig::default();
+        let admit = admission_runtime::AdmitConfig::default();
         let up = proxy::config::UpstreamConfig::default();
         let client = proxy::upstream::build_client(&up).unwrap();
-        let model = proxy::admit::LiveModel::new(vec![sim.url().parse().unwrap()], client, admit);
+        let model = admission_runtime::LiveModel::new(vec![sim.url().parse().unwrap()], client, admit);
         let t = Instant::now();
         model.sync_once().await.unwrap();
         syncs.push(t.elapsed().as_secs_f64() * 1000.0);

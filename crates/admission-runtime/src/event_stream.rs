@@ -23,8 +23,8 @@ use http::{Method, Request, Uri};
 use http_body_util::BodyExt;
 
 use super::live_model::LiveModel;
-use crate::body::UpstreamBody;
-use crate::upstream::{display_base, target_uri};
+use proxy::body::UpstreamBody;
+use proxy::upstream::{display_base, target_uri};
 
 /// The event types subscribed to.
 pub const SUBSCRIBED: &[&str] = &[
@@ -168,7 +168,7 @@ async fn follow(model: &Arc<LiveModel>, base: &Uri) -> anyhow::Result<()> {
     let resp = tokio::time::timeout(Duration::from_secs(10), model.client().request(req))
         .await
         .map_err(|_| anyhow::anyhow!("/v2/events: no answer within 10 s"))?
-        .map_err(|e| anyhow::anyhow!("{}", crate::upstream::error_chain(&e)))?;
+        .map_err(|e| anyhow::anyhow!("{}", proxy::upstream::error_chain(&e)))?;
     if !resp.status().is_success() {
         anyhow::bail!("/v2/events answered {}", resp.status());
     }

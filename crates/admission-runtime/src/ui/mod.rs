@@ -38,7 +38,7 @@ pub fn serve(rest: &[&str]) -> Response<Bytes> {
             );
             r
         }
-        _ => crate::marathon_error(StatusCode::NOT_FOUND, "marathon-admission: the budget page is /admission/ui"),
+        _ => proxy::marathon_error(StatusCode::NOT_FOUND, "marathon-admission: the budget page is /admission/ui"),
     }
 }
 

@@ -37,7 +37,7 @@ async fn start(quotas: &str) -> Stack {
     write_config(&file, &sim.url(), quotas);
     let mut config = proxy::ProxyConfig::load(&file).unwrap();
     config.upstream.leader_poll_interval_ms = 100;
-    let phases = proxy::admit::phases_for(&config).unwrap();
+    let phases = admission_runtime::phases_for(&config).unwrap();
     let proxy = start_proxy_with(config, phases).await;
     wait_ready(&proxy).await;
     Stack { sim, proxy, file, _dir: dir }

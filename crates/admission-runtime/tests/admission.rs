@@ -10,7 +10,7 @@ use common::admission_setup::*;
 use common::*;
 use marathon_model::ops::{apply, parse_write, Flavour, NoHistory};
 use marathon_model::{Group, Timestamp};
-use proxy::admit::{Admission, AdmitConfig, LiveModel};
+use admission_runtime::{Admission, AdmitConfig, LiveModel};
 use znode_size::Estimator;
 
 const LIMIT: u64 = 20_000;
@@ -127,7 +127,7 @@ async fn concurrent_writes_cannot_together_exceed_the_budget() {
 
     // How many fit one after the other.
     let est = Estimator::new(s.admit.store_config("1.3.14"));
-    let mut root = proxy::admit::live_model::parse_root(br#"{"id":"/","apps":[],"groups":[]}"#, Flavour::V13).unwrap();
+    let mut root = admission_runtime::live_model::parse_root(br#"{"id":"/","apps":[],"groups":[]}"#, Flavour::V13).unwrap();
     let mut fits = 0;
     for b in &bodies {
         let w = parse_write("POST", "/v2/apps", None, b.as_bytes(), Flavour::V13).unwrap().unwrap();

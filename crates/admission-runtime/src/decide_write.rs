@@ -40,8 +40,8 @@ use super::config::{AdmitConfig, FailurePolicy};
 use super::live_model::{marathon_health_checks, LiveModel, Snapshot};
 use super::rejection::{Breakdown, Rejection};
 use super::sizes::{SizeEngine, Sizes, Thresholds};
-use crate::phases::{Flow, RequestCtx, RequestPhases, RequestSummary, UpstreamFailure, WriteRequest};
-use crate::routes::RouteClass;
+use proxy::phases::{Flow, RequestCtx, RequestPhases, RequestSummary, UpstreamFailure, WriteRequest};
+use proxy::RouteClass;
 
 /// Carried in [`RequestCtx::extensions`] from `request_filter` to the later phases.
 #[derive(Debug, Clone, Copy)]
@@ -174,7 +174,7 @@ impl Admission {
     }
 
     fn not_synced_response(reason: &str) -> Response<Bytes> {
-        let mut resp = crate::marathon_error(
+        let mut resp = proxy::marathon_error(
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
                 "marathon-admission cannot check this write right now: {reason}. The write was not sent to \
@@ -479,7 +479,7 @@ impl Admission {
         let segs = marathon_model::ops::request_path::normalized_segments(req.path());
         let is_check = segs.iter().map(String::as_str).eq(["admission", "v1", "check"]);
         if !is_check {
-            return crate::marathon_error(
+            return proxy::marathon_error(
                 StatusCode::NOT_FOUND,
                 "marathon-admission: unknown endpoint; POST /admission/v1/check?method=M&path=P with the write's body \
                  evaluates a write without sending it"
@@ -487,14 +487,14 @@ impl Admission {
             );
         }
         if *req.method != http::Method::POST {
-            return crate::marathon_error(
+            return proxy::marathon_error(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "marathon-admission: POST /admission/v1/check?method=M&path=P with the write's body".to_string(),
             );
         }
         let q = marathon_model::ops::Query::parse(req.query());
         let (Some(method), Some(full_path)) = (q.get("method"), q.get("path")) else {
-            return crate::marathon_error(
+            return proxy::marathon_error(
                 StatusCode::BAD_REQUEST,
                 "marathon-admission: give ?method=M&path=P (P may carry its own query, percent-encoded)".to_string(),
             );
@@ -586,6 +586,10 @@ impl Admission {
 
 #[async_trait]
 impl RequestPhases for Admission {
+    fn route(&self, method: &http::Method, raw_path: &str) -> proxy::Route {
+        crate::classify_request::classify(method, raw_path)
+    }
+
     async fn request_filter(&self, ctx: &mut RequestCtx, req: &WriteRequest<'_>) -> Flow {
         if ctx.route.class == RouteClass::Admission {
             return Flow::Respond(self.own_endpoint(ctx, req).await);
@@ -666,7 +670,7 @@ mod tests {
         rt.block_on(async {
             let table: toml::Table = "zk_max_node_size = 20000\naudit_log = \"off\"\nevents = false".parse().unwrap();
             let config = AdmitConfig::from_table(Some(&table)).unwrap();
-            let client = crate::upstream::build_client(&crate::config::UpstreamConfig::default()).unwrap();
+            let client = proxy::upstream::build_client(&proxy::config::UpstreamConfig::default()).unwrap();
             let model = LiveModel::new(vec!["http://127.0.0.1:9".parse().unwrap()], client, config.clone());
             let apps: Vec<serde_json::Value> = (0..16)
                 .map(|i| {
@@ -676,7 +680,7 @@ mod tests {
                 })
                 .collect();
             let seed = serde_json::json!({"id": "/", "apps": [], "groups": [{"id": "/big", "apps": apps, "groups": []}]});
-            let root = crate::admit::live_model::parse_root(seed.to_string().as_bytes(), Flavour::V13).unwrap();
+            let root = crate::live_model::parse_root(seed.to_string().as_bytes(), Flavour::V13).unwrap();
             model.install(root, "1.3.14").await;
             Admission::new(config, model)
         })
@@ -685,7 +689,7 @@ mod tests {
     async fn filter(a: &Admission, method: &str, path: &str, body: &[u8]) -> Flow {
         let method: http::Method = method.parse().unwrap();
         let uri: http::Uri = path.parse().unwrap();
-        let route = crate::routes::classify(&method, uri.path());
+        let route = crate::classify_request::classify(&method, uri.path());
         let mut ctx = RequestCtx::new(1, ([127, 0, 0, 1], 1).into(), false, method.clone(), route);
         let headers = http::HeaderMap::new();
         let body = Bytes::copy_from_slice(body);
@@ -797,7 +801,8 @@ mod tests {
         assert_eq!(url_resource_id("POST", "/v2/apps/dev/x/restart").as_deref(), Some("/dev/x"));
         assert_eq!(url_resource_id("PUT", "/v2/%61pps/dev%2Fx/").as_deref(), Some("/dev/x"));
         assert_eq!(url_resource_id("POST", "/v2/apps"), None);
-        assert_eq!(url_resource_id("DELETE", "/v2/pods/p::instances"), None);
+        // Marathon reads this as a pod sub-resource; the wide net still names the pod path.
+        assert_eq!(url_resource_id("DELETE", "/v2/pods/p::instances").as_deref(), Some("/p::instances"));
         assert_eq!(url_resource_id("DELETE", "/v2/deployments/1"), None);
     }
 }

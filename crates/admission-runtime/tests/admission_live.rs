@@ -10,7 +10,7 @@ use common::admission_setup::*;
 use common::*;
 use marathon_model::ops::{apply, parse_write, Flavour, NoHistory};
 use marathon_model::{Group, PathId, Timestamp};
-use proxy::admit::Admission;
+use admission_runtime::Admission;
 use znode_size::Estimator;
 
 fn big_seed(n: usize, group: &str) -> Group {
@@ -223,7 +223,7 @@ async fn race_of_100_concurrent_writes() {
     let bodies: Vec<String> = (0..n).map(|i| app_body(&format!("/race/app-{i:03}"), 12)).collect();
 
     let est = Estimator::new(s.admit.store_config("1.3.14"));
-    let mut root = proxy::admit::live_model::parse_root(br#"{"id":"/","apps":[],"groups":[]}"#, Flavour::V13).unwrap();
+    let mut root = admission_runtime::live_model::parse_root(br#"{"id":"/","apps":[],"groups":[]}"#, Flavour::V13).unwrap();
     let mut fits = 0;
     for b in &bodies {
         let w = parse_write("POST", "/v2/apps", None, b.as_bytes(), Flavour::V13).unwrap().unwrap();

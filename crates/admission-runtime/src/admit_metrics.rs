@@ -1,5 +1,5 @@
 //! Admission's Prometheus metrics, registered into the proxy's registry (under the
-//! `marathon_admission_proxy_admission_` prefix) through [`crate::RequestPhases::register_metrics`].
+//! `marathon_admission_proxy_admission_` prefix) through [`proxy::RequestPhases::register_metrics`].
 //!
 //! Labels are bounded: outcome (`allow`, `warn`, `reject`, `unchecked`), reason class (a fixed
 //! set, see [`ReasonClass`]), estimator path (`warm`, `exact`), and top-level group ids (at most

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use marathon_model::Group;
-use proxy::admit::{Admission, AdmitConfig, LiveModel};
+use admission_runtime::{Admission, AdmitConfig, LiveModel};
 
 use super::{start_proxy_with, test_config, wait_ready, RunningProxy};
 

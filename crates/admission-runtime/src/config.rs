@@ -1,4 +1,4 @@
-//! The `[admission]` table of `proxy.toml` (kept opaque by [`crate::config`], interpreted here).
+//! The `[admission]` table of `proxy.toml` (kept opaque by [`proxy::config`], interpreted here).
 //!
 //! ```toml
 //! [admission]
