@@ -126,3 +126,97 @@ fn v14_layout_reports_the_zookeeper_packet_limit() {
     assert_eq!(out["layout"], "v1.4");
     assert_eq!(out["limit_bytes"], 0xfffff);
 }
+
+/// `check --config` and the running proxy's `POST /admission/v1/check` judge the same write on
+/// the same state with the same configuration (group modes and quotas included) alike: same
+/// decision, same reasons, same JSON.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_with_a_config_decides_as_the_proxys_dry_run() {
+    let tables = "[admission]\nzk_max_node_size = 60000\naudit_log = \"off\"\n\n\
+                  [[admission.group]]\nprefix = \"/dev\"\nmode = \"warn\"\n\n\
+                  [[quota]]\ngroup = \"/prod\"\nmax_instances = 40\nmax_env_vars = 20\n";
+    let config_file = tmp("dry-run.toml", tables);
+    let seed = tmp("dry-run-seed.json", &state(20, 8));
+    let sim_config = marathon_sim::SimConfig { zk_max_node_size: 60_000, ..marathon_sim::SimConfig::default() };
+    let sim = marathon_sim::start(sim_config.with_state_file(&seed).unwrap()).await.unwrap();
+
+    let text = format!("marathon = [\"{}\"]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n{tables}", sim.url());
+    let config = proxy::ProxyConfig::from_toml_str(&text, None).unwrap();
+    let phases = admission_runtime::phases_for(&config).unwrap();
+    let bound = proxy::Proxy::bind(config, phases).await.unwrap();
+    let (url, admin) = (format!("http://{}", bound.local_addr()), format!("http://{}", bound.admin_addr()));
+    tokio::spawn(bound.run(std::future::pending()));
+    let http = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while http.get(format!("{admin}/readyz")).send().await.map(|r| r.status() != 200).unwrap_or(true) {
+        assert!(std::time::Instant::now() < deadline, "the proxy never became ready");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The state both judge: what the simulator returns.
+    let root = http.get(format!("{}/v2/groups?embed=group.groups&embed=group.apps", sim.url())).send().await.unwrap();
+    let root_file = tmp("dry-run-root.json", &root.text().await.unwrap());
+
+    let big = |id: &str, n: usize| {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let env: Vec<String> = (0..n).map(|j| format!(r#""B{j}":"{:016x}{:016x}""#, next(), next())).collect();
+        format!(r#"{{"id":"{id}","cmd":"run","env":{{{}}}}}"#, env.join(","))
+    };
+    let writes: Vec<(&str, &str, String)> = vec![
+        ("POST", "/v2/apps", r#"{"id":"/prod/many","cmd":"run","instances":50}"#.to_string()),
+        ("POST", "/v2/apps", big("/prod/env", 30)),
+        ("POST", "/v2/apps", big("/prod/huge", 900)),
+        ("POST", "/v2/apps", big("/dev/huge", 900)),
+        ("PUT", "/v2/apps/prod/app-1", r#"{"instances":2}"#.to_string()),
+        ("DELETE", "/v2/apps/prod/app-2", String::new()),
+        ("POST", "/v2/apps", "{not json".to_string()),
+        ("GET", "/v2/apps", String::new()),
+    ];
+    let mut verdicts = Vec::new();
+    for (method, path, body) in &writes {
+        let (code, cli) = check(&root_file, method, path, Some(body), &["--config", config_file.to_str().unwrap()]);
+        let target = format!("{url}/admission/v1/check?method={method}&path={}", path.replace('/', "%2F"));
+        let live: Value = serde_json::from_str(&http.post(target).body(body.clone()).send().await.unwrap().text().await.unwrap()).unwrap();
+        assert_same_decision(&cli, &live, &format!("{method} {path}"));
+        assert_eq!(code, if cli["decision"] == "reject" { 1 } else { 0 }, "{method} {path}");
+        verdicts.push(cli["decision"].as_str().unwrap().to_string());
+    }
+    // The cases cover each outcome: two quota refusals, the wall (and a quota), a group in warn
+    // mode, allows.
+    assert_eq!(verdicts, ["reject", "reject", "reject", "warn", "allow", "allow", "allow", "allow"]);
+}
+
+/// The same decision JSON, but for what is a fact of the process rather than of the decision
+/// (how the bytes were computed, the proxy's pending writes) and for the few bytes the
+/// deployment's clock moves a compressed plan by (both stamp versions with their own `now`).
+fn assert_same_decision(cli: &Value, live: &Value, what: &str) {
+    const BYTES: [&str; 4] = ["estimated_plan_bytes", "binding_bytes", "estimated_root_bytes", "current_root_bytes"];
+    let digits = regex::Regex::new("[0-9]+").unwrap();
+    let masked = |v: &Value| {
+        let mut v = v.clone();
+        let m = v.as_object_mut().unwrap();
+        m.remove("estimator");
+        m.remove("pending_writes");
+        for k in BYTES {
+            m.remove(k);
+        }
+        if let Some(Value::Array(reasons)) = m.get_mut("reasons") {
+            for r in reasons {
+                *r = Value::String(digits.replace_all(r.as_str().unwrap(), "N").into_owned());
+            }
+        }
+        v
+    };
+    assert_eq!(masked(cli), masked(live), "{what}");
+    for k in BYTES {
+        match (cli[k].as_u64(), live[k].as_u64()) {
+            (Some(a), Some(b)) => assert!(a.abs_diff(b) <= 8, "{what}: {k} {a} vs {b}"),
+            (a, b) => assert_eq!(a, b, "{what}: {k}"),
+        }
+    }
+}

@@ -2,7 +2,6 @@
 
 pub mod check;
 mod live;
-mod policy;
 pub mod report;
 pub mod serve;
 pub mod sim;

@@ -9,21 +9,22 @@ use znode_size::{AppFlavor, Layout, StoreConfig};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct StoreArgs {
-    /// The ZooKeeper layout: `legacy` (Marathon <= 1.3, or 1.4 on legacy_zk) or `v1.4`.
-    #[arg(long, default_value = "legacy")]
-    pub layout: Layout,
-    /// Marathon's `--zk_max_node_size`.
-    #[arg(long, default_value_t = 1_024_000)]
-    pub zk_max_node_size: u64,
-    /// Marathon's `--zk_compression_threshold`.
-    #[arg(long, default_value_t = 65_536)]
-    pub zk_compression_threshold: u64,
+    /// The ZooKeeper layout: `legacy` (Marathon <= 1.3, or 1.4 on legacy_zk) or `v1.4`
+    /// [default: legacy].
+    #[arg(long)]
+    pub layout: Option<Layout>,
+    /// Marathon's `--zk_max_node_size` [default: 1024000].
+    #[arg(long)]
+    pub zk_max_node_size: Option<u64>,
+    /// Marathon's `--zk_compression_threshold` [default: 65536].
+    #[arg(long)]
+    pub zk_compression_threshold: Option<u64>,
     /// Marathon's `--disable_zk_compression`.
     #[arg(long)]
     pub disable_zk_compression: bool,
-    /// ZooKeeper's `jute.maxbuffer` (the 1.4+ layout's binding limit).
-    #[arg(long, default_value_t = 0xfffff)]
-    pub zk_max_packet: u64,
+    /// ZooKeeper's `jute.maxbuffer` (the 1.4+ layout's binding limit) [default: 1048575].
+    #[arg(long)]
+    pub zk_max_packet: Option<u64>,
     /// Encode apps as Marathon 1.4 does (implied by `--layout v1.4`).
     #[arg(long)]
     pub marathon_1_4: bool,
@@ -31,15 +32,17 @@ pub struct StoreArgs {
 
 impl StoreArgs {
     pub fn store_config(&self) -> StoreConfig {
-        let v14 = self.marathon_1_4 || self.layout == Layout::V14;
+        let defaults = StoreConfig::marathon_1_3();
+        let layout = self.layout.unwrap_or(Layout::Legacy);
+        let v14 = self.marathon_1_4 || layout == Layout::V14;
         StoreConfig {
-            layout: self.layout,
+            layout,
             flavor: if v14 { AppFlavor::V14 } else { AppFlavor::V13 },
-            zk_max_node_size: self.zk_max_node_size,
+            zk_max_node_size: self.zk_max_node_size.unwrap_or(defaults.zk_max_node_size),
             compression: !self.disable_zk_compression,
-            compression_threshold: self.zk_compression_threshold,
-            zk_max_packet: self.zk_max_packet,
-            ..StoreConfig::marathon_1_3()
+            compression_threshold: self.zk_compression_threshold.unwrap_or(defaults.compression_threshold),
+            zk_max_packet: self.zk_max_packet.unwrap_or(defaults.zk_max_packet),
+            ..defaults
         }
     }
 
@@ -49,6 +52,34 @@ impl StoreArgs {
             AppFlavor::V13 => Flavour::V13,
             AppFlavor::V14 => Flavour::V14,
         }
+    }
+
+    /// The Marathon version these settings describe (what `/v2/info` would report).
+    pub fn marathon_version(&self) -> &'static str {
+        match self.flavour() {
+            Flavour::V13 => "1.3.14",
+            Flavour::V14 => "1.4.13",
+        }
+    }
+
+    /// The `[admission]` keys the flags given set, to lay over a configuration file's.
+    pub fn admission_overrides(&self) -> toml::Table {
+        let mut t = toml::Table::new();
+        if let Some(l) = self.layout {
+            t.insert("layout".into(), toml::Value::String(l.as_str().into()));
+        }
+        let mut int = |k: &str, v: Option<u64>| {
+            if let Some(v) = v {
+                t.insert(k.into(), toml::Value::Integer(v as i64));
+            }
+        };
+        int("zk_max_node_size", self.zk_max_node_size);
+        int("zk_compression_threshold", self.zk_compression_threshold);
+        int("zk_max_packet", self.zk_max_packet);
+        if self.disable_zk_compression {
+            t.insert("zk_compression".into(), toml::Value::Boolean(false));
+        }
+        t
     }
 }
 

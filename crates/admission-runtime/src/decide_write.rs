@@ -89,7 +89,6 @@ struct DecisionState {
 
 /// The answer for a write that admission evaluated.
 struct Decided {
-    write: Write,
     target: Arc<Group>,
     sizes: Sizes,
     decision: Decision,
@@ -301,7 +300,6 @@ impl Admission {
             ticket = Some(id);
         }
         let decided = Decided {
-            write,
             target,
             sizes,
             decision,
@@ -499,15 +497,38 @@ impl Admission {
                 "marathon-admission: give ?method=M&path=P (P may carry its own query, percent-encoded)".to_string(),
             );
         };
-        let method = method.to_ascii_uppercase();
-        let full_path = full_path.to_string();
-        let (path, query) = match full_path.split_once('?') {
-            Some((p, q)) => (p.to_string(), Some(q.to_string())),
-            None => (full_path.clone(), None),
-        };
         let started = Instant::now();
-        let (ev, _) = self.evaluate(&method, &path, query.as_deref(), req.body, true, req.headers).await;
-        self.record(ctx.client_addr.to_string(), basic_auth_user(req.headers), &method, &full_path, &ev, started, true);
+        let (ev, json) = self.dry_run(method, full_path, req.body, req.headers).await;
+        self.record(ctx.client_addr.to_string(), basic_auth_user(req.headers), method, full_path, &ev, started, true);
+        match (ev, json) {
+            (Evaluation::NotSynced { reason, .. }, _) => Self::not_synced_response(&reason),
+            (_, json) => {
+                let mut resp = Response::new(Bytes::from(json.to_string()));
+                resp.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                resp
+            }
+        }
+    }
+
+    /// Judges `method full_path` (the path with its query, as a client would send it) with `body`
+    /// without forwarding it and without a ledger entry: the evaluation and the decision JSON of
+    /// `POST /admission/v1/check` and of `marathon-admission check --json` (one shape, made here).
+    pub async fn check(&self, method: &str, full_path: &str, body: &[u8], headers: &http::HeaderMap) -> serde_json::Value {
+        self.dry_run(method, full_path, body, headers).await.1
+    }
+
+    async fn dry_run(&self, method: &str, full_path: &str, body: &[u8], headers: &http::HeaderMap) -> (Evaluation, serde_json::Value) {
+        let method = method.to_ascii_uppercase();
+        let (path, query) = match full_path.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (full_path, None),
+        };
+        let (ev, _) = self.evaluate(&method, path, query, body, true, headers).await;
+        let json = self.decision_json(&method, full_path, &ev).await;
+        (ev, json)
+    }
+
+    async fn decision_json(&self, method: &str, full_path: &str, ev: &Evaluation) -> serde_json::Value {
         let current = self.model.snapshot().await;
         let layout = current.as_ref().map(|s| s.store.layout.as_str()).unwrap_or("unknown");
         let limit = current.as_ref().map(|s| s.store.limit_bytes());
@@ -518,9 +539,7 @@ impl Admission {
             "reject_at_bytes": limit.map(|l| self.config.policy.reject_at(l)),
         });
         let (verdict, reasons) = match ev {
-            Evaluation::NotSynced { reason, .. } => {
-                return Self::not_synced_response(&reason);
-            }
+            Evaluation::NotSynced { reason, .. } => ("unknown", vec![reason.clone()]),
             Evaluation::NotAWrite | Evaluation::NoDeployment | Evaluation::MarathonAnswers(_) => {
                 let sizes = current.as_ref().map(|s| self.current_sizes(s));
                 out["current_root_bytes"] = json!(sizes.as_ref().map(|e| e.root_bytes));
@@ -550,16 +569,13 @@ impl Admission {
                 out["quota"] = json!(d.quota.as_ref().map(|q| &q.outcome));
                 out["limit_bytes"] = json!(p.limit_bytes);
                 out["reject_at_bytes"] = json!(d.reject_at);
-                let _ = &d.write;
                 (verdict_str(d.decision.decision), d.decision.reasons.clone())
             }
         };
         out["decision"] = json!(verdict);
         out["reasons"] = json!(reasons);
         out["pending_writes"] = json!(self.ledger_len());
-        let mut resp = Response::new(Bytes::from(out.to_string()));
-        resp.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        resp
+        out
     }
 
     /// The state's sizes now (from the warm state when it fits, else exact).

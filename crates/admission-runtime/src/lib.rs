@@ -5,6 +5,8 @@
 //! - [`config`]: the `[admission]` table of `proxy.toml`.
 //! - [`live_model`]: the root group kept in memory, re-synced from Marathon periodically.
 //! - [`decide_write`]: the [`proxy::RequestPhases`] implementation with the in-flight ledger.
+//! - [`offline_check`]: `marathon-admission check`, through the same pipeline and JSON as the
+//!   proxy's dry run.
 //! - [`rejection`]: the 422 body people can act on.
 //! - [`event_stream`]: the model kept fresh from `/v2/events`.
 //! - [`sizes`]: fast (warm) and exact estimates for a decision.
@@ -20,6 +22,7 @@ pub mod config;
 pub mod decide_write;
 pub mod event_stream;
 pub mod live_model;
+pub mod offline_check;
 pub mod quota_check;
 pub mod rejection;
 pub mod release_memory;
