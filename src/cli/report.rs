@@ -80,7 +80,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
 /// The real node sizes under Marathon's state path, largest first (like znode-size-printer).
 fn zk_report(spec: &str, args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let report = runtime.block_on(marathon_sim::zk::zk_report(spec))?;
+    let report = runtime.block_on(marathon_zk::zk_report(spec))?;
     let limit = args.store.store_config().limit_bytes();
     if args.json {
         let out = json!({

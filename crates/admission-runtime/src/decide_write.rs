@@ -21,9 +21,7 @@
 //!   JSON of `marathon-admission check --json`, without forwarding and without a ledger entry.
 //! - Every decision: one audit line ([`super::audit`]) and the metrics ([`super::admit_metrics`]).
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use admission::{Decision, Mode, Policy, Verdict};
@@ -37,6 +35,7 @@ use serde_json::json;
 use super::admit_metrics::{AdmitMetrics, PathLabels, ReasonClass};
 use super::audit::{basic_auth_user, AuditLog, AuditRecord};
 use super::config::{AdmitConfig, FailurePolicy};
+use super::ledger::{Ledger, LocalLedger, Reservation};
 use super::live_model::{marathon_health_checks, LiveModel, Snapshot};
 use super::rejection::{Breakdown, Rejection};
 use super::sizes::{SizeEngine, Sizes, Thresholds};
@@ -46,34 +45,6 @@ use proxy::RouteClass;
 /// Carried in [`RequestCtx::extensions`] from `request_filter` to the later phases.
 #[derive(Debug, Clone, Copy)]
 struct Ticket(u64);
-
-#[derive(Debug, Clone)]
-struct Entry {
-    write: Write,
-    admitted_at: Instant,
-    /// When Marathon answered 2xx (or the outcome became unknown).
-    answered_at: Option<Instant>,
-}
-
-#[derive(Default)]
-struct Ledger {
-    entries: BTreeMap<u64, Entry>,
-}
-
-impl Ledger {
-    /// Drops what the snapshot already contains and what timed out.
-    fn prune(&mut self, snap: Option<&Snapshot>, config: &AdmitConfig) {
-        self.entries.retain(|_, e| {
-            if e.admitted_at.elapsed() > config.ledger_timeout {
-                return false;
-            }
-            match (e.answered_at, snap) {
-                (Some(t), Some(s)) => t >= s.fetch_started,
-                _ => true,
-            }
-        });
-    }
-}
 
 /// The model root with the ledger's writes applied, kept for the next decision.
 struct BaseCache {
@@ -115,8 +86,7 @@ pub struct Admission {
     config: AdmitConfig,
     model: Arc<LiveModel>,
     decisions: tokio::sync::Mutex<DecisionState>,
-    ledger: Mutex<Ledger>,
-    next_ticket: AtomicU64,
+    ledger: Box<dyn Ledger>,
     audit: AuditLog,
     metrics: AdmitMetrics,
 }
@@ -156,8 +126,7 @@ impl Admission {
             config,
             model,
             decisions: tokio::sync::Mutex::new(DecisionState { engine: SizeEngine::default(), base: None }),
-            ledger: Mutex::new(Ledger::default()),
-            next_ticket: AtomicU64::new(1),
+            ledger: Box::new(LocalLedger::default()),
             audit,
             metrics,
         }
@@ -165,7 +134,7 @@ impl Admission {
 
     /// Number of writes admitted but not yet seen in the model.
     pub fn ledger_len(&self) -> usize {
-        self.ledger.lock().unwrap().entries.len()
+        self.ledger.len()
     }
 
     pub fn model(&self) -> &Arc<LiveModel> {
@@ -211,12 +180,9 @@ impl Admission {
             return (Evaluation::NotAWrite, None);
         }
         let flavour = snap.flavour;
-        let (ledger_ids, pending): (Vec<u64>, Vec<Write>) = {
-            let mut ledger = self.ledger.lock().unwrap();
-            ledger.prune(Some(&snap), &self.config);
-            self.metrics.ledger_entries.set(ledger.entries.len() as i64);
-            ledger.entries.iter().map(|(id, e)| (*id, e.write.clone())).unzip()
-        };
+        let (ledger_ids, pending): (Vec<u64>, Vec<Write>) =
+            self.ledger.pending(Some(snap.fetch_started), self.config.ledger_timeout).into_iter().unzip();
+        self.metrics.ledger_entries.set(ledger_ids.len() as i64);
         let now = Timestamp::now();
         let base: Arc<Group> = match &state.base {
             _ if pending.is_empty() => snap.root.clone(),
@@ -290,10 +256,8 @@ impl Admission {
 
         let mut ticket = None;
         if !dry_run && decision.admitted() {
-            let id = self.next_ticket.fetch_add(1, Ordering::Relaxed);
-            let mut ledger = self.ledger.lock().unwrap();
-            ledger.entries.insert(id, Entry { write: write.clone(), admitted_at: Instant::now(), answered_at: None });
-            self.metrics.ledger_entries.set(ledger.entries.len() as i64);
+            let id = self.ledger.reserve(Reservation::new(method, path, query, body), write.clone());
+            self.metrics.ledger_entries.set(self.ledger.len() as i64);
             let mut ids = ledger_ids;
             ids.push(id);
             state.base = Some(BaseCache { model_root: snap.root.clone(), ledger_ids: ids, base: target.clone() });
@@ -588,15 +552,12 @@ impl Admission {
 
     fn settle(&self, ctx: &RequestCtx, keep: bool) {
         let Some(Ticket(id)) = ctx.extensions.get::<Ticket>().copied() else { return };
-        let mut ledger = self.ledger.lock().unwrap();
         if keep {
-            if let Some(e) = ledger.entries.get_mut(&id) {
-                e.answered_at.get_or_insert_with(Instant::now);
-            }
+            self.ledger.mark_answered(id);
         } else {
-            ledger.entries.remove(&id);
+            self.ledger.release(id);
         }
-        self.metrics.ledger_entries.set(ledger.entries.len() as i64);
+        self.metrics.ledger_entries.set(self.ledger.len() as i64);
     }
 }
 
@@ -643,43 +604,9 @@ impl RequestPhases for Admission {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-    use std::time::{Duration, Instant};
-
-    use marathon_model::ops::{parse_write, Flavour};
-    use marathon_model::Group;
+    use marathon_model::ops::Flavour;
 
     use super::*;
-
-    fn entry(answered: Option<Instant>, admitted_at: Instant) -> Entry {
-        let write = parse_write("DELETE", "/v2/apps/a", None, b"", Flavour::V13).unwrap().unwrap();
-        Entry { write, admitted_at, answered_at: answered }
-    }
-
-    #[test]
-    fn ledger_entries_leave_on_resync_after_answer_or_timeout() {
-        let config = AdmitConfig { ledger_timeout: Duration::from_secs(30), ..AdmitConfig::default() };
-        let t0 = Instant::now();
-        let mut ledger = Ledger::default();
-        ledger.entries.insert(1, entry(Some(t0), t0)); // answered before the sync started
-        ledger.entries.insert(2, entry(None, t0)); // not answered yet
-        let snap = Snapshot {
-            root: Arc::new(Group::empty_root()),
-            version: "1.3.14".into(),
-            flavour: Flavour::V13,
-            store: config.store_config("1.3.14"),
-            fetch_started: t0 + Duration::from_millis(1),
-            generation: 1,
-            body_hash: None,
-        };
-        ledger.entries.insert(3, entry(Some(snap.fetch_started + Duration::from_millis(1)), t0)); // answered after
-        ledger.prune(Some(&snap), &config);
-        assert_eq!(ledger.entries.keys().copied().collect::<Vec<_>>(), vec![2, 3]);
-        let short = AdmitConfig { ledger_timeout: Duration::ZERO, ..config };
-        std::thread::sleep(Duration::from_millis(2));
-        ledger.prune(None, &short);
-        assert!(ledger.entries.is_empty());
-    }
 
     /// A model over the admission threshold (20,000-byte limit), installed directly.
     fn over_limit_admission(rt: &tokio::runtime::Runtime) -> Admission {

@@ -4,7 +4,8 @@
 //!   proxy for every request.
 //! - [`config`]: the `[admission]` table of `proxy.toml`.
 //! - [`live_model`]: the root group kept in memory, re-synced from Marathon periodically.
-//! - [`decide_write`]: the [`proxy::RequestPhases`] implementation with the in-flight ledger.
+//! - [`decide_write`]: the [`proxy::RequestPhases`] implementation: decisions under one lock.
+//! - [`ledger`]: the in-flight ledger (a trait; in-process today, shared by replicas later).
 //! - [`offline_check`]: `marathon-admission check`, through the same pipeline and JSON as the
 //!   proxy's dry run.
 //! - [`rejection`]: the 422 body people can act on.
@@ -21,6 +22,7 @@ mod classify_request;
 pub mod config;
 pub mod decide_write;
 pub mod event_stream;
+pub mod ledger;
 pub mod live_model;
 pub mod offline_check;
 pub mod quota_check;

@@ -4,7 +4,9 @@
 //! [`marathon_model::ops`]), answers as Marathon answers (statuses, error shapes, `Location`,
 //! `Marathon-Deployment-Id`), keeps deployments listed for a delay, streams `/v2/events`, runs
 //! Marathon 1.3.14's own plan-size check, and, with `--zk`, persists into a real ZooKeeper in the
-//! legacy (1.3) or new (1.4+) layout, so that ZooKeeper itself says when a node is too big.
+//! legacy (1.3) or new (1.4+) layout, so that ZooKeeper itself says when a node is too big. The
+//! ZooKeeper side (node paths, create-or-update, node sizes) is [`marathon_zk`]; when and what to
+//! write, and what a failed write answers, is here ([`state`]).
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -21,7 +23,6 @@ mod server;
 pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
-pub mod zk;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

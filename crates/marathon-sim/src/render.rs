@@ -84,7 +84,7 @@ pub fn info(sim: &Sim) -> Value {
     let leader = sim.http_addr.lock().unwrap().clone();
     let port: u16 = leader.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(8080);
     let zk_url = match &sim.cfg.zk {
-        Some(spec) => crate::zk::ZkSpec::parse(spec).map(|s| s.url()).unwrap_or_default(),
+        Some(spec) => marathon_zk::ZkSpec::parse(spec).map(|s| s.url()).unwrap_or_default(),
         None => "zk://localhost:2181/marathon".to_string(),
     };
     let mut zk = json!({

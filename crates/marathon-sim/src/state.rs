@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use marathon_model::ops::{self, Change, ChangeError, Flavour, History, Outcome, Step, Write};
 use marathon_model::{App, Group, PathId, SharedApp, Timestamp};
+use marathon_zk::{legacy, v14, StoreError, ZkSpec, ZkStore};
 use serde_json::{json, Map, Value};
 
 use crate::events::{Event, EventBus};
 use crate::persisted::{self, AppFlavor, Encoder, Layout, StoreConfig};
 use crate::render;
-use crate::zk::{legacy, v14, StoreError, ZkStore};
 use crate::SimConfig;
 
 /// A deployment that is still listed.
@@ -112,7 +112,7 @@ impl Sim {
         store.compression = cfg.zk_compression;
         store.compression_threshold = cfg.zk_compression_threshold;
         if let Some(spec) = &cfg.zk {
-            store.zk_path = crate::zk::ZkSpec::parse(spec)?.path;
+            store.zk_path = ZkSpec::parse(spec)?.path;
         }
         let encoder = Encoder::new(store.clone());
         let seed = cfg.state.clone().unwrap_or_else(Group::empty_root);
@@ -134,7 +134,7 @@ impl Sim {
         let mut root = ops::canonical_root(seed, flavour);
         stamp_missing_versions(&mut root, &Timestamp::now().to_joda());
         let zk = match &cfg.zk {
-            Some(spec) => Some(ZkStore::connect(&crate::zk::ZkSpec::parse(spec)?).await?),
+            Some(spec) => Some(ZkStore::connect(&ZkSpec::parse(spec)?).await?),
             None => None,
         };
         let sim = Arc::new(Sim {

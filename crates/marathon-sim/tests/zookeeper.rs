@@ -131,7 +131,7 @@ async fn v14_layout_paths() {
     assert_eq!(call(&base, "POST", "/v2/apps", r#"{"id":"/prod/web","cmd":"x"}"#).await.status, 201);
     settle(&base).await;
     let client = zk_client(&zk).await;
-    let app = format!("/mara/state/{}", marathon_sim::zk::v14::app("/prod/web"));
+    let app = format!("/mara/state/{}", marathon_zk::v14::app("/prod/web"));
     let versions = client.list_children(&app).await.unwrap();
     assert_eq!(versions.len(), 1);
     let (data, _) = client.get_data(&app).await.unwrap();
@@ -152,7 +152,7 @@ async fn zk_report_reads_real_sizes_largest_first() {
         assert_eq!(call(&base, "POST", "/v2/apps", env_heavy_app(&format!("/r{i}"), 10)).await.status, 201);
         settle(&base).await;
     }
-    let report = marathon_sim::zk::zk_report(&zk.connect_string()).await.unwrap();
+    let report = marathon_zk::zk_report(&zk.connect_string()).await.unwrap();
     assert_eq!(report.layout.as_deref(), Some("legacy"));
     let client = zk_client(&zk).await;
     let real = data_len(&client, "/marathon/state/group:root").await.unwrap() as u64;

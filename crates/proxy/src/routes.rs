@@ -5,7 +5,7 @@
 //! Why the proxy does not decide this itself: "is this a Marathon write" is a security boundary
 //! that belongs with the one table of write endpoints (admission's), so the proxy asks
 //! [`crate::RequestPhases::route`]. [`Route::of_raw_path`] is the answer of a transparent proxy: the
-//! path as sent, nothing read in full.
+//! path as sent, the bodies of writes to Marathon's state read in full (for failover).
 
 use http::Method;
 
@@ -98,11 +98,18 @@ impl Route {
         Route { class, admission_write, event_stream }
     }
 
-    /// A transparent proxy's route: the family from the path as sent (not decoded), no body read.
+    /// A transparent proxy's route: the family from the path as sent (not decoded); the bodies of
+    /// writes to Marathon's state (apps, groups, pods, deployments, tasks) are read in full,
+    /// bounded, so that they can go to the next Marathon when one cannot be connected to.
     pub fn of_raw_path(method: &Method, raw_path: &str) -> Route {
         let mut segs = raw_path.split('/').filter(|s| !s.is_empty());
         let class = RouteClass::of_segments(segs.next(), segs.next());
-        Route::new(method, class, false)
+        let write = matches!(*method, Method::POST | Method::PUT | Method::PATCH | Method::DELETE);
+        let state = matches!(
+            class,
+            RouteClass::Apps | RouteClass::Groups | RouteClass::Pods | RouteClass::Deployments | RouteClass::Tasks
+        );
+        Route::new(method, class, write && state)
     }
 }
 
@@ -117,7 +124,7 @@ mod tests {
     }
 
     #[test]
-    fn raw_paths_name_their_family_and_read_no_body() {
+    fn raw_paths_name_their_family_and_buffer_state_writes() {
         let get = |p: &str| Route::of_raw_path(&Method::GET, p);
         assert_eq!(get("/v2/events").class, RouteClass::Events);
         assert!(get("/v2/events").event_stream);
@@ -126,6 +133,8 @@ mod tests {
         assert_eq!(get("/metrics").class, RouteClass::MarathonMetrics);
         assert_eq!(get("/ui/").class, RouteClass::Other);
         assert_eq!(get("/v2/apps/a").class, RouteClass::Apps);
-        assert!(!Route::of_raw_path(&Method::POST, "/v2/apps").admission_write);
+        assert!(Route::of_raw_path(&Method::POST, "/v2/apps").admission_write);
+        assert!(!Route::of_raw_path(&Method::GET, "/v2/apps").admission_write);
+        assert!(!Route::of_raw_path(&Method::POST, "/v2/eventSubscriptions").admission_write);
     }
 }

@@ -1,0 +1,27 @@
+//! ZooKeeper access to Marathon's state.
+//!
+//! What it offers:
+//! - [`ZkSpec`]: the `--zk` flag, `HOST:PORT[,HOST:PORT...][/PATH]`, and the state root
+//!   `PATH/state` below it;
+//! - [`legacy`] and [`v14`]: the node names and paths of both Marathon layouts (the legacy
+//!   `legacy_zk` one of Marathon <= 1.3 and the bucketed one of 1.4+), with the helper that lists
+//!   a key's stored versions for pruning ([`legacy::versions_of`]);
+//! - [`ZkStore`]: a connected client rooted at the state path, with create-or-update
+//!   ([`ZkStore::put`]), delete, list and read, retried on connection loss the way Marathon retries
+//!   (failures as [`StoreError`]);
+//! - [`zk_report`]: the real size of every node under the state path, as ZooKeeper reports it.
+//!
+//! It is a crate of its own so that production code does not import the simulator: the runtime,
+//! the binary's `report --zk` and the simulator (`marathon-sim`, which persists through it) all
+//! share it, and a shared in-flight ledger will store its nodes here later. How and when Marathon
+//! decides to write, and what a failed write means for a request, stays with the caller.
+
+mod paths;
+mod report;
+mod spec;
+mod store;
+
+pub use paths::{bucket, java_hash, legacy, v14};
+pub use report::{zk_report, NodeSize, ZkReport};
+pub use spec::ZkSpec;
+pub use store::{StoreError, ZkStore};
