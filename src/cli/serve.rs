@@ -101,7 +101,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         } else {
             None
         };
-        // Admission (issue 5), unless `[admission] enabled = false`.
+        // Admission, unless `[admission] enabled = false`.
         let phases: Arc<dyn proxy::RequestPhases> = admission_runtime::phases_for(&config)?;
         proxy::serve(config, phases, proxy::shutdown_signal()).await
     })?;

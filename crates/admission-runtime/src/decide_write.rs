@@ -248,7 +248,7 @@ impl Admission {
             (Verdict::Allow, _) => ReasonClass::WithinLimit,
         };
         let hc_target = self.further_checks(mode, &base, &target, &mut decision, &mut reason);
-        // Per-group quotas (issue 6): may only make the decision stricter.
+        // Per-group quotas: may only make the decision stricter.
         let quota = self.config.quotas.check(mode, &snap.store, &base, &target, &ids, headers, &mut decision);
         if quota.as_ref().is_some_and(|q| q.rejects || (q.outcome.verdict != Verdict::Allow && reason == ReasonClass::WithinLimit)) {
             reason = ReasonClass::Quota;
@@ -278,7 +278,7 @@ impl Admission {
     }
 
     /// Checks after the size decision; each may only make the decision stricter. Today: the second
-    /// wall (Marathon-side health checks). Per-group quotas (issue 6) slot in here. Returns the
+    /// wall (Marathon-side health checks); quotas come after it. Returns the
     /// target's health-check count.
     fn further_checks(
         &self,
@@ -434,7 +434,7 @@ impl Admission {
 
     /// `/admission/...` on the proxy port.
     async fn own_endpoint(&self, ctx: &RequestCtx, req: &WriteRequest<'_>) -> Response<Bytes> {
-        // The usage API and the budget page (issue 6).
+        // The usage API and the budget page.
         if let Some(resp) = super::usage_api::route(&self.model, req).await {
             return resp;
         }

@@ -69,7 +69,7 @@ pub fn phases_for(config: &ProxyConfig) -> anyhow::Result<Arc<dyn RequestPhases>
     let client = proxy::upstream::build_client(&config.upstream)?;
     let model = LiveModel::new(config.marathon_uris()?, client, admit.clone());
     model.clone().spawn_resync();
-    // Quotas (issue 6): their gauges, and hot reload of proxy.toml.
+    // Quotas: their gauges, and hot reload of proxy.toml.
     usage_api::spawn_gauges(model.clone(), &admit.quotas);
     if let Some(path) = &config.source {
         reload::spawn(&admit.quotas, path.clone(), config);
