@@ -142,8 +142,9 @@ async fn check_with_a_config_decides_as_the_proxys_dry_run() {
 
     let text = format!("marathon = [\"{}\"]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n{tables}", sim.url());
     let config = proxy::ProxyConfig::from_toml_str(&text, None).unwrap();
-    let phases = admission_runtime::phases_for(&config).unwrap();
-    let bound = proxy::Proxy::bind(config, phases).await.unwrap();
+    let marathon = proxy::MarathonClient::new(&config).unwrap();
+    let phases = admission_runtime::phases_for(&config, &marathon).unwrap();
+    let bound = proxy::Proxy::bind(config, phases, marathon).await.unwrap();
     let (url, admin) = (format!("http://{}", bound.local_addr()), format!("http://{}", bound.admin_addr()));
     tokio::spawn(bound.run(std::future::pending()));
     let http = reqwest::Client::new();
@@ -219,4 +220,45 @@ fn assert_same_decision(cli: &Value, live: &Value, what: &str) {
             (a, b) => assert_eq!(a, b, "{what}: {k}"),
         }
     }
+}
+
+/// `check --marathon URL` and `report --marathon URL` read the live root group (through the
+/// proxy's own client) and say what they say about the same state read from a file; a Marathon
+/// that cannot be read is a clear error, exit code 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_marathon_reads_as_its_state_file() {
+    let seed = tmp("live-seed.json", &state(25, 6));
+    let sim = marathon_sim::start(marathon_sim::SimConfig::default().with_state_file(&seed).unwrap()).await.unwrap();
+    let root = reqwest::get(format!("{}/v2/groups?embed=group.groups&embed=group.apps", sim.url())).await.unwrap();
+    let root_file = tmp("live-root.json", &root.text().await.unwrap());
+    let url = sim.url();
+    let (from_file, from_marathon) = tokio::task::spawn_blocking(move || {
+        let report = |source: &[&str]| {
+            let out = bin().args(["report", "--json"]).args(source).output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            serde_json::from_slice::<Value>(&out.stdout).unwrap()
+        };
+        let write = Some(r#"{"id":"/prod/new","cmd":"x"}"#);
+        let file = (report(&["--state", root_file.to_str().unwrap()]), check(&root_file, "POST", "/v2/apps", write, &[]).1);
+        let mut cmd = bin();
+        cmd.args(["check", "--json", "--method", "POST", "--path", "/v2/apps", "--marathon", &url]);
+        cmd.arg("--body").arg(tmp("live-body.json", write.unwrap()));
+        let checked: Value = serde_json::from_slice(&cmd.output().unwrap().stdout).unwrap();
+        (file, (report(&["--marathon", &url]), checked))
+    })
+    .await
+    .unwrap();
+    assert_eq!(from_marathon.0, from_file.0, "report");
+    assert_eq!(from_marathon.1["decision"], "allow");
+    assert_eq!(from_marathon.1["current_root_bytes"], from_file.1["current_root_bytes"]);
+    assert_eq!(from_marathon.1["reasons"], from_file.1["reasons"]);
+
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let out = bin().args(["report", "--marathon", &dead]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("cannot read the root group from Marathon at {dead}")), "{stderr}");
 }

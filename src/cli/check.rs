@@ -47,7 +47,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let flavour = if store.flavor == znode_size::AppFlavor::V14 { Flavour::V14 } else { Flavour::V13 };
     let root = match (&args.state, &args.marathon) {
         (Some(path), _) => load_state(path, flavour)?,
-        (None, Some(url)) => parse_state(&super::live::fetch_root(url)?, flavour)?,
+        (None, Some(url)) => parse_state(&super::live::fetch_root(url, &config.upstream)?, flavour)?,
         (None, None) => anyhow::bail!("give --state ROOT.json or --marathon URL"),
     };
     let body = read_optional(args.body.as_ref())?;

@@ -1,24 +1,19 @@
-//! Reading the live root group from a Marathon for the offline commands.
+//! Reading the live root group from a Marathon for the offline commands, through the proxy's own
+//! client (the same timeouts, TLS settings and, when configured, credentials as the proxy).
 
 use anyhow::Context;
 
-/// `GET <url>/v2/groups?embed=group.groups&embed=group.apps&embed=group.pods`.
-pub fn fetch_root(url: &str) -> anyhow::Result<Vec<u8>> {
-    let url = format!(
-        "{}/v2/groups?embed=group.groups&embed=group.apps&embed=group.pods",
-        url.trim_end_matches('/')
-    );
-    let response = reqwest::blocking::Client::builder()
-        .timeout(std::time::Duration::from_secs(30))
-        .build()?
-        .get(&url)
-        .header("Accept", "application/json")
-        .send()
-        .with_context(|| format!("cannot reach Marathon at {url}"))?;
-    let status = response.status();
-    let body = response.bytes().context("reading Marathon's answer")?;
-    if !status.is_success() {
-        anyhow::bail!("Marathon answered {status} to {url}");
-    }
+/// `GET <url>/v2/groups?embed=group.groups&embed=group.apps&embed=group.pods`, with the
+/// `[upstream]` settings of `upstream`.
+pub fn fetch_root(url: &str, upstream: &proxy::config::UpstreamConfig) -> anyhow::Result<Vec<u8>> {
+    let base: http::Uri = url.parse().with_context(|| format!("--marathon {url:?} is not a URL"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let body = runtime.block_on(async {
+        let marathon = proxy::MarathonClient::for_marathons(vec![base], upstream)?;
+        marathon
+            .get(admission_runtime::live_model::GROUPS_EMBEDDED)
+            .await
+            .with_context(|| format!("cannot read the root group from Marathon at {url}"))
+    })?;
     Ok(body.to_vec())
 }

@@ -35,7 +35,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let flavour = args.store.flavour();
     let root = match (&args.state, &args.marathon, &args.zk) {
         (Some(path), _, _) => load_state(path, flavour)?,
-        (None, Some(url), _) => parse_state(&super::live::fetch_root(url)?, flavour)?,
+        (None, Some(url), _) => parse_state(&super::live::fetch_root(url, &Default::default())?, flavour)?,
         (None, None, Some(spec)) => return zk_report(spec, &args),
         _ => anyhow::bail!("give one of --state ROOT.json, --marathon URL or --zk HOST:PORT/PATH"),
     };

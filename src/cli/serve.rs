@@ -101,9 +101,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         } else {
             None
         };
+        // The proxy's own reads of Marathon: its leader poll, and what admission reads.
+        let marathon = proxy::MarathonClient::new(&config)?;
         // Admission, unless `[admission] enabled = false`.
-        let phases: Arc<dyn proxy::RequestPhases> = admission_runtime::phases_for(&config)?;
-        proxy::serve(config, phases, proxy::shutdown_signal()).await
+        let phases: Arc<dyn proxy::RequestPhases> = admission_runtime::phases_for(&config, &marathon)?;
+        proxy::serve(config, phases, marathon, proxy::shutdown_signal()).await
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -181,8 +181,8 @@ async fn scenario(binary: &str, apps: usize, env: usize, dry_n: usize, real_n: u
     for _ in 0..5 {
         let admit = admission_runtime::AdmitConfig::default();
         let up = proxy::config::UpstreamConfig::default();
-        let client = proxy::upstream::build_client(&up).unwrap();
-        let model = admission_runtime::LiveModel::new(vec![sim.url().parse().unwrap()], client, admit);
+        let marathon = proxy::MarathonClient::for_marathons(vec![sim.url().parse().unwrap()], &up).unwrap();
+        let model = admission_runtime::LiveModel::new(marathon, admit);
         let t = Instant::now();
         model.sync_once().await.unwrap();
         syncs.push(t.elapsed().as_secs_f64() * 1000.0);

@@ -613,8 +613,12 @@ mod tests {
         rt.block_on(async {
             let table: toml::Table = "zk_max_node_size = 20000\naudit_log = \"off\"\nevents = false".parse().unwrap();
             let config = AdmitConfig::from_table(Some(&table)).unwrap();
-            let client = proxy::upstream::build_client(&proxy::config::UpstreamConfig::default()).unwrap();
-            let model = LiveModel::new(vec!["http://127.0.0.1:9".parse().unwrap()], client, config.clone());
+            let marathon = proxy::MarathonClient::for_marathons(
+                vec!["http://127.0.0.1:9".parse().unwrap()],
+                &proxy::config::UpstreamConfig::default(),
+            )
+            .unwrap();
+            let model = LiveModel::new(marathon, config.clone());
             let apps: Vec<serde_json::Value> = (0..16)
                 .map(|i| {
                     let env: serde_json::Map<String, serde_json::Value> =

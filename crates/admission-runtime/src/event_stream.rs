@@ -1,7 +1,7 @@
 //! Keeps the live model fresh from Marathon's `/v2/events` (server-sent events).
 //!
-//! - Subscribes through the upstream client (`Accept: text/event-stream`), to the first
-//!   configured Marathon that answers, with an `event_type` filter (Marathon >= 1.3.7; older ones
+//! - Subscribes through the proxy's own client ([`proxy::MarathonClient::subscribe`]), to the
+//!   first Marathon that answers (leader first), with an `event_type` filter (Marathon >= 1.3.7; older ones
 //!   ignore it and the unknown types are skipped here).
 //! - `api_post_event` carries the whole app as Marathon now stores it: it replaces the model's
 //!   copy at once ([`LiveModel::apply_app_event`]).
@@ -19,12 +19,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
-use http::{Method, Request, Uri};
 use http_body_util::BodyExt;
 
 use super::live_model::LiveModel;
-use proxy::body::UpstreamBody;
-use proxy::upstream::{display_base, target_uri};
+use proxy::upstream::display_base;
 
 /// The event types subscribed to.
 pub const SUBSCRIBED: &[&str] = &[
@@ -129,21 +127,12 @@ pub async fn run(model: Arc<LiveModel>) {
     let mut backoff = Duration::from_millis(100);
     loop {
         let started = Instant::now();
-        let mut last_err = None;
-        for base in model.uris().to_vec() {
-            match follow(&model, &base).await {
-                Ok(()) => {
-                    last_err = None;
-                    break;
-                }
-                Err(e) => last_err = Some(format!("{}: {e:#}", display_base(&base))),
-            }
-        }
+        let ended = follow(&model).await;
         model.stream_up.store(false, Ordering::SeqCst);
         model.metrics.event_stream_up.set(0);
         // Whatever happened while we were not listening: a full resync.
         model.request_resync();
-        if let Some(e) = last_err {
+        if let Err(e) = ended {
             tracing::debug!(error = %e, "admission: event stream unavailable");
         }
         if started.elapsed() > Duration::from_secs(10) {
@@ -155,26 +144,14 @@ pub async fn run(model: Arc<LiveModel>) {
 }
 
 /// One subscription, until it ends.
-async fn follow(model: &Arc<LiveModel>, base: &Uri) -> anyhow::Result<()> {
+async fn follow(model: &Arc<LiveModel>) -> anyhow::Result<()> {
     let mut pq = String::from("/v2/events?");
     pq.push_str(&SUBSCRIBED.iter().map(|t| format!("event_type={t}")).collect::<Vec<_>>().join("&"));
     pq.push_str("&plan-format=light");
-    let uri = target_uri(base, Some(&pq.parse()?))?;
-    let req = Request::builder()
-        .method(Method::GET)
-        .uri(uri)
-        .header(http::header::ACCEPT, "text/event-stream")
-        .body(UpstreamBody::Full(None))?;
-    let resp = tokio::time::timeout(Duration::from_secs(10), model.client().request(req))
-        .await
-        .map_err(|_| anyhow::anyhow!("/v2/events: no answer within 10 s"))?
-        .map_err(|e| anyhow::anyhow!("{}", proxy::upstream::error_chain(&e)))?;
-    if !resp.status().is_success() {
-        anyhow::bail!("/v2/events answered {}", resp.status());
-    }
+    let (base, resp) = model.marathon().subscribe(&pq).await?;
     model.stream_up.store(true, Ordering::SeqCst);
     model.metrics.event_stream_up.set(1);
-    tracing::info!(marathon = %display_base(base), "admission: following /v2/events");
+    tracing::info!(marathon = %display_base(&base), "admission: following /v2/events");
     let mut body = resp.into_body();
     let mut parser = SseParser::default();
     let mut events = Vec::new();

@@ -39,7 +39,7 @@ pub use config::{AdmitConfig, FailurePolicy, LayoutChoice};
 pub use decide_write::Admission;
 pub use live_model::LiveModel;
 
-use proxy::{NoPhases, ProxyConfig, RequestPhases};
+use proxy::{MarathonClient, NoPhases, ProxyConfig, RequestPhases};
 
 /// Checks the tables admission owns in `config` (`[admission]`, `[[quota]]`, `[[exemption]]`);
 /// errors name the file and the line of a bad value.
@@ -58,16 +58,16 @@ pub fn validate_tables(config: &ProxyConfig) -> anyhow::Result<()> {
 }
 
 /// Builds the phases for `config`: admission (with its resync task spawned on the current tokio
-/// runtime) unless `[admission] enabled = false`.
-pub fn phases_for(config: &ProxyConfig) -> anyhow::Result<Arc<dyn RequestPhases>> {
+/// runtime, reading Marathon through `marathon`, the proxy's own client) unless
+/// `[admission] enabled = false`.
+pub fn phases_for(config: &ProxyConfig, marathon: &MarathonClient) -> anyhow::Result<Arc<dyn RequestPhases>> {
     let mut admit = AdmitConfig::from_table(config.admission.as_ref())?;
     if !admit.enabled {
         tracing::info!("[admission] enabled = false: transparent proxy only");
         return Ok(Arc::new(NoPhases));
     }
     admit.quotas = quota_check::QuotaRuntime::from_config(config)?;
-    let client = proxy::upstream::build_client(&config.upstream)?;
-    let model = LiveModel::new(config.marathon_uris()?, client, admit.clone());
+    let model = LiveModel::new(marathon.clone(), admit.clone());
     model.clone().spawn_resync();
     // Quotas: their gauges, and hot reload of proxy.toml.
     usage_api::spawn_gauges(model.clone(), &admit.quotas);

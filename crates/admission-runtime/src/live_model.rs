@@ -18,8 +18,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{Method, Request, Uri};
-use http_body_util::BodyExt;
 use marathon_model::ops::{canonical_app, parse_packed_root, Flavour};
 use marathon_model::{App, Group, PathId, SharedApp};
 use tokio::sync::{watch, Notify, RwLock};
@@ -28,8 +26,10 @@ use znode_size::{AppFlavor, Estimator, Layout, StoreConfig};
 use super::admit_metrics::{AdmitMetrics, GroupLabels, MAX_GROUP_LABELS};
 use super::config::AdmitConfig;
 use super::sizes::Prepared;
-use proxy::body::UpstreamBody;
-use proxy::upstream::{display_base, target_uri, HttpClient};
+use proxy::MarathonClient;
+
+/// The whole root group, as the model needs it (apps, groups and pods embedded).
+pub const GROUPS_EMBEDDED: &str = "/v2/groups?embed=group.groups&embed=group.apps&embed=group.pods";
 
 /// One synced view of Marathon.
 #[derive(Debug, Clone)]
@@ -48,8 +48,7 @@ pub struct Snapshot {
 }
 
 pub struct LiveModel {
-    uris: Vec<Uri>,
-    client: HttpClient,
+    marathon: MarathonClient,
     config: AdmitConfig,
     current: RwLock<Option<Snapshot>>,
     last_ok: std::sync::Mutex<Option<Instant>>,
@@ -66,10 +65,10 @@ pub struct LiveModel {
 }
 
 impl LiveModel {
-    pub fn new(uris: Vec<Uri>, client: HttpClient, config: AdmitConfig) -> Arc<LiveModel> {
+    /// A model that reads Marathon through `marathon` (see [`Self::spawn_resync`]).
+    pub fn new(marathon: MarathonClient, config: AdmitConfig) -> Arc<LiveModel> {
         Arc::new(LiveModel {
-            uris,
-            client,
+            marathon,
             config,
             current: RwLock::new(None),
             last_ok: std::sync::Mutex::new(None),
@@ -90,12 +89,8 @@ impl LiveModel {
         &self.config
     }
 
-    pub(crate) fn uris(&self) -> &[Uri] {
-        &self.uris
-    }
-
-    pub(crate) fn client(&self) -> &HttpClient {
-        &self.client
+    pub(crate) fn marathon(&self) -> &MarathonClient {
+        &self.marathon
     }
 
     /// Starts the periodic resync, the event stream (unless `events = false`) and the model-age
@@ -189,22 +184,11 @@ impl LiveModel {
         self.synced_tx.subscribe()
     }
 
-    /// Fetches `/v2/info` and `/v2/groups` (first configured Marathon that answers) and installs
-    /// the result.
+    /// Fetches `/v2/info` and `/v2/groups` (each from the first Marathon that answers, leader
+    /// first) and installs the result.
     pub async fn sync_once(self: &Arc<Self>) -> anyhow::Result<u64> {
         let _one_at_a_time = self.sync_lock.lock().await;
-        let mut last = None;
-        for base in &self.uris {
-            match self.sync_from(base).await {
-                Ok(g) => return Ok(g),
-                Err(e) => last = Some(anyhow::anyhow!("{}: {e:#}", display_base(base))),
-            }
-        }
-        Err(last.unwrap_or_else(|| anyhow::anyhow!("no Marathon configured")))
-    }
-
-    async fn sync_from(self: &Arc<Self>, base: &Uri) -> anyhow::Result<u64> {
-        let info = self.get(base, "/v2/info").await?;
+        let info = self.marathon.get("/v2/info").await?;
         let info: serde_json::Value = serde_json::from_slice(&info)
             .map_err(|e| anyhow::anyhow!("/v2/info is not JSON: {e}"))?;
         let version = info.get("version").and_then(|v| v.as_str()).unwrap_or("1.4.0").to_string();
@@ -214,9 +198,7 @@ impl LiveModel {
             AppFlavor::V14 => Flavour::V14,
         };
         let fetch_started = Instant::now();
-        let body = self
-            .get(base, "/v2/groups?embed=group.groups&embed=group.apps&embed=group.pods")
-            .await?;
+        let body = self.marathon.get(GROUPS_EMBEDDED).await?;
         let hash = {
             let mut h = std::collections::hash_map::DefaultHasher::new();
             h.write(&body);
@@ -412,33 +394,6 @@ impl LiveModel {
                 }
             }
         });
-    }
-
-    async fn get(&self, base: &Uri, path_and_query: &str) -> anyhow::Result<Bytes> {
-        let pq: http::uri::PathAndQuery = path_and_query.parse()?;
-        let uri = target_uri(base, Some(&pq))?;
-        let req = Request::builder()
-            .method(Method::GET)
-            .uri(uri)
-            .header(http::header::ACCEPT, "application/json")
-            .body(UpstreamBody::Full(None))?;
-        let timeout = Duration::from_secs(30);
-        let fut = async {
-            let resp = self
-                .client
-                .request(req)
-                .await
-                .map_err(|e| anyhow::anyhow!("{}", proxy::upstream::error_chain(&e)))?;
-            let status = resp.status();
-            let body = resp.into_body().collect().await?.to_bytes();
-            if !status.is_success() {
-                anyhow::bail!("{path_and_query} answered {status}");
-            }
-            Ok(body)
-        };
-        tokio::time::timeout(timeout, fut)
-            .await
-            .map_err(|_| anyhow::anyhow!("{path_and_query}: no answer within {timeout:?}"))?
     }
 }
 

@@ -25,8 +25,8 @@ pub async fn check(
     let mut admit = AdmitConfig::from_table(config.admission.as_ref())?;
     admit.events = false;
     admit.quotas = quota_check::QuotaRuntime::from_config(config)?;
-    let client = proxy::upstream::build_client(&config.upstream)?;
-    let model = LiveModel::new(Vec::new(), client, admit.clone());
+    let never_asked = proxy::MarathonClient::for_marathons(Vec::new(), &config.upstream)?;
+    let model = LiveModel::new(never_asked, admit.clone());
     model.install(root, marathon_version).await;
     let admission = Admission::with_audit(admit, model, AuditLog::off());
     Ok(admission.check(method, full_path, body, &http::HeaderMap::new()).await)

@@ -175,11 +175,11 @@ async fn failure_policy_both_ways_without_marathon() {
         let mut config = test_config(&[dead.clone()]);
         config.admission = Some(format!("failure_policy = \"{policy}\"\nresync_interval_ms = 100").parse().unwrap());
         let admit = AdmitConfig::from_table(config.admission.as_ref()).unwrap();
-        let upstream = proxy::upstream::build_client(&config.upstream).unwrap();
-        let model = LiveModel::new(config.marathon_uris().unwrap(), upstream, admit.clone());
+        let marathon = proxy::MarathonClient::new(&config).unwrap();
+        let model = LiveModel::new(marathon.clone(), admit.clone());
         model.clone().spawn_resync();
         let admission = Arc::new(Admission::new(admit, model));
-        let p = start_proxy_with(config, admission).await;
+        let p = start_proxy_sharing(config, admission, marathon).await;
         let c = client();
         let (status, headers, body) = fetch(&c, req("POST", &p.url("/v2/apps"), &app_body("/x", 1))).await;
         if expect_local {

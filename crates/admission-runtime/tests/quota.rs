@@ -37,8 +37,9 @@ async fn start(quotas: &str) -> Stack {
     write_config(&file, &sim.url(), quotas);
     let mut config = proxy::ProxyConfig::load(&file).unwrap();
     config.upstream.leader_poll_interval_ms = 100;
-    let phases = admission_runtime::phases_for(&config).unwrap();
-    let proxy = start_proxy_with(config, phases).await;
+    let marathon = proxy::MarathonClient::new(&config).unwrap();
+    let phases = admission_runtime::phases_for(&config, &marathon).unwrap();
+    let proxy = start_proxy_sharing(config, phases, marathon).await;
     wait_ready(&proxy).await;
     Stack { sim, proxy, file, _dir: dir }
 }

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 
 use crate::body::ProxyBody;
-use crate::leader::Upstreams;
+use crate::upstreams::Upstreams;
 use crate::metrics::Metrics;
 use crate::phases::RequestPhases;
 

@@ -32,12 +32,13 @@ use crate::config::ProxyConfig;
 use crate::events_stream::EventsBody;
 use crate::forwarded_headers::ClientInfo;
 use crate::hop_by_hop::strip_hop_by_hop;
-use crate::leader::Upstreams;
+use crate::marathon_client::MarathonClient;
+use crate::upstreams::Upstreams;
 use crate::marathon_error::marathon_error;
 use crate::metrics::Metrics;
 use crate::phases::{warning_header_value, Flow, RequestCtx, RequestPhases, UpstreamFailure, WriteRequest};
 use crate::read_bounded_body::{read_bounded, BodyReadError};
-use crate::upstream::{display_base, error_chain, target_uri, HttpClient};
+use crate::upstream::{display_base, error_chain, target_uri};
 use crate::upstream_pool::{Affinity, SendError, UpstreamPool};
 
 const MAX_REDIRECTS: usize = 3;
@@ -68,8 +69,8 @@ impl ForwardSettings {
 pub(crate) struct Shared {
     pub phases: Arc<dyn RequestPhases>,
     pub upstreams: Arc<Upstreams>,
-    /// The pooled client of the leader poller (forwarded requests use `pool`).
-    pub client: HttpClient,
+    /// The proxy's own reads; its leader poll runs with the proxy (forwarded requests use `pool`).
+    pub marathon: MarathonClient,
     /// Forwarded requests' connections to Marathon.
     pub pool: Arc<UpstreamPool>,
     pub metrics: Arc<Metrics>,

@@ -10,7 +10,8 @@
 //! - [`listener`]: accepting HTTP / HTTPS (h1 + h2 via ALPN), graceful shutdown.
 //! - [`stack`]: the tower stack around the forwarder (metrics, hop-by-hop, forwarded headers).
 //! - [`forward`]: the request path itself; [`read_bounded_body`], [`events_stream`], [`body`].
-//! - [`upstream`], [`leader`], [`tls`]: talking to Marathon.
+//! - [`upstream`], [`upstreams`], [`tls`]: talking to Marathon for clients;
+//!   [`marathon_client`]: the proxy's own reads (leader poll; what admission reads).
 //! - [`admin`], [`metrics`]: the admin listener.
 //!
 //! Entry points: [`serve`] (bind, run until `shutdown`), or [`Proxy::bind`] then [`Proxy::run`]
@@ -24,8 +25,8 @@ pub mod events_stream;
 pub mod forward;
 pub mod forwarded_headers;
 pub mod hop_by_hop;
-pub mod leader;
 pub mod listener;
+pub mod marathon_client;
 pub mod marathon_error;
 pub mod metrics;
 pub mod phases;
@@ -34,6 +35,7 @@ pub mod routes;
 pub mod stack;
 pub mod tls;
 pub mod upstream;
+pub mod upstreams;
 pub(crate) mod upstream_pool;
 
 use std::future::Future;
@@ -47,6 +49,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use config::ProxyConfig;
+pub use marathon_client::MarathonClient;
 pub use marathon_error::marathon_error;
 pub use metrics::Metrics;
 pub use phases::{
@@ -66,17 +69,22 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// Validates the configuration, builds the client, binds both listeners.
-    pub async fn bind(config: ProxyConfig, phases: Arc<dyn RequestPhases>) -> anyhow::Result<Proxy> {
+    /// Validates the configuration and binds both listeners. `marathon` is the client of the
+    /// proxy's own reads (built from `config`, [`MarathonClient::new`]): its leader poll runs with
+    /// the proxy, and the order it finds is the one forwarded requests follow.
+    pub async fn bind(
+        config: ProxyConfig,
+        phases: Arc<dyn RequestPhases>,
+        marathon: MarathonClient,
+    ) -> anyhow::Result<Proxy> {
         config.validate()?;
-        let uris = config.marathon_uris()?;
+        let upstreams = marathon.upstreams().clone();
         let metrics = {
             let mut m = Metrics::new();
+            upstreams.register_metrics(m.registry_mut());
             phases.register_metrics(m.registry_mut());
             Arc::new(m)
         };
-        let client = upstream::build_client(&config.upstream)?;
-        let upstreams = leader::Upstreams::new(uris, metrics.clone());
         let tls = match &config.listener.tls {
             Some(t) => Some(tls::server_config(t).context("[listener.tls]")?),
             None => None,
@@ -90,7 +98,7 @@ impl Proxy {
         let shared = Arc::new(forward::Shared {
             phases: phases.clone(),
             upstreams: upstreams.clone(),
-            client,
+            marathon,
             pool: upstream_pool::UpstreamPool::new(&config.upstream)?,
             metrics: metrics.clone(),
             settings: forward::ForwardSettings::from_config(&config),
@@ -130,14 +138,7 @@ impl Proxy {
     /// requests finish (at most `listener.shutdown_grace_secs`) and returns.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let cancel = self.shared.cancel.clone();
-        let up = &self.config.upstream;
-        let poll_timeout = up.connect_timeout().max(Duration::from_millis(500)) * 2;
-        tokio::spawn(self.shared.upstreams.clone().run(
-            self.shared.client.clone(),
-            up.leader_poll_interval(),
-            poll_timeout,
-            cancel.clone(),
-        ));
+        tokio::spawn(self.shared.marathon.clone().run_leader_poll(cancel.clone()));
         tokio::spawn(upstream_pool::UpstreamPool::sweep_loop(
             Arc::downgrade(&self.shared.pool),
             cancel.clone(),
@@ -174,9 +175,10 @@ impl Proxy {
 pub async fn serve(
     config: ProxyConfig,
     phases: Arc<dyn RequestPhases>,
+    marathon: MarathonClient,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    Proxy::bind(config, phases).await?.run(shutdown).await
+    Proxy::bind(config, phases, marathon).await?.run(shutdown).await
 }
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C).

@@ -70,8 +70,6 @@ pub struct Metrics {
     pub response_bytes: Counter,
     pub open_streams: Gauge,
     pub upstream_errors: Family<ErrorLabels, Counter>,
-    pub leader_changes: Counter,
-    pub upstream_up: Family<UpstreamLabels, Gauge>,
     /// `upstream_latency`'s histogram of each route class, once it exists (a clone shares the
     /// family's series): observing on every request skips the family's lock and label hashing.
     latency_by_route: [OnceLock<Histogram>; RouteClass::COUNT],
@@ -92,8 +90,6 @@ impl Metrics {
         let response_bytes = Counter::default();
         let open_streams = Gauge::default();
         let upstream_errors = Family::<ErrorLabels, Counter>::default();
-        let leader_changes = Counter::default();
-        let upstream_up = Family::<UpstreamLabels, Gauge>::default();
         registry.register(
             "requests",
             "Responses sent to clients, by method, route class and status",
@@ -124,16 +120,6 @@ impl Metrics {
             "Failures talking to Marathon, by kind",
             upstream_errors.clone(),
         );
-        registry.register(
-            "leader_changes",
-            "Times the Marathon leader seen through /v2/leader changed",
-            leader_changes.clone(),
-        );
-        registry.register(
-            "upstream_up",
-            "1 when the Marathon answered the last /v2/leader poll",
-            upstream_up.clone(),
-        );
         Metrics {
             registry,
             requests,
@@ -142,8 +128,6 @@ impl Metrics {
             response_bytes,
             open_streams,
             upstream_errors,
-            leader_changes,
-            upstream_up,
             latency_by_route: Default::default(),
         }
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use marathon_model::Group;
 use admission_runtime::{Admission, AdmitConfig, LiveModel};
 
-use super::{start_proxy_with, test_config, wait_ready, RunningProxy};
+use super::{start_proxy_sharing, test_config, wait_ready, RunningProxy};
 
 /// An app body with `env_vars` environment variables (what makes apps large).
 pub fn app_body(id: &str, env_vars: usize) -> String {
@@ -32,11 +32,11 @@ pub async fn setup_with(sim_config: marathon_sim::SimConfig, admission_toml: &st
     let table: toml::Table = admission_toml.parse().unwrap();
     config.admission = Some(table);
     let admit = AdmitConfig::from_table(config.admission.as_ref()).unwrap();
-    let client = proxy::upstream::build_client(&config.upstream).unwrap();
-    let model = LiveModel::new(config.marathon_uris().unwrap(), client, admit.clone());
+    let marathon = proxy::MarathonClient::new(&config).unwrap();
+    let model = LiveModel::new(marathon.clone(), admit.clone());
     model.clone().spawn_resync();
     let admission = Arc::new(Admission::new(admit.clone(), model));
-    let proxy = start_proxy_with(config, admission.clone()).await;
+    let proxy = start_proxy_sharing(config, admission.clone(), marathon).await;
     wait_ready(&proxy).await;
     Setup { sim, proxy, admission, admit }
 }

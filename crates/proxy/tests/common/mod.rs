@@ -348,11 +348,23 @@ pub async fn start_proxy(config: proxy::ProxyConfig) -> RunningProxy {
     start_proxy_with(config, Arc::new(proxy::NoPhases)).await
 }
 
+/// A proxy with `phases`, and a client of its own reads built from `config`.
 pub async fn start_proxy_with(
     config: proxy::ProxyConfig,
     phases: Arc<dyn proxy::RequestPhases>,
 ) -> RunningProxy {
-    let p = proxy::Proxy::bind(config, phases).await.unwrap();
+    let marathon = proxy::MarathonClient::new(&config).unwrap();
+    start_proxy_sharing(config, phases, marathon).await
+}
+
+/// A proxy whose own reads go through `marathon`, the client the phases were built with (as
+/// `serve` does: the model then follows the leader the proxy's poll finds).
+pub async fn start_proxy_sharing(
+    config: proxy::ProxyConfig,
+    phases: Arc<dyn proxy::RequestPhases>,
+    marathon: proxy::MarathonClient,
+) -> RunningProxy {
+    let p = proxy::Proxy::bind(config, phases, marathon).await.unwrap();
     let (addr, admin) = (p.local_addr(), p.admin_addr());
     let (stop, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(p.run(async move {

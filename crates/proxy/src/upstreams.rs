@@ -1,13 +1,13 @@
-//! Which Marathon to talk to: leader discovery through `/v2/leader`, kept current in the
-//! background, and the order in which Marathons are tried.
+//! Which Marathon to talk to: what the leader polls found (who leads, who answered) and the
+//! order in which Marathons are tried. The polling itself is [`crate::marathon_client`]'s.
 //!
 //! Why: any Marathon answers the API (a non-leader proxies to the leader), but going to the
-//! leader directly saves a hop and keeps working when a standby's proxying is broken. A task asks
-//! every configured Marathon `GET /v2/leader` every `upstream.leader_poll_interval_ms` (all at
-//! once; a dead one costs at most the connect timeout), records which answered (health, for
-//! `/readyz` and `upstream_up`), and takes the leader from the first answer. A request triggers an
-//! early poll when it meets a connection error, or an `X-Marathon-Leader` header naming a
-//! different leader.
+//! leader directly saves a hop and keeps working when a standby's proxying is broken. Every
+//! `upstream.leader_poll_interval_ms` each configured Marathon is asked `GET /v2/leader` (all at
+//! once; a dead one costs at most the connect timeout); [`Upstreams::record_poll`] keeps which
+//! answered (health, for `/readyz` and `upstream_up`) and the leader from the first answer. A
+//! request triggers an early poll when it meets a connection error, or an `X-Marathon-Leader`
+//! header naming a different leader.
 //!
 //! Order of attempts for a request: the leader (if reachable), then the other configured
 //! Marathons that answered, then those that did not (they may have come back). A leader that is
@@ -15,17 +15,16 @@
 //! path prefix of the Marathon that named it.
 
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
-use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Uri};
-use http_body_util::BodyExt;
+use http::{HeaderValue, Uri};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
-use crate::body::UpstreamBody;
-use crate::metrics::{Metrics, UpstreamLabels};
-use crate::upstream::{display_base, same_authority, target_uri, HttpClient};
+use crate::metrics::UpstreamLabels;
+use crate::upstream::{display_base, same_authority};
 
 #[derive(Debug)]
 struct State {
@@ -47,16 +46,28 @@ pub struct Upstreams {
     configured: Vec<Uri>,
     state: RwLock<State>,
     refresh: Notify,
-    metrics: Arc<Metrics>,
+    health: UpstreamHealth,
 }
 
-enum LeaderAnswer {
+/// The poll's metrics: `leader_changes_total` and `upstream_up{upstream}`.
+#[derive(Debug, Clone, Default)]
+struct UpstreamHealth {
+    leader_changes: Counter,
+    upstream_up: Family<UpstreamLabels, Gauge>,
+}
+
+/// What one Marathon said to `GET /v2/leader`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaderAnswer {
+    /// `{"leader": "host:port"}`.
     Leader(String),
+    /// It answered, but named no leader (404 "There is no leader", or a 401/403 from an auth
+    /// plugin): it is up.
     NoLeader,
 }
 
 impl Upstreams {
-    pub fn new(configured: Vec<Uri>, metrics: Arc<Metrics>) -> Arc<Self> {
+    pub fn new(configured: Vec<Uri>) -> Arc<Self> {
         let n = configured.len();
         let u = Upstreams {
             state: RwLock::new(State {
@@ -71,9 +82,28 @@ impl Upstreams {
             }),
             configured,
             refresh: Notify::new(),
-            metrics,
+            health: UpstreamHealth::default(),
         };
         Arc::new(u)
+    }
+
+    /// Registers `leader_changes` and `upstream_up` (in the proxy's registry).
+    pub fn register_metrics(&self, registry: &mut Registry) {
+        registry.register(
+            "leader_changes",
+            "Times the Marathon leader seen through /v2/leader changed",
+            self.health.leader_changes.clone(),
+        );
+        registry.register(
+            "upstream_up",
+            "1 when the Marathon answered the last /v2/leader poll",
+            self.health.upstream_up.clone(),
+        );
+    }
+
+    /// The Marathons of the configuration, in its order.
+    pub fn configured(&self) -> &[Uri] {
+        &self.configured
     }
 
     /// The Marathons to try, in order.
@@ -116,7 +146,7 @@ impl Upstreams {
         for (i, u) in self.configured.iter().enumerate() {
             if same_authority(u, base) {
                 st.up[i] = Some(up);
-                self.metrics
+                self.health
                     .upstream_up
                     .get_or_create(&UpstreamLabels {
                         upstream: display_base(u),
@@ -214,86 +244,39 @@ impl Upstreams {
         }
     }
 
-    async fn ask_leader(
-        client: &HttpClient,
-        base: &Uri,
-        timeout: Duration,
-    ) -> Result<LeaderAnswer, String> {
-        let pq = http::uri::PathAndQuery::from_static("/v2/leader");
-        let uri = target_uri(base, Some(&pq)).map_err(|e| e.to_string())?;
-        let req = Request::builder()
-            .method(Method::GET)
-            .uri(uri)
-            .header(http::header::ACCEPT, "application/json")
-            .body(UpstreamBody::Full(None))
-            .map_err(|e| e.to_string())?;
-        let fut = async {
-            let resp = client
-                .request(req)
-                .await
-                .map_err(|e| crate::upstream::error_chain(&e))?;
-            let status = resp.status();
-            let body: Bytes = resp
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| e.to_string())?
-                .to_bytes();
-            if status.is_success() {
-                let v: serde_json::Value =
-                    serde_json::from_slice(&body).map_err(|e| format!("/v2/leader: {e}"))?;
-                match v.get("leader").and_then(|l| l.as_str()) {
-                    Some(l) => Ok(LeaderAnswer::Leader(l.to_owned())),
-                    None => Ok(LeaderAnswer::NoLeader),
-                }
-            } else {
-                // 404 "There is no leader", or 401/403 from an auth plugin: it answered.
-                Ok(LeaderAnswer::NoLeader)
-            }
-        };
-        match tokio::time::timeout(timeout, fut).await {
-            Ok(r) => r,
-            Err(_) => Err(format!("no answer within {timeout:?}")),
-        }
+    /// Completes when a request asked for an early poll.
+    pub(crate) async fn refresh_requested(&self) {
+        self.refresh.notified().await
     }
 
-    /// One poll of every configured Marathon (and of a discovered leader outside the list).
-    pub async fn poll_once(&self, client: &HttpClient, timeout: Duration) {
-        let answers = futures_util::future::join_all(
-            self.configured
-                .iter()
-                .map(|u| Self::ask_leader(client, u, timeout)),
-        )
-        .await;
-        let mut leader: Option<(Uri, bool)> = None; // (uri, configured)
-        let mut up = Vec::with_capacity(answers.len());
-        let mut last_error = None;
-        for (i, a) in answers.iter().enumerate() {
-            match a {
-                Ok(LeaderAnswer::Leader(hostport)) => {
-                    up.push(true);
-                    if leader.is_none() {
-                        leader = Self::resolve_leader(&self.configured[i], hostport, &self.configured);
-                    }
-                }
-                Ok(LeaderAnswer::NoLeader) => up.push(true),
-                Err(e) => {
-                    up.push(false);
-                    last_error = Some(format!("{}: {e}", display_base(&self.configured[i])));
-                }
-            }
-        }
-        let mut leader_up = false;
-        if let Some((l, configured)) = &leader {
-            leader_up = if *configured {
-                self.configured
-                    .iter()
-                    .zip(&up)
-                    .any(|(u, ok)| *ok && same_authority(u, l))
-            } else {
-                Self::ask_leader(client, l, timeout).await.is_ok()
-            };
-        }
+    /// The leader named by the first Marathon that named one (the URL to use for it, and whether
+    /// it is one of the configured ones). `answers` are in the configured order.
+    pub fn leader_named(&self, answers: &[Result<LeaderAnswer, String>]) -> Option<(Uri, bool)> {
+        answers.iter().zip(&self.configured).find_map(|(a, asked)| match a {
+            Ok(LeaderAnswer::Leader(hostport)) => resolve_leader(asked, hostport, &self.configured),
+            _ => None,
+        })
+    }
+
+    /// Records one poll: `answers` of the configured Marathons (in order), the `leader` they
+    /// named ([`Self::leader_named`]) and, when it is not configured, whether it answered itself.
+    pub fn record_poll(
+        &self,
+        answers: &[Result<LeaderAnswer, String>],
+        leader: Option<(Uri, bool)>,
+        unlisted_leader_up: bool,
+    ) {
+        let up: Vec<bool> = answers.iter().map(|a| a.is_ok()).collect();
+        let last_error = answers
+            .iter()
+            .zip(&self.configured)
+            .filter_map(|(a, u)| a.as_ref().err().map(|e| format!("{}: {e}", display_base(u))))
+            .last();
+        let leader_up = match &leader {
+            Some((l, true)) => self.configured.iter().zip(&up).any(|(u, ok)| *ok && same_authority(u, l)),
+            Some((_, false)) => unlisted_leader_up,
+            None => false,
+        };
         let mut st = self.state.write().unwrap();
         let old = st.leader.clone();
         for (i, ok) in up.iter().enumerate() {
@@ -312,7 +295,7 @@ impl Upstreams {
         };
         if changed {
             if old.is_some() {
-                self.metrics.leader_changes.inc();
+                self.health.leader_changes.inc();
             }
             tracing::info!(
                 leader = %st.leader.as_ref().map(display_base).unwrap_or_default(),
@@ -321,42 +304,19 @@ impl Upstreams {
         }
         self.recompute(&mut st);
     }
+}
 
-    /// Maps `/v2/leader`'s `host:port` to a configured URL, or builds one from `asked`.
-    fn resolve_leader(asked: &Uri, hostport: &str, configured: &[Uri]) -> Option<(Uri, bool)> {
-        let scheme = asked.scheme_str().unwrap_or("http");
-        let candidate: Uri = format!("{scheme}://{hostport}{}", asked.path().trim_end_matches('/'))
-            .parse()
-            .ok()?;
-        if let Some(c) = configured.iter().find(|c| same_authority(c, &candidate)) {
-            return Some((c.clone(), true));
-        }
-        Some((candidate, false))
+/// Maps `/v2/leader`'s `host:port` to a configured URL, or builds one from `asked` (its scheme and
+/// path prefix).
+fn resolve_leader(asked: &Uri, hostport: &str, configured: &[Uri]) -> Option<(Uri, bool)> {
+    let scheme = asked.scheme_str().unwrap_or("http");
+    let candidate: Uri = format!("{scheme}://{hostport}{}", asked.path().trim_end_matches('/'))
+        .parse()
+        .ok()?;
+    if let Some(c) = configured.iter().find(|c| same_authority(c, &candidate)) {
+        return Some((c.clone(), true));
     }
-
-    /// Polls until `cancel`, every `every`, or sooner when asked.
-    pub(crate) async fn run(
-        self: Arc<Self>,
-        client: HttpClient,
-        every: Duration,
-        timeout: Duration,
-        cancel: CancellationToken,
-    ) {
-        loop {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = self.poll_once(&client, timeout) => {}
-            }
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep(every) => {}
-                _ = self.refresh.notified() => {
-                    // Coalesce bursts of requests (many failing at once) into one poll.
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            }
-        }
-    }
+    Some((candidate, false))
 }
 
 #[cfg(test)]
@@ -371,7 +331,6 @@ mod tests {
     fn order_is_leader_then_up_then_down() {
         let ups = Upstreams::new(
             vec![u("http://a:1"), u("http://b:2"), u("http://c:3")],
-            Arc::new(Metrics::new()),
         );
         assert_eq!(ups.candidates().len(), 3);
         {
@@ -392,10 +351,10 @@ mod tests {
     #[test]
     fn resolves_leader_against_configured_list() {
         let conf = vec![u("https://m1:8443/marathon"), u("https://m2:8443/marathon")];
-        let (l, c) = Upstreams::resolve_leader(&conf[0], "m2:8443", &conf).unwrap();
+        let (l, c) = resolve_leader(&conf[0], "m2:8443", &conf).unwrap();
         assert!(c);
         assert_eq!(l, conf[1]);
-        let (l, c) = Upstreams::resolve_leader(&conf[0], "m3:8443", &conf).unwrap();
+        let (l, c) = resolve_leader(&conf[0], "m3:8443", &conf).unwrap();
         assert!(!c);
         assert_eq!(l.to_string(), "https://m3:8443/marathon");
     }

@@ -1,0 +1,214 @@
+//! The proxy's own reads of Marathon: the leader poll (`/v2/leader`), and what admission reads
+//! (`/v2/info`, `/v2/groups`, the `/v2/events` subscription) and the offline commands fetch.
+//!
+//! Why one client: it is the one place where what the proxy sends *as itself* is decided (the
+//! Marathons tried and their order, leader first; timeouts; TLS, through the shared connector;
+//! and, when Marathon requires them, the proxy's own credentials). Forwarded requests never go
+//! through it: they carry the client's own headers, and nothing of the proxy's.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, Uri};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use tokio_util::sync::CancellationToken;
+
+use crate::body::UpstreamBody;
+use crate::config::{ProxyConfig, UpstreamConfig};
+use crate::upstream::{build_client, display_base, error_chain, target_uri, HttpClient};
+use crate::upstreams::{LeaderAnswer, Upstreams};
+
+/// How long a read (`/v2/info`, `/v2/groups`) may take, head and body.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a subscription may take to answer with its head.
+const STREAM_OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Cheap to clone: clones share the connection pool and what is known of the Marathons.
+#[derive(Clone)]
+pub struct MarathonClient {
+    http: HttpClient,
+    upstreams: Arc<Upstreams>,
+    poll_every: Duration,
+    poll_timeout: Duration,
+}
+
+/// A read that no Marathon answered: each one's error, in the order tried.
+#[derive(Debug)]
+pub struct ReadError {
+    what: String,
+    tries: Vec<String>,
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.tries.as_slice() {
+            [] => write!(f, "{}: no Marathon configured", self.what),
+            tries => write!(f, "{}", tries.join("; ")),
+        }
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+/// Why one Marathon gave no usable answer.
+enum TryError {
+    /// No connection, or no answer in time: the next Marathon may do better.
+    Unreachable(String),
+    /// It answered, with an error status or a broken body.
+    Answered(String),
+}
+
+impl MarathonClient {
+    /// The client for `config`'s Marathons and `[upstream]` settings.
+    pub fn new(config: &ProxyConfig) -> anyhow::Result<Self> {
+        Self::for_marathons(config.marathon_uris()?, &config.upstream)
+    }
+
+    /// The client for these Marathons (base URLs, optionally with a path prefix).
+    pub fn for_marathons(marathons: Vec<Uri>, upstream: &UpstreamConfig) -> anyhow::Result<Self> {
+        Ok(MarathonClient {
+            http: build_client(upstream)?,
+            upstreams: Upstreams::new(marathons),
+            poll_every: upstream.leader_poll_interval(),
+            poll_timeout: upstream.connect_timeout().max(Duration::from_millis(500)) * 2,
+        })
+    }
+
+    /// What is known of the Marathons (leader, health, order of attempts).
+    pub fn upstreams(&self) -> &Arc<Upstreams> {
+        &self.upstreams
+    }
+
+    /// `GET path_and_query` from the first Marathon that answers 2xx, leader first; the body.
+    pub async fn get(&self, path_and_query: &str) -> Result<Bytes, ReadError> {
+        let mut tries = Vec::new();
+        for base in self.upstreams.candidates().iter() {
+            match self.get_from(base, path_and_query).await {
+                Ok(body) => return Ok(body),
+                Err(TryError::Unreachable(e)) => {
+                    self.upstreams.mark_unreachable(base);
+                    tries.push(format!("{}: {e}", display_base(base)));
+                }
+                Err(TryError::Answered(e)) => tries.push(format!("{}: {e}", display_base(base))),
+            }
+        }
+        Err(ReadError { what: path_and_query.to_owned(), tries })
+    }
+
+    /// Opens a server-sent event subscription (`GET path_and_query`, `Accept: text/event-stream`)
+    /// on the first Marathon that accepts it, leader first; that Marathon and the open response.
+    pub async fn subscribe(&self, path_and_query: &str) -> Result<(Uri, Response<Incoming>), ReadError> {
+        let mut tries = Vec::new();
+        for base in self.upstreams.candidates().iter() {
+            match self.open_stream(base, path_and_query).await {
+                Ok(resp) => return Ok((base.clone(), resp)),
+                Err(TryError::Unreachable(e)) => {
+                    self.upstreams.mark_unreachable(base);
+                    tries.push(format!("{}: {e}", display_base(base)));
+                }
+                Err(TryError::Answered(e)) => tries.push(format!("{}: {e}", display_base(base))),
+            }
+        }
+        Err(ReadError { what: path_and_query.to_owned(), tries })
+    }
+
+    /// One poll of every configured Marathon (and of a named leader outside the list).
+    pub async fn poll_leader_once(&self) {
+        let configured = self.upstreams.configured();
+        let answers = futures_util::future::join_all(configured.iter().map(|u| self.ask_leader(u))).await;
+        let leader = self.upstreams.leader_named(&answers);
+        let unlisted_leader_up = match &leader {
+            Some((l, false)) => self.ask_leader(l).await.is_ok(),
+            _ => false,
+        };
+        self.upstreams.record_poll(&answers, leader, unlisted_leader_up);
+    }
+
+    /// Polls until `cancel`, every `upstream.leader_poll_interval_ms`, or sooner when asked.
+    pub(crate) async fn run_leader_poll(self, cancel: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = self.poll_leader_once() => {}
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(self.poll_every) => {}
+                _ = self.upstreams.refresh_requested() => {
+                    // Coalesce bursts of requests (many failing at once) into one poll.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+    }
+
+    async fn ask_leader(&self, base: &Uri) -> Result<LeaderAnswer, String> {
+        let asked = async {
+            let resp = self.send(base, "/v2/leader", "application/json").await.map_err(|e| e.to_string())?;
+            let status = resp.status();
+            let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+            if !status.is_success() {
+                return Ok(LeaderAnswer::NoLeader);
+            }
+            let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| format!("/v2/leader: {e}"))?;
+            Ok(match v.get("leader").and_then(|l| l.as_str()) {
+                Some(l) => LeaderAnswer::Leader(l.to_owned()),
+                None => LeaderAnswer::NoLeader,
+            })
+        };
+        match tokio::time::timeout(self.poll_timeout, asked).await {
+            Ok(r) => r,
+            Err(_) => Err(format!("no answer within {:?}", self.poll_timeout)),
+        }
+    }
+
+    async fn get_from(&self, base: &Uri, path_and_query: &str) -> Result<Bytes, TryError> {
+        let read = async {
+            let resp = self
+                .send(base, path_and_query, "application/json")
+                .await
+                .map_err(|e| TryError::Unreachable(e.to_string()))?;
+            let status = resp.status();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| TryError::Answered(format!("{path_and_query}: the answer broke off: {e}")))?
+                .to_bytes();
+            if !status.is_success() {
+                return Err(TryError::Answered(format!("{path_and_query} answered {status}")));
+            }
+            Ok(body)
+        };
+        tokio::time::timeout(READ_TIMEOUT, read)
+            .await
+            .unwrap_or_else(|_| Err(TryError::Unreachable(format!("{path_and_query}: no answer within {READ_TIMEOUT:?}"))))
+    }
+
+    async fn open_stream(&self, base: &Uri, path_and_query: &str) -> Result<Response<Incoming>, TryError> {
+        let resp = tokio::time::timeout(STREAM_OPEN_TIMEOUT, self.send(base, path_and_query, "text/event-stream"))
+            .await
+            .map_err(|_| TryError::Unreachable(format!("{path_and_query}: no answer within {STREAM_OPEN_TIMEOUT:?}")))?
+            .map_err(|e| TryError::Unreachable(e.to_string()))?;
+        if !resp.status().is_success() {
+            return Err(TryError::Answered(format!("{path_and_query} answered {}", resp.status())));
+        }
+        Ok(resp)
+    }
+
+    /// The one place a request of the proxy's own is built and sent.
+    async fn send(&self, base: &Uri, path_and_query: &str, accept: &'static str) -> anyhow::Result<Response<Incoming>> {
+        let uri = target_uri(base, Some(&path_and_query.parse()?))?;
+        let req = Request::builder()
+            .method(Method::GET)
+            .uri(uri)
+            .header(http::header::ACCEPT, accept)
+            .body(UpstreamBody::Full(None))?;
+        self.http.request(req).await.map_err(|e| anyhow::anyhow!("{}", error_chain(&e)))
+    }
+}
+
+#[cfg(test)]
+mod tests;
