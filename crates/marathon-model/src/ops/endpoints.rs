@@ -9,7 +9,8 @@
 //!   rows name read-only sub-resources (`/v2/groups/{id}/versions`) for that reason. The simulator
 //!   routes with it.
 //! - [`match_endpoint`]: what the proxy decides. Marathon's reading when it finds a write, else
-//!   the wide reading against the write rows only, so that a spelling Marathon might route to a
+//!   the wide reading (of the path as sent, then of what Jetty leaves after a leading `//host`)
+//!   against the write rows only, so that a spelling Marathon might route to a
 //!   write (or that a proxy and a Marathon might read differently) is decided, never forwarded as
 //!   "not a write". Whether the proxy reads a body, `parse_write`, the decision, the audit line
 //!   and the metrics all go through it.
@@ -194,12 +195,21 @@ pub fn match_as_marathon(method: &str, raw_path: &str) -> Option<Matched> {
         .find_map(|row| matched(row, &segs, Reading::Jersey))
 }
 
+/// The wide reading, of the path as sent and, when it starts with `//`, of what Jetty leaves once
+/// it has taken the first segment for a host: `//host/v2/%61pps` is a 404 for Marathon, but the
+/// host must not hide the write from the net any more than an encoded literal does.
 fn match_wide(method: &str, raw_path: &str) -> Option<Matched> {
-    let segs = super::request_path::normalized_segments(raw_path);
-    ENDPOINTS
-        .iter()
-        .filter(|row| matches!(row.target, Target::Write(_)) && row.method == Some(method))
-        .find_map(|row| matched(row, &segs, Reading::Wide))
+    let try_path = |path: &str| {
+        let segs = super::request_path::normalized_segments(path);
+        ENDPOINTS
+            .iter()
+            .filter(|row| matches!(row.target, Target::Write(_)) && row.method == Some(method))
+            .find_map(|row| matched(row, &segs, Reading::Wide))
+    };
+    try_path(raw_path).or_else(|| {
+        let jetty = super::request_path::jetty_path(raw_path);
+        (jetty.len() != raw_path.len()).then(|| try_path(jetty)).flatten()
+    })
 }
 
 fn is_write_method(method: &str) -> bool {
@@ -352,6 +362,11 @@ mod tests {
         // Marathon reads an encoded literal as part of the id: the proxy decides Marathon's write.
         assert_eq!(match_endpoint("PUT", "/v2/apps/a/t%61sks").unwrap().id.as_deref(), Some("/a/tasks"));
         assert_eq!(match_endpoint("DELETE", "/v2/apps/a/t%61sks").unwrap().kind, WriteKind::DeleteApp);
+        // Behind a `//host` Jetty reads as an authority, the rest is still read widely.
+        for p in ["//host/v2/%61pps/prod/web", "//host/./v2/apps/prod//web", "//h//v2/apps/prod/web"] {
+            assert_eq!(match_as_marathon("PUT", p), None, "{p}: Marathon answers 404");
+            assert_eq!(match_endpoint("PUT", p), canonical, "{p}");
+        }
     }
 
     #[test]
