@@ -141,10 +141,10 @@ async fn check_with_a_config_decides_as_the_proxys_dry_run() {
     let sim = marathon_sim::start(sim_config.with_state_file(&seed).unwrap()).await.unwrap();
 
     let text = format!("marathon = [\"{}\"]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n{tables}", sim.url());
-    let config = proxy::ProxyConfig::from_toml_str(&text, None).unwrap();
-    let marathon = proxy::MarathonClient::new(&config).unwrap();
+    let config = admission_runtime::ServeConfig::from_toml_str(&text, None).unwrap();
+    let marathon = proxy::MarathonClient::new(&config.proxy).unwrap();
     let phases = admission_runtime::phases_for(&config, &marathon).unwrap();
-    let bound = proxy::Proxy::bind(config, phases, marathon).await.unwrap();
+    let bound = proxy::Proxy::bind(config.proxy, phases, marathon).await.unwrap();
     let (url, admin) = (format!("http://{}", bound.local_addr()), format!("http://{}", bound.admin_addr()));
     tokio::spawn(bound.run(std::future::pending()));
     let http = reqwest::Client::new();

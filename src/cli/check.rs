@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use admission_runtime::ServeConfig;
 use anyhow::Context;
 use marathon_model::ops::Flavour;
 
@@ -43,11 +44,11 @@ pub struct CheckArgs {
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(&args)?;
     let version = args.store.marathon_version();
-    let store = admission_runtime::AdmitConfig::from_table(config.admission.as_ref())?.store_config(version);
+    let store = config.admission.store_config(version);
     let flavour = if store.flavor == znode_size::AppFlavor::V14 { Flavour::V14 } else { Flavour::V13 };
     let root = match (&args.state, &args.marathon) {
         (Some(path), _) => load_state(path, flavour)?,
-        (None, Some(url)) => parse_state(&super::live::fetch_root(url, &config.upstream)?, flavour)?,
+        (None, Some(url)) => parse_state(&super::live::fetch_root(url, &config.proxy.upstream)?, flavour)?,
         (None, None) => anyhow::bail!("give --state ROOT.json or --marathon URL"),
     };
     let body = read_optional(args.body.as_ref())?;
@@ -70,14 +71,12 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The configuration file (if any) with the store flags laid over its `[admission]` table.
-fn load_config(args: &CheckArgs) -> anyhow::Result<proxy::ProxyConfig> {
+fn load_config(args: &CheckArgs) -> anyhow::Result<ServeConfig> {
     let mut config = match &args.config {
-        Some(path) => proxy::ProxyConfig::load(path)?,
-        None => proxy::ProxyConfig::default(),
+        Some(path) => ServeConfig::load(path)?,
+        None => ServeConfig::default(),
     };
-    admission_runtime::validate_tables(&config)?;
-    let table = config.admission.get_or_insert_with(toml::Table::new);
-    table.extend(args.store.admission_overrides());
+    config.override_admission(args.store.admission_overrides())?;
     Ok(config)
 }
 

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use admission_runtime::ServeConfig;
 use anyhow::Context;
 
 const DEFAULT_CONFIG: &str = "proxy.toml";
@@ -32,26 +33,24 @@ pub struct ServeArgs {
 }
 
 /// Reads the file (if any), then applies the environment and the flags.
-fn load(args: &ServeArgs) -> anyhow::Result<proxy::ProxyConfig> {
+fn load(args: &ServeArgs) -> anyhow::Result<ServeConfig> {
     let mut config = match &args.config {
-        Some(path) => proxy::ProxyConfig::load(path)?,
-        None if Path::new(DEFAULT_CONFIG).exists() => {
-            proxy::ProxyConfig::load(Path::new(DEFAULT_CONFIG))?
-        }
-        None => proxy::ProxyConfig::default(),
+        Some(path) => ServeConfig::load(path)?,
+        None if Path::new(DEFAULT_CONFIG).exists() => ServeConfig::load(Path::new(DEFAULT_CONFIG))?,
+        None => ServeConfig::default(),
     };
-    config.apply_process_env()?;
+    let transport = &mut config.proxy;
+    transport.apply_process_env()?;
     if let Some(l) = args.listen {
-        config.listen = l;
+        transport.listen = l;
     }
     if let Some(a) = args.admin_listen {
-        config.admin_listen = a;
+        transport.admin_listen = a;
     }
     if !args.marathon.is_empty() {
-        config.set_marathon(args.marathon.clone());
+        transport.set_marathon(args.marathon.clone());
     }
-    config.validate()?;
-    admission_runtime::validate_tables(&config)?;
+    transport.validate()?;
     Ok(config)
 }
 
@@ -64,48 +63,48 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_writer(std::io::stderr)
         .try_init();
 
-    let config = load(&args)?;
-    let origin = config
+    let mut config = load(&args)?;
+    let transport = &config.proxy;
+    let origin = transport
         .source
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "built-in defaults".to_owned());
 
     if args.check_config {
-        config.check_files()?;
-        for k in &config.unknown_keys {
+        transport.check_files()?;
+        for k in &transport.unknown_keys {
             eprintln!("warning: {origin}: unknown top-level key `{k}` (ignored)");
         }
         println!(
             "{origin}: OK (listen {}, admin {}, marathon {}{})",
-            config.listen,
-            config.admin_listen,
-            config.marathon.join(", "),
-            if config.listener.tls.is_some() { ", TLS listener" } else { "" }
+            transport.listen,
+            transport.admin_listen,
+            transport.marathon.join(", "),
+            if transport.listener.tls.is_some() { ", TLS listener" } else { "" }
         );
         return Ok(ExitCode::SUCCESS);
     }
-    for k in &config.unknown_keys {
+    for k in &transport.unknown_keys {
         tracing::warn!("{origin}: unknown top-level key `{k}` (ignored)");
     }
 
     admission_runtime::release_memory::configure_allocator();
-    let runtime = build_runtime(config.runtime.worker_threads)?;
+    let runtime = build_runtime(transport.runtime.worker_threads)?;
     runtime.block_on(async {
-        let mut config = config;
         // `marathon = ["embedded"]`: the demo Marathon, in-process; kept alive while serving.
-        let _simulator = if config.wants_embedded() {
-            let sim = start_embedded_simulator(&config).await?;
-            config.set_marathon(vec![sim.url()]);
+        let _simulator = if config.proxy.wants_embedded() {
+            let sim = start_embedded_simulator(&config.proxy).await?;
+            config.proxy.set_marathon(vec![sim.url()]);
             Some(sim)
         } else {
             None
         };
         // The proxy's own reads of Marathon: its leader poll, and what admission reads.
-        let marathon = proxy::MarathonClient::new(&config)?;
+        let marathon = proxy::MarathonClient::new(&config.proxy)?;
         // Admission, unless `[admission] enabled = false`.
         let phases: Arc<dyn proxy::RequestPhases> = admission_runtime::phases_for(&config, &marathon)?;
-        proxy::serve(config, phases, marathon, proxy::shutdown_signal()).await
+        proxy::serve(config.proxy, phases, marathon, proxy::shutdown_signal()).await
     })?;
     Ok(ExitCode::SUCCESS)
 }

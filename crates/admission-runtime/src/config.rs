@@ -145,8 +145,6 @@ pub struct AdmitConfig {
     pub health_check_threshold: u64,
     /// Per-group modes, longest prefix first.
     pub groups: Vec<GroupMode>,
-    /// `[[quota]]` and `[[exemption]]` in force (top-level tables, reloadable; see `quota_check`).
-    pub quotas: std::sync::Arc<super::quota_check::QuotaRuntime>,
 }
 
 impl Default for AdmitConfig {
@@ -230,7 +228,6 @@ impl AdmitConfig {
             audit,
             health_check_threshold: raw.health_check_threshold,
             groups,
-            quotas: Default::default(),
         }
     }
 

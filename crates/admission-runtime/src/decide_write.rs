@@ -37,6 +37,7 @@ use super::audit::{basic_auth_user, AuditLog, AuditRecord};
 use super::config::{AdmitConfig, FailurePolicy};
 use super::ledger::{Ledger, LocalLedger, Reservation};
 use super::live_model::{marathon_health_checks, LiveModel, Snapshot};
+use super::quota_check::QuotaRuntime;
 use super::rejection::{Breakdown, Rejection};
 use super::sizes::{SizeEngine, Sizes, Thresholds};
 use proxy::phases::{Flow, RequestCtx, RequestPhases, RequestSummary, UpstreamFailure, WriteRequest};
@@ -85,6 +86,8 @@ enum Evaluation {
 pub struct Admission {
     config: AdmitConfig,
     model: Arc<LiveModel>,
+    /// `[[quota]]` and `[[exemption]]` in force (reloadable), and the recent decisions.
+    quotas: Arc<QuotaRuntime>,
     decisions: tokio::sync::Mutex<DecisionState>,
     ledger: Box<dyn Ledger>,
     audit: AuditLog,
@@ -112,19 +115,20 @@ fn url_resource_id(method: &str, path: &str) -> Option<String> {
 impl Admission {
     /// The audit log is opened from `config.audit`; when that fails (a file that cannot be
     /// opened) the error is logged and audit lines go nowhere.
-    pub fn new(config: AdmitConfig, model: Arc<LiveModel>) -> Admission {
+    pub fn new(config: AdmitConfig, model: Arc<LiveModel>, quotas: Arc<QuotaRuntime>) -> Admission {
         let audit = AuditLog::open(&config.audit).unwrap_or_else(|e| {
             tracing::error!(error = %e, "admission: audit log unavailable");
             AuditLog::off()
         });
-        Admission::with_audit(config, model, audit)
+        Admission::with_audit(config, model, quotas, audit)
     }
 
-    pub fn with_audit(config: AdmitConfig, model: Arc<LiveModel>, audit: AuditLog) -> Admission {
+    pub fn with_audit(config: AdmitConfig, model: Arc<LiveModel>, quotas: Arc<QuotaRuntime>, audit: AuditLog) -> Admission {
         let metrics = model.metrics.clone();
         Admission {
             config,
             model,
+            quotas,
             decisions: tokio::sync::Mutex::new(DecisionState { engine: SizeEngine::default(), base: None }),
             ledger: Box::new(LocalLedger::default()),
             audit,
@@ -249,7 +253,7 @@ impl Admission {
         };
         let hc_target = self.further_checks(mode, &base, &target, &mut decision, &mut reason);
         // Per-group quotas: may only make the decision stricter.
-        let quota = self.config.quotas.check(mode, &snap.store, &base, &target, &ids, headers, &mut decision);
+        let quota = self.quotas.check(mode, &snap.store, &base, &target, &ids, headers, &mut decision);
         if quota.as_ref().is_some_and(|q| q.rejects || (q.outcome.verdict != Verdict::Allow && reason == ReasonClass::WithinLimit)) {
             reason = ReasonClass::Quota;
         }
@@ -354,7 +358,7 @@ impl Admission {
             decision_ms: elapsed.as_secs_f64() * 1000.0,
             dry_run,
         };
-        self.config.quotas.decisions.push(&rec);
+        self.quotas.decisions.push(&rec);
         self.audit.record(&rec);
     }
 
@@ -435,7 +439,7 @@ impl Admission {
     /// `/admission/...` on the proxy port.
     async fn own_endpoint(&self, ctx: &RequestCtx, req: &WriteRequest<'_>) -> Response<Bytes> {
         // The usage API and the budget page.
-        if let Some(resp) = super::usage_api::route(&self.model, req).await {
+        if let Some(resp) = super::usage_api::route(&self.model, &self.quotas, req).await {
             return resp;
         }
         let segs = marathon_model::ops::request_path::normalized_segments(req.path());
@@ -598,7 +602,7 @@ impl RequestPhases for Admission {
 
     fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
         self.metrics.register(registry);
-        self.config.quotas.register_metrics(registry);
+        self.quotas.register_metrics(registry);
     }
 }
 
@@ -629,7 +633,7 @@ mod tests {
             let seed = serde_json::json!({"id": "/", "apps": [], "groups": [{"id": "/big", "apps": apps, "groups": []}]});
             let root = crate::live_model::parse_root(seed.to_string().as_bytes(), Flavour::V13).unwrap();
             model.install(root, "1.3.14").await;
-            Admission::new(config, model)
+            Admission::new(config, model, Arc::default())
         })
     }
 

@@ -2,7 +2,8 @@
 //!
 //! - [`classify_request`]: which requests are writes (the model's endpoint table), asked by the
 //!   proxy for every request.
-//! - [`config`]: the `[admission]` table of `proxy.toml`.
+//! - [`ServeConfig`]: the whole `proxy.toml` read once (transport tables, `[admission]`,
+//!   quotas); [`config`]: the `[admission]` table.
 //! - [`live_model`]: the root group kept in memory, re-synced from Marathon periodically.
 //! - [`decide_write`]: the [`proxy::RequestPhases`] implementation: decisions under one lock.
 //! - [`ledger`]: the in-flight ledger (a trait; in-process today, shared by replicas later).
@@ -29,6 +30,7 @@ pub mod quota_check;
 pub mod rejection;
 pub mod release_memory;
 pub mod reload;
+mod serve_config;
 pub mod sizes;
 pub mod ui;
 pub mod usage_api;
@@ -38,41 +40,26 @@ use std::sync::Arc;
 pub use config::{AdmitConfig, FailurePolicy, LayoutChoice};
 pub use decide_write::Admission;
 pub use live_model::LiveModel;
+pub use serve_config::ServeConfig;
 
-use proxy::{MarathonClient, NoPhases, ProxyConfig, RequestPhases};
-
-/// Checks the tables admission owns in `config` (`[admission]`, `[[quota]]`, `[[exemption]]`);
-/// errors name the file and the line of a bad value.
-pub fn validate_tables(config: &ProxyConfig) -> anyhow::Result<()> {
-    AdmitConfig::from_table(config.admission.as_ref())?;
-    match &config.source {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)?;
-            quota_check::parse_text(&text, &path.display().to_string())?;
-        }
-        None => {
-            quota_check::parse_tables(&config.quota, &config.exemption)?;
-        }
-    }
-    Ok(())
-}
+use proxy::{MarathonClient, NoPhases, RequestPhases};
 
 /// Builds the phases for `config`: admission (with its resync task spawned on the current tokio
 /// runtime, reading Marathon through `marathon`, the proxy's own client) unless
 /// `[admission] enabled = false`.
-pub fn phases_for(config: &ProxyConfig, marathon: &MarathonClient) -> anyhow::Result<Arc<dyn RequestPhases>> {
-    let mut admit = AdmitConfig::from_table(config.admission.as_ref())?;
+pub fn phases_for(config: &ServeConfig, marathon: &MarathonClient) -> anyhow::Result<Arc<dyn RequestPhases>> {
+    let admit = config.admission.clone();
     if !admit.enabled {
         tracing::info!("[admission] enabled = false: transparent proxy only");
         return Ok(Arc::new(NoPhases));
     }
-    admit.quotas = quota_check::QuotaRuntime::from_config(config)?;
+    let quotas = Arc::new(quota_check::QuotaRuntime::new(config.quotas.clone()));
     let model = LiveModel::new(marathon.clone(), admit.clone());
     model.clone().spawn_resync();
     // Quotas: their gauges, and hot reload of proxy.toml.
-    usage_api::spawn_gauges(model.clone(), &admit.quotas);
-    if let Some(path) = &config.source {
-        reload::spawn(&admit.quotas, path.clone(), config);
+    usage_api::spawn_gauges(model.clone(), &quotas);
+    if let Some(path) = &config.proxy.source {
+        reload::spawn(&quotas, path.clone(), &config.proxy);
     }
-    Ok(Arc::new(Admission::new(admit, model)))
+    Ok(Arc::new(Admission::new(admit, model, quotas)))
 }

@@ -188,13 +188,13 @@ struct QuotaTables {
 
 /// Parses the `[[quota]]` and `[[exemption]]` entries of a whole `proxy.toml` text; errors carry
 /// the line and column (from `toml`) and the file name.
-pub fn parse_text(text: &str, origin: &str) -> anyhow::Result<QuotaSet> {
+pub(crate) fn parse_text(text: &str, origin: &str) -> anyhow::Result<QuotaSet> {
     let t: QuotaTables = toml::from_str(text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
     Ok(QuotaSet { quota: t.quota, exemption: t.exemption })
 }
 
 /// Parses already-split tables (as [`proxy::ProxyConfig`] keeps them).
-pub fn parse_tables(quota: &[toml::Table], exemption: &[toml::Table]) -> anyhow::Result<QuotaSet> {
+pub(crate) fn parse_tables(quota: &[toml::Table], exemption: &[toml::Table]) -> anyhow::Result<QuotaSet> {
     let mut set = QuotaSet::default();
     for (i, t) in quota.iter().enumerate() {
         let q = toml::Value::Table(t.clone()).try_into().map_err(|e| anyhow::anyhow!("[[quota]] #{}: {e}", i + 1))?;
@@ -222,11 +222,6 @@ impl QuotaRuntime {
         rt.install(set);
         rt.metrics.last_reload_success.set(1);
         rt
-    }
-
-    /// From a loaded configuration.
-    pub fn from_config(config: &proxy::ProxyConfig) -> anyhow::Result<Arc<QuotaRuntime>> {
-        Ok(Arc::new(QuotaRuntime::new(parse_tables(&config.quota, &config.exemption)?)))
     }
 
     /// The set in force.

@@ -34,16 +34,9 @@ fn restart_part(c: &proxy::ProxyConfig) -> String {
 
 /// Reads, validates and applies `path`. On error the running quotas stay in force.
 pub fn reload_from(quotas: &QuotaRuntime, path: &Path, why: &str) -> Result<(), String> {
-    let result = (|| -> anyhow::Result<(proxy::ProxyConfig, admission::quota::QuotaSet)> {
-        let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-        let config = proxy::ProxyConfig::from_toml_str(&text, Some(path))?;
-        super::AdmitConfig::from_table(config.admission.as_ref())?;
-        let set = super::quota_check::parse_text(&text, &path.display().to_string())?;
-        Ok((config, set))
-    })();
     let m = &quotas.metrics;
-    match result {
-        Ok((config, set)) => {
+    match super::ServeConfig::load(path) {
+        Ok(super::ServeConfig { proxy: config, quotas: set, .. }) => {
             let (nq, ne) = (set.quota.len(), set.exemption.len());
             quotas.install(set);
             m.reloads.inc();

@@ -328,7 +328,7 @@ fn query_param<'a>(query: Option<&'a str>, key: &str) -> Option<&'a str> {
 }
 
 /// Answers the usage endpoints and the page; `None` for other `/admission/...` paths.
-pub async fn route(model: &Arc<LiveModel>, req: &WriteRequest<'_>) -> Option<Response<Bytes>> {
+pub async fn route(model: &Arc<LiveModel>, quotas: &Arc<QuotaRuntime>, req: &WriteRequest<'_>) -> Option<Response<Bytes>> {
     let segs = marathon_model::ops::request_path::normalized_segments(req.path());
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let known = matches!(segs.as_slice(), ["admission", "v1", "groups"] | ["admission", "v1", "decisions"] | ["admission", "ui", ..]);
@@ -338,7 +338,6 @@ pub async fn route(model: &Arc<LiveModel>, req: &WriteRequest<'_>) -> Option<Res
     if *req.method != Method::GET && *req.method != Method::HEAD {
         return Some(proxy::marathon_error(StatusCode::METHOD_NOT_ALLOWED, format!("marathon-admission: only GET on {}", req.path())));
     }
-    let quotas = model.config().quotas.clone();
     Some(match segs.as_slice() {
         ["admission", "ui", rest @ ..] => super::ui::serve(rest),
         ["admission", "v1", "decisions"] => {
@@ -346,7 +345,7 @@ pub async fn route(model: &Arc<LiveModel>, req: &WriteRequest<'_>) -> Option<Res
             let body = serde_json::json!({"decisions": quotas.decisions.latest(n)});
             respond(StatusCode::OK, "application/json", body.to_string())
         }
-        _ => match report(model, &quotas).await {
+        _ => match report(model, quotas).await {
             None => {
                 let reason = model.not_ready_reason().unwrap_or_else(|| "admission model not synced".into());
                 let mut r = proxy::marathon_error(StatusCode::SERVICE_UNAVAILABLE, format!("marathon-admission: {reason}; retry in a few seconds"));

@@ -178,7 +178,7 @@ async fn failure_policy_both_ways_without_marathon() {
         let marathon = proxy::MarathonClient::new(&config).unwrap();
         let model = LiveModel::new(marathon.clone(), admit.clone());
         model.clone().spawn_resync();
-        let admission = Arc::new(Admission::new(admit, model));
+        let admission = Arc::new(Admission::new(admit, model, Arc::default()));
         let p = start_proxy_sharing(config, admission, marathon).await;
         let c = client();
         let (status, headers, body) = fetch(&c, req("POST", &p.url("/v2/apps"), &app_body("/x", 1))).await;

@@ -35,11 +35,11 @@ async fn start(quotas: &str) -> Stack {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("proxy.toml");
     write_config(&file, &sim.url(), quotas);
-    let mut config = proxy::ProxyConfig::load(&file).unwrap();
-    config.upstream.leader_poll_interval_ms = 100;
-    let marathon = proxy::MarathonClient::new(&config).unwrap();
+    let mut config = admission_runtime::ServeConfig::load(&file).unwrap();
+    config.proxy.upstream.leader_poll_interval_ms = 100;
+    let marathon = proxy::MarathonClient::new(&config.proxy).unwrap();
     let phases = admission_runtime::phases_for(&config, &marathon).unwrap();
-    let proxy = start_proxy_sharing(config, phases, marathon).await;
+    let proxy = start_proxy_sharing(config.proxy, phases, marathon).await;
     wait_ready(&proxy).await;
     Stack { sim, proxy, file, _dir: dir }
 }

@@ -135,8 +135,9 @@ async fn run_flavour(sim_config: marathon_sim::SimConfig, v14: bool) {
     config.admission = table.get("admission").and_then(|v| v.as_table()).cloned();
     config.quota = table["quota"].as_array().unwrap().iter().map(|v| v.as_table().unwrap().clone()).collect();
     let marathon = proxy::MarathonClient::new(&config).unwrap();
+    let config = admission_runtime::ServeConfig::from_proxy_config(config).unwrap();
     let phases = admission_runtime::phases_for(&config, &marathon).unwrap();
-    let proxy = start_proxy_sharing(config, phases, marathon).await;
+    let proxy = start_proxy_sharing(config.proxy, phases, marathon).await;
     wait_ready(&proxy).await;
 
     let writes_seen = || sim.sim().counters.writes.load(std::sync::atomic::Ordering::SeqCst);

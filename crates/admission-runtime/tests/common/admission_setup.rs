@@ -35,7 +35,7 @@ pub async fn setup_with(sim_config: marathon_sim::SimConfig, admission_toml: &st
     let marathon = proxy::MarathonClient::new(&config).unwrap();
     let model = LiveModel::new(marathon.clone(), admit.clone());
     model.clone().spawn_resync();
-    let admission = Arc::new(Admission::new(admit.clone(), model));
+    let admission = Arc::new(Admission::new(admit.clone(), model, Arc::default()));
     let proxy = start_proxy_sharing(config, admission.clone(), marathon).await;
     wait_ready(&proxy).await;
     Setup { sim, proxy, admission, admit }

@@ -1,0 +1,107 @@
+//! The whole `proxy.toml`, read once into plain data: the transport's tables
+//! ([`proxy::ProxyConfig`]), `[admission]` interpreted ([`AdmitConfig`]) and the quotas and
+//! exemptions ([`QuotaSet`]).
+//!
+//! Why one loader: `serve`, `serve --check-config`, the hot reload and `check --config` must agree
+//! on what a file means and on which files are refused, with the same messages (file and line).
+//! Nothing here runs: the quota runtime, the model and the listeners are built from it.
+
+use std::path::Path;
+
+use admission::quota::QuotaSet;
+use anyhow::Context;
+use proxy::ProxyConfig;
+
+use crate::config::AdmitConfig;
+use crate::quota_check;
+
+/// A configuration, every table read and checked.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Listeners, upstream, limits, runtime (and the raw admission tables, as read).
+    pub proxy: ProxyConfig,
+    /// `[admission]`.
+    pub admission: AdmitConfig,
+    /// `[[quota]]` and `[[exemption]]`.
+    pub quotas: QuotaSet,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig { proxy: ProxyConfig::default(), admission: AdmitConfig::default(), quotas: QuotaSet::default() }
+    }
+}
+
+impl ServeConfig {
+    /// Parses a whole file's text; errors name `source` and the line.
+    pub fn from_toml_str(text: &str, source: Option<&Path>) -> anyhow::Result<Self> {
+        let proxy = ProxyConfig::from_toml_str(text, source)?;
+        let origin = source.map(|p| p.display().to_string()).unwrap_or_else(|| "<config>".to_owned());
+        let quotas = quota_check::parse_text(text, &origin)?;
+        Self::with_quotas(proxy, quotas)
+    }
+
+    /// Reads and parses a file.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read configuration {}", path.display()))?;
+        Self::from_toml_str(&text, Some(path))
+    }
+
+    /// From a configuration assembled in code (its tables already split; errors name the entry,
+    /// as no line is known).
+    pub fn from_proxy_config(proxy: ProxyConfig) -> anyhow::Result<Self> {
+        let quotas = quota_check::parse_tables(&proxy.quota, &proxy.exemption)?;
+        Self::with_quotas(proxy, quotas)
+    }
+
+    /// Lays `overrides` over the `[admission]` table and reads it again (the offline commands'
+    /// store flags win over the file).
+    pub fn override_admission(&mut self, overrides: toml::Table) -> anyhow::Result<()> {
+        self.proxy.admission.get_or_insert_with(toml::Table::new).extend(overrides);
+        self.admission = AdmitConfig::from_table(self.proxy.admission.as_ref())?;
+        Ok(())
+    }
+
+    fn with_quotas(proxy: ProxyConfig, quotas: QuotaSet) -> anyhow::Result<Self> {
+        let admission = AdmitConfig::from_table(proxy.admission.as_ref())?;
+        Ok(ServeConfig { proxy, admission, quotas })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = "marathon = [\"http://127.0.0.1:8080\"]\n\n[admission]\nmargin = 0.02\n\n\
+                        [[quota]]\ngroup = \"/dev\"\nmax_instances = 4\n";
+
+    #[test]
+    fn every_table_is_read_once_into_its_type() {
+        let c = ServeConfig::from_toml_str(FILE, None).unwrap();
+        assert_eq!(c.proxy.marathon, ["http://127.0.0.1:8080"]);
+        assert_eq!(c.quotas.quota.len(), 1);
+        assert_eq!(c.quotas.quota[0].max_instances, Some(4));
+        let from_code = ServeConfig::from_proxy_config(c.proxy.clone()).unwrap();
+        assert_eq!(from_code.quotas, c.quotas);
+        assert_eq!(format!("{:?}", from_code.admission), format!("{:?}", c.admission));
+    }
+
+    #[test]
+    fn a_bad_table_is_refused_with_the_file_and_line() {
+        let bad_quota = FILE.replace("max_instances = 4", "max_instances = \"four\"");
+        let e = ServeConfig::from_toml_str(&bad_quota, Some(Path::new("p.toml"))).unwrap_err().to_string();
+        assert!(e.contains("p.toml") && e.contains("line 8"), "{e}");
+        let bad_admission = FILE.replace("margin = 0.02", "margin = 2.0");
+        let e = format!("{:#}", ServeConfig::from_toml_str(&bad_admission, None).unwrap_err());
+        assert!(e.contains("margin"), "{e}");
+    }
+
+    #[test]
+    fn overrides_win_over_the_file() {
+        let mut c = ServeConfig::from_toml_str(FILE, None).unwrap();
+        let before = c.admission.policy.margin;
+        c.override_admission(toml::toml! { margin = 0.05 }).unwrap();
+        assert_ne!(before, c.admission.policy.margin);
+        assert_eq!(c.admission.policy.margin, 0.05);
+    }
+}
