@@ -9,7 +9,7 @@
 //!   `ledger_timeout_ms`. The base is cached between decisions (the last admitted target is the
 //!   next base as long as the model root and the ledger did not change), so a decision copies
 //!   the root once (`apply` of the write) rather than once per pending write.
-//! - Sizes come from [`super::sizes`]: a prepared warm state, exact where it decides something.
+//! - Sizes come from [`super::decision_sizes`]: a prepared warm state, exact where it decides something.
 //! - The decision: [`admission::decide`] with the mode of the write's groups
 //!   (`[[admission.group]]`), then the further checks ([`Admission::further_checks`]: Marathon-side
 //!   health checks; per-group quotas slot in there), each of which may only make it stricter.
@@ -28,7 +28,7 @@ use admission::{Decision, Mode, Policy, Verdict};
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
-use marathon_model::ops::{apply, parse_write, Change, ChangeError, Flavour, NoHistory, Write};
+use marathon_model::ops::{apply, parse_write, ChangeError, NoHistory, Write};
 use marathon_model::{Group, PathId, Timestamp};
 use serde_json::json;
 
@@ -37,9 +37,9 @@ use super::audit::{basic_auth_user, AuditLog, AuditRecord};
 use super::config::{AdmitConfig, FailurePolicy};
 use super::ledger::{Ledger, LocalLedger, Reservation};
 use super::live_model::{marathon_health_checks, LiveModel, Snapshot};
-use super::quota_check::QuotaRuntime;
+use super::quota_runtime::QuotaRuntime;
 use super::rejection::{Breakdown, Rejection};
-use super::sizes::{SizeEngine, Sizes, Thresholds};
+use super::decision_sizes::{SizeEngine, Sizes, Thresholds};
 use proxy::phases::{Flow, RequestCtx, RequestPhases, RequestSummary, UpstreamFailure, WriteRequest};
 use proxy::RouteClass;
 
@@ -69,7 +69,7 @@ struct Decided {
     affected: Vec<PathId>,
     store: znode_size::StoreConfig,
     hc_target: u64,
-    quota: Option<super::quota_check::QuotaResult>,
+    quota: Option<super::quota_runtime::QuotaResult>,
 }
 
 enum Evaluation {
@@ -100,10 +100,6 @@ fn verdict_str(v: Verdict) -> &'static str {
         Verdict::Warn => "warn",
         Verdict::Reject => "reject",
     }
-}
-
-fn is_delete(w: &Write) -> bool {
-    matches!(w.change, Change::DeleteApp { .. } | Change::DeleteGroup { .. } | Change::DeletePod { .. })
 }
 
 /// The resource id a write's URL names (`/v2/apps/dev/x/restart` -> `/dev/x`), if any: from the
@@ -170,8 +166,8 @@ impl Admission {
     ) -> (Evaluation, Option<u64>) {
         let mut state = self.decisions.lock().await;
         let Some(snap) = self.model.snapshot().await else {
-            // Without the flavour we parse with 1.4 semantics just to spot deletions.
-            let is_delete = matches!(parse_write(method, path, query, body, Flavour::V14), Ok(Some(w)) if is_delete(&w));
+            // Deletions only shrink: the endpoint table knows them without a model.
+            let is_delete = marathon_model::ops::endpoints::match_endpoint(method, path).is_some_and(|m| m.deletes);
             let reason = self.model.not_ready_reason().unwrap_or_else(|| "admission model not synced".into());
             return (Evaluation::NotSynced { reason, is_delete }, None);
         };

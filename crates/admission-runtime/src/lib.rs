@@ -10,34 +10,35 @@
 //! - [`offline_check`]: `marathon-admission check`, through the same pipeline and JSON as the
 //!   proxy's dry run.
 //! - [`rejection`]: the 422 body people can act on.
-//! - [`event_stream`]: the model kept fresh from `/v2/events`.
-//! - [`sizes`]: fast (warm) and exact estimates for a decision.
+//! - [`follow_events`]: the model kept fresh from `/v2/events`.
+//! - [`decision_sizes`]: fast (warm) and exact estimates for a decision.
 //! - [`release_memory`]: freed heap back to the system after each model change.
 //! - [`audit`], [`admit_metrics`]: one JSON line per decision; Prometheus metrics.
-//! - [`quota_check`], [`reload`], [`usage_api`], [`ui`]: per-group quotas and exemptions, hot
+//! - [`quota_runtime`], [`reload`], [`usage_api`], [`ui`]: per-group quotas and exemptions, hot
 //!   reload of `proxy.toml`, `/admission/v1/groups`, `/admission/v1/decisions`, `/admission/ui`.
 
-pub mod admit_metrics;
-pub mod audit;
+mod admit_metrics;
+mod audit;
 mod classify_request;
-pub mod config;
-pub mod decide_write;
-pub mod event_stream;
-pub mod ledger;
+mod config;
+mod decide_write;
+mod decision_sizes;
+mod follow_events;
+mod ledger;
 pub mod live_model;
 pub mod offline_check;
-pub mod quota_check;
-pub mod rejection;
+mod quota_runtime;
+mod rejection;
 pub mod release_memory;
-pub mod reload;
+mod reload;
 mod serve_config;
-pub mod sizes;
-pub mod ui;
-pub mod usage_api;
+mod ui;
+mod usage_api;
 
 use std::sync::Arc;
 
-pub use config::{AdmitConfig, FailurePolicy, LayoutChoice};
+pub use config::{AdmitConfig, FailurePolicy, GroupMode, LayoutChoice};
+pub use ledger::{Ledger, LocalLedger, Reservation};
 pub use decide_write::Admission;
 pub use live_model::LiveModel;
 pub use serve_config::ServeConfig;
@@ -53,7 +54,7 @@ pub fn phases_for(config: &ServeConfig, marathon: &MarathonClient) -> anyhow::Re
         tracing::info!("[admission] enabled = false: transparent proxy only");
         return Ok(Arc::new(NoPhases));
     }
-    let quotas = Arc::new(quota_check::QuotaRuntime::new(config.quotas.clone()));
+    let quotas = Arc::new(quota_runtime::QuotaRuntime::new(config.quotas.clone()));
     let model = LiveModel::new(marathon.clone(), admit.clone());
     model.clone().spawn_resync();
     // Quotas: their gauges, and hot reload of proxy.toml.

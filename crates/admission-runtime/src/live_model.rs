@@ -6,11 +6,11 @@
 //!   `events_resync_interval_ms` while it is up: the safety net), and soon after an event says the
 //!   state changed (debounced by `events_debounce_ms`). A body identical to the last one (same
 //!   hash) is not parsed again: the snapshot is only re-confirmed.
-//! - **Events** ([`super::event_stream`]): `api_post_event` carries the whole app, which replaces
+//! - **Events** ([`super::follow_events`]): `api_post_event` carries the whole app, which replaces
 //!   the model's copy at once; group, deployment and pod events trigger a resync.
 //! - **Warm state**: after the root changed, a [`Prepared`] estimate state is built off the async
 //!   workers (`spawn_blocking`) so that decisions are fast; until it is ready, decisions use the
-//!   last one prepared (composition, see [`super::sizes`]) or the exact path.
+//!   last one prepared (composition, see [`super::decision_sizes`]) or the exact path.
 
 use std::hash::Hasher;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,7 +25,7 @@ use znode_size::{AppFlavor, Estimator, Layout, StoreConfig};
 
 use super::admit_metrics::{AdmitMetrics, GroupLabels, MAX_GROUP_LABELS};
 use super::config::AdmitConfig;
-use super::sizes::Prepared;
+use super::decision_sizes::Prepared;
 use proxy::MarathonClient;
 
 /// The whole root group, as the model needs it (apps, groups and pods embedded).
@@ -97,7 +97,7 @@ impl LiveModel {
     /// gauge on the current tokio runtime.
     pub fn spawn_resync(self: Arc<Self>) {
         if self.config.events {
-            tokio::spawn(super::event_stream::run(self.clone()));
+            tokio::spawn(super::follow_events::run(self.clone()));
         }
         let me = self.clone();
         tokio::spawn(async move {

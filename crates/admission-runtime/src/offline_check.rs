@@ -11,7 +11,7 @@ use std::sync::Arc;
 use marathon_model::Group;
 
 use crate::audit::AuditLog;
-use crate::{quota_check, Admission, LiveModel, ServeConfig};
+use crate::{quota_runtime, Admission, LiveModel, ServeConfig};
 
 /// The decision JSON for `method full_path` with `body` on `root`, as a Marathon reporting
 /// `marathon_version` behind a proxy configured by `config` would decide it.
@@ -25,7 +25,7 @@ pub async fn check(
 ) -> anyhow::Result<serde_json::Value> {
     let mut admit = config.admission.clone();
     admit.events = false;
-    let quotas = Arc::new(quota_check::QuotaRuntime::new(config.quotas.clone()));
+    let quotas = Arc::new(quota_runtime::QuotaRuntime::new(config.quotas.clone()));
     let never_asked = proxy::MarathonClient::for_marathons(Vec::new(), &config.proxy.upstream)?;
     let model = LiveModel::new(never_asked, admit.clone());
     model.install(root, marathon_version).await;

@@ -122,10 +122,6 @@ impl Rejection<'_> {
         out
     }
 
-    pub fn message(&self) -> String {
-        self.points().join(" ")
-    }
-
     /// The short form for the HTTP/1 reason phrase (clients such as the Jenkins plugin print
     /// only that): visible ASCII, one line.
     pub fn short(&self) -> String {
@@ -192,7 +188,7 @@ mod tests {
     fn message_says_it_all() {
         let (c, p, b) = sample();
         let r = Rejection { method: "POST", path: "/v2/apps", current: &c, predicted: &p, reject_at: 19_800, breakdown: &b };
-        let m = r.message();
+        let m = r.points().join(" ");
         for needle in [
             "POST /v2/apps",
             "20400 bytes",
@@ -224,7 +220,7 @@ mod tests {
         let errors = v["details"][0]["errors"].as_array().unwrap();
         assert_eq!(v["details"][0]["path"], "/");
         assert_eq!(errors.len(), r.points().len());
-        assert_eq!(v["message"].as_str().unwrap(), r.message());
+        assert_eq!(v["message"].as_str().unwrap(), r.points().join(" "));
         assert!(v["message"].as_str().unwrap().contains("PUT /v2/apps/x?force=true"));
         let reason = resp.extensions().get::<hyper::ext::ReasonPhrase>().unwrap();
         let reason = std::str::from_utf8(reason.as_bytes()).unwrap();

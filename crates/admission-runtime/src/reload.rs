@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use super::quota_check::QuotaRuntime;
+use super::quota_runtime::QuotaRuntime;
 
 /// How often the file is checked for changes.
 pub const POLL: Duration = Duration::from_millis(1000);

@@ -13,7 +13,7 @@ use anyhow::Context;
 use proxy::ProxyConfig;
 
 use crate::config::AdmitConfig;
-use crate::quota_check;
+use crate::quota_runtime;
 
 /// A configuration, every table read and checked.
 #[derive(Debug, Clone)]
@@ -37,7 +37,7 @@ impl ServeConfig {
     pub fn from_toml_str(text: &str, source: Option<&Path>) -> anyhow::Result<Self> {
         let proxy = ProxyConfig::from_toml_str(text, source)?;
         let origin = source.map(|p| p.display().to_string()).unwrap_or_else(|| "<config>".to_owned());
-        let quotas = quota_check::parse_text(text, &origin)?;
+        let quotas = quota_runtime::parse_text(text, &origin)?;
         Self::with_quotas(proxy, quotas)
     }
 
@@ -50,7 +50,7 @@ impl ServeConfig {
     /// From a configuration assembled in code (its tables already split; errors name the entry,
     /// as no line is known).
     pub fn from_proxy_config(proxy: ProxyConfig) -> anyhow::Result<Self> {
-        let quotas = quota_check::parse_tables(&proxy.quota, &proxy.exemption)?;
+        let quotas = quota_runtime::parse_tables(&proxy.quota, &proxy.exemption)?;
         Self::with_quotas(proxy, quotas)
     }
 

@@ -28,8 +28,8 @@ use znode_size::{Estimator, Layout};
 
 use super::admit_metrics::MAX_GROUP_LABELS;
 use super::live_model::{LiveModel, Snapshot};
-use super::quota_check::{QuotaLabels, QuotaRuntime, TopGroupLabels};
-use super::sizes::Prepared;
+use super::quota_runtime::{QuotaLabels, QuotaRuntime, TopGroupLabels};
+use super::decision_sizes::Prepared;
 use proxy::phases::WriteRequest;
 
 /// Apps below this share of the root's bytes are merged into their group's "other" leaf.
@@ -392,7 +392,7 @@ mod tests {
             generation: 7,
             body_hash: None,
         };
-        let set = super::super::quota_check::parse_text(
+        let set = super::super::quota_runtime::parse_text(
             "[[quota]]\ngroup = \"/big\"\nmax_apps = 100\nmax_cpus = 30\nowner = \"o\"\n[[quota]]\ngroup = \"/\"\nmax_instances = 1000\n",
             "t",
         )

@@ -17,7 +17,7 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::Incoming;
 
-use crate::events_stream::EventsBody;
+use crate::relay_event_stream::EventsBody;
 use crate::metrics::Metrics;
 use crate::phases::{Outcome, RequestCtx, RequestPhases, RequestSummary};
 

@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::body::{BoxError, Finish, Kind, ProxyBody, UpstreamBody};
 use crate::config::ProxyConfig;
-use crate::events_stream::EventsBody;
+use crate::relay_event_stream::EventsBody;
 use crate::forwarded_headers::ClientInfo;
 use crate::hop_by_hop::strip_hop_by_hop;
 use crate::marathon_client::MarathonClient;

@@ -9,7 +9,7 @@
 //! Layout, one concern per module:
 //! - [`listener`]: accepting HTTP / HTTPS (h1 + h2 via ALPN), graceful shutdown.
 //! - [`stack`]: the tower stack around the forwarder (metrics, hop-by-hop, forwarded headers).
-//! - [`forward`]: the request path itself; [`read_bounded_body`], [`events_stream`], [`body`].
+//! - [`forward`]: the request path itself; [`read_bounded_body`], [`relay_event_stream`], [`body`].
 //! - [`upstream`], [`upstreams`], [`tls`]: talking to Marathon for clients;
 //!   [`marathon_client`]: the proxy's own reads (leader poll; what admission reads).
 //! - [`admin`], [`metrics`]: the admin listener.
@@ -21,7 +21,7 @@ pub mod admin;
 pub mod body;
 pub(crate) mod coalesce_writes;
 pub mod config;
-pub mod events_stream;
+pub mod relay_event_stream;
 pub mod forward;
 pub mod forwarded_headers;
 pub mod hop_by_hop;
