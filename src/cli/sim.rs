@@ -33,6 +33,19 @@ pub struct SimArgs {
     /// Marathon's --zk_max_versions (default 25 on 1.3, 50 on 1.4+).
     #[arg(long)]
     pub zk_max_versions: Option<usize>,
+    /// Marathon's --http_credentials: HTTP Basic on every path, /ping included.
+    #[arg(long, value_name = "USER:PASS", env = "MESOSPHERE_HTTP_CREDENTIALS", hide_env_values = true)]
+    pub http_credentials: Option<String>,
+    /// Marathon's --http_realm, named in the Basic challenge.
+    #[arg(long, value_name = "REALM", default_value = "Mesosphere")]
+    pub http_realm: Option<String>,
+    /// A DC/OS service account (repeatable): the simulator then serves POST /acs/api/v1/auth/login
+    /// and wants `Authorization: token=...` on everything but /ping.
+    #[arg(long, value_name = "UID=PUBLIC_KEY.pem")]
+    pub dcos_service_account: Vec<String>,
+    /// Lifetime of the auth tokens the DC/OS login issues, in seconds [default: 432000, DC/OS's 5 days].
+    #[arg(long, value_name = "SECS")]
+    pub dcos_token_ttl: Option<u64>,
 }
 
 pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
@@ -52,6 +65,26 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         zk_max_versions: args.zk_max_versions.unwrap_or(default_versions),
         ..marathon_sim::SimConfig::default()
     };
+    if let Some(raw) = &args.http_credentials {
+        // Marathon would log the malformed value and run open; a test tool should say so instead.
+        let creds = marathon_sim::authenticate::parse_http_credentials(raw)
+            .ok_or_else(|| anyhow::anyhow!("--http-credentials: expected USER:PASS"))?;
+        config.http_credentials = Some(creds);
+    }
+    if let Some(realm) = &args.http_realm {
+        config.http_realm = realm.clone();
+    }
+    for spec in &args.dcos_service_account {
+        let (uid, path) = spec
+            .split_once('=')
+            .filter(|(uid, path)| !uid.is_empty() && !path.is_empty())
+            .ok_or_else(|| anyhow::anyhow!("--dcos-service-account: expected UID=PUBLIC_KEY.pem, got `{spec}`"))?;
+        let pem = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("--dcos-service-account {uid}: reading {path}: {e}"))?;
+        config.dcos_service_accounts.push((uid.to_string(), pem));
+    }
+    if let Some(secs) = args.dcos_token_ttl {
+        config.dcos_token_ttl = Duration::from_secs(secs);
+    }
     if let Some(path) = &args.state {
         config = config.with_state_file(path)?;
     }

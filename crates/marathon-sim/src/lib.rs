@@ -16,6 +16,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod authenticate;
 pub mod events;
 pub mod persisted;
 pub mod render;
@@ -31,6 +32,7 @@ use std::time::Duration;
 use marathon_model::ops::Flavour;
 use marathon_model::Group;
 
+pub use authenticate::{AuthStats, Identity};
 pub use state::Sim;
 
 /// Which Marathon the simulator is.
@@ -102,6 +104,17 @@ pub struct SimConfig {
     pub zk_compression_threshold: u64,
     /// `--zk_max_versions` (default 25 on 1.3, 50 on 1.4+).
     pub zk_max_versions: usize,
+    /// `--http_credentials user:password`: HTTP Basic on every path, `/ping` included (off when
+    /// `None`). See [`authenticate::parse_http_credentials`] for Marathon's reading of the flag.
+    pub http_credentials: Option<(String, String)>,
+    /// `--http_realm` (default `Mesosphere`), named in the Basic challenge.
+    pub http_realm: String,
+    /// DC/OS service accounts as `(uid, RSA public key in PEM)`: when not empty, the simulator
+    /// serves `POST /acs/api/v1/auth/login` and wants `Authorization: token=...` on everything but
+    /// `/ping` and the login. Exclusive with `http_credentials`.
+    pub dcos_service_accounts: Vec<(String, String)>,
+    /// How long an issued auth token is good for (default 5 days, as DC/OS).
+    pub dcos_token_ttl: Duration,
 }
 
 impl Default for SimConfig {
@@ -116,6 +129,10 @@ impl Default for SimConfig {
             zk_compression: true,
             zk_compression_threshold: 64 * 1024,
             zk_max_versions: 25,
+            http_credentials: None,
+            http_realm: authenticate::DEFAULT_HTTP_REALM.to_string(),
+            dcos_service_accounts: Vec::new(),
+            dcos_token_ttl: authenticate::DCOS_DEFAULT_TOKEN_TTL,
         }
     }
 }
@@ -138,6 +155,7 @@ impl SimConfig {
 pub struct SimHandle {
     addr: SocketAddr,
     sim: Arc<Sim>,
+    auth: Arc<authenticate::Authenticator>,
     shutdown: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -156,6 +174,11 @@ impl SimHandle {
     /// The simulator's state (root group, deployments, counters).
     pub fn sim(&self) -> &Arc<Sim> {
         &self.sim
+    }
+
+    /// Logins and 401s counted by the authentication layer.
+    pub fn auth_stats(&self) -> AuthStats {
+        self.auth.stats()
     }
 
     /// A snapshot of the current root group.
@@ -181,9 +204,10 @@ pub async fn start(config: SimConfig) -> anyhow::Result<SimHandle> {
         .await
         .map_err(|e| anyhow::anyhow!("binding {}: {e}", config.listen))?;
     let addr = listener.local_addr()?;
+    let auth = Arc::new(authenticate::Authenticator::new(&config)?);
     let sim = Sim::new(config).await?;
     *sim.http_addr.lock().unwrap() = addr.to_string();
     let (tx, rx) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(server::serve(listener, sim.clone(), rx));
-    Ok(SimHandle { addr, sim, shutdown: tx, task })
+    let task = tokio::spawn(server::serve(listener, sim.clone(), auth.clone(), rx));
+    Ok(SimHandle { addr, sim, auth, shutdown: tx, task })
 }

@@ -20,13 +20,19 @@ use marathon_model::{App, PathId};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
 
+use crate::authenticate::Authenticator;
 use crate::events::Filter;
 use crate::render;
 use crate::state::{Answer, Sim};
 
 type ResBody = BoxBody<Bytes, Infallible>;
 
-pub(crate) async fn serve(listener: tokio::net::TcpListener, sim: Arc<Sim>, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn serve(
+    listener: tokio::net::TcpListener,
+    sim: Arc<Sim>,
+    auth: Arc<Authenticator>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
@@ -34,10 +40,13 @@ pub(crate) async fn serve(listener: tokio::net::TcpListener, sim: Arc<Sim>, mut 
                 let Ok((stream, peer)) = accepted else { continue };
                 let _ = stream.set_nodelay(true);
                 let sim = sim.clone();
+                let auth = auth.clone();
                 let mut stop = shutdown.clone();
                 tokio::spawn(async move {
                     let svc_stop = stop.clone();
-                    let svc = hyper::service::service_fn(move |req| handle(sim.clone(), peer, req, svc_stop.clone()));
+                    let svc = hyper::service::service_fn(move |req| {
+                        handle(sim.clone(), auth.clone(), peer, req, svc_stop.clone())
+                    });
                     let conn = hyper::server::conn::http1::Builder::new()
                         .keep_alive(true)
                         .serve_connection(TokioIo::new(stream), svc);
@@ -93,6 +102,7 @@ fn error(err: &ChangeError) -> Response<ResBody> {
 
 async fn handle(
     sim: Arc<Sim>,
+    auth: Arc<Authenticator>,
     peer: SocketAddr,
     req: Request<Incoming>,
     shutdown: watch::Receiver<bool>,
@@ -104,6 +114,16 @@ async fn handle(
     let raw_query = req.uri().query().map(str::to_string);
     let uri = req.uri().path().to_string();
     let accept = req.headers().get(hyper::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    // One gate in front of all routing (reads, writes, `/v2/events`), answered before anything
+    // Marathon-side runs, as Jetty's security handler or Admin Router would.
+    if auth.is_login(&path) {
+        let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        return Ok(auth.login(&method, &body));
+    }
+    match auth.authenticate(&path, &uri, req.headers()) {
+        Ok(identity) => tracing::trace!(?identity, "authenticated"),
+        Err(refusal) => return Ok(*refusal),
+    }
     let mut response = if path == "/v2/events" && method == Method::GET {
         events(&sim, &accept, Query::parse(raw_query.as_deref()), shutdown)
     } else {
