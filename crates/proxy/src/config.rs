@@ -96,6 +96,10 @@ pub struct ListenerConfig {
     pub tls: Option<ListenerTls>,
     /// On SIGTERM/SIGINT: how long in-flight requests get to finish before connections are cut.
     pub shutdown_grace_secs: u64,
+    /// The address clients use for the proxy (`https://marathon.example.com[/prefix]`), put in
+    /// place of Marathon's own in `Location` and `X-Marathon-Leader`; absent = the scheme of this
+    /// listener and the `Host` the client sent.
+    pub public_url: Option<String>,
 }
 
 impl Default for ListenerConfig {
@@ -103,6 +107,7 @@ impl Default for ListenerConfig {
         ListenerConfig {
             tls: None,
             shutdown_grace_secs: 30,
+            public_url: None,
         }
     }
 }
@@ -137,11 +142,29 @@ pub struct UpstreamConfig {
     pub follow_leader_redirects: bool,
     /// Keep the client's `Host` header instead of rewriting it to the Marathon's authority.
     pub preserve_host: bool,
+    /// Put the proxy's address in place of Marathon's in `Location` and `X-Marathon-Leader`, so
+    /// that a client following them stays behind the proxy.
+    pub rewrite_marathon_addresses: bool,
     /// Idle pooled connections are closed after this long.
     pub pool_idle_timeout_secs: u64,
     /// At most this many idle pooled connections per Marathon.
     pub pool_max_idle_per_host: usize,
     pub tls: UpstreamTls,
+    /// The proxy's own credentials, for its own reads only (see `own_credentials`).
+    pub auth: UpstreamAuth,
+}
+
+/// Where the proxy's own credentials come from: paths only, the secrets stay in their files (or
+/// in the environment: `MARATHON_ADMISSION_CREDENTIALS`, `DCOS_SERVICE_ACCOUNT_CREDENTIAL`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpstreamAuth {
+    /// A file holding `user:password`, for a Marathon started with `--http_credentials`.
+    pub credentials_file: Option<PathBuf>,
+    /// A file holding a token, sent as `Authorization: token=<token>` (DC/OS).
+    pub token_file: Option<PathBuf>,
+    /// A DC/OS service-account credential: the JSON with `uid`, `private_key`, `login_endpoint`.
+    pub dcos_service_account_file: Option<PathBuf>,
 }
 
 impl Default for UpstreamConfig {
@@ -152,9 +175,11 @@ impl Default for UpstreamConfig {
             leader_poll_interval_ms: 2_000,
             follow_leader_redirects: true,
             preserve_host: false,
+            rewrite_marathon_addresses: true,
             pool_idle_timeout_secs: 90,
             pool_max_idle_per_host: 64,
             tls: UpstreamTls::default(),
+            auth: UpstreamAuth::default(),
         }
     }
 }
@@ -335,6 +360,12 @@ impl ProxyConfig {
             rustls::pki_types::ServerName::try_from(name.clone())
                 .map_err(|e| anyhow::anyhow!("{}: {name:?}: {e}", at("server_name")))?;
         }
+        if let Some(url) = &self.listener.public_url {
+            let uri: http::Uri = url.parse().map_err(|e| anyhow::anyhow!("{}: {url:?} is not a URL: {e}", at("public_url")))?;
+            if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.authority().is_none() || uri.query().is_some() {
+                bail!("{}: {url:?}: expected http(s)://host[:port][/prefix]", at("public_url"));
+            }
+        }
         if self.limits.max_write_body_bytes == 0 {
             bail!("{}: must be more than 0", at("max_write_body_bytes"));
         }
@@ -351,7 +382,14 @@ impl ProxyConfig {
                 .context("[listener.tls]")?;
         }
         crate::tls::client_config(&self.upstream.tls).context("[upstream.tls]")?;
+        self.own_credentials()?.check().context("[upstream.auth]")?;
         Ok(())
+    }
+
+    /// The proxy's own credentials: `[upstream.auth]` with the process environment laid over it.
+    pub fn own_credentials(&self) -> anyhow::Result<crate::own_credentials::OwnCredentials> {
+        let first = self.marathon_uris().ok().and_then(|u| u.into_iter().next());
+        crate::own_credentials::OwnCredentials::from_config(&self.upstream.auth, &|k| std::env::var(k).ok(), first.as_ref())
     }
 }
 

@@ -38,11 +38,11 @@ use crate::marathon_error::marathon_error;
 use crate::metrics::Metrics;
 use crate::phases::{warning_header_value, Flow, RequestCtx, RequestPhases, UpstreamFailure, WriteRequest};
 use crate::read_bounded_body::{read_bounded, BodyReadError};
+use crate::rewrite_marathon_addresses::{self, public_base, X_MARATHON_LEADER};
 use crate::upstream::{display_base, error_chain, target_uri};
 use crate::upstream_pool::{Affinity, SendError, UpstreamPool};
 
 const MAX_REDIRECTS: usize = 3;
-static X_MARATHON_LEADER: header::HeaderName = header::HeaderName::from_static("x-marathon-leader");
 
 /// Settings the request path reads, copied out of [`ProxyConfig`].
 #[derive(Debug, Clone)]
@@ -52,6 +52,9 @@ pub(crate) struct ForwardSettings {
     pub preserve_host: bool,
     pub max_write_body_bytes: u64,
     pub client_body_timeout: Duration,
+    pub rewrite_marathon_addresses: bool,
+    pub public_url: Option<String>,
+    pub tls_listener: bool,
 }
 
 impl ForwardSettings {
@@ -62,6 +65,9 @@ impl ForwardSettings {
             preserve_host: c.upstream.preserve_host,
             max_write_body_bytes: c.limits.max_write_body_bytes,
             client_body_timeout: Duration::from_millis(c.limits.client_body_timeout_ms),
+            rewrite_marathon_addresses: c.upstream.rewrite_marathon_addresses,
+            public_url: c.listener.public_url.clone(),
+            tls_listener: c.listener.tls.is_some(),
         }
     }
 }
@@ -306,7 +312,12 @@ impl Shared {
                     if let Some(v) = resp.headers().get(&X_MARATHON_LEADER) {
                         self.upstreams.observe_leader_header(v);
                     }
-                    return self.upstream_response(ctx, resp, &base, started, latency);
+                    let public = self
+                        .settings
+                        .rewrite_marathon_addresses
+                        .then(|| public_base(self.settings.public_url.as_deref(), self.settings.tls_listener, &parts))
+                        .flatten();
+                    return self.upstream_response(ctx, resp, &base, started, latency, public.as_deref());
                 }
                 Ok(Err(SendError::Connect(e))) => {
                     self.metrics.upstream_error("connect");
@@ -371,9 +382,13 @@ impl Shared {
         base: &Uri,
         sent_at: Instant,
         latency: Duration,
+        public: Option<&str>,
     ) -> Response<ProxyBody> {
         let (mut parts, body) = resp.into_parts();
         strip_hop_by_hop(&mut parts.headers);
+        if let Some(public) = public {
+            rewrite_marathon_addresses::rewrite(&mut parts.headers, &self.upstreams, public);
+        }
         ctx.upstream = Some(base.clone());
         ctx.upstream_response_at = Some(sent_at + latency);
         self.phases.response_filter(&mut ctx, &parts);

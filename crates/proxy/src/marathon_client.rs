@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::body::UpstreamBody;
 use crate::config::{ProxyConfig, UpstreamConfig};
+use crate::own_credentials::OwnCredentials;
 use crate::upstream::{build_client, display_base, error_chain, target_uri, HttpClient};
 use crate::upstreams::{LeaderAnswer, Upstreams};
 
@@ -29,6 +30,7 @@ const STREAM_OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub struct MarathonClient {
     http: HttpClient,
+    credentials: Arc<OwnCredentials>,
     upstreams: Arc<Upstreams>,
     poll_every: Duration,
     poll_timeout: Duration,
@@ -60,16 +62,36 @@ enum TryError {
     Answered(String),
 }
 
+impl TryError {
+    fn into_message(self) -> String {
+        match self {
+            TryError::Unreachable(m) | TryError::Answered(m) => m,
+        }
+    }
+}
+
 impl MarathonClient {
-    /// The client for `config`'s Marathons and `[upstream]` settings.
+    /// The client for `config`'s Marathons and `[upstream]` settings, with the proxy's own
+    /// credentials (`[upstream.auth]` and the environment).
     pub fn new(config: &ProxyConfig) -> anyhow::Result<Self> {
-        Self::for_marathons(config.marathon_uris()?, &config.upstream)
+        let credentials = config.own_credentials()?;
+        Self::with_credentials(config.marathon_uris()?, &config.upstream, credentials)
     }
 
-    /// The client for these Marathons (base URLs, optionally with a path prefix).
+    /// The client for these Marathons (base URLs, optionally with a path prefix), without
+    /// credentials.
     pub fn for_marathons(marathons: Vec<Uri>, upstream: &UpstreamConfig) -> anyhow::Result<Self> {
+        Self::with_credentials(marathons, upstream, OwnCredentials::none())
+    }
+
+    /// The client for these Marathons, with `credentials` on every request of its own.
+    pub fn with_credentials(marathons: Vec<Uri>, upstream: &UpstreamConfig, credentials: OwnCredentials) -> anyhow::Result<Self> {
+        if credentials.configured() {
+            tracing::info!(credentials = %credentials.describe(), "the proxy's own reads of Marathon authenticate");
+        }
         Ok(MarathonClient {
             http: build_client(upstream)?,
+            credentials: Arc::new(credentials),
             upstreams: Upstreams::new(marathons),
             poll_every: upstream.leader_poll_interval(),
             poll_timeout: upstream.connect_timeout().max(Duration::from_millis(500)) * 2,
@@ -146,7 +168,7 @@ impl MarathonClient {
 
     async fn ask_leader(&self, base: &Uri) -> Result<LeaderAnswer, String> {
         let asked = async {
-            let resp = self.send(base, "/v2/leader", "application/json").await.map_err(|e| e.to_string())?;
+            let resp = self.send(base, "/v2/leader", "application/json").await.map_err(TryError::into_message)?;
             let status = resp.status();
             let body = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
             if !status.is_success() {
@@ -166,10 +188,7 @@ impl MarathonClient {
 
     async fn get_from(&self, base: &Uri, path_and_query: &str) -> Result<Bytes, TryError> {
         let read = async {
-            let resp = self
-                .send(base, path_and_query, "application/json")
-                .await
-                .map_err(|e| TryError::Unreachable(e.to_string()))?;
+            let resp = self.send(base, path_and_query, "application/json").await?;
             let status = resp.status();
             let body = resp
                 .into_body()
@@ -178,7 +197,7 @@ impl MarathonClient {
                 .map_err(|e| TryError::Answered(format!("{path_and_query}: the answer broke off: {e}")))?
                 .to_bytes();
             if !status.is_success() {
-                return Err(TryError::Answered(format!("{path_and_query} answered {status}")));
+                return Err(TryError::Answered(self.refusal(path_and_query, status)));
             }
             Ok(body)
         };
@@ -190,23 +209,55 @@ impl MarathonClient {
     async fn open_stream(&self, base: &Uri, path_and_query: &str) -> Result<Response<Incoming>, TryError> {
         let resp = tokio::time::timeout(STREAM_OPEN_TIMEOUT, self.send(base, path_and_query, "text/event-stream"))
             .await
-            .map_err(|_| TryError::Unreachable(format!("{path_and_query}: no answer within {STREAM_OPEN_TIMEOUT:?}")))?
-            .map_err(|e| TryError::Unreachable(e.to_string()))?;
+            .map_err(|_| TryError::Unreachable(format!("{path_and_query}: no answer within {STREAM_OPEN_TIMEOUT:?}")))??;
         if !resp.status().is_success() {
-            return Err(TryError::Answered(format!("{path_and_query} answered {}", resp.status())));
+            return Err(TryError::Answered(self.refusal(path_and_query, resp.status())));
         }
         Ok(resp)
     }
 
-    /// The one place a request of the proxy's own is built and sent.
-    async fn send(&self, base: &Uri, path_and_query: &str, accept: &'static str) -> anyhow::Result<Response<Incoming>> {
-        let uri = target_uri(base, Some(&path_and_query.parse()?))?;
-        let req = Request::builder()
+    /// "answered 401", and what to do about it when it is about credentials.
+    fn refusal(&self, path_and_query: &str, status: http::StatusCode) -> String {
+        let hint = match (status.as_u16(), self.credentials.configured()) {
+            (401, false) => ": Marathon requires authentication; give the proxy credentials of its own in [upstream.auth]",
+            (401, true) => ": Marathon refused the proxy's own credentials ([upstream.auth])",
+            (403, _) => ": the proxy's own credentials lack the permission to read this",
+            _ => "",
+        };
+        format!("{path_and_query} answered {status}{hint}")
+    }
+
+    /// The one place a request of the proxy's own is built and sent: with the proxy's own
+    /// credentials, and once more with fresh ones when Marathon answers 401 (a rotated file, an
+    /// expired DC/OS token).
+    async fn send(&self, base: &Uri, path_and_query: &str, accept: &'static str) -> Result<Response<Incoming>, TryError> {
+        let resp = self.send_once(base, path_and_query, accept).await?;
+        if resp.status() != http::StatusCode::UNAUTHORIZED || !self.credentials.configured() {
+            return Ok(resp);
+        }
+        self.credentials.refused().await;
+        self.send_once(base, path_and_query, accept).await
+    }
+
+    async fn send_once(&self, base: &Uri, path_and_query: &str, accept: &'static str) -> Result<Response<Incoming>, TryError> {
+        let uri = path_and_query
+            .parse()
+            .map_err(http::Error::from)
+            .and_then(|pq| target_uri(base, Some(&pq)))
+            .map_err(|e| TryError::Answered(format!("{path_and_query}: {e}")))?;
+        let mut req = Request::builder()
             .method(Method::GET)
             .uri(uri)
             .header(http::header::ACCEPT, accept)
-            .body(UpstreamBody::Full(None))?;
-        self.http.request(req).await.map_err(|e| anyhow::anyhow!("{}", error_chain(&e)))
+            .body(UpstreamBody::Full(None))
+            .map_err(|e| TryError::Answered(format!("{path_and_query}: {e}")))?;
+        // A credential that cannot be had (a missing file, a refused DC/OS login) says nothing
+        // about whether this Marathon is reachable.
+        let authorization = self.credentials.authorization(&self.http).await.map_err(|e| TryError::Answered(format!("{e:#}")))?;
+        if let Some(authorization) = authorization {
+            req.headers_mut().insert(http::header::AUTHORIZATION, authorization);
+        }
+        self.http.request(req).await.map_err(|e| TryError::Unreachable(error_chain(&e)))
     }
 }
 

@@ -213,6 +213,14 @@ impl Upstreams {
         self.refresh.notify_one();
     }
 
+    /// The base URL of the known Marathon (configured or the leader) at `target`'s authority.
+    pub fn known_base(&self, target: &Uri) -> Option<Uri> {
+        if let Some(c) = self.configured.iter().find(|u| same_authority(u, target)) {
+            return Some(c.clone());
+        }
+        self.state.read().unwrap().leader.clone().filter(|l| same_authority(l, target))
+    }
+
     /// A Marathon known to us (configured or the leader) with this authority.
     pub fn known(&self, target: &Uri) -> bool {
         self.configured.iter().any(|u| same_authority(u, target))

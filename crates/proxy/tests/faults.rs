@@ -188,13 +188,19 @@ async fn redirect_from_a_non_leader_is_followed_or_passed() {
     assert_eq!((s.as_u16(), h["x-served-by"].to_str().unwrap()), (200, "leader"));
     p.shutdown().await.unwrap();
 
-    let mut cfg = test_config(&[standby.url(), leader.url()]);
-    cfg.upstream.follow_leader_redirects = false;
-    let p = start_proxy(cfg).await;
-    let (s, h, _) = fetch(&c, get(&p.url("/v2/apps"))).await;
-    assert_eq!(s, 302);
-    assert_eq!(h["location"], format!("{}/v2/apps", leader.url()));
-    p.shutdown().await.unwrap();
+    // Passed on, the redirect names the proxy (a client that follows it stays behind it), or,
+    // with the rewrite off, the leader.
+    for rewrite in [true, false] {
+        let mut cfg = test_config(&[standby.url(), leader.url()]);
+        cfg.upstream.follow_leader_redirects = false;
+        cfg.upstream.rewrite_marathon_addresses = rewrite;
+        let p = start_proxy(cfg).await;
+        let (s, h, _) = fetch(&c, get(&p.url("/v2/apps"))).await;
+        assert_eq!(s, 302);
+        let expected = if rewrite { p.url("/v2/apps") } else { format!("{}/v2/apps", leader.url()) };
+        assert_eq!(h["location"], expected);
+        p.shutdown().await.unwrap();
+    }
 
     // A redirect to somewhere unknown is passed on, never followed.
     *standby.state.redirect_apps_to.lock().unwrap() = Some("http://127.0.0.1:9/v2/apps".into());

@@ -7,6 +7,7 @@ use admission_runtime::{Admission, AdmitConfig, LiveModel};
 
 use super::{start_proxy_sharing, test_config, wait_ready, RunningProxy};
 
+
 /// An app body with `env_vars` environment variables (what makes apps large).
 pub fn app_body(id: &str, env_vars: usize) -> String {
     let env: serde_json::Map<String, serde_json::Value> = (0..env_vars)
@@ -27,8 +28,21 @@ pub struct Setup {
 
 /// The simulator with `sim_config`, and a ready proxy whose `[admission]` table is `admission_toml`.
 pub async fn setup_with(sim_config: marathon_sim::SimConfig, admission_toml: &str) -> Setup {
+    let s = setup_unready(sim_config, admission_toml, |_, _| {}).await;
+    wait_ready(&s.proxy).await;
+    s
+}
+
+/// As [`setup_with`], with `adjust` applied to the proxy's configuration, not waiting for the
+/// proxy to be ready.
+pub async fn setup_unready(
+    sim_config: marathon_sim::SimConfig,
+    admission_toml: &str,
+    adjust: impl FnOnce(&mut proxy::ProxyConfig, &marathon_sim::SimHandle),
+) -> Setup {
     let sim = marathon_sim::start(sim_config).await.unwrap();
     let mut config = test_config(&[sim.url()]);
+    adjust(&mut config, &sim);
     let table: toml::Table = admission_toml.parse().unwrap();
     config.admission = Some(table);
     let admit = AdmitConfig::from_table(config.admission.as_ref()).unwrap();
@@ -37,7 +51,6 @@ pub async fn setup_with(sim_config: marathon_sim::SimConfig, admission_toml: &st
     model.clone().spawn_resync();
     let admission = Arc::new(Admission::new(admit.clone(), model, Arc::default()));
     let proxy = start_proxy_sharing(config, admission.clone(), marathon).await;
-    wait_ready(&proxy).await;
     Setup { sim, proxy, admission, admit }
 }
 

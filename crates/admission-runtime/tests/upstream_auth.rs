@@ -1,0 +1,141 @@
+//! In front of a Marathon that requires authentication, on 127.0.0.1 only: the simulator with
+//! Marathon's `--http_credentials` (Basic) or as DC/OS with a service account, the proxy with
+//! credentials of its own in `[upstream.auth]` (or none).
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use common::admission_setup::*;
+use common::*;
+use rsa::pkcs1::EncodeRsaPublicKey;
+use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+
+const LIMIT: u64 = 20_000;
+const ADMISSION: &str = "zk_max_node_size = 20000\nresync_interval_ms = 200\naudit_log = \"off\"\n";
+
+fn basic(user_pass: &str) -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(user_pass))
+}
+
+fn with_header(mut r: http::Request<http_body_util::Full<bytes::Bytes>>, auth: &str) -> http::Request<http_body_util::Full<bytes::Bytes>> {
+    r.headers_mut().insert(http::header::AUTHORIZATION, auth.parse().unwrap());
+    r
+}
+
+fn secret_file(dir: &tempfile::TempDir, name: &str, content: &str) -> PathBuf {
+    let p = dir.path().join(name);
+    std::fs::write(&p, content).unwrap();
+    p
+}
+
+/// Over the wall whatever the state (1,000 env vars of values that do not compress): the proxy's
+/// 422 without asking Marathon.
+fn huge_app(id: &str) -> String {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let env: serde_json::Map<String, serde_json::Value> = (0..1000)
+        .map(|i| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (format!("V{i}"), serde_json::json!(format!("{x:016x}")))
+        })
+        .collect();
+    serde_json::json!({"id": id, "cmd": "sleep 1", "env": env}).to_string()
+}
+
+#[tokio::test]
+async fn with_basic_credentials_the_model_syncs_and_forwarded_requests_carry_only_the_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = secret_file(&dir, "credentials", "ops:s3cr3t-basic\n");
+    let sim_config = marathon_sim::SimConfig { http_credentials: Some(("ops".into(), "s3cr3t-basic".into())), ..sim_legacy(LIMIT, None) };
+    let s = setup_unready(sim_config, ADMISSION, |c, _| c.upstream.auth.credentials_file = Some(file.clone())).await;
+    wait_ready(&s.proxy).await;
+    let c = client();
+
+    let (status, _, body) = fetch(&c, req("POST", &s.proxy.url("/v2/apps"), &huge_app("/big/one"))).await;
+    assert!(is_our_rejection(status, &body), "{status} {}", String::from_utf8_lossy(&body));
+
+    // The proxy's credentials are its own: a client without any gets Marathon's 401.
+    let (status, headers, _) = fetch(&c, get(&s.proxy.url("/v2/apps"))).await;
+    assert_eq!(status, 401);
+    assert!(headers["www-authenticate"].to_str().unwrap().to_lowercase().starts_with("basic"), "{headers:?}");
+    let (status, _, body) = fetch(&c, with_header(req("POST", &s.proxy.url("/v2/apps"), &app_body("/small/one", 1)), &basic("ops:s3cr3t-basic"))).await;
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let (status, _, _) = fetch(&c, req("POST", &s.proxy.url("/v2/apps"), &app_body("/small/two", 1))).await;
+    assert_eq!(status, 401, "an admitted write without credentials is Marathon's to refuse");
+    assert!(s.sim.root().find_app(&marathon_model::PathId::parse("/small/two")).is_none());
+    s.proxy.shutdown().await.unwrap();
+    s.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_credentials_readyz_and_a_write_say_marathon_wants_them() {
+    let sim_config = marathon_sim::SimConfig { http_credentials: Some(("ops".into(), "pw".into())), ..sim_legacy(LIMIT, None) };
+    let s = setup_unready(sim_config, ADMISSION, |_, _| {}).await;
+    let c = client();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let body = loop {
+        let (status, _, body) = fetch(&c, get(&s.proxy.admin_url("/readyz"))).await;
+        assert_eq!(status, 503, "ready without credentials: {}", String::from_utf8_lossy(&body));
+        let text = String::from_utf8_lossy(&body).into_owned();
+        if text.contains("401") {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "/readyz never named the 401: {text}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(body.contains("requires authentication") && body.contains("[upstream.auth]"), "{body}");
+    assert!(!body.contains("unreachable"), "{body}");
+    let (status, _, body) = fetch(&c, req("POST", &s.proxy.url("/v2/apps"), &huge_app("/big/one"))).await;
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("requires authentication"), "{text}");
+    s.proxy.shutdown().await.unwrap();
+    s.sim.shutdown().await;
+}
+
+/// (private key PKCS#8 PEM, public key PKCS#1 PEM).
+fn key_pair() -> (String, String) {
+    let private = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap();
+    let public = rsa::RsaPublicKey::from(&private).to_pkcs1_pem(LineEnding::LF).unwrap();
+    (private.to_pkcs8_pem(LineEnding::LF).unwrap().to_string(), public)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dcos_service_account_logs_in_and_renews_its_token_without_a_failed_decision() {
+    let (private, public) = key_pair();
+    let dir = tempfile::tempdir().unwrap();
+    let sim_config = marathon_sim::SimConfig {
+        dcos_service_accounts: vec![("marathon-admission".into(), public)],
+        dcos_token_ttl: Duration::from_secs(2),
+        ..sim_legacy(LIMIT, None)
+    };
+    let s = setup_unready(sim_config, ADMISSION, |c, sim| {
+        let credential = serde_json::json!({
+            "scheme": "RS256", "uid": "marathon-admission", "private_key": private,
+            "login_endpoint": format!("{}/acs/api/v1/auth/login", sim.url()),
+        });
+        c.upstream.auth.dcos_service_account_file = Some(secret_file(&dir, "sa.json", &credential.to_string()));
+    })
+    .await;
+    wait_ready(&s.proxy).await;
+    assert!(s.sim.auth_stats().logins >= 1);
+    let c = client();
+    // Decisions keep coming while tokens expire (TTL 2 s) and are renewed: none fails.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut decisions = 0;
+    while s.sim.auth_stats().logins < 4 {
+        assert!(Instant::now() < deadline, "the token was never renewed: {:?}", s.sim.auth_stats());
+        let (status, _, body) = fetch(&c, req("POST", &s.proxy.url("/v2/apps"), &huge_app(&format!("/big/a{decisions}")))).await;
+        assert!(is_our_rejection(status, &body), "decision {decisions}: {status} {}", String::from_utf8_lossy(&body));
+        decisions += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (status, _, _) = fetch(&c, get(&s.proxy.admin_url("/readyz"))).await;
+    assert_eq!(status, 200);
+    s.proxy.shutdown().await.unwrap();
+    s.sim.shutdown().await;
+}
