@@ -262,3 +262,34 @@ async fn live_marathon_reads_as_its_state_file() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains(&format!("cannot read the root group from Marathon at {dead}")), "{stderr}");
 }
+
+/// Behind a Marathon that requires authentication, `report --marathon` reads with the proxy's own
+/// credentials (here from the environment) and says what is missing without them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_marathon_behind_basic_auth_is_read_with_the_proxys_credentials() {
+    let sim_config = marathon_sim::SimConfig { http_credentials: Some(("ops".into(), "s3cr3t-report".into())), ..Default::default() };
+    let sim = marathon_sim::start(sim_config).await.unwrap();
+    let url = sim.url();
+    let (with, without) = tokio::task::spawn_blocking(move || {
+        let run = |credentials: Option<&str>| {
+            let mut cmd = bin();
+            cmd.args(["report", "--json", "--marathon", &url]).env_remove("MARATHON_ADMISSION_CREDENTIALS");
+            if let Some(c) = credentials {
+                cmd.env("MARATHON_ADMISSION_CREDENTIALS", c);
+            }
+            cmd.output().unwrap()
+        };
+        (run(Some("ops:s3cr3t-report")), run(None))
+    })
+    .await
+    .unwrap();
+    assert!(with.status.success(), "{}", String::from_utf8_lossy(&with.stderr));
+    assert_eq!(serde_json::from_slice::<Value>(&with.stdout).unwrap()["layout"], "legacy");
+    let stderr = String::from_utf8_lossy(&without.stderr);
+    assert_eq!(without.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("401") && stderr.contains("requires authentication"), "{stderr}");
+    for out in [&with, &without] {
+        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(!all.contains("s3cr3t-report"), "{all}");
+    }
+}

@@ -105,7 +105,7 @@ fn systemd_unit_commands_and_example_config_are_valid_for_the_binary() {
         .unwrap();
     assert!(out.status.success(), "{}", show(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("OK (listen 0.0.0.0:8081, admin 0.0.0.0:9102"), "{stdout}");
+    assert!(stdout.contains("OK (listen 0.0.0.0:8081, admin 127.0.0.1:9102"), "{stdout}");
     assert!(!String::from_utf8_lossy(&out.stderr).contains("unknown"), "{}", show(&out));
 }
 

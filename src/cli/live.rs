@@ -9,7 +9,9 @@ pub fn fetch_root(url: &str, upstream: &proxy::config::UpstreamConfig) -> anyhow
     let base: http::Uri = url.parse().with_context(|| format!("--marathon {url:?} is not a URL"))?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let body = runtime.block_on(async {
-        let marathon = proxy::MarathonClient::for_marathons(vec![base], upstream)?;
+        let credentials = proxy::own_credentials::OwnCredentials::from_config(&upstream.auth, &|k| std::env::var(k).ok(), Some(&base))?;
+        credentials.check().context("the proxy's own credentials")?;
+        let marathon = proxy::MarathonClient::with_credentials(vec![base], upstream, credentials)?;
         marathon
             .get(admission_runtime::live_model::GROUPS_EMBEDDED)
             .await

@@ -15,9 +15,13 @@ pub struct ReportArgs {
     /// The state: what `GET /v2/groups?embed=group.groups&embed=group.apps` returns.
     #[arg(long, group = "source")]
     pub state: Option<PathBuf>,
-    /// Read the live state from this Marathon.
+    /// Read the live state from this Marathon (with the `[upstream]` settings of `--config`,
+    /// credentials included, and the credential environment variables).
     #[arg(long, group = "source")]
     pub marathon: Option<String>,
+    /// A `proxy.toml` whose `[upstream]` table (TLS, `[upstream.auth]`) `--marathon` uses.
+    #[arg(long, requires = "marathon")]
+    pub config: Option<PathBuf>,
     /// Read the real node sizes from ZooKeeper (`HOST:PORT[/PATH]`).
     #[arg(long, group = "source")]
     pub zk: Option<String>,
@@ -35,7 +39,13 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let flavour = args.store.flavour();
     let root = match (&args.state, &args.marathon, &args.zk) {
         (Some(path), _, _) => load_state(path, flavour)?,
-        (None, Some(url), _) => parse_state(&super::live::fetch_root(url, &Default::default())?, flavour)?,
+        (None, Some(url), _) => {
+            let config = match &args.config {
+                Some(path) => admission_runtime::ServeConfig::load(path)?,
+                None => admission_runtime::ServeConfig::default(),
+            };
+            parse_state(&super::live::fetch_root(url, &config.proxy.upstream)?, flavour)?
+        }
         (None, None, Some(spec)) => return zk_report(spec, &args),
         _ => anyhow::bail!("give one of --state ROOT.json, --marathon URL or --zk HOST:PORT/PATH"),
     };

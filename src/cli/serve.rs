@@ -76,12 +76,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         for k in &transport.unknown_keys {
             eprintln!("warning: {origin}: unknown top-level key `{k}` (ignored)");
         }
+        let credentials = transport.own_credentials()?;
         println!(
-            "{origin}: OK (listen {}, admin {}, marathon {}{})",
+            "{origin}: OK (listen {}, admin {}, marathon {}{}, the proxy's own credentials: {})",
             transport.listen,
             transport.admin_listen,
             transport.marathon.join(", "),
-            if transport.listener.tls.is_some() { ", TLS listener" } else { "" }
+            if transport.listener.tls.is_some() { ", TLS listener" } else { "" },
+            credentials.describe()
         );
         return Ok(ExitCode::SUCCESS);
     }
