@@ -2,10 +2,12 @@
 //! `marathon_admission_proxy_admission_` prefix) through [`proxy::RequestPhases::register_metrics`].
 //!
 //! Labels are bounded: outcome (`allow`, `warn`, `reject`, `unchecked`), reason class (a fixed
-//! set, see [`ReasonClass`]), estimator path (`warm`, `exact`), and top-level group ids (at most
+//! set, see [`admission::ReasonClass`]), estimator path (`warm`, `exact`), and top-level group ids (at most
 //! [`MAX_GROUP_LABELS`], as found in Marathon). Never a value of env, labels or secrets.
 
 use std::sync::atomic::AtomicU64;
+
+use admission::ReasonClass;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -31,45 +33,6 @@ pub struct PathLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct GroupLabels {
     pub group: String,
-}
-
-/// Why a decision came out as it did (the `reason` label).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReasonClass {
-    /// Below `warn_at`.
-    WithinLimit,
-    /// Above `warn_at`, below the admission threshold.
-    NearLimit,
-    /// At or over the admission threshold and growing.
-    OverLimit,
-    /// Over the threshold but shrinking: forwarded ("never block the way out").
-    Shrinking,
-    /// Over the threshold, forwarded because the mode (global or group) is `warn`.
-    ModeWarn,
-    /// Admission `off` for this write.
-    ModeOff,
-    /// Marathon-side health checks x instances above the threshold.
-    HealthChecks,
-    /// Model not synced: failure policy applied.
-    NotSynced,
-    /// A per-group quota refused or warned (`[[quota]]`).
-    Quota,
-}
-
-impl ReasonClass {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReasonClass::WithinLimit => "within_limit",
-            ReasonClass::NearLimit => "near_limit",
-            ReasonClass::OverLimit => "over_limit",
-            ReasonClass::Shrinking => "shrinking",
-            ReasonClass::ModeWarn => "mode_warn",
-            ReasonClass::ModeOff => "mode_off",
-            ReasonClass::HealthChecks => "health_checks",
-            ReasonClass::NotSynced => "not_synced",
-            ReasonClass::Quota => "quota",
-        }
-    }
 }
 
 type FloatGauge = Gauge<f64, AtomicU64>;

@@ -1,4 +1,7 @@
 //! The `[admission]` table of `proxy.toml` (kept opaque by [`proxy::config`], interpreted here).
+//! Read and checked here; what the values mean is policy and lives in the pure crates: the
+//! per-group modes in [`admission::GroupModes`], the store settings in
+//! [`znode_size::StoreConfig::for_marathon`].
 //!
 //! ```toml
 //! [admission]
@@ -27,10 +30,10 @@
 
 use std::time::Duration;
 
-use admission::{Mode, Policy};
+use admission::{GroupModes, Mode, Policy};
 use anyhow::Context;
 use serde::Deserialize;
-use znode_size::{AppFlavor, Layout, StoreConfig};
+use znode_size::{Layout, StoreConfig, StoreOverrides};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -52,6 +55,17 @@ pub enum LayoutChoice {
     Legacy,
     #[serde(rename = "v1.4")]
     V14,
+}
+
+impl LayoutChoice {
+    /// The layout given explicitly (`None`: from the version).
+    fn layout(self) -> Option<Layout> {
+        match self {
+            LayoutChoice::Auto => None,
+            LayoutChoice::Legacy => Some(Layout::Legacy),
+            LayoutChoice::V14 => Some(Layout::V14),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -126,11 +140,8 @@ impl Default for Raw {
 pub struct AdmitConfig {
     pub enabled: bool,
     pub policy: Policy,
-    pub layout: LayoutChoice,
-    pub zk_max_node_size: Option<u64>,
-    pub zk_compression: Option<bool>,
-    pub zk_compression_threshold: Option<u64>,
-    pub zk_max_packet: Option<u64>,
+    /// `layout` and the `zk_*` keys: what `/v2/info`'s version does not say.
+    pub store: StoreOverrides,
     pub failure_policy: FailurePolicy,
     pub resync_interval: Duration,
     pub ledger_timeout: Duration,
@@ -143,8 +154,8 @@ pub struct AdmitConfig {
     pub warm: bool,
     pub audit: AuditTarget,
     pub health_check_threshold: u64,
-    /// Per-group modes, longest prefix first.
-    pub groups: Vec<GroupMode>,
+    /// Per-group modes (`[[admission.group]]`); `policy.mode` where none applies.
+    pub groups: GroupModes,
 }
 
 impl Default for AdmitConfig {
@@ -174,37 +185,8 @@ impl AdmitConfig {
         Ok(AdmitConfig::from_raw(raw))
     }
 
-    /// The mode for a write touching `ids` (absolute paths): the strictest of the modes of the
-    /// longest matching `[[admission.group]]` prefix of each id; the global mode where none matches.
-    pub fn mode_for<'a>(&self, ids: impl IntoIterator<Item = &'a str>) -> Mode {
-        let mut out: Option<Mode> = None;
-        let mut any = false;
-        for id in ids {
-            any = true;
-            let m = self
-                .groups
-                .iter()
-                .find(|g| prefix_matches(&g.prefix, id))
-                .map(|g| g.mode)
-                .unwrap_or(self.policy.mode);
-            out = Some(match out {
-                None => m,
-                Some(prev) => stricter(prev, m),
-            });
-        }
-        if !any {
-            return self.policy.mode;
-        }
-        out.unwrap_or(self.policy.mode)
-    }
-
     fn from_raw(raw: Raw) -> AdmitConfig {
-        let mut groups: Vec<GroupMode> = raw
-            .group
-            .into_iter()
-            .map(|g| GroupMode { prefix: normalize_prefix(&g.prefix), mode: g.mode })
-            .collect();
-        groups.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+        let groups = GroupModes::new(raw.group.into_iter().map(|g| (g.prefix, g.mode)));
         let audit = match raw.audit_log.as_str() {
             "off" | "" => AuditTarget::Off,
             "stderr" | "-" => AuditTarget::Stderr,
@@ -213,11 +195,13 @@ impl AdmitConfig {
         AdmitConfig {
             enabled: raw.enabled,
             policy: Policy { margin: raw.margin, warn_at: raw.warn_at, mode: raw.mode },
-            layout: raw.layout,
-            zk_max_node_size: raw.zk_max_node_size,
-            zk_compression: raw.zk_compression,
-            zk_compression_threshold: raw.zk_compression_threshold,
-            zk_max_packet: raw.zk_max_packet,
+            store: StoreOverrides {
+                layout: raw.layout.layout(),
+                zk_max_node_size: raw.zk_max_node_size,
+                zk_compression: raw.zk_compression,
+                zk_compression_threshold: raw.zk_compression_threshold,
+                zk_max_packet: raw.zk_max_packet,
+            },
             failure_policy: raw.failure_policy,
             resync_interval: Duration::from_millis(raw.resync_interval_ms.max(50)),
             ledger_timeout: Duration::from_millis(raw.ledger_timeout_ms.max(100)),
@@ -233,68 +217,8 @@ impl AdmitConfig {
 
     /// The store settings for a Marathon reporting `version` (e.g. `1.3.14`, `1.4.13`).
     pub fn store_config(&self, version: &str) -> StoreConfig {
-        let v14 = version_at_least_1_4(version);
-        let layout = match self.layout {
-            LayoutChoice::Auto if v14 => Layout::V14,
-            LayoutChoice::Auto => Layout::Legacy,
-            LayoutChoice::Legacy => Layout::Legacy,
-            LayoutChoice::V14 => Layout::V14,
-        };
-        let mut cfg = StoreConfig::marathon_1_3();
-        cfg.layout = layout;
-        cfg.flavor = if v14 || layout == Layout::V14 { AppFlavor::V14 } else { AppFlavor::V13 };
-        if let Some(v) = self.zk_max_node_size {
-            cfg.zk_max_node_size = v;
-        }
-        if let Some(v) = self.zk_compression {
-            cfg.compression = v;
-        }
-        if let Some(v) = self.zk_compression_threshold {
-            cfg.compression_threshold = v;
-        }
-        if let Some(v) = self.zk_max_packet {
-            cfg.zk_max_packet = v;
-        }
-        cfg
+        StoreConfig::for_marathon(version, &self.store)
     }
-}
-
-fn normalize_prefix(p: &str) -> String {
-    let t = p.trim_end_matches('/');
-    if t.is_empty() {
-        "/".into()
-    } else {
-        t.into()
-    }
-}
-
-/// `/dev` matches `/dev` and `/dev/x`, not `/devops`.
-fn prefix_matches(prefix: &str, id: &str) -> bool {
-    prefix == "/" || id == prefix || (id.starts_with(prefix) && id.as_bytes().get(prefix.len()) == Some(&b'/'))
-}
-
-fn stricter(a: Mode, b: Mode) -> Mode {
-    let rank = |m: Mode| match m {
-        Mode::Enforce => 2,
-        Mode::Warn => 1,
-        Mode::Off => 0,
-    };
-    if rank(a) >= rank(b) {
-        a
-    } else {
-        b
-    }
-}
-
-/// `1.4.x` and later (and anything unparsable, Marathon's newest behaviour) → true.
-pub fn version_at_least_1_4(version: &str) -> bool {
-    let mut parts = version.trim().split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty());
-    let major: u64 = match parts.next().and_then(|p| p.parse().ok()) {
-        Some(m) => m,
-        None => return true,
-    };
-    let minor: u64 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-    major > 1 || (major == 1 && minor >= 4)
 }
 
 #[cfg(test)]
@@ -326,7 +250,7 @@ mod tests {
     }
 
     #[test]
-    fn group_modes_longest_prefix_strictest_wins() {
+    fn group_modes_are_read_and_checked() {
         let t: toml::Table = r#"
             mode = "enforce"
             audit_log = "off"
@@ -341,25 +265,20 @@ mod tests {
         .unwrap();
         let c = AdmitConfig::from_table(Some(&t)).unwrap();
         assert_eq!(c.audit, AuditTarget::Off);
-        assert_eq!(c.mode_for(["/dev/web"]), Mode::Warn);
-        assert_eq!(c.mode_for(["/dev"]), Mode::Warn);
-        assert_eq!(c.mode_for(["/devops/x"]), Mode::Enforce);
-        assert_eq!(c.mode_for(["/dev/sandbox/a"]), Mode::Off);
-        assert_eq!(c.mode_for(["/dev/sandbox/a", "/dev/x"]), Mode::Warn);
-        assert_eq!(c.mode_for(["/dev/x", "/prod/y"]), Mode::Enforce);
-        assert_eq!(c.mode_for([]), Mode::Enforce);
+        let expected = GroupModes::new([("/dev/sandbox".to_string(), Mode::Off), ("/dev".to_string(), Mode::Warn)]);
+        assert_eq!(c.groups, expected);
         let bad: toml::Table = "[[group]]\nprefix = \"dev\"\nmode = \"warn\"".parse().unwrap();
         assert!(AdmitConfig::from_table(Some(&bad)).is_err());
         assert_eq!(AdmitConfig::default().audit, AuditTarget::Stderr);
     }
 
     #[test]
-    fn auto_layout_from_version() {
-        let c = AdmitConfig::default();
-        assert_eq!(c.store_config("1.3.14").layout, Layout::Legacy);
-        assert_eq!(c.store_config("1.3.14").flavor, AppFlavor::V13);
-        assert_eq!(c.store_config("1.4.13").layout, Layout::V14);
-        assert_eq!(c.store_config("1.10.0").layout, Layout::V14);
-        assert!(!version_at_least_1_4("0.15.3"));
+    fn layout_auto_leaves_it_to_the_version() {
+        assert_eq!(AdmitConfig::default().store, StoreOverrides::default());
+        let t: toml::Table = "layout = \"legacy\"\nzk_compression = false".parse().unwrap();
+        let c = AdmitConfig::from_table(Some(&t)).unwrap();
+        assert_eq!(c.store.layout, Some(Layout::Legacy));
+        assert_eq!(c.store_config("1.4.13").layout, Layout::Legacy);
+        assert!(!c.store_config("1.3.14").compression);
     }
 }

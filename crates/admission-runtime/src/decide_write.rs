@@ -24,7 +24,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use admission::{Decision, Mode, Policy, Verdict};
+use admission::{fold_health_check_wall, Decision, HealthCheckCounts, Mode, Policy, ReasonClass, Verdict};
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
@@ -32,11 +32,11 @@ use marathon_model::ops::{apply, parse_write, ChangeError, NoHistory, Write};
 use marathon_model::{Group, PathId, Timestamp};
 use serde_json::json;
 
-use super::admit_metrics::{AdmitMetrics, PathLabels, ReasonClass};
+use super::admit_metrics::{AdmitMetrics, PathLabels};
 use super::audit::{basic_auth_user, AuditLog, AuditRecord};
 use super::config::{AdmitConfig, FailurePolicy};
 use super::ledger::{Ledger, LocalLedger, Reservation};
-use super::live_model::{marathon_health_checks, LiveModel, Snapshot};
+use super::live_model::{LiveModel, Snapshot};
 use super::quota_runtime::QuotaRuntime;
 use super::rejection::{Breakdown, Rejection};
 use super::decision_sizes::{SizeEngine, Sizes, Thresholds};
@@ -211,7 +211,7 @@ impl Admission {
         // The mode of the groups this write touches.
         let ids: Vec<String> =
             affected.iter().map(|p| p.to_string()).chain(url_resource_id(method, path)).collect();
-        let mode = self.config.mode_for(ids.iter().map(String::as_str));
+        let mode = self.config.groups.mode_for(self.config.policy.mode, ids.iter().map(String::as_str));
         let policy = Policy { mode, ..self.config.policy.clone() };
         let limit = snap.store.limit_bytes();
         let th = Thresholds { reject_at: policy.reject_at(limit), warn_at: (limit as f64 * policy.warn_at) as u64 };
@@ -239,19 +239,12 @@ impl Admission {
 
         let mut decision = admission::decide(&policy, &sizes.current, &sizes.predicted);
         let over = sizes.predicted.binding_bytes >= th.reject_at;
-        let mut reason = match (decision.decision, mode) {
-            (_, Mode::Off) => ReasonClass::ModeOff,
-            (Verdict::Reject, _) => ReasonClass::OverLimit,
-            (Verdict::Warn, _) if over && decision.shrinking => ReasonClass::Shrinking,
-            (Verdict::Warn, Mode::Warn) if over => ReasonClass::ModeWarn,
-            (Verdict::Warn, _) => ReasonClass::NearLimit,
-            (Verdict::Allow, _) => ReasonClass::WithinLimit,
-        };
+        let mut reason = ReasonClass::of_size_decision(&decision, mode, over);
         let hc_target = self.further_checks(mode, &base, &target, &mut decision, &mut reason);
         // Per-group quotas: may only make the decision stricter.
         let quota = self.quotas.check(mode, &snap.store, &base, &target, &ids, headers, &mut decision);
-        if quota.as_ref().is_some_and(|q| q.rejects || (q.outcome.verdict != Verdict::Allow && reason == ReasonClass::WithinLimit)) {
-            reason = ReasonClass::Quota;
+        if let Some(q) = &quota {
+            reason = reason.after_quota(q.rejects, q.outcome.verdict);
         }
 
         let mut ticket = None;
@@ -288,23 +281,9 @@ impl Admission {
         decision: &mut Decision,
         reason: &mut ReasonClass,
     ) -> u64 {
-        let hc_target = marathon_health_checks(target);
-        if mode == Mode::Off || self.config.health_check_threshold == 0 {
-            return hc_target;
-        }
-        let threshold = self.config.health_check_threshold;
-        if hc_target > threshold && hc_target >= marathon_health_checks(base) {
-            decision.reasons.push(format!(
-                "Marathon itself would run {hc_target} health checks (HTTP/HTTPS/TCP checks x instances), above \
-                 {threshold}: Marathon slows down with that many; use MESOS_HTTP / MESOS_TCP health checks, which \
-                 the Mesos agents run instead"
-            ));
-            if decision.decision == Verdict::Allow {
-                decision.decision = Verdict::Warn;
-                *reason = ReasonClass::HealthChecks;
-            }
-        }
-        hc_target
+        let counts = HealthCheckCounts { base: base.marathon_health_checks(), target: target.marathon_health_checks() };
+        fold_health_check_wall(decision, reason, mode, self.config.health_check_threshold, counts);
+        counts.target
     }
 
     /// Audit line and metrics for one evaluation.

@@ -6,9 +6,9 @@
 //!   root `S` ([`Prepared`]). When `base` is `S`, one fast estimate of `S -> target`. When `base`
 //!   differs from `S` (writes in the ledger, or the model moved on since `S` was prepared), the
 //!   plan `base -> target` is composed from two fast estimates: its original half changes from
-//!   `S` as `base` does, its target half as `target` does, so
-//!   `plan(base, target) = plan(S, target) + plan(S, base) - plan(S, S)`, with the two error
-//!   bounds added. Precondition (as for [`WarmState`]): an app whose `version` did not change did
+//!   `S` as `base` does, its target half as `target` does ([`znode_size::compose_plan`]:
+//!   `plan(base, target) = plan(S, target) + plan(S, base) - plan(S, S)`, with the error bounds
+//!   added). Precondition (as for [`WarmState`]): an app whose `version` did not change did
 //!   not change; true for Marathon's answers and for targets from `marathon_model::ops::apply`.
 //! - **exact**: [`Estimator`] (one gzip of the whole plan). Used when no prepared state fits,
 //!   in the 1.4+ layout (which needs no gzip), and whenever a threshold that decides something
@@ -17,7 +17,7 @@
 use std::sync::Arc;
 
 use marathon_model::Group;
-use znode_size::{Estimate, Estimator, FastEstimate, Layout, StoreConfig, WarmState};
+use znode_size::{compose_plan, Estimate, Estimator, FastEstimate, Layout, StoreConfig, WarmState};
 
 /// A [`WarmState`] for one model root.
 pub struct Prepared {
@@ -130,39 +130,10 @@ fn fast(p: &Prepared, base: &Arc<Group>, target: &Group, store: &StoreConfig) ->
         let sizes = Sizes { current: p.warm.state().clone(), predicted: t.estimate.clone(), path: "warm" };
         return Some((sizes, t.error_bound));
     }
-    // base != S: compose. Every value here is in bytes of the same entries; the varint length
-    // prefixes may shift by a byte or two around the composed lengths, hence the small slack.
+    // base != S: compose.
     let b = p.warm.deployment(base, &[]);
-    let s = &p.self_plan;
-    let compose = |x: u64, y: u64, z: u64| (x + y).saturating_sub(z);
-    let plan_raw = compose(
-        t.estimate.plan_raw_bytes.unwrap_or(0),
-        b.estimate.plan_raw_bytes.unwrap_or(0),
-        s.estimate.plan_raw_bytes.unwrap_or(0),
-    );
-    if store.compresses(plan_raw as usize) != store.compresses(s.estimate.plan_raw_bytes.unwrap_or(0) as usize) {
-        return None;
-    }
-    let plan = compose(
-        t.estimate.plan_bytes.unwrap_or(0),
-        b.estimate.plan_bytes.unwrap_or(0),
-        s.estimate.plan_bytes.unwrap_or(0),
-    );
-    let limit = store.limit_bytes();
-    let predicted = Estimate {
-        layout: Layout::Legacy,
-        root_bytes: t.estimate.root_bytes,
-        plan_bytes: Some(plan),
-        binding_node: "deployment plan".into(),
-        binding_bytes: plan,
-        limit_bytes: limit,
-        accepted: plan < store.zk_max_node_size,
-        plan_raw_bytes: Some(plan_raw),
-    };
-    let current = znode_size::legacy_state(store, b.estimate.root_bytes);
-    let exact = t.exact && b.exact;
-    let bound = if exact { 0 } else { t.error_bound + b.error_bound + s.error_bound + 8 };
-    Some((Sizes { current, predicted, path: "warm" }, bound))
+    let c = compose_plan(&p.self_plan, &b, &t, store)?;
+    Some((Sizes { current: c.current, predicted: c.predicted.estimate, path: "warm" }, c.predicted.error_bound))
 }
 
 #[cfg(test)]

@@ -351,7 +351,7 @@ impl LiveModel {
                         let reject_at = me.config.policy.reject_at(store.limit_bytes());
                         let done = tokio::task::spawn_blocking(move || {
                             let groups = top_group_bytes(&root, &store);
-                            let hc = marathon_health_checks(&root);
+                            let hc = root.marathon_health_checks();
                             if warm {
                                 let p = Prepared::prepare(root, generation, store);
                                 let current = p.self_plan.estimate.binding_bytes;
@@ -395,11 +395,6 @@ impl LiveModel {
             }
         });
     }
-}
-
-/// Marathon-side health checks (HTTP, HTTPS, TCP) times instances, over every app of `root`.
-pub fn marathon_health_checks(root: &Group) -> u64 {
-    root.transitive_apps().iter().map(|a| a.marathon_health_checks() as u64 * a.instances() as u64).sum()
 }
 
 /// (top-level group id, uncompressed encoded bytes), largest first.

@@ -5,7 +5,7 @@
 //!
 //! The arithmetic is pure and lives in [`admission::quota`]: usage of a subtree (persisted bytes
 //! as uncompressed protobuf, apps, instances, resources x instances), nested quotas, "never block
-//! the way out", exemptions.
+//! the way out", exemptions, and how the quotas' verdict folds into the size decision.
 //!
 //! Interplay with `[admission] mode` (global or `[[admission.group]]`): `off` checks no quota for
 //! the write, `warn` turns a quota refusal into a warning, like a size refusal.
@@ -15,9 +15,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use admission::quota::{
-    evaluate, ClientIdentity, FindingKind, QuotaChange, QuotaEngine, QuotaOutcome, QuotaSet,
+    evaluate, fold_quota_outcome, ClientIdentity, FindingKind, QuotaChange, QuotaEngine, QuotaOutcome, QuotaSet,
 };
-use admission::{Decision, Mode, Verdict};
+use admission::{Decision, Mode};
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Response, StatusCode};
 use marathon_model::{Group, Timestamp};
@@ -304,29 +304,7 @@ impl QuotaRuntime {
                 "quota exemption used: a write over a quota was forwarded"
             );
         }
-        let size_rejected = decision.decision == Verdict::Reject;
-        let mut rejects = false;
-        match outcome.verdict {
-            Verdict::Allow => {}
-            Verdict::Warn => {
-                if decision.decision == Verdict::Allow {
-                    decision.decision = Verdict::Warn;
-                }
-            }
-            Verdict::Reject if warn_mode => {
-                if decision.decision == Verdict::Allow {
-                    decision.decision = Verdict::Warn;
-                }
-            }
-            Verdict::Reject => {
-                decision.decision = Verdict::Reject;
-                rejects = !size_rejected;
-            }
-        }
-        decision.reasons.extend(outcome.reasons());
-        if outcome.verdict == Verdict::Reject && warn_mode {
-            decision.reasons.push("admission mode is `warn`: the quota refusal is forwarded anyway".into());
-        }
+        let rejects = fold_quota_outcome(&outcome, mode, decision);
         Some(QuotaResult { outcome, rejects })
     }
 

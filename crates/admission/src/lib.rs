@@ -5,8 +5,19 @@
 //! ZooKeeper request) reaches the limit minus a margin; warn above `warn_at` of the limit; never
 //! reject a change that makes the persisted state smaller ("never block the way out"), but warn
 //! when Marathon is still predicted to refuse it.
+//!
+//! Around [`decide`]: the mode of a write from its groups ([`GroupModes`]), the health-check wall
+//! ([`fold_health_check_wall`]), the quotas ([`quota`]) and the class of the outcome
+//! ([`ReasonClass`]); each later check may only make the decision stricter.
 
+mod health_checks;
+mod modes;
 pub mod quota;
+mod reason_class;
+
+pub use health_checks::{fold_health_check_wall, HealthCheckCounts};
+pub use modes::GroupModes;
+pub use reason_class::ReasonClass;
 
 use serde::{Deserialize, Serialize};
 use znode_size::{Estimate, Layout};

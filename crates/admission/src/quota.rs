@@ -21,6 +21,7 @@
 //!   expired: by group prefix and/or client identity (the Basic auth user, or the value of a
 //!   named header). Every use is reported ([`QuotaOutcome::exemptions_used`]) for the audit log and a
 //!   counter; expired ones are ignored and said so.
+//! - [`fold_quota_outcome`] folds the quotas' verdict into the size decision (only ever stricter).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -31,6 +32,9 @@ use znode_size::encoded_tree::EncodedGroup;
 use znode_size::AppFlavor;
 
 use crate::Verdict;
+
+mod fold;
+pub use fold::fold_quota_outcome;
 
 /// What a quota does when it is exceeded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -153,6 +153,12 @@ impl Group {
         out
     }
 
+    /// Marathon-side health checks (HTTP, HTTPS, TCP) times instances, over every app of the
+    /// subtree: what Marathon itself runs (Mesos-side checks run on the agents).
+    pub fn marathon_health_checks(&self) -> u64 {
+        self.transitive_apps().iter().map(|a| a.marathon_health_checks() as u64 * a.instances() as u64).sum()
+    }
+
     /// Packs every app of the subtree (see [`SharedApp::pack`]): for a tree kept for long.
     pub fn pack_apps(&mut self) {
         for app in self.apps.iter_mut().flatten() {
@@ -209,5 +215,16 @@ mod tests {
         let mut root = root;
         root.find_app_mut(&PathId::parse("/prod/web")).unwrap().instances = Some(3);
         assert_eq!(root.find_app(&PathId::parse("/prod/web")).unwrap().instances(), 3);
+    }
+
+    #[test]
+    fn marathon_side_health_checks_times_instances() {
+        let raw = br#"{"id":"/","apps":[
+            {"id":"/a","instances":3,"healthChecks":[{"protocol":"HTTP"},{"protocol":"TCP"},{"protocol":"MESOS_HTTP"}]},
+            {"id":"/b","healthChecks":[{"protocol":"HTTPS"}]},
+            {"id":"/c","instances":5,"healthChecks":[{"protocol":"COMMAND"}]}],"groups":[]}"#;
+        let root = Group::parse(raw).unwrap().normalized(&PathId::root()).unwrap();
+        assert_eq!(root.marathon_health_checks(), 2 * 3 + 1);
+        assert_eq!(tree().marathon_health_checks(), 0);
     }
 }

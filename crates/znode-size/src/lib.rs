@@ -23,11 +23,11 @@ pub mod v14;
 pub mod warm;
 pub mod wire;
 
-pub use config::{Layout, StoreConfig};
+pub use config::{Layout, StoreConfig, StoreOverrides};
 pub use estimate::{legacy_state, Estimate, Estimator};
 pub use legacy::PlanCheck;
 pub use service_definition::AppFlavor;
-pub use warm::{FastEstimate, WarmState};
+pub use warm::{compose_plan, ComposedPlan, FastEstimate, WarmState};
 
 use marathon_model::{App, Group};
 use prost::Message;

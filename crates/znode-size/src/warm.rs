@@ -13,6 +13,9 @@
 //!   window deflate would see) before and after, plus the raw growth of everything else;
 //! - carries an error bound, and recomputes exactly whenever a threshold the caller cares about
 //!   lies within that bound (so decisions are those of the exact path).
+//!
+//! [`compose_plan`] extends one prepared state to deployments that start from another state
+//! (`base -> target` from `S -> base` and `S -> target`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -26,6 +29,9 @@ use crate::estimate::{legacy_deployment, legacy_state, Estimate, Estimator};
 use crate::legacy::{self, SIZING_UUID, SIZING_VERSION};
 use crate::pieced_bytes::PiecedBytes;
 use crate::wire::{field_len, put_bytes};
+
+mod compose;
+pub use compose::{compose_plan, ComposedPlan};
 
 /// Deflate's window: what the compressor can refer back to.
 const WINDOW: usize = 32 * 1024;
