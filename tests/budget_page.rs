@@ -168,3 +168,34 @@ fn the_budget_page_shows_groups_headroom_quotas_and_decisions() {
         std::fs::copy(&png, Path::new(REPO).join("docs/budget-page.png")).unwrap();
     }
 }
+
+/// Behind a Marathon that requires Basic auth, the page answers 401 with Marathon's challenge (a
+/// browser asks for a login), and a browser that logs in sees the page with its data.
+#[test]
+fn the_budget_page_behind_basic_auth_loads_for_a_browser_that_logs_in() {
+    let stack = Stack::start(StackOpts {
+        admission_extra: format!("audit_log = \"off\"\n{QUOTAS}"),
+        http_credentials: Some("ops:budget-pw"),
+        ..StackOpts::default()
+    });
+    let c = http();
+    let r = c.get(format!("{}/admission/ui", stack.proxy_url)).send().unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers()["www-authenticate"].to_str().unwrap().to_lowercase().starts_with("basic realm="), "{:?}", r.headers());
+    for i in 0..3 {
+        let body = serde_json::json!({"id": format!("/dev/web/app-{i}"), "cmd": "sleep 1000", "instances": 1});
+        let r = c.post(format!("{}/v2/apps", stack.proxy_url)).basic_auth("ops", Some("budget-pw")).header("content-type", "application/json").body(body.to_string()).send().unwrap();
+        assert!(r.status().is_success(), "{} {}", r.status(), r.text().unwrap_or_default());
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while c.get(format!("{}/admission/v1/groups", stack.proxy_url)).basic_auth("ops", Some("budget-pw")).send().unwrap().text().unwrap().matches("/dev/web").count() == 0 {
+        assert!(Instant::now() < deadline, "the model never showed /dev/web\n{}", stack.logs());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let dir = TempDir::new("chromium-auth");
+    let url = format!("http://ops:budget-pw@{}/admission/ui", stack.proxy_addr);
+    let dom = run_chromium(&dir.path().join("profile"), &["--virtual-time-budget=5000", "--window-size=1280,1100", "--dump-dom"], &url);
+    assert!(dom.contains("data-id=\"/dev/web\""), "the logged-in page shows no treemap:\n{dom}");
+    assert!(!dom.contains("id=\"status\" class=\"error\""), "the page could not load its data:\n{dom}");
+}

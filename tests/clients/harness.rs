@@ -66,7 +66,14 @@ impl Child {
         let mut cmd = Command::new(BIN);
         cmd.args(args).stdin(Stdio::null()).stdout(err.try_clone().unwrap()).stderr(err);
         // Nothing from the caller's environment may redirect the proxy.
-        for k in ["MARATHON_ADMISSION_LISTEN", "MARATHON_ADMISSION_ADMIN_LISTEN", "MARATHON_ADMISSION_MARATHON"] {
+        for k in [
+            "MARATHON_ADMISSION_LISTEN",
+            "MARATHON_ADMISSION_ADMIN_LISTEN",
+            "MARATHON_ADMISSION_MARATHON",
+            "MARATHON_ADMISSION_CREDENTIALS",
+            "DCOS_SERVICE_ACCOUNT_CREDENTIAL",
+            "MESOSPHERE_HTTP_CREDENTIALS",
+        ] {
             cmd.env_remove(k);
         }
         for (k, v) in envs {
@@ -131,6 +138,17 @@ pub struct StackOpts {
     pub deploy_delay_ms: u64,
     /// The proxy's `[runtime] worker_threads` (0: one per core; 1: everything on one thread).
     pub worker_threads: usize,
+    /// `user:password`: the simulator requires them (`--http-credentials`), and the proxy
+    /// reads with them (`MARATHON_ADMISSION_CREDENTIALS`).
+    pub http_credentials: Option<&'static str>,
+    /// More arguments for `sim` (e.g. `--dcos-service-account UID=KEY.pem`).
+    pub sim_args: Vec<String>,
+    /// More tables for the proxy's `proxy.toml` (e.g. `[upstream.auth]`).
+    pub proxy_tables: String,
+    /// The proxy's `MARATHON_ADMISSION_LOG`.
+    pub log_filter: &'static str,
+    /// Return once the proxy is ready (else at once: call [`Stack::wait_ready`]).
+    pub wait_ready: bool,
 }
 
 impl Default for StackOpts {
@@ -141,6 +159,11 @@ impl Default for StackOpts {
             admission_extra: String::new(),
             deploy_delay_ms: 0,
             worker_threads: 0,
+            http_credentials: None,
+            sim_args: Vec::new(),
+            proxy_tables: String::new(),
+            log_filter: "info",
+            wait_ready: true,
         }
     }
 }
@@ -162,31 +185,36 @@ impl Stack {
     pub fn start(opts: StackOpts) -> Stack {
         let dir = TempDir::new("stack");
         let sim_addr = format!("127.0.0.1:{}", free_port());
-        let mut sim = Child::spawn(
-            "marathon-admission sim",
-            &[
-                "sim",
-                "--listen",
-                &sim_addr,
-                "--marathon-version",
-                opts.marathon_version,
-                "--zk-max-node-size",
-                &opts.zk_max_node_size.to_string(),
-                "--deploy-delay",
-                &opts.deploy_delay_ms.to_string(),
-            ],
-            dir.path().join("sim.log"),
-            &[],
-        );
+        let (zk_max_node_size, deploy_delay) = (opts.zk_max_node_size.to_string(), opts.deploy_delay_ms.to_string());
+        let mut sim_args = vec![
+            "sim",
+            "--listen",
+            &sim_addr,
+            "--marathon-version",
+            opts.marathon_version,
+            "--zk-max-node-size",
+            &zk_max_node_size,
+            "--deploy-delay",
+            &deploy_delay,
+        ];
+        if let Some(c) = opts.http_credentials {
+            sim_args.extend(["--http-credentials", c]);
+        }
+        sim_args.extend(opts.sim_args.iter().map(String::as_str));
+        let mut sim = Child::spawn("marathon-admission sim", &sim_args, dir.path().join("sim.log"), &[]);
         let sim_url = format!("http://{sim_addr}");
-        wait_200(&mut sim, &format!("{sim_url}/ping"), Duration::from_secs(30));
+        let ping = match opts.http_credentials {
+            Some(c) => format!("http://{c}@{sim_addr}/ping"),
+            None => format!("{sim_url}/ping"),
+        };
+        wait_200(&mut sim, &ping, Duration::from_secs(30));
 
         let config = dir.write(
             "proxy.toml",
             &format!(
-                "# written by tests/clients/harness.rs\n[runtime]\nworker_threads = {}\n\n\
+                "# written by tests/clients/harness.rs\n[runtime]\nworker_threads = {}\n\n{}\n\n\
                  [admission]\nzk_max_node_size = {}\nresync_interval_ms = 200\n{}\n",
-                opts.worker_threads, opts.zk_max_node_size, opts.admission_extra
+                opts.worker_threads, opts.proxy_tables, opts.zk_max_node_size, opts.admission_extra
             ),
         );
         let proxy_addr = format!("127.0.0.1:{}", free_port());
@@ -205,10 +233,12 @@ impl Stack {
                 &sim_url,
             ],
             dir.path().join("proxy.log"),
-            &[("MARATHON_ADMISSION_LOG", "info")],
+            &[("MARATHON_ADMISSION_LOG", opts.log_filter), ("MARATHON_ADMISSION_CREDENTIALS", opts.http_credentials.unwrap_or(""))],
         );
         let admin_url = format!("http://{admin_addr}");
-        wait_200(&mut proxy, &format!("{admin_url}/readyz"), Duration::from_secs(30));
+        if opts.wait_ready {
+            wait_200(&mut proxy, &format!("{admin_url}/readyz"), Duration::from_secs(30));
+        }
         Stack {
             proxy,
             sim,
@@ -219,6 +249,12 @@ impl Stack {
             admin_addr,
             dir,
         }
+    }
+
+    /// Waits until the proxy's `/readyz` answers 200.
+    pub fn wait_ready(&mut self) {
+        let url = format!("{}/readyz", self.admin_url);
+        wait_200(&mut self.proxy, &url, Duration::from_secs(30));
     }
 
     /// The logs of both processes, for assertion messages.

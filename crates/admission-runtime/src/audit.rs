@@ -1,8 +1,9 @@
 //! The audit log: one JSON line per decision, to stderr or appended to a file
 //! (`[admission] audit_log`).
 //!
-//! A line holds: `time`, `client` (peer address), `user` (the user name of a Basic
-//! `Authorization` header, never the password; absent otherwise), `method`, `path` (with its
+//! A line holds: `time`, `client` (peer address), `user` (who the caller says it is: the user
+//! name of a Basic `Authorization` header, never the password, or the `uid` a DC/OS token
+//! carries, never the token; absent otherwise), `method`, `path` (with its
 //! query), `decision`, `reason` (class), `reasons` (the decision's sentences: sizes and limits
 //! only), `predicted_bytes`, `current_bytes`, `limit_bytes`, `estimator`, `decision_ms`.
 //! Never a header value other than that user name, never a body, never env values or labels.
@@ -13,6 +14,7 @@ use std::io::Write as _;
 use std::sync::mpsc;
 use std::sync::Mutex;
 
+use base64::Engine;
 use serde::Serialize;
 
 use super::config::AuditTarget;
@@ -88,42 +90,31 @@ pub fn basic_auth_user(headers: &http::HeaderMap) -> Option<String> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = base64_decode(rest.trim())?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(rest.trim()).ok()?;
     let text = String::from_utf8(decoded).ok()?;
-    let user = text.split_once(':').map(|(u, _)| u).unwrap_or("");
-    let user: String = user.chars().filter(|c| !c.is_control()).take(128).collect();
-    (!user.is_empty()).then_some(user)
+    printable(text.split_once(':').map(|(u, _)| u).unwrap_or(""))
 }
 
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let bytes: Vec<u8> = s.bytes().filter(|&c| c != b'=').collect();
-    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
-    for chunk in bytes.chunks(4) {
-        let mut acc = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            acc |= val(c)? << (18 - 6 * i);
-        }
-        let n = match chunk.len() {
-            4 => 3,
-            3 => 2,
-            2 => 1,
-            _ => return None,
-        };
-        for i in 0..n {
-            out.push((acc >> (16 - 8 * i)) as u8);
-        }
-    }
-    Some(out)
+/// Who the caller says it is, for the audit log: the Basic user, or the `uid` (else `sub`) a
+/// DC/OS token (`token=<JWT>`, or `Bearer <JWT>`) carries; a JWT's claims are readable without
+/// its key. Never the secret part.
+pub fn caller_identity(headers: &http::HeaderMap) -> Option<String> {
+    basic_auth_user(headers).or_else(|| token_uid(headers))
+}
+
+fn token_uid(headers: &http::HeaderMap) -> Option<String> {
+    let v = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let jwt = v.strip_prefix("token=").or_else(|| v.split_once(' ').filter(|(s, _)| s.eq_ignore_ascii_case("bearer")).map(|(_, t)| t))?;
+    let claims = jwt.trim().split('.').nth(1)?;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(claims.trim_end_matches('=')).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&json).ok()?;
+    printable(claims.get("uid").or_else(|| claims.get("sub"))?.as_str()?)
+}
+
+/// At most 128 characters, no control characters; None when nothing is left.
+fn printable(user: &str) -> Option<String> {
+    let user: String = user.chars().filter(|c| !c.is_control()).take(128).collect();
+    (!user.is_empty()).then_some(user)
 }
 
 #[cfg(test)]
@@ -140,7 +131,19 @@ mod tests {
         assert_eq!(basic_auth_user(&h), None);
         h.insert(http::header::AUTHORIZATION, "basic !!!".parse().unwrap());
         assert_eq!(basic_auth_user(&h), None);
-        assert_eq!(base64_decode("YQ").unwrap(), b"a");
-        assert_eq!(base64_decode("YWI=").unwrap(), b"ab");
+    }
+
+    #[test]
+    fn a_dcos_token_names_its_uid_and_nothing_else() {
+        let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"uid":"ci-service","exp":1}"#);
+        let mut h = http::HeaderMap::new();
+        h.insert(http::header::AUTHORIZATION, format!("token=eyJhbGciOiJIUzI1NiJ9.{claims}.c2lnbmF0dXJl").parse().unwrap());
+        assert_eq!(caller_identity(&h).as_deref(), Some("ci-service"));
+        h.insert(http::header::AUTHORIZATION, format!("Bearer x.{claims}.y").parse().unwrap());
+        assert_eq!(caller_identity(&h).as_deref(), Some("ci-service"));
+        h.insert(http::header::AUTHORIZATION, "token=opaque".parse().unwrap());
+        assert_eq!(caller_identity(&h), None);
+        h.insert(http::header::AUTHORIZATION, "Basic Y2ktYm90OnB3".parse().unwrap());
+        assert_eq!(caller_identity(&h).as_deref(), Some("ci-bot"));
     }
 }

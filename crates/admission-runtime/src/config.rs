@@ -22,6 +22,7 @@
 //! warm = true                   # fast estimates from a prepared state (false: exact path only)
 //! audit_log = "stderr"          # "stderr" | "off" | a file path (appended)
 //! health_check_threshold = 2000 # Marathon-side health checks x instances above this: warn
+//! trusted_identity_sources = [] # peers (CIDRs) whose identity headers count for exemptions
 //!
 //! [[admission.group]]           # per-group-prefix mode (longest prefix wins)
 //! prefix = "/dev"
@@ -89,6 +90,7 @@ struct Raw {
     warm: bool,
     audit_log: String,
     health_check_threshold: u64,
+    trusted_identity_sources: Vec<String>,
     group: Vec<GroupMode>,
 }
 
@@ -130,6 +132,7 @@ impl Default for Raw {
             warm: true,
             audit_log: "stderr".into(),
             health_check_threshold: 2000,
+            trusted_identity_sources: Vec::new(),
             group: Vec::new(),
         }
     }
@@ -154,6 +157,9 @@ pub struct AdmitConfig {
     pub warm: bool,
     pub audit: AuditTarget,
     pub health_check_threshold: u64,
+    /// Peers (e.g. an authenticating front proxy) whose identity headers (`[[exemption]] header`)
+    /// are believed; from anyone else they are ignored.
+    pub trusted_identity_sources: Vec<ipnet::IpNet>,
     /// Per-group modes (`[[admission.group]]`); `policy.mode` where none applies.
     pub groups: GroupModes,
 }
@@ -182,10 +188,14 @@ impl AdmitConfig {
                 anyhow::bail!("[[admission.group]] prefix must be an absolute group id, got {:?}", g.prefix);
             }
         }
+        for s in &raw.trusted_identity_sources {
+            parse_source(s).with_context(|| format!("[admission] trusted_identity_sources: {s:?}"))?;
+        }
         Ok(AdmitConfig::from_raw(raw))
     }
 
     fn from_raw(raw: Raw) -> AdmitConfig {
+        let trusted_identity_sources = raw.trusted_identity_sources.iter().filter_map(|s| parse_source(s).ok()).collect();
         let groups = GroupModes::new(raw.group.into_iter().map(|g| (g.prefix, g.mode)));
         let audit = match raw.audit_log.as_str() {
             "off" | "" => AuditTarget::Off,
@@ -211,6 +221,7 @@ impl AdmitConfig {
             warm: raw.warm,
             audit,
             health_check_threshold: raw.health_check_threshold,
+            trusted_identity_sources,
             groups,
         }
     }
@@ -219,6 +230,15 @@ impl AdmitConfig {
     pub fn store_config(&self, version: &str) -> StoreConfig {
         StoreConfig::for_marathon(version, &self.store)
     }
+}
+
+/// An address (`10.0.0.7`, `::1`) or a network (`10.0.0.0/8`).
+fn parse_source(s: &str) -> anyhow::Result<ipnet::IpNet> {
+    if let Ok(net) = s.parse::<ipnet::IpNet>() {
+        return Ok(net);
+    }
+    let addr: std::net::IpAddr = s.parse().map_err(|_| anyhow::anyhow!("not an IP address or a CIDR network"))?;
+    Ok(ipnet::IpNet::from(addr))
 }
 
 #[cfg(test)]
@@ -280,5 +300,17 @@ mod tests {
         assert_eq!(c.store.layout, Some(Layout::Legacy));
         assert_eq!(c.store_config("1.4.13").layout, Layout::Legacy);
         assert!(!c.store_config("1.3.14").compression);
+    }
+
+    #[test]
+    fn trusted_identity_sources_are_addresses_or_networks() {
+        let t: toml::Table = "trusted_identity_sources = [\"10.0.0.0/8\", \"::1\"]".parse().unwrap();
+        let c = AdmitConfig::from_table(Some(&t)).unwrap();
+        assert_eq!(c.trusted_identity_sources.len(), 2);
+        assert!(c.trusted_identity_sources[1].contains(&"::1".parse::<std::net::IpAddr>().unwrap()));
+        let bad: toml::Table = "trusted_identity_sources = [\"ten.0.0.0\"]".parse().unwrap();
+        let e = format!("{:#}", AdmitConfig::from_table(Some(&bad)).unwrap_err());
+        assert!(e.contains("trusted_identity_sources") && e.contains("ten.0.0.0"), "{e}");
+        assert!(AdmitConfig::default().trusted_identity_sources.is_empty());
     }
 }

@@ -33,11 +33,13 @@ use marathon_model::{Group, PathId, Timestamp};
 use serde_json::json;
 
 use super::admit_metrics::{AdmitMetrics, PathLabels};
-use super::audit::{basic_auth_user, AuditLog, AuditRecord};
+use super::audit::{basic_auth_user, caller_identity, AuditLog, AuditRecord};
 use super::config::{AdmitConfig, FailurePolicy};
 use super::ledger::{Ledger, LocalLedger, Reservation};
 use super::live_model::{LiveModel, Snapshot};
 use super::quota_runtime::QuotaRuntime;
+use super::require_marathon_identity::RequireMarathonIdentity;
+use admission::quota::ClientIdentity;
 use super::rejection::{Breakdown, Rejection};
 use super::decision_sizes::{SizeEngine, Sizes, Thresholds};
 use proxy::phases::{Flow, RequestCtx, RequestPhases, RequestSummary, UpstreamFailure, WriteRequest};
@@ -88,6 +90,8 @@ pub struct Admission {
     model: Arc<LiveModel>,
     /// `[[quota]]` and `[[exemption]]` in force (reloadable), and the recent decisions.
     quotas: Arc<QuotaRuntime>,
+    /// Asks Marathon about callers (absent offline).
+    callers: Option<RequireMarathonIdentity>,
     decisions: tokio::sync::Mutex<DecisionState>,
     ledger: Box<dyn Ledger>,
     audit: AuditLog,
@@ -125,11 +129,34 @@ impl Admission {
             config,
             model,
             quotas,
+            callers: None,
             decisions: tokio::sync::Mutex::new(DecisionState { engine: SizeEngine::default(), base: None }),
             ledger: Box::new(LocalLedger::default()),
             audit,
             metrics,
         }
+    }
+
+    /// The callers of `/admission/*` and the identities claimed for exemptions must be accepted
+    /// by Marathon (asked through `callers`); without this (the offline `check`) no client
+    /// identity is believed.
+    pub fn requiring_marathon_identity(mut self, callers: RequireMarathonIdentity) -> Self {
+        self.callers = Some(callers);
+        self
+    }
+
+    /// The identity exemptions may use: a Basic user when Marathon accepts the credentials, the
+    /// identity headers when the peer is a trusted source; nothing without a way to ask Marathon.
+    async fn client_identity(&self, peer: Option<std::net::IpAddr>, headers: &http::HeaderMap) -> ClientIdentity {
+        let Some(callers) = self.callers.as_ref().filter(|_| self.quotas.exemptions_name_clients()) else {
+            return ClientIdentity::default();
+        };
+        let user = match basic_auth_user(headers) {
+            Some(user) if callers.credentials_accepted(headers).await => Some(user),
+            _ => None,
+        };
+        let trusted = peer.is_some_and(|p| callers.trusts_headers_from(p));
+        self.quotas.client_identity(user, trusted.then_some(headers))
     }
 
     /// Number of writes admitted but not yet seen in the model.
@@ -162,7 +189,7 @@ impl Admission {
         query: Option<&str>,
         body: &[u8],
         dry_run: bool,
-        headers: &http::HeaderMap,
+        client: &ClientIdentity,
     ) -> (Evaluation, Option<u64>) {
         let mut state = self.decisions.lock().await;
         let Some(snap) = self.model.snapshot().await else {
@@ -242,7 +269,7 @@ impl Admission {
         let mut reason = ReasonClass::of_size_decision(&decision, mode, over);
         let hc_target = self.further_checks(mode, &base, &target, &mut decision, &mut reason);
         // Per-group quotas: may only make the decision stricter.
-        let quota = self.quotas.check(mode, &snap.store, &base, &target, &ids, headers, &mut decision);
+        let quota = self.quotas.check(mode, &snap.store, &base, &target, &ids, client, &mut decision);
         if let Some(q) = &quota {
             reason = reason.after_quota(q.rejects, q.outcome.verdict);
         }
@@ -345,11 +372,12 @@ impl Admission {
             Some(q) => format!("{path}?{q}"),
             None => path.to_string(),
         };
-        let (ev, ticket) = self.evaluate(&method, path, req.query(), req.body, false, req.headers).await;
+        let client = self.client_identity(Some(ctx.client_addr.ip()), req.headers).await;
+        let (ev, ticket) = self.evaluate(&method, path, req.query(), req.body, false, &client).await;
         if let Some(id) = ticket {
             ctx.extensions.insert(Ticket(id));
         }
-        self.record(ctx.client_addr.to_string(), basic_auth_user(req.headers), &method, &shown_path, &ev, started, false);
+        self.record(ctx.client_addr.to_string(), caller_identity(req.headers), &method, &shown_path, &ev, started, false);
         match ev {
             Evaluation::NotSynced { reason, is_delete } => {
                 if self.config.failure_policy == FailurePolicy::Open || is_delete {
@@ -441,8 +469,9 @@ impl Admission {
             );
         };
         let started = Instant::now();
-        let (ev, json) = self.dry_run(method, full_path, req.body, req.headers).await;
-        self.record(ctx.client_addr.to_string(), basic_auth_user(req.headers), method, full_path, &ev, started, true);
+        let client = self.client_identity(Some(ctx.client_addr.ip()), req.headers).await;
+        let (ev, json) = self.dry_run(method, full_path, req.body, &client).await;
+        self.record(ctx.client_addr.to_string(), caller_identity(req.headers), method, full_path, &ev, started, true);
         match (ev, json) {
             (Evaluation::NotSynced { reason, .. }, _) => Self::not_synced_response(&reason),
             (_, json) => {
@@ -456,17 +485,18 @@ impl Admission {
     /// Judges `method full_path` (the path with its query, as a client would send it) with `body`
     /// without forwarding it and without a ledger entry: the evaluation and the decision JSON of
     /// `POST /admission/v1/check` and of `marathon-admission check --json` (one shape, made here).
-    pub async fn check(&self, method: &str, full_path: &str, body: &[u8], headers: &http::HeaderMap) -> serde_json::Value {
-        self.dry_run(method, full_path, body, headers).await.1
+    /// No client identity is established: exemptions keyed on a client do not apply.
+    pub async fn check(&self, method: &str, full_path: &str, body: &[u8]) -> serde_json::Value {
+        self.dry_run(method, full_path, body, &ClientIdentity::default()).await.1
     }
 
-    async fn dry_run(&self, method: &str, full_path: &str, body: &[u8], headers: &http::HeaderMap) -> (Evaluation, serde_json::Value) {
+    async fn dry_run(&self, method: &str, full_path: &str, body: &[u8], client: &ClientIdentity) -> (Evaluation, serde_json::Value) {
         let method = method.to_ascii_uppercase();
         let (path, query) = match full_path.split_once('?') {
             Some((p, q)) => (p, Some(q)),
             None => (full_path, None),
         };
-        let (ev, _) = self.evaluate(&method, path, query, body, true, headers).await;
+        let (ev, _) = self.evaluate(&method, path, query, body, true, client).await;
         let json = self.decision_json(&method, full_path, &ev).await;
         (ev, json)
     }
@@ -548,6 +578,11 @@ impl RequestPhases for Admission {
 
     async fn request_filter(&self, ctx: &mut RequestCtx, req: &WriteRequest<'_>) -> Flow {
         if ctx.route.class == RouteClass::Admission {
+            if let Some(callers) = &self.callers {
+                if let Err(refusal) = callers.admit(req.headers).await {
+                    return Flow::Respond(refusal);
+                }
+            }
             return Flow::Respond(self.own_endpoint(ctx, req).await);
         }
         self.decide(ctx, req).await

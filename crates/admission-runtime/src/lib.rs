@@ -31,6 +31,7 @@ mod quota_runtime;
 mod rejection;
 pub mod release_memory;
 mod reload;
+mod require_marathon_identity;
 mod serve_config;
 mod ui;
 mod usage_api;
@@ -45,22 +46,29 @@ pub use serve_config::ServeConfig;
 
 use proxy::{MarathonClient, NoPhases, RequestPhases};
 
-/// Builds the phases for `config`: admission (with its resync task spawned on the current tokio
-/// runtime, reading Marathon through `marathon`, the proxy's own client) unless
+/// Builds the phases for `config`: admission ([`start_admission`]) unless
 /// `[admission] enabled = false`.
 pub fn phases_for(config: &ServeConfig, marathon: &MarathonClient) -> anyhow::Result<Arc<dyn RequestPhases>> {
-    let admit = config.admission.clone();
-    if !admit.enabled {
+    if !config.admission.enabled {
         tracing::info!("[admission] enabled = false: transparent proxy only");
         return Ok(Arc::new(NoPhases));
     }
+    Ok(start_admission(config, marathon))
+}
+
+/// Admission as `serve` runs it, reading Marathon through `marathon` (the proxy's own client):
+/// the model's resync and event tasks, the quota gauges and the hot reload of the file are
+/// spawned on the current tokio runtime; callers of `/admission/*` and identities claimed for
+/// exemptions are checked with Marathon.
+pub fn start_admission(config: &ServeConfig, marathon: &MarathonClient) -> Arc<Admission> {
+    let admit = config.admission.clone();
     let quotas = Arc::new(quota_runtime::QuotaRuntime::new(config.quotas.clone()));
     let model = LiveModel::new(marathon.clone(), admit.clone());
     model.clone().spawn_resync();
-    // Quotas: their gauges, and hot reload of proxy.toml.
     usage_api::spawn_gauges(model.clone(), &quotas);
     if let Some(path) = &config.proxy.source {
         reload::spawn(&quotas, path.clone(), &config.proxy);
     }
-    Ok(Arc::new(Admission::new(admit, model, quotas)))
+    let callers = require_marathon_identity::RequireMarathonIdentity::new(marathon.clone(), admit.trusted_identity_sources.clone());
+    Arc::new(Admission::new(admit, model, quotas).requiring_marathon_identity(callers))
 }

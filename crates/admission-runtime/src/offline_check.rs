@@ -30,5 +30,5 @@ pub async fn check(
     let model = LiveModel::new(never_asked, admit.clone());
     model.install(root, marathon_version).await;
     let admission = Admission::with_audit(admit, model, quotas, AuditLog::off());
-    Ok(admission.check(method, full_path, body, &http::HeaderMap::new()).await)
+    Ok(admission.check(method, full_path, body).await)
 }

@@ -29,7 +29,6 @@ use prometheus_client::registry::Registry;
 use serde::Deserialize;
 use znode_size::StoreConfig;
 
-use super::audit::basic_auth_user;
 
 type FloatGauge = Gauge<f64, AtomicU64>;
 
@@ -247,6 +246,28 @@ impl QuotaRuntime {
         self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// Whether any exemption in force is keyed on a client identity (only then is one worth
+    /// establishing).
+    pub fn exemptions_name_clients(&self) -> bool {
+        self.set().exemption.iter().any(|e| e.client.is_some())
+    }
+
+    /// The client identity exemptions see: `user` (a Basic user whose credentials Marathon
+    /// accepted), and the identity headers the exemptions name when `headers` (from a trusted
+    /// source) is given.
+    pub fn client_identity(&self, user: Option<String>, headers: Option<&HeaderMap>) -> ClientIdentity {
+        let set = self.set();
+        let headers = headers
+            .map(|headers| {
+                set.identity_headers()
+                    .into_iter()
+                    .filter_map(|h| headers.get(h).and_then(|v| v.to_str().ok()).map(|v| (h.to_string(), v.trim().to_string())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        ClientIdentity { user, headers }
+    }
+
     /// Checks the quotas on the path of `base -> target` and folds the verdict into `decision`.
     /// `touched`: the ids the write touches. Returns `None` when no quota applies.
     #[allow(clippy::too_many_arguments)]
@@ -257,25 +278,17 @@ impl QuotaRuntime {
         base: &Group,
         target: &Group,
         touched: &[String],
-        headers: &HeaderMap,
+        client: &ClientIdentity,
         decision: &mut Decision,
     ) -> Option<QuotaResult> {
         let set = self.set();
         if set.is_empty() || mode == Mode::Off {
             return None;
         }
-        let client = ClientIdentity {
-            user: basic_auth_user(headers),
-            headers: set
-                .identity_headers()
-                .into_iter()
-                .filter_map(|h| headers.get(h).and_then(|v| v.to_str().ok()).map(|v| (h.to_string(), v.trim().to_string())))
-                .collect(),
-        };
         let outcome = {
             let mut engine = self.engine.lock().unwrap();
             engine.set_flavor(store.flavor);
-            evaluate(&set, &mut engine, QuotaChange { base, target, touched }, &client, Timestamp::now())
+            evaluate(&set, &mut engine, QuotaChange { base, target, touched }, client, Timestamp::now())
         };
         if outcome.evaluated.is_empty() {
             return None;

@@ -18,7 +18,9 @@ struct Stack {
     _dir: tempfile::TempDir,
 }
 
-const BASE: &str = "[admission]\nresync_interval_ms = 200\naudit_log = \"off\"\n\n";
+// The tests' own address is where identity headers come from (as from an authenticating front
+// proxy).
+const BASE: &str = "[admission]\nresync_interval_ms = 200\naudit_log = \"off\"\ntrusted_identity_sources = [\"127.0.0.1\"]\n\n";
 
 fn write_config(file: &Path, sim_url: &str, quotas: &str) {
     let text = format!(

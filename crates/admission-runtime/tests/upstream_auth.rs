@@ -139,3 +139,79 @@ async fn a_dcos_service_account_logs_in_and_renews_its_token_without_a_failed_de
     s.proxy.shutdown().await.unwrap();
     s.sim.shutdown().await;
 }
+
+/// Behind a Marathon that requires authentication, `/admission/*` answers only the callers
+/// Marathon accepts (with Marathon's own challenge, so that a browser asks for a login), and an
+/// exemption keyed on a user counts only with credentials Marathon accepts.
+#[tokio::test]
+async fn the_admission_surface_and_exemptions_believe_only_what_marathon_accepts() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = secret_file(&dir, "credentials", "proxy:pw-of-the-proxy");
+    let sim_config = marathon_sim::SimConfig {
+        http_credentials: Some(("proxy".into(), "pw-of-the-proxy".into())),
+        ..sim_legacy(LIMIT, None)
+    };
+    let quotas = "[[quota]]\ngroup = \"/dev\"\nmax_apps = 0\n\n[[exemption]]\nclient = \"proxy\"\nexpires = \"2099-01-01T00:00:00Z\"\nticket = \"OPS-9\"\n";
+    let s = setup_unready(sim_config, ADMISSION, |c, _| {
+        c.upstream.auth.credentials_file = Some(file.clone());
+        let t: toml::Table = quotas.parse().unwrap();
+        c.quota = t["quota"].as_array().unwrap().iter().map(|v| v.as_table().unwrap().clone()).collect();
+        c.exemption = t["exemption"].as_array().unwrap().iter().map(|v| v.as_table().unwrap().clone()).collect();
+    })
+    .await;
+    wait_ready(&s.proxy).await;
+    let c = client();
+    let good = basic("proxy:pw-of-the-proxy");
+    let wrong = basic("proxy:WRONG");
+    let surface = [
+        ("GET", "/admission/v1/groups"),
+        ("GET", "/admission/v1/decisions"),
+        ("POST", "/admission/v1/check?method=POST&path=%2Fv2%2Fapps"),
+        ("GET", "/admission/ui/"),
+    ];
+    for (method, path) in surface {
+        let body = if method == "POST" { app_body("/x", 1) } else { String::new() };
+        let (status, headers, _) = fetch(&c, req(method, &s.proxy.url(path), &body)).await;
+        assert_eq!(status, 401, "{method} {path} without credentials");
+        assert!(headers["www-authenticate"].to_str().unwrap().to_lowercase().starts_with("basic"), "{method} {path}: {headers:?}");
+        let (status, _, _) = fetch(&c, with_header(req(method, &s.proxy.url(path), &body), &wrong)).await;
+        assert_eq!(status, 401, "{method} {path} with wrong credentials");
+        let (status, _, body) = fetch(&c, with_header(req(method, &s.proxy.url(path), &body), &good)).await;
+        assert_eq!(status, 200, "{method} {path}: {}", String::from_utf8_lossy(&body));
+    }
+
+    // The exemption names the user `proxy`: a wrong password does not claim it.
+    let (status, _, body) = fetch(&c, with_header(req("POST", &s.proxy.url("/v2/apps"), &app_body("/dev/a", 1)), &wrong)).await;
+    assert_eq!(status, 422, "{}", String::from_utf8_lossy(&body));
+    let (status, headers, body) = fetch(&c, with_header(req("POST", &s.proxy.url("/v2/apps"), &app_body("/dev/a", 1)), &good)).await;
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    assert!(headers["warning"].to_str().unwrap().contains("OPS-9"));
+    s.proxy.shutdown().await.unwrap();
+    s.sim.shutdown().await;
+}
+
+/// In front of an open Marathon the surface stays open, and identity headers count only from the
+/// sources `[admission] trusted_identity_sources` names.
+#[tokio::test]
+async fn an_open_marathon_keeps_the_surface_open_and_identity_headers_need_a_trusted_source() {
+    let exemption = "[[quota]]\ngroup = \"/dev\"\nmax_apps = 0\n\n[[exemption]]\nclient = \"team-a\"\nheader = \"X-Client-Id\"\nexpires = \"2099-01-01T00:00:00Z\"\nticket = \"OPS-7\"\n";
+    for (trusted, expected) in [("[]", 422), ("[\"127.0.0.0/8\"]", 201)] {
+        let admission = format!("{ADMISSION}trusted_identity_sources = {trusted}\n");
+        let s = setup_unready(sim_legacy(LIMIT, None), &admission, |c, _| {
+            let t: toml::Table = exemption.parse().unwrap();
+            c.quota = t["quota"].as_array().unwrap().iter().map(|v| v.as_table().unwrap().clone()).collect();
+            c.exemption = t["exemption"].as_array().unwrap().iter().map(|v| v.as_table().unwrap().clone()).collect();
+        })
+        .await;
+        wait_ready(&s.proxy).await;
+        let c = client();
+        let (status, _, _) = fetch(&c, get(&s.proxy.url("/admission/v1/groups"))).await;
+        assert_eq!(status, 200, "open Marathon, open surface");
+        let mut r = req("POST", &s.proxy.url("/v2/apps"), &app_body("/dev/a", 1));
+        r.headers_mut().insert("x-client-id", "team-a".parse().unwrap());
+        let (status, _, body) = fetch(&c, r).await;
+        assert_eq!(status, expected, "trusted {trusted}: {}", String::from_utf8_lossy(&body));
+        s.proxy.shutdown().await.unwrap();
+        s.sim.shutdown().await;
+    }
+}

@@ -54,6 +54,15 @@ impl std::fmt::Display for ReadError {
 
 impl std::error::Error for ReadError {}
 
+/// Marathon's verdict on a caller's credentials ([`MarathonClient::ask_as_caller`]).
+#[derive(Debug, Clone)]
+pub enum CallerVerdict {
+    /// Marathon answered the caller's read.
+    Accepted,
+    /// Marathon refused it: 401 (with its `WWW-Authenticate` challenge) or 403.
+    Refused { status: http::StatusCode, challenge: Option<http::HeaderValue> },
+}
+
 /// Why one Marathon gave no usable answer.
 enum TryError {
     /// No connection, or no answer in time: the next Marathon may do better.
@@ -134,6 +143,48 @@ impl MarathonClient {
             }
         }
         Err(ReadError { what: path_and_query.to_owned(), tries })
+    }
+
+    /// Asks Marathon (leader first) whether it accepts a caller's credentials: `GET /v2/info` with
+    /// the caller's own `Authorization` and `Cookie` headers and nothing of the proxy's. When
+    /// Marathon requires no authentication, every caller is accepted.
+    pub async fn ask_as_caller(&self, caller: &http::HeaderMap) -> Result<CallerVerdict, ReadError> {
+        let mut tries = Vec::new();
+        for base in self.upstreams.candidates().iter() {
+            match self.ask_as_caller_at(base, caller).await {
+                Ok(verdict) => return Ok(verdict),
+                Err(e) => tries.push(format!("{}: {e}", display_base(base))),
+            }
+        }
+        Err(ReadError { what: "/v2/info".to_owned(), tries })
+    }
+
+    async fn ask_as_caller_at(&self, base: &Uri, caller: &http::HeaderMap) -> Result<CallerVerdict, String> {
+        let uri = target_uri(base, Some(&http::uri::PathAndQuery::from_static("/v2/info"))).map_err(|e| e.to_string())?;
+        let mut req = Request::builder()
+            .method(Method::GET)
+            .uri(uri)
+            .header(http::header::ACCEPT, "application/json")
+            .body(UpstreamBody::Full(None))
+            .map_err(|e| e.to_string())?;
+        for name in [http::header::AUTHORIZATION, http::header::COOKIE] {
+            for value in caller.get_all(&name) {
+                req.headers_mut().append(name.clone(), value.clone());
+            }
+        }
+        let asked = async {
+            let resp = self.http.request(req).await.map_err(|e| error_chain(&e))?;
+            let status = resp.status();
+            let challenge = resp.headers().get(http::header::WWW_AUTHENTICATE).cloned();
+            // Drained, so that the connection goes back to the pool.
+            let _ = resp.into_body().collect().await;
+            match status.as_u16() {
+                200..=299 => Ok(CallerVerdict::Accepted),
+                401 | 403 => Ok(CallerVerdict::Refused { status, challenge }),
+                _ => Err(format!("/v2/info answered {status}")),
+            }
+        };
+        tokio::time::timeout(self.poll_timeout, asked).await.unwrap_or_else(|_| Err(format!("no answer within {:?}", self.poll_timeout)))
     }
 
     /// One poll of every configured Marathon (and of a named leader outside the list).

@@ -154,8 +154,10 @@
     body.replaceChildren(frag);
   }
 
-  async function getJSON(url) {
-    const r = await fetch(url, { cache: "no-store" });
+  async function getJSON(path) {
+    // Against the origin: a page opened with the login in its URL (user:pass@host) has a base URL holding the
+    // credentials, which fetch refuses; the browser sends the login it used for the page itself.
+    const r = await fetch(new URL(path, location.origin), { cache: "no-store" });
     const body = await r.json();
     if (!r.ok) throw new Error(body.message || r.status);
     return body;

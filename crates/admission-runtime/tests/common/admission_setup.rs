@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use marathon_model::Group;
-use admission_runtime::{Admission, AdmitConfig, LiveModel};
+use admission_runtime::{Admission, AdmitConfig};
 
 use super::{start_proxy_sharing, test_config, wait_ready, RunningProxy};
 
@@ -42,15 +42,14 @@ pub async fn setup_unready(
 ) -> Setup {
     let sim = marathon_sim::start(sim_config).await.unwrap();
     let mut config = test_config(&[sim.url()]);
-    adjust(&mut config, &sim);
     let table: toml::Table = admission_toml.parse().unwrap();
     config.admission = Some(table);
-    let admit = AdmitConfig::from_table(config.admission.as_ref()).unwrap();
-    let marathon = proxy::MarathonClient::new(&config).unwrap();
-    let model = LiveModel::new(marathon.clone(), admit.clone());
-    model.clone().spawn_resync();
-    let admission = Arc::new(Admission::new(admit.clone(), model, Arc::default()));
-    let proxy = start_proxy_sharing(config, admission.clone(), marathon).await;
+    adjust(&mut config, &sim);
+    let serve = admission_runtime::ServeConfig::from_proxy_config(config).unwrap();
+    let admit = serve.admission.clone();
+    let marathon = proxy::MarathonClient::new(&serve.proxy).unwrap();
+    let admission = admission_runtime::start_admission(&serve, &marathon);
+    let proxy = start_proxy_sharing(serve.proxy, admission.clone(), marathon).await;
     Setup { sim, proxy, admission, admit }
 }
 
