@@ -253,10 +253,10 @@ async fn live_marathon_reads_as_its_state_file() {
     assert_eq!(from_marathon.1["current_root_bytes"], from_file.1["current_root_bytes"]);
     assert_eq!(from_marathon.1["reasons"], from_file.1["reasons"]);
 
-    let dead = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}", l.local_addr().unwrap())
-    };
+    // Bound but never listening: connections are refused, and no other test takes the port.
+    let reserved = tokio::net::TcpSocket::new_v4().unwrap();
+    reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let dead = format!("http://{}", reserved.local_addr().unwrap());
     let out = bin().args(["report", "--marathon", &dead]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");

@@ -10,16 +10,18 @@ use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A port nobody listens on (bound, then released).
-async fn dead_url() -> String {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let a = l.local_addr().unwrap();
-    drop(l);
-    format!("http://{a}")
+/// A loopback address where nothing listens, reserved for as long as the socket lives: bound but
+/// never listening, so connections are refused and no other test can take the port meanwhile.
+fn dead_port() -> (String, tokio::net::TcpSocket) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let url = format!("http://{}", socket.local_addr().unwrap());
+    (url, socket)
 }
 
 #[tokio::test]
 async fn all_marathons_down_gives_a_fast_marathon_shaped_502() {
-    let url = dead_url().await;
+    let (url, _reserved) = dead_port();
     let p = start_proxy(test_config(std::slice::from_ref(&url))).await;
     let c = client();
     let t = Instant::now();
@@ -39,7 +41,7 @@ async fn all_marathons_down_gives_a_fast_marathon_shaped_502() {
 
 #[tokio::test]
 async fn fails_over_to_the_next_marathon() {
-    let dead = dead_url().await;
+    let (dead, _reserved) = dead_port();
     let m = fake_marathon("m2", None).await;
     m.set_leader(None);
     let p = start_proxy(test_config(&[dead, m.url()])).await;

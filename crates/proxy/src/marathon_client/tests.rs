@@ -56,11 +56,13 @@ fn client(urls: &[&str]) -> MarathonClient {
 }
 
 /// A loopback port with nothing listening.
-async fn dead_url() -> String {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", l.local_addr().unwrap());
-    drop(l);
-    url
+/// A loopback address where nothing listens, reserved for as long as the socket lives: bound but
+/// never listening, so connections are refused and no other test can take the port meanwhile.
+fn dead_port() -> (String, tokio::net::TcpSocket) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let url = format!("http://{}", socket.local_addr().unwrap());
+    (url, socket)
 }
 
 #[tokio::test]
@@ -79,7 +81,7 @@ async fn reads_go_to_the_leader_the_poll_found() {
 #[tokio::test]
 async fn an_unreachable_marathon_is_passed_over_and_tried_last() {
     let leader = Arc::new(Mutex::new("nowhere:1".to_owned()));
-    let dead = dead_url().await;
+    let (dead, _reserved) = dead_port();
     let b = fake_marathon("b", leader, 200).await;
     let c = client(&[&dead, &b.url]);
     assert_eq!(&c.get("/v2/info").await.unwrap()[..], br#"{"name":"b"}"#);
@@ -90,7 +92,7 @@ async fn an_unreachable_marathon_is_passed_over_and_tried_last() {
 #[tokio::test]
 async fn a_read_nobody_answers_names_each_marathon_and_its_error() {
     let leader = Arc::new(Mutex::new(String::new()));
-    let dead = dead_url().await;
+    let (dead, _reserved) = dead_port();
     let refusing = fake_marathon("r", leader, 401).await;
     let c = client(&[&dead, &refusing.url]);
     let e = c.get("/v2/groups").await.unwrap_err().to_string();
