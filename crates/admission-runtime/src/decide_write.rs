@@ -35,7 +35,7 @@ use serde_json::json;
 use super::admit_metrics::{AdmitMetrics, PathLabels};
 use super::audit::{basic_auth_user, caller_identity, AuditLog, AuditRecord};
 use super::config::{AdmitConfig, FailurePolicy};
-use super::ledger::{Ledger, LocalLedger, Reservation};
+use super::ledger::{ms_of, Ledger, LedgerUnavailable, LocalLedger, PendingQuery, Reservation};
 use super::live_model::{LiveModel, Snapshot};
 use super::quota_runtime::QuotaRuntime;
 use super::require_marathon_identity::RequireMarathonIdentity;
@@ -72,6 +72,8 @@ struct Decided {
     store: znode_size::StoreConfig,
     hc_target: u64,
     quota: Option<super::quota_runtime::QuotaResult>,
+    /// Why the decision ran on this replica's ledger alone (a shared ledger unreachable).
+    degraded: Option<String>,
 }
 
 enum Evaluation {
@@ -159,6 +161,12 @@ impl Admission {
         self.quotas.client_identity(user, trusted.then_some(headers))
     }
 
+    /// Decisions share `ledger` (e.g. with other replicas) instead of this process's own.
+    pub fn with_ledger(mut self, ledger: Box<dyn Ledger>) -> Self {
+        self.ledger = ledger;
+        self
+    }
+
     /// Number of writes admitted but not yet seen in the model.
     pub fn ledger_len(&self) -> usize {
         self.ledger.len()
@@ -207,8 +215,13 @@ impl Admission {
             return (Evaluation::NotAWrite, None);
         }
         let flavour = snap.flavour;
-        let (ledger_ids, pending): (Vec<u64>, Vec<Write>) =
-            self.ledger.pending(Some(snap.fetch_started), self.config.ledger_timeout).into_iter().unzip();
+        let synced_at = std::time::SystemTime::now().checked_sub(snap.fetch_started.elapsed());
+        let pending_query = PendingQuery { model_synced_at_ms: synced_at.map(ms_of), timeout: self.config.ledger_timeout, flavour };
+        let mut ledger = match self.ledger.begin(pending_query).await {
+            Ok(l) => l,
+            Err(e) => return (Self::ledger_unavailable(method, path, e), None),
+        };
+        let (ledger_ids, pending): (Vec<u64>, Vec<Write>) = ledger.pending().iter().cloned().unzip();
         self.metrics.ledger_entries.set(ledger_ids.len() as i64);
         let now = Timestamp::now();
         let base: Arc<Group> = match &state.base {
@@ -276,7 +289,10 @@ impl Admission {
 
         let mut ticket = None;
         if !dry_run && decision.admitted() {
-            let id = self.ledger.reserve(Reservation::new(method, path, query, body), write.clone());
+            let id = match ledger.reserve(Reservation::new(method, path, query, body), write.clone()).await {
+                Ok(id) => id,
+                Err(e) => return (Self::ledger_unavailable(method, path, e), None),
+            };
             self.metrics.ledger_entries.set(self.ledger.len() as i64);
             let mut ids = ledger_ids;
             ids.push(id);
@@ -293,8 +309,16 @@ impl Admission {
             store: snap.store.clone(),
             hc_target,
             quota,
+            degraded: ledger.degraded().map(str::to_owned),
         };
         (Evaluation::Decided(Box::new(decided)), ticket)
+    }
+
+    /// The ledger could not take part: decided as when the model is not synced (the failure
+    /// policy; deletions pass).
+    fn ledger_unavailable(method: &str, path: &str, e: LedgerUnavailable) -> Evaluation {
+        let is_delete = marathon_model::ops::endpoints::match_endpoint(method, path).is_some_and(|m| m.deletes);
+        Evaluation::NotSynced { reason: format!("the shared ledger is unavailable ({e})"), is_delete }
     }
 
     /// Checks after the size decision; each may only make the decision stricter. Today: the second
@@ -388,6 +412,9 @@ impl Admission {
             }
             Evaluation::NotAWrite | Evaluation::MarathonAnswers(_) | Evaluation::NoDeployment => Flow::Continue,
             Evaluation::Decided(d) => {
+                if let Some(why) = &d.degraded {
+                    ctx.add_warning(format!("marathon-admission: decided without the other replicas' pending writes: {why}"));
+                }
                 let predicted = &d.sizes.predicted;
                 tracing::info!(
                     id = ctx.id,
@@ -604,15 +631,16 @@ impl RequestPhases for Admission {
     }
 
     fn readiness(&self) -> Result<(), String> {
-        match self.model.not_ready_reason() {
-            None => Ok(()),
-            Some(r) => Err(r),
+        if let Some(r) = self.model.not_ready_reason() {
+            return Err(r);
         }
+        self.ledger.health()
     }
 
     fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
         self.metrics.register(registry);
         self.quotas.register_metrics(registry);
+        self.ledger.register_metrics(registry);
     }
 }
 

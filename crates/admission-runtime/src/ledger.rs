@@ -7,17 +7,19 @@
 //! carries the write as received (method, path, query, body), so that another process can apply
 //! it to its own model, and the wall-clock time it was admitted.
 //!
-//! Life of an entry: [`Ledger::reserve`] under the decision lock, before the write is forwarded;
-//! [`Ledger::mark_answered`] when Marathon answers 2xx or the outcome is unknown (it may have
-//! applied it); [`Ledger::release`] when Marathon refuses it; [`Ledger::pending`] drops entries
-//! answered before the model's last sync started (the model shows them) and entries older than
-//! the ledger timeout.
+//! Life of an entry: [`Ledger::begin`] takes the ledger's decision lock and reads what is
+//! pending; [`LedgerDecision::reserve`] records an admitted write before the lock is released and
+//! the write forwarded; [`Ledger::mark_answered`] when Marathon answers 2xx or the outcome is
+//! unknown (it may have applied it); [`Ledger::release`] when Marathon refuses it. Reading drops
+//! entries answered before the model's last sync started (the model shows them) and entries older
+//! than the ledger timeout.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use marathon_model::ops::Write;
+use async_trait::async_trait;
+use marathon_model::ops::{Flavour, Write};
 use serde::{Deserialize, Serialize};
 
 /// A write admitted and not yet seen in the model, as another process could re-apply it.
@@ -34,76 +36,157 @@ pub struct Reservation {
 
 impl Reservation {
     pub fn new(method: &str, path: &str, query: Option<&str>, body: &[u8]) -> Reservation {
-        let admitted_at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        Reservation { method: method.into(), path: path.into(), query: query.map(Into::into), body: body.to_vec(), admitted_at_ms }
+        Reservation { method: method.into(), path: path.into(), query: query.map(Into::into), body: body.to_vec(), admitted_at_ms: now_ms() }
+    }
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> u64 {
+    ms_of(SystemTime::now())
+}
+
+/// Milliseconds since the Unix epoch of `t`.
+pub fn ms_of(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// What a decision reads: the writes still pending, in admission order, and what to prune.
+#[derive(Debug, Clone, Copy)]
+pub struct PendingQuery {
+    /// When the model's last sync started (wall clock, ms): entries answered before are shown
+    /// by the model.
+    pub model_synced_at_ms: Option<u64>,
+    /// Entries older than this leave.
+    pub timeout: Duration,
+    /// How to read writes other processes reserved.
+    pub flavour: Flavour,
+}
+
+/// The ledger could not be read or written (a shared ledger's store is unreachable or slow).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct LedgerUnavailable(pub String);
+
+/// One decision under the ledger's lock; the lock goes when this is dropped.
+#[async_trait]
+pub trait LedgerDecision: Send {
+    /// The writes still pending (ticket, write), in admission order.
+    fn pending(&self) -> &[(u64, Write)];
+    /// Records an admitted write (`write` is `reservation` parsed); returns its ticket.
+    async fn reserve(&mut self, reservation: Reservation, write: Write) -> Result<u64, LedgerUnavailable>;
+    /// Why this decision runs on less than the shared ledger, if it does (said to the client).
+    fn degraded(&self) -> Option<&str> {
+        None
     }
 }
 
 /// The ledger's operations; see the module documentation for an entry's life.
+#[async_trait]
 pub trait Ledger: Send + Sync {
-    /// Records an admitted write (`write` is `reservation` parsed); returns its ticket.
-    fn reserve(&self, reservation: Reservation, write: Write) -> u64;
+    /// Takes the decision lock and reads what is pending.
+    async fn begin(&self, query: PendingQuery) -> Result<Box<dyn LedgerDecision + '_>, LedgerUnavailable>;
     /// Marathon answered 2xx, or nobody knows whether it applied the write: keep it until the
     /// model shows it.
     fn mark_answered(&self, ticket: u64);
     /// Marathon did not take it.
     fn release(&self, ticket: u64);
-    /// The writes still pending, in admission order, after dropping those answered before
-    /// `synced_from` (the start of the model's last sync, if any) and those older than `timeout`.
-    fn pending(&self, synced_from: Option<Instant>, timeout: Duration) -> Vec<(u64, Write)>;
-    /// How many entries it holds.
+    /// How many entries it held at the last look.
     fn len(&self) -> usize;
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// For `/readyz`: whether decisions can use it.
+    fn health(&self) -> Result<(), String> {
+        Ok(())
+    }
+    /// Its own metrics, if any.
+    fn register_metrics(&self, _registry: &mut prometheus_client::registry::Registry) {}
 }
 
 #[derive(Debug, Clone)]
 struct Entry {
-    #[allow(dead_code)] // kept for a ledger shared with other processes
-    reservation: Reservation,
     write: Write,
-    admitted_at: Instant,
-    answered_at: Option<Instant>,
+    admitted_at_ms: u64,
+    answered_at_ms: Option<u64>,
 }
 
-/// The ledger of one process.
+/// The ledger of one process. Its decision lock is the caller's (decisions in one process are
+/// already taken one at a time).
 #[derive(Default)]
 pub struct LocalLedger {
     entries: Mutex<(u64, BTreeMap<u64, Entry>)>,
 }
 
-impl Ledger for LocalLedger {
-    fn reserve(&self, reservation: Reservation, write: Write) -> u64 {
-        let mut guard = self.entries.lock().unwrap();
-        guard.0 += 1;
-        let ticket = guard.0;
-        guard.1.insert(ticket, Entry { reservation, write, admitted_at: Instant::now(), answered_at: None });
-        ticket
-    }
-
-    fn mark_answered(&self, ticket: u64) {
-        if let Some(e) = self.entries.lock().unwrap().1.get_mut(&ticket) {
-            e.answered_at.get_or_insert_with(Instant::now);
-        }
-    }
-
-    fn release(&self, ticket: u64) {
-        self.entries.lock().unwrap().1.remove(&ticket);
-    }
-
-    fn pending(&self, synced_from: Option<Instant>, timeout: Duration) -> Vec<(u64, Write)> {
+impl LocalLedger {
+    /// Prunes and lists, as [`Ledger::begin`] does.
+    pub fn pending(&self, q: PendingQuery) -> Vec<(u64, Write)> {
+        let now = now_ms();
+        let timeout = q.timeout.as_millis() as u64;
         let mut guard = self.entries.lock().unwrap();
         guard.1.retain(|_, e| {
-            if e.admitted_at.elapsed() > timeout {
+            if now.saturating_sub(e.admitted_at_ms) > timeout {
                 return false;
             }
-            match (e.answered_at, synced_from) {
+            match (e.answered_at_ms, q.model_synced_at_ms) {
                 (Some(answered), Some(sync)) => answered >= sync,
                 _ => true,
             }
         });
         guard.1.iter().map(|(id, e)| (*id, e.write.clone())).collect()
+    }
+
+    /// Records an admitted write; its ticket.
+    pub fn reserve_now(&self, reservation: &Reservation, write: Write) -> u64 {
+        let mut guard = self.entries.lock().unwrap();
+        guard.0 += 1;
+        let ticket = guard.0;
+        guard.1.insert(ticket, Entry { write, admitted_at_ms: reservation.admitted_at_ms, answered_at_ms: None });
+        ticket
+    }
+}
+
+struct LocalDecision<'a> {
+    ledger: &'a LocalLedger,
+    pending: Vec<(u64, Write)>,
+    degraded: Option<String>,
+}
+
+#[async_trait]
+impl LedgerDecision for LocalDecision<'_> {
+    fn pending(&self) -> &[(u64, Write)] {
+        &self.pending
+    }
+
+    async fn reserve(&mut self, reservation: Reservation, write: Write) -> Result<u64, LedgerUnavailable> {
+        Ok(self.ledger.reserve_now(&reservation, write))
+    }
+
+    fn degraded(&self) -> Option<&str> {
+        self.degraded.as_deref()
+    }
+}
+
+impl LocalLedger {
+    /// A decision on this ledger; `degraded`: why a shared ledger fell back to it.
+    pub fn decision(&self, q: PendingQuery, degraded: Option<String>) -> Box<dyn LedgerDecision + '_> {
+        Box::new(LocalDecision { ledger: self, pending: self.pending(q), degraded })
+    }
+}
+
+#[async_trait]
+impl Ledger for LocalLedger {
+    async fn begin(&self, q: PendingQuery) -> Result<Box<dyn LedgerDecision + '_>, LedgerUnavailable> {
+        Ok(self.decision(q, None))
+    }
+
+    fn mark_answered(&self, ticket: u64) {
+        if let Some(e) = self.entries.lock().unwrap().1.get_mut(&ticket) {
+            e.answered_at_ms.get_or_insert_with(now_ms);
+        }
+    }
+
+    fn release(&self, ticket: u64) {
+        self.entries.lock().unwrap().1.remove(&ticket);
     }
 
     fn len(&self) -> usize {
@@ -117,24 +200,32 @@ mod tests {
 
     use super::*;
 
-    fn reserve(ledger: &LocalLedger, path: &str) -> u64 {
+    fn reserve(ledger: &LocalLedger, path: &str, admitted_at_ms: u64) -> u64 {
         let write = parse_write("DELETE", path, None, b"", Flavour::V13).unwrap().unwrap();
-        ledger.reserve(Reservation::new("DELETE", path, None, b""), write)
+        let mut r = Reservation::new("DELETE", path, None, b"");
+        r.admitted_at_ms = admitted_at_ms;
+        ledger.reserve_now(&r, write)
+    }
+
+    fn query(model_synced_at_ms: Option<u64>, timeout: Duration) -> PendingQuery {
+        PendingQuery { model_synced_at_ms, timeout, flavour: Flavour::V13 }
     }
 
     #[test]
     fn entries_leave_when_refused_when_the_model_shows_them_or_when_they_time_out() {
         let ledger = LocalLedger::default();
-        let (a, b, c) = (reserve(&ledger, "/v2/apps/a"), reserve(&ledger, "/v2/apps/b"), reserve(&ledger, "/v2/apps/c"));
+        let now = now_ms();
+        let (a, b, c) = (reserve(&ledger, "/v2/apps/a", now), reserve(&ledger, "/v2/apps/b", now), reserve(&ledger, "/v2/apps/c", now));
         ledger.mark_answered(a);
-        let sync_started = Instant::now();
-        ledger.mark_answered(b);
+        let sync_started = now_ms() + 1;
+        ledger.entries.lock().unwrap().1.get_mut(&b).unwrap().answered_at_ms = Some(sync_started + 1);
         ledger.release(c);
-        let ids: Vec<u64> = ledger.pending(Some(sync_started), Duration::from_secs(30)).into_iter().map(|(id, _)| id).collect();
+        let ids: Vec<u64> = ledger.pending(query(Some(sync_started), Duration::from_secs(30))).into_iter().map(|(id, _)| id).collect();
         assert_eq!(ids, vec![b], "a was answered before the sync started; c was refused");
         assert_eq!(ledger.len(), 1);
-        std::thread::sleep(Duration::from_millis(2));
-        assert!(ledger.pending(None, Duration::ZERO).is_empty(), "timed out");
+        let old = reserve(&ledger, "/v2/apps/d", now - 31_000);
+        let ids: Vec<u64> = ledger.pending(query(None, Duration::from_secs(30))).into_iter().map(|(id, _)| id).collect();
+        assert!(!ids.contains(&old), "timed out");
     }
 
     #[test]

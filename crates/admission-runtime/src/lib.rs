@@ -33,6 +33,7 @@ pub mod release_memory;
 mod reload;
 mod require_marathon_identity;
 mod serve_config;
+mod shared_ledger;
 mod ui;
 mod usage_api;
 
@@ -43,6 +44,7 @@ pub use ledger::{Ledger, LocalLedger, Reservation};
 pub use decide_write::Admission;
 pub use live_model::LiveModel;
 pub use serve_config::ServeConfig;
+pub use shared_ledger::LedgerConfig;
 
 use proxy::{MarathonClient, NoPhases, RequestPhases};
 
@@ -70,5 +72,14 @@ pub fn start_admission(config: &ServeConfig, marathon: &MarathonClient) -> Arc<A
         reload::spawn(&quotas, path.clone(), &config.proxy);
     }
     let callers = require_marathon_identity::RequireMarathonIdentity::new(marathon.clone(), admit.trusted_identity_sources.clone());
-    Arc::new(Admission::new(admit, model, quotas).requiring_marathon_identity(callers))
+    let open = admit.failure_policy == FailurePolicy::Open;
+    let admission = Admission::new(admit, model, quotas).requiring_marathon_identity(callers);
+    Arc::new(match config.ledger.zookeeper {
+        Some(_) => {
+            let shared = shared_ledger::ZkLedger::new(config.ledger.clone(), open);
+            shared.spawn_keepalive();
+            admission.with_ledger(Box::new(shared))
+        }
+        None => admission,
+    })
 }

@@ -14,6 +14,7 @@ use proxy::ProxyConfig;
 
 use crate::config::AdmitConfig;
 use crate::quota_runtime;
+use crate::shared_ledger::LedgerConfig;
 
 /// A configuration, every table read and checked.
 #[derive(Debug, Clone)]
@@ -24,11 +25,13 @@ pub struct ServeConfig {
     pub admission: AdmitConfig,
     /// `[[quota]]` and `[[exemption]]`.
     pub quotas: QuotaSet,
+    /// `[ledger]`: shared by replicas through ZooKeeper, or this process's own.
+    pub ledger: LedgerConfig,
 }
 
 impl Default for ServeConfig {
     fn default() -> Self {
-        ServeConfig { proxy: ProxyConfig::default(), admission: AdmitConfig::default(), quotas: QuotaSet::default() }
+        ServeConfig { proxy: ProxyConfig::default(), admission: AdmitConfig::default(), quotas: QuotaSet::default(), ledger: LedgerConfig::default() }
     }
 }
 
@@ -64,7 +67,8 @@ impl ServeConfig {
 
     fn with_quotas(proxy: ProxyConfig, quotas: QuotaSet) -> anyhow::Result<Self> {
         let admission = AdmitConfig::from_table(proxy.admission.as_ref())?;
-        Ok(ServeConfig { proxy, admission, quotas })
+        let ledger = LedgerConfig::from_table(proxy.ledger.as_ref())?;
+        Ok(ServeConfig { proxy, admission, quotas, ledger })
     }
 }
 

@@ -40,6 +40,7 @@ const KNOWN_TOP_LEVEL: &[&str] = &[
     "admission",
     "quota",
     "exemption",
+    "ledger",
 ];
 
 /// The whole configuration. See the shipped `proxy.toml` for every key documented.
@@ -62,6 +63,8 @@ pub struct ProxyConfig {
     pub quota: Vec<toml::Table>,
     /// `[[exemption]]` entries for quotas; interpreted by admission.
     pub exemption: Vec<toml::Table>,
+    /// `[ledger]`: the in-flight ledger shared by replicas; interpreted by admission.
+    pub ledger: Option<toml::Table>,
     /// Where this configuration was read from, if from a file (for messages).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -83,6 +86,7 @@ impl Default for ProxyConfig {
             admission: None,
             quota: Vec::new(),
             exemption: Vec::new(),
+            ledger: None,
             source: None,
             unknown_keys: Vec::new(),
         }

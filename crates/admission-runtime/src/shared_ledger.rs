@@ -1,0 +1,572 @@
+//! The in-flight ledger shared by several replicas through ZooKeeper (`[ledger] zookeeper`).
+//!
+//! Why this shape (see also docs/ARCHITECTURE.md, "Several replicas, one budget"):
+//! - **One decision order**: a decision holds the zookeeper-client crate's Curator-compatible lock
+//!   (`{path}/lock`, ephemeral sequential nodes) while it reads every replica's reservations,
+//!   decides and records its own; the reservation is a *fenced* create (a multi-op that checks the
+//!   lock node still exists), so a replica that lost its lock (session expired mid-decision)
+//!   records nothing. The lock is released before the write is forwarded: nothing waits on
+//!   Marathon while holding it.
+//! - **Reservations** are persistent sequential nodes `{path}/reservations/r-<seq>` holding the
+//!   write as received (method, path, query, body), the replica and the wall-clock time; any
+//!   replica re-applies them to its own model. When Marathon answers, the owner adds a marker
+//!   `a-<seq>-<answered ms>` (so that one listing says what is answered and when); when Marathon
+//!   refuses, the owner deletes the reservation. Under the lock, a decision deletes entries that
+//!   its model shows (answered before its last sync started, less [`CLOCK_SKEW`]) and entries
+//!   older than `ledger_timeout_ms`. A reservation's content never changes, so each replica reads
+//!   it once.
+//! - **A dead replica** leaves its lock node for at most its session timeout, and its
+//!   reservations charged until a model shows them or they time out, as Marathon may have applied
+//!   them.
+//! - **ZooKeeper unreachable or slower than `timeout_ms`**: the decision cannot use the shared
+//!   ledger; `failure_policy = "closed"` answers growing writes 503 (deletions pass), `"open"`
+//!   decides on this replica's ledger alone, says so in a `Warning` and counts it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use marathon_model::ops::{parse_write, Write};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use serde::{Deserialize, Serialize};
+use zookeeper_client as zkc;
+
+use super::ledger::{now_ms, Ledger, LedgerDecision, LedgerUnavailable, LocalLedger, PendingQuery, Reservation};
+
+/// Answered entries are kept until a model sync started this long after the answer: replicas'
+/// clocks differ a little, and counting a write twice for a moment only makes a decision stricter.
+pub const CLOCK_SKEW: Duration = Duration::from_secs(2);
+
+/// Tickets of decisions taken on the local ledger (ZooKeeper unreachable, policy open) carry this
+/// bit, so that they are never confused with a ZooKeeper sequence number.
+const LOCAL_TICKET: u64 = 1 << 62;
+
+/// `[ledger]` in `proxy.toml`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LedgerConfig {
+    /// `HOST:PORT[,HOST:PORT...]/PATH`; absent: each replica keeps its own ledger.
+    pub zookeeper: Option<ZkLocation>,
+    /// Bound on taking the lock and reading or writing the ledger for one decision.
+    pub timeout: Duration,
+    /// The ZooKeeper session timeout: how long a dead replica's lock can last.
+    pub session_timeout: Duration,
+    /// `user:password` for ZooKeeper's digest scheme: the session authenticates with it, and the
+    /// nodes the ledger creates are readable and writable by that user only.
+    pub digest: Option<String>,
+}
+
+/// Where the ledger lives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZkLocation {
+    pub hosts: String,
+    pub path: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLedger {
+    zookeeper: Option<String>,
+    #[serde(default = "default_timeout_ms")]
+    timeout_ms: u64,
+    #[serde(default = "default_session_timeout_ms")]
+    session_timeout_ms: u64,
+    digest: Option<String>,
+}
+
+fn default_timeout_ms() -> u64 {
+    2_000
+}
+
+fn default_session_timeout_ms() -> u64 {
+    10_000
+}
+
+impl LedgerConfig {
+    /// Reads `[ledger]` (absent: defaults, no shared ledger).
+    pub fn from_table(table: Option<&toml::Table>) -> anyhow::Result<LedgerConfig> {
+        let raw: RawLedger = match table {
+            None => RawLedger { zookeeper: None, timeout_ms: default_timeout_ms(), session_timeout_ms: default_session_timeout_ms(), digest: None },
+            Some(t) => toml::Value::Table(t.clone()).try_into().map_err(|e| anyhow::anyhow!("[ledger]: {e}"))?,
+        };
+        let zookeeper = raw.zookeeper.as_deref().map(parse_location).transpose()?;
+        if raw.timeout_ms == 0 || raw.session_timeout_ms == 0 {
+            anyhow::bail!("[ledger] timeout_ms and session_timeout_ms must be more than 0");
+        }
+        if raw.digest.as_deref().is_some_and(|d| !d.contains(':')) {
+            anyhow::bail!("[ledger] digest: expected user:password");
+        }
+        Ok(LedgerConfig {
+            zookeeper,
+            timeout: Duration::from_millis(raw.timeout_ms),
+            session_timeout: Duration::from_millis(raw.session_timeout_ms),
+            digest: raw.digest,
+        })
+    }
+}
+
+fn parse_location(s: &str) -> anyhow::Result<ZkLocation> {
+    let (hosts, path) = s.split_once('/').ok_or_else(|| anyhow::anyhow!("[ledger] zookeeper {s:?}: expected HOST:PORT[,HOST:PORT...]/PATH"))?;
+    let path = format!("/{}", path.trim_matches('/'));
+    if hosts.is_empty() || path == "/" || hosts.split(',').any(|h| !h.contains(':')) {
+        anyhow::bail!("[ledger] zookeeper {s:?}: expected HOST:PORT[,HOST:PORT...]/PATH (a path other than /)");
+    }
+    Ok(ZkLocation { hosts: hosts.to_owned(), path })
+}
+
+/// What is stored in a reservation node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Stored {
+    #[serde(flatten)]
+    reservation: Reservation,
+    replica: String,
+}
+
+/// A reservation as this replica read it.
+#[derive(Debug, Clone)]
+struct Known {
+    /// None when this replica cannot read it as a write (it is then not counted).
+    write: Option<Write>,
+    admitted_at_ms: u64,
+}
+
+/// What one listing of `{path}/reservations` says.
+#[derive(Debug, Default)]
+struct Listing {
+    /// Reservation sequence numbers, in order.
+    reservations: Vec<u64>,
+    /// Sequence -> answered at (ms), from the markers.
+    answered: HashMap<u64, (u64, String)>,
+}
+
+fn list(children: &[String]) -> Listing {
+    let mut l = Listing::default();
+    for name in children {
+        if let Some(seq) = name.strip_prefix("r-").and_then(|s| s.parse().ok()) {
+            l.reservations.push(seq);
+        } else if let Some((seq, at)) = name.strip_prefix("a-").and_then(|s| s.split_once('-')) {
+            if let (Ok(seq), Ok(at)) = (seq.parse(), at.parse()) {
+                l.answered.insert(seq, (at, name.clone()));
+            }
+        }
+    }
+    l.reservations.sort_unstable();
+    l
+}
+
+/// The ledger's metrics.
+#[derive(Debug, Clone)]
+struct SharedLedgerMetrics {
+    zookeeper_up: Gauge,
+    reserve_seconds: Histogram,
+    conflicts: Counter,
+    degraded: Counter,
+}
+
+impl Default for SharedLedgerMetrics {
+    fn default() -> Self {
+        SharedLedgerMetrics {
+            zookeeper_up: Gauge::default(),
+            reserve_seconds: Histogram::new(exponential_buckets(0.000_25, 2.0, 14)),
+            conflicts: Counter::default(),
+            degraded: Counter::default(),
+        }
+    }
+}
+
+/// The ledger in ZooKeeper.
+pub struct ZkLedger {
+    config: LedgerConfig,
+    location: ZkLocation,
+    replica: String,
+    /// Open policy: decide on `local` when ZooKeeper cannot be used.
+    open: bool,
+    local: LocalLedger,
+    session: tokio::sync::Mutex<Option<zkc::Client>>,
+    /// Reservations read so far (their content never changes), parsed.
+    known: Mutex<HashMap<u64, Known>>,
+    last_len: Mutex<usize>,
+    last_error: Mutex<Option<String>>,
+    metrics: SharedLedgerMetrics,
+}
+
+impl ZkLedger {
+    /// A ledger at `location` (sessions are opened when needed and kept healthy by
+    /// [`Self::spawn_keepalive`]); `open`: the failure policy is open.
+    pub fn new(config: LedgerConfig, open: bool) -> Arc<ZkLedger> {
+        let location = config.zookeeper.clone().expect("a shared ledger needs [ledger] zookeeper");
+        let replica = format!("{}:{}", hostname(), std::process::id());
+        Arc::new(ZkLedger {
+            config,
+            location,
+            replica,
+            open,
+            local: LocalLedger::default(),
+            session: tokio::sync::Mutex::new(None),
+            known: Mutex::new(HashMap::new()),
+            last_len: Mutex::new(0),
+            last_error: Mutex::new(None),
+            metrics: SharedLedgerMetrics::default(),
+        })
+    }
+
+    fn register(&self, r: &mut Registry) {
+        let m = &self.metrics;
+        r.register("ledger_zookeeper_up", "1 while the shared ledger's ZooKeeper session is connected", m.zookeeper_up.clone());
+        r.register("ledger_reserve_seconds", "Time to take the shared ledger's lock and read it, per decision", m.reserve_seconds.clone());
+        r.register("ledger_conflicts", "Decisions that found other replicas waiting for the shared ledger's lock", m.conflicts.clone());
+        r.register("ledger_degraded_decisions", "Decisions taken on this replica's ledger alone (shared ledger unavailable, policy open)", m.degraded.clone());
+    }
+
+    /// Keeps a session open (connecting again after it expired), so that the first decision
+    /// after a start or an outage does not pay for the connection, and `/readyz` and
+    /// `ledger_zookeeper_up` say how it is.
+    pub fn spawn_keepalive(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let Some(me) = weak.upgrade() else { return };
+                match tokio::time::timeout(me.config.timeout.max(Duration::from_secs(1)), me.client()).await {
+                    Ok(Ok(_)) => me.up(),
+                    Ok(Err(e)) => me.down(e.0),
+                    Err(_) => me.down("no ZooKeeper session within the timeout".into()),
+                }
+                drop(me);
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        });
+    }
+
+    fn up(&self) {
+        self.metrics.zookeeper_up.set(1);
+        *self.last_error.lock().unwrap() = None;
+    }
+
+    fn down(&self, why: String) {
+        self.metrics.zookeeper_up.set(0);
+        *self.last_error.lock().unwrap() = Some(why);
+    }
+
+    /// A connected session, opening one when there is none or the last one ended.
+    async fn client(&self) -> Result<zkc::Client, LedgerUnavailable> {
+        let mut session = self.session.lock().await;
+        if let Some(c) = session.as_ref() {
+            if !matches!(c.state(), zkc::SessionState::Expired | zkc::SessionState::Closed | zkc::SessionState::AuthFailed) {
+                return Ok(c.clone());
+            }
+        }
+        let mut connector = zkc::Client::connector().with_session_timeout(self.config.session_timeout).with_connection_timeout(self.config.timeout);
+        if let Some(d) = &self.config.digest {
+            connector = connector.with_auth("digest", d.as_bytes());
+        }
+        let client = connector
+            .connect(&self.location.hosts)
+            .await
+            .map_err(|e| LedgerUnavailable(format!("ZooKeeper at {}: {e}", self.location.hosts)))?;
+        *session = Some(client.clone());
+        Ok(client)
+    }
+
+    fn acls(&self) -> zkc::Acls<'static> {
+        if self.config.digest.is_some() {
+            zkc::Acls::creator_all()
+        } else {
+            zkc::Acls::anyone_all()
+        }
+    }
+
+    fn reservations_dir(&self) -> String {
+        format!("{}/reservations", self.location.path)
+    }
+
+    /// Takes the lock and reads the reservations, within the timeout.
+    async fn begin_shared(&self, q: PendingQuery) -> Result<SharedDecision<'_>, LedgerUnavailable> {
+        let started = Instant::now();
+        let work = async {
+            let client = self.client().await?;
+            let lock_dir = format!("{}/lock", self.location.path);
+            let ancestors = zkc::CreateMode::Persistent.with_acls(self.acls());
+            let prefix = zkc::LockPrefix::new_curator(&lock_dir, "lock-").map_err(zk_error)?;
+            let options = zkc::LockOptions::new(self.acls()).with_ancestor_options(ancestors.clone()).map_err(zk_error)?;
+            let lock = client.lock(prefix, self.replica.as_bytes(), options).await.map_err(zk_error)?.into_owned();
+            let dir = self.reservations_dir();
+            let (children, contenders) = futures_util::future::join(client.get_children(&dir), client.get_children(&lock_dir)).await;
+            let children = match children {
+                Ok((c, _)) => c,
+                Err(zkc::Error::NoNode) => {
+                    mkdirs(&client, &dir, &ancestors).await?;
+                    Vec::new()
+                }
+                Err(e) => return Err(zk_error(e)),
+            };
+            if contenders.is_ok_and(|(c, _)| c.len() > 1) {
+                self.metrics.conflicts.inc();
+            }
+            let pending = self.read_pending(&client, &lock, &list(&children), q).await?;
+            Ok(SharedDecision { ledger: self, lock, pending })
+        };
+        let result = match tokio::time::timeout(self.config.timeout, work).await {
+            Ok(r) => r,
+            Err(_) => Err(LedgerUnavailable(format!("no answer from ZooKeeper at {} within {:?}", self.location.hosts, self.config.timeout))),
+        };
+        self.metrics.reserve_seconds.observe(started.elapsed().as_secs_f64());
+        match &result {
+            Ok(_) => self.up(),
+            Err(e) => self.down(e.0.clone()),
+        }
+        result
+    }
+
+    /// Prunes what left the budget and returns what is pending, parsed with the model's flavour.
+    async fn read_pending(
+        &self,
+        client: &zkc::Client,
+        lock: &zkc::OwnedLockClient,
+        listing: &Listing,
+        q: PendingQuery,
+    ) -> Result<Vec<(u64, Write)>, LedgerUnavailable> {
+        let dir = self.reservations_dir();
+        let unknown: Vec<u64> = {
+            let known = self.known.lock().unwrap();
+            listing.reservations.iter().copied().filter(|s| !known.contains_key(s)).collect()
+        };
+        let reads = futures_util::future::join_all(unknown.iter().map(|s| client.get_data(&node(&dir, *s)))).await;
+        let mut stored: HashMap<u64, Stored> = HashMap::new();
+        for (seq, read) in unknown.iter().zip(reads) {
+            match read {
+                Ok((data, _)) => match serde_json::from_slice::<Stored>(&data) {
+                    Ok(s) => {
+                        stored.insert(*seq, s);
+                    }
+                    Err(e) => tracing::warn!(seq, error = %e, "shared ledger: an unreadable reservation is ignored"),
+                },
+                Err(zkc::Error::NoNode) => {}
+                Err(e) => return Err(zk_error(e)),
+            }
+        }
+        let (pending, mut gone) = self.sort_out(stored, listing, q);
+        // Markers whose reservation is gone (refused after the answer was marked, or pruned).
+        for (seq, (_, name)) in &listing.answered {
+            if !listing.reservations.contains(seq) {
+                gone.push(format!("{dir}/{name}"));
+            }
+        }
+        let deletes = futures_util::future::join_all(gone.iter().map(|p| lock.delete(p, None))).await;
+        if let Some(e) = deletes.into_iter().filter_map(Result::err).find(|e| !matches!(e, zkc::Error::NoNode)) {
+            return Err(zk_error(e));
+        }
+        *self.last_len.lock().unwrap() = pending.len();
+        Ok(pending)
+    }
+
+    /// Takes in what was read, and splits the listed reservations into what is pending and the
+    /// nodes to delete (timed out, or shown by this replica's model).
+    fn sort_out(&self, stored: HashMap<u64, Stored>, listing: &Listing, q: PendingQuery) -> (Vec<(u64, Write)>, Vec<String>) {
+        let dir = self.reservations_dir();
+        let now = now_ms();
+        let timeout = q.timeout.as_millis() as u64;
+        let shown_before = q.model_synced_at_ms.map(|t| t.saturating_sub(CLOCK_SKEW.as_millis() as u64));
+        let mut known = self.known.lock().unwrap();
+        for (seq, s) in stored {
+            let r = &s.reservation;
+            let write = parse_write(&r.method, &r.path, r.query.as_deref(), &r.body, q.flavour).ok().flatten();
+            known.insert(seq, Known { write, admitted_at_ms: r.admitted_at_ms });
+        }
+        let (mut pending, mut gone) = (Vec::new(), Vec::new());
+        for seq in &listing.reservations {
+            let answered = listing.answered.get(seq);
+            let expired = known.get(seq).is_some_and(|k| now.saturating_sub(k.admitted_at_ms) > timeout);
+            let shown = matches!((answered, shown_before), (Some((at, _)), Some(before)) if *at < before);
+            if expired || shown {
+                gone.push(node(&dir, *seq));
+                gone.extend(answered.map(|(_, name)| format!("{dir}/{name}")));
+                known.remove(seq);
+            } else if let Some(w) = known.get(seq).and_then(|k| k.write.as_ref()) {
+                pending.push((*seq, w.clone()));
+            }
+        }
+        // Reservations deleted by others leave this replica's memory too.
+        known.retain(|seq, _| listing.reservations.binary_search(seq).is_ok());
+        (pending, gone)
+    }
+
+    fn spawn_zk(self: &Arc<Self>, what: &'static str, op: impl FnOnce(zkc::Client, String) -> futures_util::future::BoxFuture<'static, Result<(), zkc::Error>> + Send + 'static) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let dir = me.reservations_dir();
+            let done = async {
+                let client = me.client().await.map_err(|e| e.0)?;
+                op(client, dir).await.map_err(|e| e.to_string())
+            };
+            match tokio::time::timeout(me.config.timeout.max(Duration::from_secs(5)), done).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "shared ledger: {what} failed (the entry stays charged until it times out)"),
+                Err(_) => tracing::warn!("shared ledger: {what} timed out (the entry stays charged until it times out)"),
+            }
+        });
+    }
+}
+
+fn node(dir: &str, seq: u64) -> String {
+    format!("{dir}/r-{seq:010}")
+}
+
+fn zk_error(e: zkc::Error) -> LedgerUnavailable {
+    LedgerUnavailable(format!("ZooKeeper: {e}"))
+}
+
+async fn mkdirs(client: &zkc::Client, path: &str, options: &zkc::CreateOptions<'_>) -> Result<(), LedgerUnavailable> {
+    let mut at = String::new();
+    for part in path.trim_start_matches('/').split('/') {
+        at.push('/');
+        at.push_str(part);
+        match client.create(&at, b"", options).await {
+            Ok(_) | Err(zkc::Error::NodeExists) => {}
+            Err(e) => return Err(zk_error(e)),
+        }
+    }
+    Ok(())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "replica".into())
+}
+
+struct SharedDecision<'a> {
+    ledger: &'a ZkLedger,
+    lock: zkc::OwnedLockClient,
+    pending: Vec<(u64, Write)>,
+}
+
+#[async_trait]
+impl LedgerDecision for SharedDecision<'_> {
+    fn pending(&self) -> &[(u64, Write)] {
+        &self.pending
+    }
+
+    async fn reserve(&mut self, reservation: Reservation, write: Write) -> Result<u64, LedgerUnavailable> {
+        let l = self.ledger;
+        let stored = Stored { reservation, replica: l.replica.clone() };
+        let data = serde_json::to_vec(&stored).map_err(|e| LedgerUnavailable(e.to_string()))?;
+        let prefix = format!("{}/r-", l.reservations_dir());
+        let options = zkc::CreateMode::PersistentSequential.with_acls(l.acls());
+        let create = self.lock.create(&prefix, &data, &options);
+        let (_, seq) = tokio::time::timeout(l.config.timeout, create)
+            .await
+            .map_err(|_| LedgerUnavailable(format!("no answer from ZooKeeper within {:?}", l.config.timeout)))?
+            .map_err(zk_error)?;
+        let seq = seq.into_i64() as u64;
+        l.known.lock().unwrap().insert(seq, Known { write: Some(write), admitted_at_ms: stored.reservation.admitted_at_ms });
+        *l.last_len.lock().unwrap() += 1;
+        Ok(seq)
+    }
+}
+
+#[async_trait]
+impl Ledger for Arc<ZkLedger> {
+    async fn begin(&self, q: PendingQuery) -> Result<Box<dyn LedgerDecision + '_>, LedgerUnavailable> {
+        match self.begin_shared(q).await {
+            Ok(d) => Ok(Box::new(d)),
+            Err(e) if self.open => {
+                self.metrics.degraded.inc();
+                tracing::warn!(error = %e, "shared ledger unavailable: deciding on this replica's ledger alone (failure_policy = \"open\")");
+                Ok(Box::new(LocalTickets(self.local.decision(q, Some(e.0)))))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn mark_answered(&self, ticket: u64) {
+        if ticket & LOCAL_TICKET != 0 {
+            return self.local.mark_answered(ticket & !LOCAL_TICKET);
+        }
+        let at = now_ms();
+        self.spawn_zk("marking an answered write", move |client, dir| {
+            Box::pin(async move {
+                let options = zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all());
+                match client.create(&format!("{dir}/a-{ticket:010}-{at}"), b"", &options).await {
+                    Ok(_) | Err(zkc::Error::NodeExists) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            })
+        });
+    }
+
+    fn release(&self, ticket: u64) {
+        if ticket & LOCAL_TICKET != 0 {
+            return self.local.release(ticket & !LOCAL_TICKET);
+        }
+        *self.last_len.lock().unwrap() = self.last_len.lock().unwrap().saturating_sub(1);
+        self.spawn_zk("releasing a refused write", move |client, dir| {
+            Box::pin(async move {
+                match client.delete(&node(&dir, ticket), None).await {
+                    Ok(()) | Err(zkc::Error::NoNode) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            })
+        });
+    }
+
+    fn len(&self) -> usize {
+        *self.last_len.lock().unwrap() + self.local.len()
+    }
+
+    fn register_metrics(&self, registry: &mut Registry) {
+        self.register(registry);
+    }
+
+    fn health(&self) -> Result<(), String> {
+        match (self.last_error.lock().unwrap().as_ref(), self.open) {
+            (Some(e), false) => Err(format!("shared ledger unavailable: {e}")),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A local decision whose tickets are marked local.
+struct LocalTickets<'a>(Box<dyn LedgerDecision + 'a>);
+
+#[async_trait]
+impl LedgerDecision for LocalTickets<'_> {
+    fn pending(&self) -> &[(u64, Write)] {
+        self.0.pending()
+    }
+
+    async fn reserve(&mut self, reservation: Reservation, write: Write) -> Result<u64, LedgerUnavailable> {
+        Ok(self.0.reserve(reservation, write).await? | LOCAL_TICKET)
+    }
+
+    fn degraded(&self) -> Option<&str> {
+        self.0.degraded()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_is_read_and_checked() {
+        let t: toml::Table = "zookeeper = \"zk1:2181,zk2:2181/marathon-admission/ledger/\"\ntimeout_ms = 500".parse().unwrap();
+        let c = LedgerConfig::from_table(Some(&t)).unwrap();
+        assert_eq!(c.zookeeper, Some(ZkLocation { hosts: "zk1:2181,zk2:2181".into(), path: "/marathon-admission/ledger".into() }));
+        assert_eq!(c.timeout, Duration::from_millis(500));
+        assert_eq!(LedgerConfig::from_table(None).unwrap().zookeeper, None);
+        for bad in ["zookeeper = \"zk1:2181\"", "zookeeper = \"zk1/\"", "timeout_ms = 0", "digest = \"nocolon\"", "zookeper = \"typo:1/x\""] {
+            let t: toml::Table = bad.parse().unwrap();
+            assert!(LedgerConfig::from_table(Some(&t)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn one_listing_says_what_is_reserved_and_answered() {
+        let names: Vec<String> = ["r-0000000003", "a-0000000003-1700000000123", "r-0000000001", "lock", "a-0000000009-17"].iter().map(|s| s.to_string()).collect();
+        let l = list(&names);
+        assert_eq!(l.reservations, vec![1, 3]);
+        assert_eq!(l.answered.get(&3).map(|(at, _)| *at), Some(1_700_000_000_123));
+        assert!(l.answered.contains_key(&9), "a marker without its reservation is listed, to be removed");
+    }
+}

@@ -1,0 +1,107 @@
+//! Two proxies in front of one simulator, sharing the in-flight ledger through a real ZooKeeper
+//! (Debian's `zookeeper`, started here on 127.0.0.1), against the same two with a ledger each.
+//!
+//! The models never resync during the test (no events, a resync interval of minutes), so what a
+//! decision knows of the other proxy's writes comes only from the ledger: with a shared one the
+//! two admit together what one would; with their own, each admits that much and Marathon (the
+//! simulator) refuses the excess itself.
+
+mod common;
+
+use std::sync::Arc;
+
+use admission_runtime::ServeConfig;
+use common::admission_setup::*;
+use common::*;
+use marathon_sim::testing::ZooKeeper;
+
+const LIMIT: u64 = 20_000;
+
+struct Replica {
+    proxy: RunningProxy,
+    admission: Arc<admission_runtime::Admission>,
+}
+
+async fn replica(sim: &marathon_sim::SimHandle, ledger: Option<&str>) -> Replica {
+    let mut config = test_config(&[sim.url()]);
+    let admission = format!("zk_max_node_size = {LIMIT}\nresync_interval_ms = 600000\nevents = false\naudit_log = \"off\"\n");
+    config.admission = Some(admission.parse().unwrap());
+    config.ledger = ledger.map(|spec| format!("zookeeper = \"{spec}\"\ntimeout_ms = 5000").parse().unwrap());
+    let serve = ServeConfig::from_proxy_config(config).unwrap();
+    let marathon = proxy::MarathonClient::new(&serve.proxy).unwrap();
+    let admission = admission_runtime::start_admission(&serve, &marathon);
+    let proxy = start_proxy_sharing(serve.proxy, admission.clone(), marathon).await;
+    wait_ready(&proxy).await;
+    Replica { proxy, admission }
+}
+
+/// Writes alternately through `replicas` until each has refused one; (admitted, the proxies'
+/// refusals, the simulator's own refusals).
+async fn alternate_writes(replicas: &[Replica], tag: &str) -> (usize, usize, usize) {
+    let c = client();
+    let (mut admitted, mut ours, mut marathons) = (0, 0, 0);
+    for i in 0..60 {
+        let r = &replicas[i % replicas.len()];
+        let (status, _, body) = fetch(&c, req("POST", &r.proxy.url("/v2/apps"), &app_body(&format!("/{tag}/app-{i:02}"), 12))).await;
+        match status.as_u16() {
+            201 => admitted += 1,
+            422 if is_our_rejection(status, &body) => ours += 1,
+            422 => marathons += 1,
+            s => panic!("write {i}: {s} {}", String::from_utf8_lossy(&body)),
+        }
+        if ours >= replicas.len() {
+            break;
+        }
+    }
+    (admitted, ours, marathons)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_sharing_a_ledger_admit_together_what_one_would() {
+    let zk = ZooKeeper::start().expect("ZooKeeper from Debian's zookeeper package (.ci/run installs it)");
+    let spec = format!("{}/marathon-admission/ledger", zk.connect_string());
+
+    let alone_sim = marathon_sim::start(sim_legacy(LIMIT, None)).await.unwrap();
+    let alone = [replica(&alone_sim, Some(&spec)).await];
+    let (one_admits, _, marathon_refused) = alternate_writes(&alone, "one").await;
+    assert_eq!(marathon_refused, 0);
+    assert!(one_admits >= 4, "the wall is too close for the test to mean something: {one_admits}");
+
+    let shared_sim = marathon_sim::start(sim_legacy(LIMIT, None)).await.unwrap();
+    let shared = [replica(&shared_sim, Some(&format!("{spec}-2"))).await, replica(&shared_sim, Some(&format!("{spec}-2"))).await];
+    let (admitted, ours, marathons) = alternate_writes(&shared, "two").await;
+    assert_eq!(marathons, 0, "a write the simulator refused itself reached it");
+    assert!(ours >= 2);
+    assert!(admitted.abs_diff(one_admits) <= 1, "two replicas sharing a ledger admitted {admitted}, one alone {one_admits}");
+    assert!(shared.iter().all(|r| r.admission.ledger_len() > 0), "each replica sees the shared reservations");
+
+    let own_sim = marathon_sim::start(sim_legacy(LIMIT, None)).await.unwrap();
+    let own = [replica(&own_sim, None).await, replica(&own_sim, None).await];
+    let (_, _, marathons) = alternate_writes(&own, "own").await;
+    assert!(marathons > 0, "with a ledger each, the two over-admit and the simulator refuses the excess");
+    drop(zk);
+}
+
+/// ZooKeeper gone: `failure_policy = "closed"` answers growing writes 503 and passes deletions;
+/// the replica's readiness says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_zookeeper_a_closed_policy_refuses_growing_writes_and_passes_deletions() {
+    let zk = ZooKeeper::start().expect("ZooKeeper from Debian's zookeeper package (.ci/run installs it)");
+    let spec = format!("{}/marathon-admission/ledger", zk.connect_string());
+    let sim = marathon_sim::start(sim_legacy(LIMIT, None)).await.unwrap();
+    let r = replica(&sim, Some(&spec)).await;
+    let c = client();
+    let (status, _, _) = fetch(&c, req("POST", &r.proxy.url("/v2/apps"), &app_body("/a/one", 1))).await;
+    assert_eq!(status, 201);
+    drop(zk);
+    let (status, headers, body) = fetch(&c, req("POST", &r.proxy.url("/v2/apps"), &app_body("/a/two", 1))).await;
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("shared ledger"), "{text}");
+    assert!(headers.contains_key("retry-after"));
+    let (status, _, body) = fetch(&c, req("DELETE", &r.proxy.url("/v2/apps/a/one"), "")).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let (status, _, body) = fetch(&c, get(&r.proxy.admin_url("/readyz"))).await;
+    assert_eq!(status, 503);
+    assert!(String::from_utf8_lossy(&body).contains("shared ledger"), "{}", String::from_utf8_lossy(&body));
+}
