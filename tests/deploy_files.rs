@@ -155,6 +155,8 @@ fn marathon_app_definition_is_consistent_with_the_binary() {
         stdout.contains(&format!("listen {listen}, admin {admin}, marathon http://marathon.mesos:8080")),
         "{stdout}"
     );
+    // The replicas share one budget through Marathon's ZooKeeper.
+    assert!(stdout.contains("ledger: shared through ZooKeeper at master.mesos:2181/marathon-admission/ledger"), "{stdout}");
 }
 
 #[test]

@@ -39,8 +39,8 @@ fn load(args: &ServeArgs) -> anyhow::Result<ServeConfig> {
         None if Path::new(DEFAULT_CONFIG).exists() => ServeConfig::load(Path::new(DEFAULT_CONFIG))?,
         None => ServeConfig::default(),
     };
+    config.apply_process_env()?;
     let transport = &mut config.proxy;
-    transport.apply_process_env()?;
     if let Some(l) = args.listen {
         transport.listen = l;
     }
@@ -77,8 +77,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             eprintln!("warning: {origin}: unknown top-level key `{k}` (ignored)");
         }
         let credentials = transport.own_credentials()?;
+        let ledger = match &config.ledger.zookeeper {
+            Some(zk) => format!("shared through ZooKeeper at {}{}", zk.hosts, zk.path),
+            None => "this process's own".to_owned(),
+        };
         println!(
-            "{origin}: OK (listen {}, admin {}, marathon {}{}, the proxy's own credentials: {})",
+            "{origin}: OK (listen {}, admin {}, marathon {}{}, the proxy's own credentials: {}, ledger: {ledger})",
             transport.listen,
             transport.admin_listen,
             transport.marathon.join(", "),

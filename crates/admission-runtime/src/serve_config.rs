@@ -57,6 +57,16 @@ impl ServeConfig {
         Self::with_quotas(proxy, quotas)
     }
 
+    /// Applies the `MARATHON_ADMISSION_*` environment: the transport's variables, and
+    /// `MARATHON_ADMISSION_LEDGER_ZOOKEEPER` over `[ledger] zookeeper`.
+    pub fn apply_process_env(&mut self) -> anyhow::Result<()> {
+        self.proxy.apply_process_env()?;
+        if let Some(spec) = std::env::var(crate::shared_ledger::ENV_LEDGER_ZOOKEEPER).ok().filter(|v| !v.trim().is_empty()) {
+            self.ledger.set_zookeeper(spec.trim()).map_err(|e| anyhow::anyhow!("{}: {e}", crate::shared_ledger::ENV_LEDGER_ZOOKEEPER))?;
+        }
+        Ok(())
+    }
+
     /// Lays `overrides` over the `[admission]` table and reads it again (the offline commands'
     /// store flags win over the file).
     pub fn override_admission(&mut self, overrides: toml::Table) -> anyhow::Result<()> {

@@ -108,6 +108,17 @@ impl LedgerConfig {
     }
 }
 
+/// Overrides `[ledger] zookeeper` (e.g. from the environment in a container).
+pub const ENV_LEDGER_ZOOKEEPER: &str = "MARATHON_ADMISSION_LEDGER_ZOOKEEPER";
+
+impl LedgerConfig {
+    /// Shares the ledger at `spec` (`HOST:PORT[,HOST:PORT...]/PATH`).
+    pub fn set_zookeeper(&mut self, spec: &str) -> anyhow::Result<()> {
+        self.zookeeper = Some(parse_location(spec)?);
+        Ok(())
+    }
+}
+
 fn parse_location(s: &str) -> anyhow::Result<ZkLocation> {
     let (hosts, path) = s.split_once('/').ok_or_else(|| anyhow::anyhow!("[ledger] zookeeper {s:?}: expected HOST:PORT[,HOST:PORT...]/PATH"))?;
     let path = format!("/{}", path.trim_matches('/'));
