@@ -3,7 +3,8 @@
 # heroku_root(2000, 10) (92% of the plan limit) and heroku_root(10000, 1); warm path and the exact
 # path (baseline) in the same run; full sync of the model; resident memory of the proxy process.
 # Figures go to docs/BENCHMARKS.md ("## Admission decisions").
-# Usage: bench/admission/run.sh [--apps 2000|10000]
+# Usage: bench/admission/run.sh [--apps 2000|10000] [--ledger zookeeper]  (the latter adds a proxy
+# whose ledger is shared through a ZooKeeper on loopback: its cost against the local one)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"

@@ -81,16 +81,26 @@ impl Drop for Proxy {
     }
 }
 
-async fn start_proxy(binary: &str, sim_url: &str, warm: bool, dir: &std::path::Path) -> Proxy {
+/// How a proxy of the run is set up.
+struct Setup {
+    label: &'static str,
+    warm: bool,
+    /// `[ledger] zookeeper`, when the ledger is shared.
+    ledger: Option<String>,
+}
+
+async fn start_proxy(binary: &str, sim_url: &str, setup: &Setup, tag: usize, dir: &std::path::Path) -> Proxy {
     let (port, admin) = (free_port(), free_port());
-    let audit = dir.join(format!("audit-{warm}.jsonl"));
+    let audit = dir.join(format!("audit-{tag}.jsonl"));
     let _ = std::fs::remove_file(&audit);
-    let cfg = dir.join(format!("proxy-{warm}.toml"));
+    let cfg = dir.join(format!("proxy-{tag}.toml"));
+    let ledger = setup.ledger.as_ref().map(|zk| format!("[ledger]\nzookeeper = \"{zk}\"\n")).unwrap_or_default();
     std::fs::write(
         &cfg,
         format!(
             "listen = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:{admin}\"\nmarathon = [\"{sim_url}\"]\n\
-             [runtime]\nworker_threads = 2\n[admission]\nwarm = {warm}\naudit_log = \"{}\"\n",
+             [runtime]\nworker_threads = 2\n{ledger}[admission]\nwarm = {}\naudit_log = \"{}\"\n",
+            setup.warm,
             audit.display()
         ),
     )
@@ -159,7 +169,7 @@ fn read_audit(path: &std::path::Path) -> Audit {
 async fn empty_model_rss(binary: &str, dir: &std::path::Path) -> f64 {
     let sim = marathon_sim::start(marathon_sim::SimConfig::default()).await.unwrap();
     let c: HttpClient = Client::builder(TokioExecutor::new()).build_http();
-    let p = start_proxy(binary, &sim.url(), true, dir).await;
+    let p = start_proxy(binary, &sim.url(), &Setup { label: "empty", warm: true, ledger: None }, 99, dir).await;
     wait_settled(&c, &p).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let rss = proc_kb(p.child.id(), "VmRSS:") as f64 * 1024.0;
@@ -168,7 +178,8 @@ async fn empty_model_rss(binary: &str, dir: &std::path::Path) -> f64 {
     rss
 }
 
-async fn scenario(binary: &str, apps: usize, env: usize, dry_n: usize, real_n: usize, dir: &std::path::Path, empty_rss: f64) {
+#[allow(clippy::too_many_arguments)]
+async fn scenario(binary: &str, apps: usize, env: usize, dry_n: usize, real_n: usize, dir: &std::path::Path, empty_rss: f64, zk: Option<&str>) {
     let root = znode_size::synthetic::heroku_root(apps, env);
     let ids: Vec<String> = root.transitive_apps().iter().filter_map(|a| a.id().map(str::to_string)).collect();
     let sim = marathon_sim::start(marathon_sim::SimConfig { state: Some(root), ..Default::default() }).await.unwrap();
@@ -191,8 +202,14 @@ async fn scenario(binary: &str, apps: usize, env: usize, dry_n: usize, real_n: u
     let sync_max = pct(&mut syncs, 100.0);
     println!("## {apps} apps x {env} env vars: /v2/groups JSON {:.1} MB; full sync p50 {sync_p50:.0} ms, max {sync_max:.0} ms", json_bytes / 1e6);
 
-    for warm in [true, false] {
-        let p = start_proxy(binary, &sim.url(), warm, dir).await;
+    let mut setups = vec![Setup { label: "warm", warm: true, ledger: None }, Setup { label: "exact (baseline)", warm: false, ledger: None }];
+    if let Some(zk) = zk {
+        // The shared ledger's cost, against the local one (the first row) in the same run.
+        setups.insert(1, Setup { label: "warm, shared ledger (ZooKeeper)", warm: true, ledger: Some(format!("{zk}/bench-ledger-{apps}")) });
+    }
+    for (tag, setup) in setups.iter().enumerate() {
+        let warm = setup.warm;
+        let p = start_proxy(binary, &sim.url(), setup, tag, dir).await;
         let settle = wait_settled(&c, &p).await;
         let pid = p.child.id();
         tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -224,8 +241,8 @@ async fn scenario(binary: &str, apps: usize, env: usize, dry_n: usize, real_n: u
         let hwm = proc_kb(pid, "VmHWM:") as f64 * 1024.0;
         drop(p);
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let mut a = read_audit(&dir.join(format!("audit-{warm}.jsonl")));
-        let path = if warm { "warm" } else { "exact (baseline)" };
+        let mut a = read_audit(&dir.join(format!("audit-{tag}.jsonl")));
+        let path = setup.label;
         println!(
             "| {apps} | {path} | dry runs n={} ({} warm) | decision p50 {:.2} ms | p99 {:.2} ms | round trip p50 {:.2} / p99 {:.2} ms |",
             a.dry.len(),
@@ -270,11 +287,15 @@ fn main() {
     rt.block_on(async {
         println!("machine: {} cores; proxy binary {binary}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
         let empty = empty_model_rss(&binary, dir.path()).await;
+        // `--ledger zookeeper`: also a proxy sharing its ledger through a ZooKeeper on loopback.
+        let zk = (arg("--ledger").as_deref() == Some("zookeeper"))
+            .then(|| marathon_sim::testing::ZooKeeper::start().expect("ZooKeeper (Debian's zookeeper package)"));
+        let zk_spec = zk.as_ref().map(|z| z.connect_string());
         if only.as_deref().is_none_or(|a| a == "2000") {
-            scenario(&binary, 2000, 10, 300, 60, dir.path(), empty).await;
+            scenario(&binary, 2000, 10, 300, 60, dir.path(), empty, zk_spec.as_deref()).await;
         }
         if only.as_deref().is_none_or(|a| a == "10000") {
-            scenario(&binary, 10_000, 1, 200, 20, dir.path(), empty).await;
+            scenario(&binary, 10_000, 1, 200, 20, dir.path(), empty, zk_spec.as_deref()).await;
         }
     });
 }
