@@ -35,7 +35,7 @@ use serde_json::json;
 use super::admit_metrics::{AdmitMetrics, PathLabels};
 use super::audit::{basic_auth_user, caller_identity, AuditLog, AuditRecord};
 use super::config::{AdmitConfig, FailurePolicy};
-use super::ledger::{ms_of, Ledger, LedgerUnavailable, LocalLedger, PendingQuery, Reservation};
+use super::ledger::{ms_of, Ledger, LedgerUnavailable, LocalLedger, PendingQuery, Reservation, ReserveError};
 use super::live_model::{LiveModel, Snapshot};
 use super::quota_runtime::QuotaRuntime;
 use super::require_marathon_identity::RequireMarathonIdentity;
@@ -44,6 +44,9 @@ use super::rejection::{Breakdown, Rejection};
 use super::decision_sizes::{SizeEngine, Sizes, Thresholds};
 use proxy::phases::{Flow, RequestCtx, RequestPhases, RequestSummary, UpstreamFailure, WriteRequest};
 use proxy::RouteClass;
+
+/// Another replica admitted a write while this decision ran: decide again.
+struct Conflict;
 
 /// Carried in [`RequestCtx::extensions`] from `request_filter` to the later phases.
 #[derive(Debug, Clone, Copy)]
@@ -189,7 +192,9 @@ impl Admission {
     }
 
     /// Evaluates one write. With `dry_run` false and an admitted verdict, the write enters the
-    /// ledger (its ticket is returned) before the decision lock is released.
+    /// ledger (its ticket is returned) before the next decision of this process. When another
+    /// replica admitted a write in between (a shared ledger's conflict), decides again on the new
+    /// view, a few times.
     async fn evaluate(
         &self,
         method: &str,
@@ -199,27 +204,47 @@ impl Admission {
         dry_run: bool,
         client: &ClientIdentity,
     ) -> (Evaluation, Option<u64>) {
+        const ATTEMPTS: usize = 5;
+        for _ in 0..ATTEMPTS {
+            if let Ok(done) = self.evaluate_once(method, path, query, body, dry_run, client).await {
+                return done;
+            }
+        }
+        let e = LedgerUnavailable(format!("the other replicas admitted writes during {ATTEMPTS} attempts at this decision"));
+        (Self::ledger_unavailable(method, path, e), None)
+    }
+
+    /// One attempt; `Err` when the shared ledger changed under it.
+    async fn evaluate_once(
+        &self,
+        method: &str,
+        path: &str,
+        query: Option<&str>,
+        body: &[u8],
+        dry_run: bool,
+        client: &ClientIdentity,
+    ) -> Result<(Evaluation, Option<u64>), Conflict> {
         let mut state = self.decisions.lock().await;
         let Some(snap) = self.model.snapshot().await else {
             // Deletions only shrink: the endpoint table knows them without a model.
             let is_delete = marathon_model::ops::endpoints::match_endpoint(method, path).is_some_and(|m| m.deletes);
             let reason = self.model.not_ready_reason().unwrap_or_else(|| "admission model not synced".into());
-            return (Evaluation::NotSynced { reason, is_delete }, None);
+            return Ok((Evaluation::NotSynced { reason, is_delete }, None));
         };
         let write = match parse_write(method, path, query, body, snap.flavour) {
             Ok(Some(w)) => w,
-            Ok(None) => return (Evaluation::NotAWrite, None),
-            Err(e) => return (Evaluation::MarathonAnswers(e), None),
+            Ok(None) => return Ok((Evaluation::NotAWrite, None)),
+            Err(e) => return Ok((Evaluation::MarathonAnswers(e), None)),
         };
         if write.change.is_dry_run() {
-            return (Evaluation::NotAWrite, None);
+            return Ok((Evaluation::NotAWrite, None));
         }
         let flavour = snap.flavour;
         let synced_at = std::time::SystemTime::now().checked_sub(snap.fetch_started.elapsed());
         let pending_query = PendingQuery { model_synced_at_ms: synced_at.map(ms_of), timeout: self.config.ledger_timeout, flavour };
         let mut ledger = match self.ledger.begin(pending_query).await {
             Ok(l) => l,
-            Err(e) => return (Self::ledger_unavailable(method, path, e), None),
+            Err(e) => return Ok((Self::ledger_unavailable(method, path, e), None)),
         };
         let (ledger_ids, pending): (Vec<u64>, Vec<Write>) = ledger.pending().iter().cloned().unzip();
         self.metrics.ledger_entries.set(ledger_ids.len() as i64);
@@ -240,10 +265,10 @@ impl Admission {
         };
         let outcome = match apply(&base, &write, now, flavour, &NoHistory) {
             Ok(o) => o,
-            Err(e) => return (Evaluation::MarathonAnswers(e), None),
+            Err(e) => return Ok((Evaluation::MarathonAnswers(e), None)),
         };
         if !outcome.deployment {
-            return (Evaluation::NoDeployment, None);
+            return Ok((Evaluation::NoDeployment, None));
         }
         let affected = outcome.affected;
         let target = Arc::new(outcome.root);
@@ -273,7 +298,7 @@ impl Admission {
             }
             Err(e) => {
                 tracing::error!(error = %e, "admission: estimate failed; forwarding");
-                return (Evaluation::NotAWrite, None);
+                return Ok((Evaluation::NotAWrite, None));
             }
         };
 
@@ -291,7 +316,8 @@ impl Admission {
         if !dry_run && decision.admitted() {
             let id = match ledger.reserve(Reservation::new(method, path, query, body), write.clone()).await {
                 Ok(id) => id,
-                Err(e) => return (Self::ledger_unavailable(method, path, e), None),
+                Err(ReserveError::Conflict) => return Err(Conflict),
+                Err(ReserveError::Unavailable(e)) => return Ok((Self::ledger_unavailable(method, path, e), None)),
             };
             self.metrics.ledger_entries.set(self.ledger.len() as i64);
             let mut ids = ledger_ids;
@@ -311,7 +337,7 @@ impl Admission {
             quota,
             degraded: ledger.degraded().map(str::to_owned),
         };
-        (Evaluation::Decided(Box::new(decided)), ticket)
+        Ok((Evaluation::Decided(Box::new(decided)), ticket))
     }
 
     /// The ledger could not take part: decided as when the model is not synced (the failure
@@ -413,7 +439,9 @@ impl Admission {
             Evaluation::NotAWrite | Evaluation::MarathonAnswers(_) | Evaluation::NoDeployment => Flow::Continue,
             Evaluation::Decided(d) => {
                 if let Some(why) = &d.degraded {
-                    ctx.add_warning(format!("marathon-admission: decided without the other replicas' pending writes: {why}"));
+                    ctx.add_warning(format!(
+                        "marathon-admission: the shared ledger is unavailable ({why}); decided without the other replicas' pending writes"
+                    ));
                 }
                 let predicted = &d.sizes.predicted;
                 tracing::info!(

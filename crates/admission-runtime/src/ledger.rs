@@ -67,13 +67,22 @@ pub struct PendingQuery {
 #[error("{0}")]
 pub struct LedgerUnavailable(pub String);
 
-/// One decision under the ledger's lock; the lock goes when this is dropped.
+/// Why a reservation was not recorded.
+#[derive(Debug, Clone)]
+pub enum ReserveError {
+    /// Another process admitted a write since this decision read the ledger: decide again.
+    Conflict,
+    /// The ledger could not be written.
+    Unavailable(LedgerUnavailable),
+}
+
+/// One decision: what was pending when it began, and the way to record its write.
 #[async_trait]
 pub trait LedgerDecision: Send {
     /// The writes still pending (ticket, write), in admission order.
     fn pending(&self) -> &[(u64, Write)];
     /// Records an admitted write (`write` is `reservation` parsed); returns its ticket.
-    async fn reserve(&mut self, reservation: Reservation, write: Write) -> Result<u64, LedgerUnavailable>;
+    async fn reserve(&mut self, reservation: Reservation, write: Write) -> Result<u64, ReserveError>;
     /// Why this decision runs on less than the shared ledger, if it does (said to the client).
     fn degraded(&self) -> Option<&str> {
         None
@@ -83,7 +92,8 @@ pub trait LedgerDecision: Send {
 /// The ledger's operations; see the module documentation for an entry's life.
 #[async_trait]
 pub trait Ledger: Send + Sync {
-    /// Takes the decision lock and reads what is pending.
+    /// Reads what is pending for one decision (the caller takes this process's decisions one at
+    /// a time).
     async fn begin(&self, query: PendingQuery) -> Result<Box<dyn LedgerDecision + '_>, LedgerUnavailable>;
     /// Marathon answered 2xx, or nobody knows whether it applied the write: keep it until the
     /// model shows it.
@@ -157,7 +167,7 @@ impl LedgerDecision for LocalDecision<'_> {
         &self.pending
     }
 
-    async fn reserve(&mut self, reservation: Reservation, write: Write) -> Result<u64, LedgerUnavailable> {
+    async fn reserve(&mut self, reservation: Reservation, write: Write) -> Result<u64, ReserveError> {
         Ok(self.ledger.reserve_now(&reservation, write))
     }
 

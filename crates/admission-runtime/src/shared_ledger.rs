@@ -1,26 +1,27 @@
 //! The in-flight ledger shared by several replicas through ZooKeeper (`[ledger] zookeeper`).
 //!
 //! Why this shape (see also docs/ARCHITECTURE.md, "Several replicas, one budget"):
-//! - **One decision order**: a decision holds the zookeeper-client crate's Curator-compatible lock
-//!   (`{path}/lock`, ephemeral sequential nodes) while it reads every replica's reservations,
-//!   decides and records its own; the reservation is a *fenced* create (a multi-op that checks the
-//!   lock node still exists), so a replica that lost its lock (session expired mid-decision)
-//!   records nothing. The lock is released before the write is forwarded: nothing waits on
-//!   Marathon while holding it.
+//! - **One decision order, by compare-and-set**: a node `{path}/version` counts the admitted
+//!   reservations. A decision reads its version and every reservation, decides, and records its
+//!   own in one ZooKeeper transaction: set `version` *if it is still the version read* and create
+//!   the reservation. A replica that decided on a stale view (another admitted in between) fails
+//!   the transaction and decides again on the new view (a conflict; a few retries). As Kubernetes'
+//!   ResourceQuota does on etcd: no lock to hold, to lose, or to leave behind; a dry run only reads;
+//!   one write per admitted decision.
 //! - **Reservations** are persistent sequential nodes `{path}/reservations/r-<seq>` holding the
 //!   write as received (method, path, query, body), the replica and the wall-clock time; any
 //!   replica re-applies them to its own model. When Marathon answers, the owner adds a marker
 //!   `a-<seq>-<answered ms>` (so that one listing says what is answered and when); when Marathon
-//!   refuses, the owner deletes the reservation. Under the lock, a decision deletes entries that
-//!   its model shows (answered before its last sync started, less [`CLOCK_SKEW`]) and entries
-//!   older than `ledger_timeout_ms`. A reservation's content never changes, so each replica reads
-//!   it once.
-//! - **A dead replica** leaves its lock node for at most its session timeout, and its
-//!   reservations charged until a model shows them or they time out, as Marathon may have applied
-//!   them.
+//!   refuses, the owner deletes the reservation. A decision deletes entries that its model shows
+//!   (answered before its last sync started, less [`CLOCK_SKEW`]) and entries older than
+//!   `ledger_timeout_ms`. A reservation's content never changes, so each replica reads it once.
+//! - **A dead replica** blocks no one (nothing is held); its reservations stay charged until a
+//!   model shows them or they time out, as Marathon may have applied them.
 //! - **ZooKeeper unreachable or slower than `timeout_ms`**: the decision cannot use the shared
 //!   ledger; `failure_policy = "closed"` answers growing writes 503 (deletions pass), `"open"`
-//!   decides on this replica's ledger alone, says so in a `Warning` and counts it.
+//!   decides on this replica's ledger alone, says so in a `Warning` and counts it. Once a decision
+//!   found it so, later ones do not wait for it again: they fail at once until the background
+//!   probe (every 500 ms) reaches ZooKeeper again.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -35,7 +36,7 @@ use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use zookeeper_client as zkc;
 
-use super::ledger::{now_ms, Ledger, LedgerDecision, LedgerUnavailable, LocalLedger, PendingQuery, Reservation};
+use super::ledger::{now_ms, Ledger, LedgerDecision, LedgerUnavailable, LocalLedger, PendingQuery, Reservation, ReserveError};
 
 /// Answered entries are kept until a model sync started this long after the answer: replicas'
 /// clocks differ a little, and counting a write twice for a moment only makes a decision stricter.
@@ -50,9 +51,9 @@ const LOCAL_TICKET: u64 = 1 << 62;
 pub struct LedgerConfig {
     /// `HOST:PORT[,HOST:PORT...]/PATH`; absent: each replica keeps its own ledger.
     pub zookeeper: Option<ZkLocation>,
-    /// Bound on taking the lock and reading or writing the ledger for one decision.
+    /// Bound on reading or writing the ledger for one decision.
     pub timeout: Duration,
-    /// The ZooKeeper session timeout: how long a dead replica's lock can last.
+    /// The ZooKeeper session timeout.
     pub session_timeout: Duration,
     /// `user:password` for ZooKeeper's digest scheme: the session authenticates with it, and the
     /// nodes the ledger creates are readable and writable by that user only.
@@ -227,8 +228,8 @@ impl ZkLedger {
     fn register(&self, r: &mut Registry) {
         let m = &self.metrics;
         r.register("ledger_zookeeper_up", "1 while the shared ledger's ZooKeeper session is connected", m.zookeeper_up.clone());
-        r.register("ledger_reserve_seconds", "Time to take the shared ledger's lock and read it, per decision", m.reserve_seconds.clone());
-        r.register("ledger_conflicts", "Decisions that found other replicas waiting for the shared ledger's lock", m.conflicts.clone());
+        r.register("ledger_reserve_seconds", "Time to read the shared ledger for a decision", m.reserve_seconds.clone());
+        r.register("ledger_conflicts", "Decisions taken again because another replica admitted a write in between", m.conflicts.clone());
         r.register("ledger_degraded_decisions", "Decisions taken on this replica's ledger alone (shared ledger unavailable, policy open)", m.degraded.clone());
     }
 
@@ -240,15 +241,38 @@ impl ZkLedger {
         tokio::spawn(async move {
             loop {
                 let Some(me) = weak.upgrade() else { return };
-                match tokio::time::timeout(me.config.timeout.max(Duration::from_secs(1)), me.client()).await {
-                    Ok(Ok(_)) => me.up(),
+                match tokio::time::timeout(me.config.timeout, me.probe()).await {
+                    Ok(Ok(())) => me.up(),
                     Ok(Err(e)) => me.down(e.0),
-                    Err(_) => me.down("no ZooKeeper session within the timeout".into()),
+                    Err(_) => me.down(format!("no answer from ZooKeeper at {} within {:?}", me.location.hosts, me.config.timeout)),
                 }
                 drop(me);
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         });
+    }
+
+    /// One round trip to ZooKeeper (the version node), creating the ledger's nodes when missing.
+    async fn probe(&self) -> Result<(), LedgerUnavailable> {
+        let client = self.client().await?;
+        match client.check_stat(&self.version_node()).await {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => self.create_nodes(&client).await,
+            Err(e) => Err(zk_error(e)),
+        }
+    }
+
+    async fn create_nodes(&self, client: &zkc::Client) -> Result<(), LedgerUnavailable> {
+        let options = zkc::CreateMode::Persistent.with_acls(self.acls());
+        mkdirs(client, &self.reservations_dir(), &options).await?;
+        match client.create(&self.version_node(), b"", &options).await {
+            Ok(_) | Err(zkc::Error::NodeExists) => Ok(()),
+            Err(e) => Err(zk_error(e)),
+        }
+    }
+
+    fn version_node(&self) -> String {
+        format!("{}/version", self.location.path)
     }
 
     fn up(&self) {
@@ -293,40 +317,35 @@ impl ZkLedger {
         format!("{}/reservations", self.location.path)
     }
 
-    /// Takes the lock and reads the reservations, within the timeout.
+    /// Reads the version and the reservations, within the timeout; fails at once while the
+    /// probe has not reached ZooKeeper since the last failure.
     async fn begin_shared(&self, q: PendingQuery) -> Result<SharedDecision<'_>, LedgerUnavailable> {
+        if let Some(e) = self.last_error.lock().unwrap().clone() {
+            return Err(LedgerUnavailable(e));
+        }
         let started = Instant::now();
         let work = async {
             let client = self.client().await?;
-            let lock_dir = format!("{}/lock", self.location.path);
-            let ancestors = zkc::CreateMode::Persistent.with_acls(self.acls());
-            let prefix = zkc::LockPrefix::new_curator(&lock_dir, "lock-").map_err(zk_error)?;
-            let options = zkc::LockOptions::new(self.acls()).with_ancestor_options(ancestors.clone()).map_err(zk_error)?;
-            let lock = client.lock(prefix, self.replica.as_bytes(), options).await.map_err(zk_error)?.into_owned();
-            let dir = self.reservations_dir();
-            let (children, contenders) = futures_util::future::join(client.get_children(&dir), client.get_children(&lock_dir)).await;
-            let children = match children {
-                Ok((c, _)) => c,
-                Err(zkc::Error::NoNode) => {
-                    mkdirs(&client, &dir, &ancestors).await?;
-                    Vec::new()
+            let read = || futures_util::future::join(client.get_data(&self.version_node()), client.get_children(&self.reservations_dir()));
+            let (version, children) = match read().await {
+                (Err(zkc::Error::NoNode), _) | (_, Err(zkc::Error::NoNode)) => {
+                    self.create_nodes(&client).await?;
+                    read().await
                 }
-                Err(e) => return Err(zk_error(e)),
+                other => other,
             };
-            if contenders.is_ok_and(|(c, _)| c.len() > 1) {
-                self.metrics.conflicts.inc();
-            }
-            let pending = self.read_pending(&client, &lock, &list(&children), q).await?;
-            Ok(SharedDecision { ledger: self, lock, pending })
+            let (_, stat) = version.map_err(zk_error)?;
+            let (children, _) = children.map_err(zk_error)?;
+            let pending = self.read_pending(&client, &list(&children), q).await?;
+            Ok(SharedDecision { ledger: self, client, version: stat.version, pending })
         };
         let result = match tokio::time::timeout(self.config.timeout, work).await {
             Ok(r) => r,
             Err(_) => Err(LedgerUnavailable(format!("no answer from ZooKeeper at {} within {:?}", self.location.hosts, self.config.timeout))),
         };
         self.metrics.reserve_seconds.observe(started.elapsed().as_secs_f64());
-        match &result {
-            Ok(_) => self.up(),
-            Err(e) => self.down(e.0.clone()),
+        if let Err(e) = &result {
+            self.down(e.0.clone());
         }
         result
     }
@@ -335,7 +354,6 @@ impl ZkLedger {
     async fn read_pending(
         &self,
         client: &zkc::Client,
-        lock: &zkc::OwnedLockClient,
         listing: &Listing,
         q: PendingQuery,
     ) -> Result<Vec<(u64, Write)>, LedgerUnavailable> {
@@ -365,9 +383,18 @@ impl ZkLedger {
                 gone.push(format!("{dir}/{name}"));
             }
         }
-        let deletes = futures_util::future::join_all(gone.iter().map(|p| lock.delete(p, None))).await;
-        if let Some(e) = deletes.into_iter().filter_map(Result::err).find(|e| !matches!(e, zkc::Error::NoNode)) {
-            return Err(zk_error(e));
+        // Pruning is idempotent (any replica may do it) and no decision waits for it.
+        if !gone.is_empty() {
+            let client = client.clone();
+            tokio::spawn(async move {
+                for path in gone {
+                    if let Err(e) = client.delete(&path, None).await {
+                        if !matches!(e, zkc::Error::NoNode) {
+                            tracing::debug!(%path, error = %e, "shared ledger: pruning failed (tried again next time)");
+                        }
+                    }
+                }
+            });
         }
         *self.last_len.lock().unwrap() = pending.len();
         Ok(pending)
@@ -448,7 +475,9 @@ fn hostname() -> String {
 
 struct SharedDecision<'a> {
     ledger: &'a ZkLedger,
-    lock: zkc::OwnedLockClient,
+    client: zkc::Client,
+    /// The version of `{path}/version` the decision read.
+    version: i32,
     pending: Vec<(u64, Write)>,
 }
 
@@ -458,18 +487,37 @@ impl LedgerDecision for SharedDecision<'_> {
         &self.pending
     }
 
-    async fn reserve(&mut self, reservation: Reservation, write: Write) -> Result<u64, LedgerUnavailable> {
+    /// Sets the version node if it is still the version read, and creates the reservation, in
+    /// one transaction.
+    async fn reserve(&mut self, reservation: Reservation, write: Write) -> Result<u64, ReserveError> {
         let l = self.ledger;
         let stored = Stored { reservation, replica: l.replica.clone() };
-        let data = serde_json::to_vec(&stored).map_err(|e| LedgerUnavailable(e.to_string()))?;
+        let data = serde_json::to_vec(&stored).map_err(|e| ReserveError::Unavailable(LedgerUnavailable(e.to_string())))?;
         let prefix = format!("{}/r-", l.reservations_dir());
         let options = zkc::CreateMode::PersistentSequential.with_acls(l.acls());
-        let create = self.lock.create(&prefix, &data, &options);
-        let (_, seq) = tokio::time::timeout(l.config.timeout, create)
+        let mut txn = self.client.new_multi_writer();
+        let built = txn.add_set_data(&l.version_node(), b"", Some(self.version)).and_then(|_| txn.add_create(&prefix, &data, &options));
+        built.map_err(|e| ReserveError::Unavailable(zk_error(e)))?;
+        let committed = tokio::time::timeout(l.config.timeout, txn.commit())
             .await
-            .map_err(|_| LedgerUnavailable(format!("no answer from ZooKeeper within {:?}", l.config.timeout)))?
-            .map_err(zk_error)?;
-        let seq = seq.into_i64() as u64;
+            .map_err(|_| ReserveError::Unavailable(LedgerUnavailable(format!("no answer from ZooKeeper within {:?}", l.config.timeout))))?;
+        let results = match committed {
+            Ok(r) => r,
+            Err(zkc::MultiWriteError::OperationFailed { source: zkc::Error::BadVersion, .. }) => {
+                l.metrics.conflicts.inc();
+                return Err(ReserveError::Conflict);
+            }
+            Err(e) => {
+                let e = zk_error(e.into());
+                l.down(e.0.clone());
+                return Err(ReserveError::Unavailable(e));
+            }
+        };
+        let created = results.into_iter().nth(1).and_then(|r| match r {
+            zkc::MultiWriteResult::Create { path, .. } => path.rsplit_once("r-").and_then(|(_, seq)| seq.parse::<u64>().ok()),
+            _ => None,
+        });
+        let seq = created.ok_or_else(|| ReserveError::Unavailable(LedgerUnavailable("ZooKeeper created no reservation".into())))?;
         l.known.lock().unwrap().insert(seq, Known { write: Some(write), admitted_at_ms: stored.reservation.admitted_at_ms });
         *l.last_len.lock().unwrap() += 1;
         Ok(seq)
@@ -495,9 +543,10 @@ impl Ledger for Arc<ZkLedger> {
             return self.local.mark_answered(ticket & !LOCAL_TICKET);
         }
         let at = now_ms();
+        let acls = self.acls();
         self.spawn_zk("marking an answered write", move |client, dir| {
             Box::pin(async move {
-                let options = zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all());
+                let options = zkc::CreateMode::Persistent.with_acls(acls);
                 match client.create(&format!("{dir}/a-{ticket:010}-{at}"), b"", &options).await {
                     Ok(_) | Err(zkc::Error::NodeExists) => Ok(()),
                     Err(e) => Err(e),
@@ -546,7 +595,7 @@ impl LedgerDecision for LocalTickets<'_> {
         self.0.pending()
     }
 
-    async fn reserve(&mut self, reservation: Reservation, write: Write) -> Result<u64, LedgerUnavailable> {
+    async fn reserve(&mut self, reservation: Reservation, write: Write) -> Result<u64, ReserveError> {
         Ok(self.0.reserve(reservation, write).await? | LOCAL_TICKET)
     }
 

@@ -50,30 +50,66 @@ impl ZooKeeper {
             &cfg,
             format!(
                 "tickTime=2000\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
-                 admin.enableServer=false\n4lw.commands.whitelist=ruok,srvr,stat\n\
+                 admin.enableServer=false\n4lw.commands.whitelist=ruok,srvr,stat,dump\n\
                  maxClientCnxns=200\n",
                 data.display()
             ),
         )?;
         let log = std::fs::File::create(dir.path().join("zookeeper.log"))?;
+        let child = Self::spawn_server(&cfg, log)?;
+        let mut zk = ZooKeeper { child, port, dir };
+        zk.wait_ready(Duration::from_secs(30))?;
+        Ok(zk)
+    }
+
+    /// Runs `ZooKeeperServerMain` with `cfg`, its output into `log`.
+    fn spawn_server(cfg: &Path, log: std::fs::File) -> anyhow::Result<Child> {
         let java = std::env::var("JAVA").unwrap_or_else(|_| "java".into());
         let classpath =
             std::env::var("ZOOKEEPER_CLASSPATH").unwrap_or_else(|_| "/usr/share/java/*".into());
-        let child = Command::new(java)
+        Command::new(java)
             .arg("-Dzookeeper.admin.enableServer=false")
             .arg("-Xmx256m")
             .arg("-cp")
             .arg(&classpath)
             .arg("org.apache.zookeeper.server.ZooKeeperServerMain")
-            .arg(&cfg)
+            .arg(cfg)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
-            .context("starting ZooKeeper (is Debian's `zookeeper` package and a JRE installed?)")?;
-        let mut zk = ZooKeeper { child, port, dir };
-        zk.wait_ready(Duration::from_secs(30))?;
-        Ok(zk)
+            .context("starting ZooKeeper (is Debian's `zookeeper` package and a JRE installed?)")
+    }
+
+    /// Kills the server as a crash would (SIGKILL), keeping its port, configuration and data
+    /// directory for [`ZooKeeper::restart`]. Stopping a stopped server does nothing.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again (stopping it first if it runs) on the same port, from the same
+    /// data directory, so that znodes and unexpired sessions survive as across a real restart;
+    /// returns once it answers `ruok`. Its output is appended to the same `zookeeper.log`.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.stop();
+        let cfg = self.dir.path().join("zoo.cfg");
+        // The old listening socket may take a moment to be released: a server that cannot bind
+        // exits, and is started again.
+        let mut last_err = None;
+        for _ in 0..5 {
+            let log = std::fs::OpenOptions::new().append(true).create(true).open(self.dir.path().join("zookeeper.log"))?;
+            self.child = Self::spawn_server(&cfg, log)?;
+            match self.wait_ready(Duration::from_secs(30)) {
+                Ok(()) => return Ok(()),
+                Err(err) => {
+                    self.stop();
+                    last_err = Some(err);
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            }
+        }
+        Err(last_err.unwrap())
     }
 
     fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<()> {

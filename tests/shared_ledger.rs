@@ -1,0 +1,983 @@
+//! The ledger of admitted-but-not-yet-visible writes, shared by several proxy replicas through a
+//! real ZooKeeper (`[ledger]` in `proxy.toml`).
+//!
+//! Everything runs as child processes on 127.0.0.1: `marathon-admission sim` (Marathon 1.3.14,
+//! whose own plan-size check answers 422 "Object is not valid" when a write does not fit),
+//! several `marathon-admission serve` replicas in front of it, and a throwaway ZooKeeper from
+//! Debian's `zookeeper` package (`marathon_sim::testing::ZooKeeper`). Every process is killed on
+//! drop; a failure message carries the processes' logs.
+//!
+//! - The race: 90 concurrent growing writes spread over three replicas sharing one ledger never
+//!   reach Marathon's own refusal, and fill the room (nothing that fitted is refused); the same
+//!   burst through three replicas with their own ledgers over-admits (what sharing prevents).
+//! - Faults: a replica SIGKILLed while deciding, ZooKeeper stopped and restarted, ZooKeeper
+//!   slower than `timeout_ms` (a hiccup within a session, and for good, behind a forwarder that
+//!   holds every chunk): the others keep deciding, `failure_policy` says what happens meanwhile
+//!   (answered, never hung), and decisions resume through the shared ledger afterwards.
+//!
+//! No assertion is on latency: deadlines only bound "eventually ..." polls, and the client
+//! timeout (30 s) only turns a hang into a failure.
+
+#[path = "clients/harness.rs"]
+mod harness;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use harness::*;
+use marathon_sim::testing::ZooKeeper;
+use serde_json::{json, Value};
+
+/// How the proxy's own refusals start (`rejection.rs`).
+const PROXY_REJECTED: &str = "marathon-admission rejected";
+/// The simulator's (Marathon 1.3's) refusal of a write whose deployment plan does not fit.
+const SIM_REJECTED: &str = "Object is not valid";
+/// `[ledger] session_timeout_ms` everywhere: a dead replica's session goes after this.
+const SESSION_TIMEOUT_MS: u64 = 4_000;
+/// The client-side bound that turns a hung request into a failure (not a latency assertion).
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The tests of this file share two cores and time out against ZooKeeper sessions: one at a time,
+/// so that one test's load does not expire another's sessions.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder().timeout(CLIENT_TIMEOUT).build().unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Answers
+
+/// What a client got back.
+#[derive(Clone)]
+struct Answer {
+    status: u16,
+    message: String,
+    retry_after: Option<String>,
+    warning: Option<String>,
+}
+
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A 201's message is the whole app: its start is enough.
+        let message: String = self.message.chars().take(200).collect();
+        write!(f, "{} (Retry-After: {:?}, Warning: {:?}) {message}", self.status, self.retry_after, self.warning)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// 2xx: forwarded and taken.
+    Taken,
+    /// 422 from the proxy: decided, refused.
+    ProxyRejected,
+    /// 422 from Marathon's own size check: the proxy let through a write that did not fit.
+    SimRejected,
+    /// 503.
+    Unavailable,
+    Other,
+}
+
+impl Answer {
+    fn kind(&self) -> Kind {
+        match self.status {
+            200..=299 => Kind::Taken,
+            422 if self.message.starts_with(PROXY_REJECTED) => Kind::ProxyRejected,
+            422 if self.message == SIM_REJECTED => Kind::SimRejected,
+            503 => Kind::Unavailable,
+            _ => Kind::Other,
+        }
+    }
+
+    /// Decided by a replica: taken, or refused by the proxy's own decision.
+    fn decided(&self) -> bool {
+        matches!(self.kind(), Kind::Taken | Kind::ProxyRejected)
+    }
+
+    /// The `Warning` of a decision made without the shared ledger: the proxy's, saying that it
+    /// decided without the shared ledger (naming it, or what it holds: the other replicas'
+    /// pending writes). A near-the-wall warning says neither.
+    fn ledger_warning(&self) -> bool {
+        self.warning.as_deref().is_some_and(|w| {
+            let w = w.to_ascii_lowercase();
+            w.starts_with("299 - \"marathon-admission") && (w.contains("ledger") || w.contains("other replicas"))
+        })
+    }
+}
+
+fn send(c: &reqwest::blocking::Client, method: reqwest::Method, url: &str, body: Option<&str>) -> Result<Answer, String> {
+    let mut req = c.request(method.clone(), url);
+    if let Some(b) = body {
+        req = req.header("Content-Type", "application/json").body(b.to_owned());
+    }
+    let resp = req
+        .send()
+        .map_err(|e| format!("{method} {url}: {e}{}", if e.is_timeout() { " (timed out)" } else { "" }))?;
+    let status = resp.status().as_u16();
+    let header = |name: &str| {
+        let values: Vec<String> =
+            resp.headers().get_all(name).iter().map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).collect();
+        (!values.is_empty()).then(|| values.join(", "))
+    };
+    let (retry_after, warning) = (header("retry-after"), header("warning"));
+    let text = resp.text().map_err(|e| format!("{method} {url}: reading the body: {e}"))?;
+    let message = serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(str::to_owned))
+        .unwrap_or(text);
+    Ok(Answer { status, message, retry_after, warning })
+}
+
+fn post_app(c: &reqwest::blocking::Client, base: &str, body: &str) -> Result<Answer, String> {
+    send(c, reqwest::Method::POST, &format!("{base}/v2/apps"), Some(body))
+}
+
+/// An app whose env carries `payload_bytes` random bytes (base64): incompressible, so that its
+/// persisted size does not depend on what else is stored, and every such app with an id of the
+/// same length weighs the same.
+fn app_body(id: &str, payload_bytes: usize) -> String {
+    static SEED: AtomicU64 = AtomicU64::new(0);
+    let mut x = SEED.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+        ^ std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let bytes: Vec<u8> = (0..payload_bytes)
+        .map(|_| {
+            // splitmix64
+            x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            (z ^ (z >> 31)) as u8
+        })
+        .collect();
+    json!({
+        "id": id,
+        "cmd": "sleep 3600",
+        "cpus": 0.01,
+        "mem": 16,
+        "instances": 1,
+        "env": {"PAYLOAD": base64::engine::general_purpose::STANDARD.encode(bytes)},
+    })
+    .to_string()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// A `marathon-admission sim` (Marathon 1.3.14, no deploy delay).
+struct Sim {
+    child: Child,
+    url: String,
+}
+
+fn start_sim(dir: &TempDir, tag: &str, limit: u64) -> Sim {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let limit = limit.to_string();
+    let mut child = Child::spawn(
+        &format!("sim ({tag})"),
+        &["sim", "--listen", &addr, "--marathon-version", "1.3.14", "--zk-max-node-size", &limit, "--deploy-delay", "0"],
+        dir.path().join(format!("sim-{tag}.log")),
+        &[],
+    );
+    wait_200(&mut child, &format!("http://{addr}/ping"), Duration::from_secs(30));
+    Sim { child, url: format!("http://{addr}") }
+}
+
+/// The `[ledger]` table.
+#[derive(Clone)]
+struct LedgerCfg {
+    /// `HOST:PORT[,HOST:PORT...]/PATH`.
+    zookeeper: String,
+    timeout_ms: u64,
+    session_timeout_ms: u64,
+}
+
+/// One `marathon-admission serve`.
+struct Replica {
+    child: Child,
+    name: String,
+    url: String,
+    admin: String,
+}
+
+impl Replica {
+    fn metrics(&self) -> String {
+        client()
+            .get(format!("{}/metrics", self.admin))
+            .send()
+            .and_then(|r| r.text())
+            .unwrap_or_else(|e| format!("(metrics unavailable: {e})"))
+    }
+
+    fn readyz(&self) -> Result<(u16, String), String> {
+        let r = client().get(format!("{}/readyz", self.admin)).send().map_err(|e| e.to_string())?;
+        let status = r.status().as_u16();
+        Ok((status, r.text().unwrap_or_default()))
+    }
+}
+
+/// The sum of the samples of metric `name` (with any labels), if it is exposed.
+fn metric(text: &str, name: &str) -> Option<f64> {
+    let mut found = None;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some(rest) = line.strip_prefix(name) else { continue };
+        if !(rest.starts_with(' ') || rest.starts_with('{')) {
+            continue;
+        }
+        if let Some(v) = rest.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) {
+            *found.get_or_insert(0.0) += v;
+        }
+    }
+    found
+}
+
+const ZK_UP: &str = "marathon_admission_proxy_ledger_zookeeper_up";
+const DEGRADED: &str = "marathon_admission_proxy_ledger_degraded_decisions_total";
+const RESERVE_COUNT: &str = "marathon_admission_proxy_ledger_reserve_seconds_count";
+const CONFLICTS: &str = "marathon_admission_proxy_ledger_conflicts_total";
+
+/// A simulator and replicas in front of it. Field order = drop order: replicas first.
+struct Cluster {
+    replicas: Vec<Replica>,
+    sim: Sim,
+    zk_log: Option<PathBuf>,
+    zk_addr: Option<SocketAddr>,
+    limit: u64,
+    dir: TempDir,
+}
+
+impl Cluster {
+    /// A fresh simulator with `--zk-max-node-size limit` and one replica per entry of `policies`
+    /// (`[admission] failure_policy`), all with `ledger` (or each with its own when `None`);
+    /// returns once every replica is ready.
+    fn start(tag: &str, limit: u64, policies: &[&str], ledger: Option<&LedgerCfg>, zk: Option<&ZooKeeper>) -> Cluster {
+        let dir = TempDir::new(&format!("ledger-{tag}"));
+        let sim = start_sim(&dir, tag, limit);
+        let ledger_table = ledger
+            .map(|l| {
+                format!(
+                    "[ledger]\nzookeeper = \"{}\"\ntimeout_ms = {}\nsession_timeout_ms = {}\n",
+                    l.zookeeper, l.timeout_ms, l.session_timeout_ms
+                )
+            })
+            .unwrap_or_default();
+        let mut replicas = Vec::new();
+        for (i, policy) in policies.iter().enumerate() {
+            let name = format!("replica {i} ({policy}{})", if ledger.is_some() { ", shared ledger" } else { ", own ledger" });
+            let config = dir.write(
+                &format!("proxy-{i}.toml"),
+                &format!(
+                    "# written by tests/shared_ledger.rs\n[runtime]\nworker_threads = 0\n\n\
+                     [admission]\nzk_max_node_size = {limit}\nresync_interval_ms = 200\nfailure_policy = \"{policy}\"\n\n\
+                     {ledger_table}"
+                ),
+            );
+            let (listen, admin) = (format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port()));
+            let child = Child::spawn(
+                &format!("serve ({name})"),
+                &["serve", "--config", config.to_str().unwrap(), "--listen", &listen, "--admin-listen", &admin, "--marathon", &sim.url],
+                dir.path().join(format!("proxy-{i}.log")),
+                &[("MARATHON_ADMISSION_LOG", "info")],
+            );
+            replicas.push(Replica { child, name, url: format!("http://{listen}"), admin: format!("http://{admin}") });
+        }
+        let mut cluster =
+            Cluster { replicas, sim, zk_log: zk.map(|z| z.dir().join("zookeeper.log")), zk_addr: zk.map(ZooKeeper::addr), limit, dir };
+        for i in 0..cluster.replicas.len() {
+            let url = format!("{}/readyz", cluster.replicas[i].admin);
+            wait_200(&mut cluster.replicas[i].child, &url, Duration::from_secs(60));
+        }
+        cluster
+    }
+
+    /// The last lines of every process's log, for failure messages.
+    fn logs(&self) -> String {
+        let mut s = String::new();
+        for r in &self.replicas {
+            s += &format!("\n--- {} log (last 150 lines) ---\n{}\n", r.name, tail(&r.child.log_text(), 150));
+        }
+        s += &format!("\n--- {} log (last 60 lines) ---\n{}\n", self.sim.child.what, tail(&self.sim.child.log_text(), 60));
+        if let Some(p) = &self.zk_log {
+            s += &format!("\n--- zookeeper.log (last 40 lines) ---\n{}\n", tail(&std::fs::read_to_string(p).unwrap_or_default(), 40));
+        }
+        if let Some(addr) = self.zk_addr {
+            // Which session holds which ephemeral node, straight from the server: what a replica
+            // left behind, if anything.
+            let dump = marathon_sim::testing::four_letter(addr, "dump").unwrap_or_else(|e| format!("(no answer: {e})"));
+            s += &format!("\n--- ZooKeeper `dump` (sessions and their ephemeral nodes) ---\n{dump}\n");
+        }
+        s
+    }
+
+    /// No process of the cluster panicked (a panic in a task does not kill the proxy, so the
+    /// log is where it shows).
+    fn assert_no_panics(&self) {
+        for child in self.replicas.iter().map(|r| &r.child).chain([&self.sim.child]) {
+            let log = child.log_text();
+            assert!(!log.contains("panicked"), "{} panicked:\n{}\n{}", child.what, tail(&log, 200), self.logs());
+        }
+    }
+
+    /// Ids of the apps the simulator stores under `prefix`.
+    fn sim_apps(&self, prefix: &str) -> Vec<String> {
+        let v = get_json(&format!("{}/v2/apps", self.sim.url));
+        v["apps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a["id"].as_str())
+            .filter(|id| id.starts_with(prefix))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// `report --json` of the simulator's current state: (root bytes, binding bytes, limit bytes).
+    fn sim_sizes(&self) -> (u64, u64, u64) {
+        let state = client().get(format!("{}/v2/groups?embed=group.groups&embed=group.apps", self.sim.url)).send().unwrap().text().unwrap();
+        let file = self.dir.write("state.json", &state);
+        let out = std::process::Command::new(BIN)
+            .args(["report", "--json", "--state", file.to_str().unwrap(), "--zk-max-node-size", &self.limit.to_string()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "report: {}", show(&out));
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (v["root_bytes"].as_u64().unwrap(), v["binding_bytes"].as_u64().unwrap(), v["limit_bytes"].as_u64().unwrap())
+    }
+}
+
+/// Polls `f` every 100 ms until it returns `Ok`; fails with `logs()` after `limit`.
+fn eventually<T>(what: &str, limit: Duration, logs: impl Fn() -> String, mut f: impl FnMut() -> Result<T, String>) -> T {
+    let start = Instant::now();
+    loop {
+        match f() {
+            Ok(v) => return v,
+            Err(last) if start.elapsed() > limit => panic!("{what}: not so within {limit:?}; last: {last}\n{}", logs()),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+/// `apps` POSTed at once, app `i` through replica `i % replicas`, each from its own thread and
+/// connection (opened and warmed before the start line, so that the writes leave together).
+fn burst(cluster: &Cluster, apps: &[String]) -> Vec<(usize, Result<Answer, String>)> {
+    let urls: Vec<String> = cluster.replicas.iter().map(|r| r.url.clone()).collect();
+    burst_to(&urls, apps)
+}
+
+/// `apps` POSTed at once, app `i` through `urls[i % urls.len()]` (see [`burst`]).
+fn burst_to(urls: &[String], apps: &[String]) -> Vec<(usize, Result<Answer, String>)> {
+    let barrier = Arc::new(Barrier::new(apps.len()));
+    let threads: Vec<_> = apps
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            let (replica, body, barrier) = (i % urls.len(), body.clone(), barrier.clone());
+            let url = urls[replica].clone();
+            std::thread::spawn(move || {
+                let c = client();
+                let _ = c.get(format!("{url}/ping")).send().and_then(|r| r.bytes());
+                barrier.wait();
+                (replica, post_app(&c, &url, &body))
+            })
+        })
+        .collect();
+    threads.into_iter().map(|t| t.join().unwrap()).collect()
+}
+
+fn count(answers: &[(usize, Result<Answer, String>)], kind: Kind) -> usize {
+    answers.iter().filter(|(_, a)| a.as_ref().is_ok_and(|a| a.kind() == kind)).count()
+}
+
+fn summary(answers: &[(usize, Result<Answer, String>)]) -> String {
+    answers
+        .iter()
+        .map(|(r, a)| match a {
+            Ok(a) => format!("replica {r}: {} {}", a.status, a.message.chars().take(160).collect::<String>()),
+            Err(e) => format!("replica {r}: error {e}"),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+// ---------------------------------------------------------------------------------------------
+// The race
+
+#[test]
+fn concurrent_writes_through_replicas_sharing_the_ledger_fill_the_room_and_never_pass_the_wall() {
+    let _serial = serial();
+    // Each app adds about 1,100 bytes to Marathon 1.3's deployment plan (the binding node: it
+    // holds the root before and after): about 15 of them fit under 20,000 bytes, far fewer
+    // than the 90 sent, and fewer than the 30 each replica receives, so that one replica alone
+    // could fill the room.
+    const LIMIT: u64 = 20_000;
+    const WRITES: usize = 90;
+    const PAYLOAD: usize = 300;
+    // Same-length ids: every app weighs the same whichever subset is admitted.
+    let ids: Vec<String> = (0..=WRITES).map(|i| format!("/race/app-{i:03}")).collect();
+    let bodies: Vec<String> = ids.iter().map(|id| app_body(id, PAYLOAD)).collect();
+    let (burst_bodies, probe_body) = (&bodies[..WRITES], &bodies[WRITES]);
+
+    // How many of these writes the simulator takes one after another: the room, measured by
+    // Marathon's own check rather than by the size engine under test.
+    let capacity = {
+        let dir = TempDir::new("ledger-capacity");
+        let sim = start_sim(&dir, "capacity", LIMIT);
+        let c = client();
+        let mut taken = 0;
+        loop {
+            assert!(taken < WRITES, "all {WRITES} writes fit under {LIMIT} bytes: nothing to race for");
+            let a = post_app(&c, &sim.url, &burst_bodies[taken]).unwrap();
+            match a.kind() {
+                Kind::Taken => taken += 1,
+                Kind::SimRejected => break,
+                _ => panic!("the simulator answered {a:?}\n{}", sim.child.log_text()),
+            }
+        }
+        taken
+    };
+    assert!((5..WRITES / 3).contains(&capacity), "{capacity} writes fit: the limit no longer makes a race");
+
+    // Three replicas sharing one ledger. `timeout_ms` is generous here: 90 decisions queue for
+    // one version node, and this test is about their order, not about a slow ZooKeeper.
+    let zk = ZooKeeper::start().expect("ZooKeeper from Debian's zookeeper package (.ci/run installs it)");
+    let ledger = LedgerCfg {
+        zookeeper: format!("{}/marathon-admission/ledger", zk.connect_string()),
+        timeout_ms: 20_000,
+        session_timeout_ms: SESSION_TIMEOUT_MS,
+    };
+    let shared = Cluster::start("race-shared", LIMIT, &["closed"; 3], Some(&ledger), Some(&zk));
+    let answers = burst(&shared, burst_bodies);
+    let ctx = || format!("answers:\n{}\n{}", summary(&answers), shared.logs());
+    for (replica, a) in &answers {
+        let a = a.as_ref().unwrap_or_else(|e| panic!("a write through replica {replica} failed: {e}\n{}", ctx()));
+        assert_ne!(a.kind(), Kind::SimRejected, "a write reached Marathon's own refusal through replica {replica}: the replicas together passed the wall\n{}", ctx());
+        assert!(
+            a.decided(),
+            "through replica {replica}, a write was neither taken nor refused by the proxy ({} {}); the ledger's timeout is 20 s here\n{}",
+            a.status,
+            a.message,
+            ctx()
+        );
+    }
+    let taken = count(&answers, Kind::Taken);
+    eprintln!("shared ledger: {capacity} fit one after another; the burst: {taken} taken, {} refused by the proxy", count(&answers, Kind::ProxyRejected));
+    let stored = shared.sim_apps("/race/").len();
+    assert_eq!(stored, taken, "the simulator stores {stored} apps, clients were told {taken}\n{}", ctx());
+    let (root_bytes, binding, limit) = shared.sim_sizes();
+    assert!(binding <= limit, "the stored state needs {binding} bytes of {limit}\n{}", ctx());
+    // Nothing that fitted was refused. The simulator took `capacity` of these (equal-sized)
+    // writes one after another; the replicas may leave one unused: they refuse at the limit minus
+    // `margin` (1% of 20,000 bytes, less than one write), which can cost the last write. Fewer
+    // than `capacity - 1` means a write that fitted was refused, e.g. because a reservation was
+    // counted twice, or counted after the model already showed its write.
+    assert!(
+        taken + 1 >= capacity,
+        "the replicas took {taken} writes, the simulator alone takes {capacity}: room was left unused\n{}",
+        ctx()
+    );
+    // And the room is now used up as the replicas see it: one more write of the same size is
+    // the proxy's refusal (a 201 would mean room was left; Marathon's 422, that the replica's
+    // view is short). It is sent once the replica's view is the stored state (its dry run sees
+    // the root the simulator stores: the burst's reservations no longer add to it), so that the
+    // refusal comes from the room, not from reservations counted on top of the writes they were.
+    let check_url = format!("{}/admission/v1/check?method=POST&path=/v2/apps", shared.replicas[1].url);
+    eventually("replica 1 sees the stored state", Duration::from_secs(30), ctx, || {
+        let seen = client().post(&check_url).header("Content-Type", "application/json").body(probe_body.clone()).send()
+            .and_then(|r| r.text())
+            .map_err(|e| e.to_string())?;
+        let seen: Value = serde_json::from_str(&seen).map_err(|e| format!("{e}: {seen}"))?;
+        if seen["current_root_bytes"].as_u64() == Some(root_bytes) { Ok(()) } else { Err(format!("dry run: {seen}; stored root: {root_bytes} bytes")) }
+    });
+    let probe = post_app(&client(), &shared.replicas[1].url, probe_body).unwrap();
+    assert_eq!(probe.kind(), Kind::ProxyRejected, "one more write after the burst: {probe:?}\n{}", ctx());
+    for r in &shared.replicas {
+        let m = r.metrics();
+        assert_eq!(metric(&m, ZK_UP), Some(1.0), "{}: {ZK_UP}\n{m}", r.name);
+        assert!(metric(&m, RESERVE_COUNT).is_some_and(|n| n > 0.0), "{}: {RESERVE_COUNT}\n{m}", r.name);
+        assert!(metric(&m, CONFLICTS).is_some(), "{}: {CONFLICTS}\n{m}", r.name);
+    }
+    shared.assert_no_panics();
+    drop(shared);
+
+    // The same burst through three replicas each with its own ledger, on a fresh simulator:
+    // each sees only its own reservations and the writes Marathon already shows, so together
+    // they let through more than fits, and Marathon's refusal reaches clients. This is what the
+    // shared ledger prevents; if it stopped happening, the race above would prove nothing.
+    let own = Cluster::start("race-own", LIMIT, &["closed"; 3], None, None);
+    let answers = burst(&own, burst_bodies);
+    let ctx = || format!("answers:\n{}\n{}", summary(&answers), own.logs());
+    let sim_refused = count(&answers, Kind::SimRejected);
+    let stored = own.sim_apps("/race/").len();
+    eprintln!(
+        "own ledgers: {} taken by Marathon, {sim_refused} refused by Marathon, {} refused by the proxy",
+        count(&answers, Kind::Taken),
+        count(&answers, Kind::ProxyRejected)
+    );
+    assert!(
+        sim_refused >= 1 || stored > taken,
+        "replicas with their own ledgers did not over-admit ({sim_refused} of Marathon's refusals, {stored} stored vs {taken} \
+         with the shared ledger): the burst is not concurrent enough to show what sharing prevents\n{}",
+        ctx()
+    );
+    own.assert_no_panics();
+    drop(zk);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Faults
+
+fn shared_ledger(zk_connect: &str, timeout_ms: u64) -> LedgerCfg {
+    LedgerCfg {
+        zookeeper: format!("{zk_connect}/marathon-admission/ledger"),
+        timeout_ms,
+        session_timeout_ms: SESSION_TIMEOUT_MS,
+    }
+}
+
+/// One answer of a writer thread: which replica, when the request left, what came back.
+type Record = (usize, Instant, Result<Answer, String>);
+
+#[test]
+fn a_replica_killed_while_deciding_does_not_stop_the_others() {
+    let _serial = serial();
+    let zk = ZooKeeper::start().expect("ZooKeeper from Debian's zookeeper package (.ci/run installs it)");
+    let ledger = shared_ledger(&zk.connect_string(), 2_000);
+    let mut cluster = Cluster::start("kill", 1_024_000, &["closed"; 3], Some(&ledger), Some(&zk));
+
+    // Two writers per replica, each writing new small apps as fast as they are answered, so
+    // that replica 0 is in the middle of decisions (reading the ledger, or holding reservations) when it
+    // dies. Writers of replica 0 stop at their first transport error (it is dead).
+    let records: Arc<Mutex<Vec<Record>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..6)
+        .map(|t| {
+            let (records, stop) = (records.clone(), stop.clone());
+            let replica = t % 3;
+            let url = cluster.replicas[replica].url.clone();
+            std::thread::spawn(move || {
+                let c = client();
+                for n in 0.. {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let sent = Instant::now();
+                    let a = post_app(&c, &url, &app_body(&format!("/kill/w{t}-{n:05}"), 16));
+                    let dead = a.is_err() && replica == 0;
+                    records.lock().unwrap().push((replica, sent, a));
+                    if dead {
+                        break;
+                    }
+                }
+            })
+        })
+        .collect();
+    let logs = |c: &Cluster, records: &Arc<Mutex<Vec<Record>>>| {
+        let recs = records.lock().unwrap();
+        let lines: Vec<String> = recs
+            .iter()
+            .rev()
+            .take(60)
+            .map(|(r, _, a)| match a {
+                Ok(a) => format!("replica {r}: {} {}", a.status, a.message.chars().take(160).collect::<String>()),
+                Err(e) => format!("replica {r}: {e}"),
+            })
+            .collect();
+        format!("last answers (newest first):\n{}\n{}", lines.join("\n"), c.logs())
+    };
+    eventually("replica 0 decides writes", Duration::from_secs(60), || logs(&cluster, &records), || {
+        let n = records.lock().unwrap().iter().filter(|(r, _, a)| *r == 0 && a.as_ref().is_ok_and(|a| a.kind() == Kind::Taken)).count();
+        if n >= 5 { Ok(()) } else { Err(format!("{n} taken through replica 0")) }
+    });
+
+    // SIGKILL (std's `Child::kill` on Unix): no chance to release its reservations.
+    cluster.replicas[0].child.child.kill().unwrap();
+    let killed = Instant::now();
+    let _ = cluster.replicas[0].child.child.wait();
+
+    // The survivors decide again once the dead replica's session is gone: eventually, for each,
+    // a write sent after the kill is decided (taken or refused by the proxy). 503s before that
+    // would be the shared ledger held up by the dead replica (with a compare-and-set ledger, nothing
+    // is held, and there are none).
+    let bound = Duration::from_millis(5 * SESSION_TIMEOUT_MS) + Duration::from_secs(10);
+    eventually("both survivors decide writes sent after the kill", bound, || logs(&cluster, &records), || {
+        let recs = records.lock().unwrap();
+        let waiting: Vec<usize> = [1, 2]
+            .into_iter()
+            .filter(|&s| !recs.iter().any(|(r, sent, a)| *r == s && *sent > killed && a.as_ref().is_ok_and(Answer::decided)))
+            .collect();
+        if waiting.is_empty() { Ok(()) } else { Err(format!("replicas {waiting:?} have decided nothing since the kill")) }
+    });
+    {
+        let recs = records.lock().unwrap();
+        let after: Vec<&Record> = recs.iter().filter(|(r, sent, _)| *r != 0 && *sent > killed).collect();
+        let unavailable = after.iter().filter(|(_, _, a)| a.as_ref().is_ok_and(|a| a.kind() == Kind::Unavailable)).count();
+        eprintln!(
+            "kill: {} writes through the survivors since the kill, {unavailable} of them 503; decided again after {:?}",
+            after.len(),
+            killed.elapsed()
+        );
+    }
+    stop.store(true, Ordering::SeqCst);
+    for w in writers {
+        w.join().unwrap();
+    }
+
+    // Once they have resumed, they keep deciding: every further write is decided.
+    let c = client();
+    for s in [1, 2] {
+        for n in 0..5 {
+            let a = post_app(&c, &cluster.replicas[s].url, &app_body(&format!("/kill/after-{s}-{n}"), 16));
+            let ok = a.as_ref().is_ok_and(Answer::decided);
+            assert!(ok, "after resuming, replica {s} answered {a:?}\n{}", logs(&cluster, &records));
+        }
+    }
+    let recs = records.lock().unwrap().clone();
+    for (r, _, a) in &recs {
+        if let Ok(a) = a {
+            assert_ne!(a.kind(), Kind::SimRejected, "replica {r} let through a write Marathon refused\n{}", logs(&cluster, &records));
+            assert!(
+                matches!(a.kind(), Kind::Taken | Kind::ProxyRejected | Kind::Unavailable),
+                "replica {r} answered {a:?}\n{}",
+                logs(&cluster, &records)
+            );
+        } else {
+            assert_eq!(*r, 0, "a survivor failed a request: {a:?}\n{}", logs(&cluster, &records));
+        }
+    }
+    // Only the survivors: the dead one's log may end anywhere.
+    for r in &cluster.replicas[1..] {
+        assert!(!r.child.log_text().contains("panicked"), "{} panicked\n{}", r.name, cluster.logs());
+    }
+    drop(cluster);
+    drop(zk);
+}
+
+#[test]
+fn zookeeper_down_closed_refuses_growing_writes_open_warns_and_both_resume_after_restart() {
+    let _serial = serial();
+    let mut zk = ZooKeeper::start().expect("ZooKeeper from Debian's zookeeper package (.ci/run installs it)");
+    let ledger = shared_ledger(&zk.connect_string(), 2_000);
+    let cluster = Cluster::start("zk-restart", 1_024_000, &["closed", "open"], Some(&ledger), Some(&zk));
+    let (closed, open) = (&cluster.replicas[0], &cluster.replicas[1]);
+    let c = client();
+    let n = AtomicU64::new(0);
+    let grow = |r: &Replica| post_app(&c, &r.url, &app_body(&format!("/zk/app-{:05}", n.fetch_add(1, Ordering::SeqCst)), 64));
+    let ctx = || cluster.logs();
+
+    // Before: both decide through the shared ledger.
+    for r in [closed, open] {
+        let a = grow(r).unwrap();
+        assert!(a.kind() == Kind::Taken && !a.ledger_warning(), "{}: {a:?}\n{}", r.name, ctx());
+        assert_eq!(metric(&r.metrics(), ZK_UP), Some(1.0), "{}\n{}", r.name, r.metrics());
+    }
+    for victim in ["/zk/victim-0", "/zk/victim-1"] {
+        let a = post_app(&c, &closed.url, &app_body(victim, 16)).unwrap();
+        assert_eq!(a.kind(), Kind::Taken, "{a:?}\n{}", ctx());
+    }
+
+    zk.stop();
+    let stopped = Instant::now();
+
+    // Closed: a growing write is not decided without the shared ledger: 503, Retry-After, and
+    // the message says why. Every one while it is down, not only the first.
+    let assert_closed_refuses = |a: Result<Answer, String>| {
+        let a = a.unwrap_or_else(|e| panic!("closed replica, ZooKeeper down: {e}\n{}", ctx()));
+        let m = a.message.to_ascii_lowercase();
+        assert!(
+            a.status == 503 && a.retry_after.is_some() && (m.contains("ledger") || m.contains("zookeeper")),
+            "closed replica, ZooKeeper down, a growing write: {a:?}\n{}",
+            ctx()
+        );
+    };
+    assert_closed_refuses(grow(closed));
+    // Deletions never grow the state: they pass.
+    let a = send(&c, reqwest::Method::DELETE, &format!("{}/v2/apps/zk/victim-0", closed.url), None).unwrap();
+    assert_eq!(a.status, 200, "closed replica, ZooKeeper down, a deletion: {a:?}\n{}", ctx());
+    eventually("the closed replica is not ready, because of the ledger", Duration::from_secs(30), ctx, || match closed.readyz()? {
+        (503, body) if body.to_ascii_lowercase().contains("ledger") => Ok(()),
+        other => Err(format!("{other:?}")),
+    });
+    eventually("the closed replica reports ZooKeeper down", Duration::from_secs(30), ctx, || {
+        let m = closed.metrics();
+        if metric(&m, ZK_UP) == Some(0.0) { Ok(()) } else { Err(format!("{ZK_UP}: {:?}", metric(&m, ZK_UP))) }
+    });
+
+    // Writes arriving together while it is down are each answered, not queued behind one
+    // another's `timeout_ms`: twenty at once through the closed replica all get their 503
+    // within the client's 30 s (waiting their turn and then 2 s each, they would need 40 s).
+    let bodies: Vec<String> = (0..20).map(|i| app_body(&format!("/zk/burst-{i:03}"), 64)).collect();
+    let answers = burst_to(&[closed.url.clone()], &bodies);
+    let unanswered = answers.iter().filter(|(_, a)| a.is_err()).count();
+    // Checked at the end, so that the restart below is exercised either way.
+    let hung = (unanswered > 0).then(|| {
+        format!(
+            "closed replica, ZooKeeper down: {unanswered} of {} concurrent writes got no answer within {CLIENT_TIMEOUT:?}:\n{}",
+            answers.len(),
+            summary(&answers)
+        )
+    });
+    for (_, a) in answers.into_iter().filter(|(_, a)| a.is_ok()) {
+        assert_closed_refuses(a);
+    }
+
+    // Open: decided with the replica's own ledger, saying so in a Warning, and counted.
+    let assert_open_degrades = |a: Result<Answer, String>| {
+        let a = a.unwrap_or_else(|e| panic!("open replica, ZooKeeper down: {e}\n{}", ctx()));
+        assert!(a.kind() == Kind::Taken && a.ledger_warning(), "open replica, ZooKeeper down, a growing write: {a:?}\n{}", ctx());
+    };
+    assert_open_degrades(grow(open));
+    let a = send(&c, reqwest::Method::DELETE, &format!("{}/v2/apps/zk/victim-1", open.url), None).unwrap();
+    assert_eq!(a.status, 200, "open replica, ZooKeeper down, a deletion: {a:?}\n{}", ctx());
+    let m = open.metrics();
+    assert!(metric(&m, DEGRADED).is_some_and(|d| d >= 1.0), "{DEGRADED} after a degraded decision:\n{m}\n{}", ctx());
+
+    // Down for longer than a session, so that the sessions the replicas had are gone when it
+    // comes back (they must start new ones); meanwhile every growing write is answered as above.
+    while stopped.elapsed() < Duration::from_millis(SESSION_TIMEOUT_MS * 3 / 2) {
+        assert_closed_refuses(grow(closed));
+        assert_open_degrades(grow(open));
+        std::thread::sleep(Duration::from_millis(250));
+    }
+
+    zk.restart().unwrap_or_else(|e| panic!("restarting ZooKeeper: {e}\n{}", ctx()));
+
+    // Both come back to the shared ledger: ZooKeeper up in the metrics, and a growing write
+    // decided normally (no Warning about the ledger), through a reservation in ZooKeeper.
+    let bound = Duration::from_millis(5 * SESSION_TIMEOUT_MS) + Duration::from_secs(10);
+    for r in [closed, open] {
+        eventually(&format!("{} decides through the shared ledger again", r.name), bound, ctx, || {
+            let before = metric(&r.metrics(), ZK_UP);
+            if before != Some(1.0) {
+                return Err(format!("{ZK_UP}: {before:?}"));
+            }
+            let reserved = metric(&r.metrics(), RESERVE_COUNT).unwrap_or(0.0);
+            let a = grow(r)?;
+            let reserved_after = metric(&r.metrics(), RESERVE_COUNT).unwrap_or(0.0);
+            if a.kind() == Kind::Taken && !a.ledger_warning() && reserved_after > reserved {
+                Ok(())
+            } else {
+                Err(format!("{a:?}; {RESERVE_COUNT} {reserved} -> {reserved_after}"))
+            }
+        });
+    }
+    eventually("the closed replica is ready again", bound, ctx, || match closed.readyz()? {
+        (200, _) => Ok(()),
+        other => Err(format!("{other:?}")),
+    });
+    for r in [closed, open] {
+        for _ in 0..3 {
+            let a = grow(r).unwrap();
+            assert!(a.kind() == Kind::Taken && !a.ledger_warning(), "{}, after the restart: {a:?}\n{}", r.name, ctx());
+        }
+    }
+    cluster.assert_no_panics();
+    if let Some(hung) = hung {
+        panic!("{hung}\n{}", ctx());
+    }
+}
+
+/// A TCP forwarder between the replicas and ZooKeeper that, once switched on, holds every chunk
+/// (either way) for `delay` before passing it on: a ZooKeeper slower than `timeout_ms`.
+struct SlowForwarder {
+    addr: SocketAddr,
+    slow: Arc<AtomicBool>,
+    delay_ms: Arc<AtomicU64>,
+    closed: Arc<AtomicBool>,
+    streams: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl SlowForwarder {
+    fn start(target: SocketAddr) -> SlowForwarder {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let slow = Arc::new(AtomicBool::new(false));
+        let delay_ms = Arc::new(AtomicU64::new(0));
+        let delay = delay_ms.clone();
+        let closed = Arc::new(AtomicBool::new(false));
+        let streams: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (s, c, st) = (slow.clone(), closed.clone(), streams.clone());
+        std::thread::spawn(move || {
+            for incoming in listener.incoming() {
+                if c.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(client) = incoming else { continue };
+                let Ok(server) = TcpStream::connect(target) else { continue };
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                {
+                    let mut st = st.lock().unwrap();
+                    st.push(client.try_clone().unwrap());
+                    st.push(server.try_clone().unwrap());
+                }
+                for (from, to) in [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)] {
+                    let (s, delay) = (s.clone(), delay.clone());
+                    std::thread::spawn(move || pump(from, to, &s, &delay));
+                }
+            }
+        });
+        SlowForwarder { addr, slow, delay_ms, closed, streams }
+    }
+
+    /// From now on, every chunk is held `delay` (`None`: passed on at once).
+    fn set_slow(&self, delay: Option<Duration>) {
+        self.delay_ms.store(delay.map_or(0, |d| d.as_millis() as u64), Ordering::SeqCst);
+        self.slow.store(delay.is_some(), Ordering::SeqCst);
+    }
+}
+
+fn pump(mut from: TcpStream, mut to: TcpStream, slow: &AtomicBool, delay_ms: &AtomicU64) {
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if slow.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(delay_ms.load(Ordering::SeqCst)));
+                }
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = to.shutdown(Shutdown::Write);
+    let _ = from.shutdown(Shutdown::Read);
+}
+
+impl Drop for SlowForwarder {
+    fn drop(&mut self) {
+        self.closed.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr); // wakes the accept loop
+        for s in self.streams.lock().unwrap().iter() {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// ZooKeeper behind a [`SlowForwarder`], a simulator, a closed and an open replica sharing the
+/// ledger with a 1 s `timeout_ms`; both have decided one write normally.
+struct SlowSetup {
+    // Field order = drop order.
+    cluster: Cluster,
+    forwarder: SlowForwarder,
+    _zk: ZooKeeper,
+    n: AtomicU64,
+}
+
+impl SlowSetup {
+    fn start(tag: &str) -> SlowSetup {
+        let zk = ZooKeeper::start().expect("ZooKeeper from Debian's zookeeper package (.ci/run installs it)");
+        let forwarder = SlowForwarder::start(zk.addr());
+        let ledger = shared_ledger(&forwarder.addr.to_string(), 1_000);
+        let cluster = Cluster::start(tag, 1_024_000, &["closed", "open"], Some(&ledger), Some(&zk));
+        let s = SlowSetup { cluster, forwarder, _zk: zk, n: AtomicU64::new(0) };
+        for r in &s.cluster.replicas {
+            let a = post_app(&client(), &r.url, &s.body()).unwrap();
+            assert!(a.kind() == Kind::Taken && !a.ledger_warning(), "{}, ZooKeeper fast: {a:?}\n{}", r.name, s.cluster.logs());
+        }
+        s
+    }
+
+    /// A new small app.
+    fn body(&self) -> String {
+        app_body(&format!("/slow/app-{:05}", self.n.fetch_add(1, Ordering::SeqCst)), 64)
+    }
+
+    /// Replica `r` decides a growing write through the shared ledger: ZooKeeper up in its
+    /// metrics, the write taken without a Warning about the ledger.
+    fn decides_normally(&self, r: &Replica) -> Result<(), String> {
+        let up = metric(&r.metrics(), ZK_UP);
+        if up != Some(1.0) {
+            return Err(format!("{ZK_UP}: {up:?}"));
+        }
+        let a = post_app(&client(), &r.url, &self.body())?;
+        if a.kind() == Kind::Taken && !a.ledger_warning() { Ok(()) } else { Err(format!("{a:?}")) }
+    }
+
+    fn assert_degraded_answer(&self, policy: &str, a: &Answer) {
+        match policy {
+            "closed" => assert!(a.status == 503 && a.retry_after.is_some(), "closed replica, ZooKeeper slow: {a:?}\n{}", self.cluster.logs()),
+            _ => assert!(a.kind() == Kind::Taken && a.ledger_warning(), "open replica, ZooKeeper slow: {a:?}\n{}", self.cluster.logs()),
+        }
+    }
+}
+
+#[test]
+fn after_a_zookeeper_hiccup_longer_than_the_timeout_decisions_resume() {
+    let _serial = serial();
+    let s = SlowSetup::start("zk-hiccup");
+    let ctx = || s.cluster.logs();
+    // A hiccup: for one write each, ZooKeeper answers after 1.5 s, later than `timeout_ms` but
+    // well within a session, so the sessions survive it. A decision given up half-way (its write
+    // perhaps applied by ZooKeeper after it gave up) must not keep the next ones from deciding.
+    s.forwarder.set_slow(Some(Duration::from_millis(1_500)));
+    for (r, policy) in s.cluster.replicas.iter().zip(["closed", "open"]) {
+        let a = post_app(&client(), &r.url, &s.body()).unwrap_or_else(|e| panic!("{policy} replica, ZooKeeper slow: {e}\n{}", ctx()));
+        s.assert_degraded_answer(policy, &a);
+    }
+    s.forwarder.set_slow(None);
+    let bound = Duration::from_millis(3 * SESSION_TIMEOUT_MS) + Duration::from_secs(10);
+    for r in &s.cluster.replicas {
+        eventually(&format!("after a hiccup, {} decides through the shared ledger again", r.name), bound, ctx, || s.decides_normally(r));
+    }
+    s.cluster.assert_no_panics();
+}
+
+#[test]
+fn a_zookeeper_slower_than_the_timeout_gets_answers_not_hangs() {
+    let _serial = serial();
+    let s = SlowSetup::start("zk-slow");
+    let ctx = || s.cluster.logs();
+    // Slow for good: every chunk held 2.5 s, against the 1 s `timeout_ms`.
+    s.forwarder.set_slow(Some(Duration::from_millis(2_500)));
+
+    // Forty writes per replica, all at once, as a busy cluster sends them: each request
+    // completes (the client's 30 s timeout is the failure condition), the closed replica's with
+    // 503 + Retry-After, the open one's decided alone with a Warning. `timeout_ms` bounds how
+    // long a write waits for ZooKeeper, so a queue of writes must not add up their waits:
+    // forty writes each waiting their turn and then a full second would need forty seconds.
+    const PER_REPLICA: usize = 40;
+    let urls: Vec<String> = s.cluster.replicas.iter().map(|r| r.url.clone()).collect();
+    let bodies: Vec<String> = (0..2 * PER_REPLICA).map(|_| s.body()).collect();
+    let answers = burst_to(&urls, &bodies);
+    let policy = |replica: usize| ["closed", "open"][replica];
+    let unanswered = answers.iter().filter(|(_, a)| a.is_err()).count();
+    // Checked after the recovery below, which must hold either way.
+    let hung = (unanswered > 0).then(|| {
+        format!(
+            "ZooKeeper slow: {unanswered} of {} concurrent writes got no answer within the client's {CLIENT_TIMEOUT:?}:\n{}",
+            answers.len(),
+            summary(&answers)
+        )
+    });
+    for (replica, a) in &answers {
+        if let Ok(a) = a {
+            s.assert_degraded_answer(policy(*replica), a);
+        }
+    }
+
+    s.forwarder.set_slow(None);
+
+    // Back to normal: both decide through the shared ledger again.
+    for r in &s.cluster.replicas {
+        eventually(&format!("{} decides through the shared ledger again", r.name), Duration::from_secs(60), ctx, || s.decides_normally(r));
+    }
+    s.cluster.assert_no_panics();
+    if let Some(hung) = hung {
+        panic!("{hung}\n{}", ctx());
+    }
+}
