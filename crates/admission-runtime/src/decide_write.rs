@@ -358,8 +358,13 @@ impl Admission {
         decision: &mut Decision,
         reason: &mut ReasonClass,
     ) -> u64 {
-        let counts = HealthCheckCounts { base: base.marathon_health_checks(), target: target.marathon_health_checks() };
-        fold_health_check_wall(decision, reason, mode, self.config.health_check_threshold, counts);
+        // A pass over every app: the base is counted only when the target is over the wall (the
+        // base's count only matters then).
+        let target_count = target.marathon_health_checks();
+        let threshold = self.config.health_check_threshold;
+        let base_count = if threshold > 0 && target_count > threshold { base.marathon_health_checks() } else { 0 };
+        let counts = HealthCheckCounts { base: base_count, target: target_count };
+        fold_health_check_wall(decision, reason, mode, threshold, counts);
         counts.target
     }
 
