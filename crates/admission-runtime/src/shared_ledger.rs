@@ -47,7 +47,7 @@ pub const CLOCK_SKEW: Duration = Duration::from_secs(2);
 const LOCAL_TICKET: u64 = 1 << 62;
 
 /// `[ledger]` in `proxy.toml`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct LedgerConfig {
     /// `HOST:PORT[,HOST:PORT...]/PATH`; absent: each replica keeps its own ledger.
     pub zookeeper: Option<ZkLocation>,
@@ -58,6 +58,18 @@ pub struct LedgerConfig {
     /// `user:password` for ZooKeeper's digest scheme: the session authenticates with it, and the
     /// nodes the ledger creates are readable and writable by that user only.
     pub digest: Option<String>,
+}
+
+/// Never shows the digest's password.
+impl std::fmt::Debug for LedgerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LedgerConfig")
+            .field("zookeeper", &self.zookeeper)
+            .field("timeout", &self.timeout)
+            .field("session_timeout", &self.session_timeout)
+            .field("digest", &self.digest.as_ref().map(|d| format!("{}:<redacted>", d.split(':').next().unwrap_or(""))))
+            .finish()
+    }
 }
 
 /// Where the ledger lives.
@@ -614,6 +626,9 @@ mod tests {
         let c = LedgerConfig::from_table(Some(&t)).unwrap();
         assert_eq!(c.zookeeper, Some(ZkLocation { hosts: "zk1:2181,zk2:2181".into(), path: "/marathon-admission/ledger".into() }));
         assert_eq!(c.timeout, Duration::from_millis(500));
+        let with_digest: toml::Table = "zookeeper = \"zk1:2181/l\"\ndigest = \"admission:s3cr3t\"".parse().unwrap();
+        let shown = format!("{:?}", LedgerConfig::from_table(Some(&with_digest)).unwrap());
+        assert!(shown.contains("admission:<redacted>") && !shown.contains("s3cr3t"), "{shown}");
         assert_eq!(LedgerConfig::from_table(None).unwrap().zookeeper, None);
         for bad in ["zookeeper = \"zk1:2181\"", "zookeeper = \"zk1/\"", "timeout_ms = 0", "digest = \"nocolon\"", "zookeper = \"typo:1/x\""] {
             let t: toml::Table = bad.parse().unwrap();
