@@ -6,7 +6,10 @@
 //!   quotas); [`config`]: the `[admission]` table.
 //! - [`live_model`]: the root group kept in memory, re-synced from Marathon periodically.
 //! - [`decide_write`]: the [`proxy::RequestPhases`] implementation: decisions under one lock.
-//! - [`ledger`]: the in-flight ledger (a trait; in-process today, shared by replicas later).
+//! - [`ledger`]: the in-flight ledger (a trait): this process's own, or [`shared_ledger`], one
+//!   budget for several replicas through ZooKeeper (`[ledger]`).
+//! - [`require_marathon_identity`]: `/admission/*` callers and exemption identities are believed
+//!   only when Marathon accepts their credentials.
 //! - [`offline_check`]: `marathon-admission check`, through the same pipeline and JSON as the
 //!   proxy's dry run.
 //! - [`rejection`]: the 422 body people can act on.
