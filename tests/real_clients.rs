@@ -259,3 +259,20 @@ fn readme_curl_lines_work_against_a_running_proxy() {
     // Nothing of the rejected write reached Marathon.
     assert_eq!(http().get(format!("{}/v2/apps/demo/huge", stack.sim_url)).send().unwrap().status(), 404);
 }
+
+/// `Location` and `X-Marathon-Leader` name the proxy, so a real client (python-requests) that
+/// follows them stays behind it.
+#[test]
+fn a_real_client_following_location_stays_behind_the_proxy() {
+    venv();
+    let stack = Stack::start(StackOpts::default());
+    let out = python_script("follow_location.py", &[&stack.proxy_url]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}\n{}", show(&out), stack.logs());
+    assert!(stdout.contains("CREATED 201"), "{stdout}");
+    let line = |key: &str| stdout.lines().find_map(|l| l.strip_prefix(key)).unwrap_or_default().trim().to_owned();
+    assert!(line("LOCATION ").starts_with(&stack.proxy_url), "{stdout}");
+    assert!(line("FOLLOWED ").contains(&stack.proxy_url), "{stdout}");
+    assert_eq!(line("LEADER "), stack.proxy_url, "{stdout}");
+    assert!(!stdout.contains(stack.sim_url.trim_start_matches("http://")), "Marathon's own address leaked: {stdout}");
+}
