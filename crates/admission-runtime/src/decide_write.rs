@@ -48,6 +48,18 @@ use proxy::RouteClass;
 /// Another replica admitted a write while this decision ran: decide again.
 struct Conflict;
 
+/// A write to evaluate, as received.
+#[derive(Clone, Copy)]
+struct Asked<'a> {
+    method: &'a str,
+    path: &'a str,
+    query: Option<&'a str>,
+    body: &'a [u8],
+    /// Judged without a ledger entry (`POST /admission/v1/check`, `check`).
+    dry_run: bool,
+    client: &'a ClientIdentity,
+}
+
 /// Carried in [`RequestCtx::extensions`] from `request_filter` to the later phases.
 #[derive(Debug, Clone, Copy)]
 struct Ticket(u64);
@@ -195,35 +207,20 @@ impl Admission {
     /// ledger (its ticket is returned) before the next decision of this process. When another
     /// replica admitted a write in between (a shared ledger's conflict), decides again on the new
     /// view, a few times.
-    async fn evaluate(
-        &self,
-        method: &str,
-        path: &str,
-        query: Option<&str>,
-        body: &[u8],
-        dry_run: bool,
-        client: &ClientIdentity,
-    ) -> (Evaluation, Option<u64>) {
+    async fn evaluate(&self, asked: Asked<'_>) -> (Evaluation, Option<u64>) {
         const ATTEMPTS: usize = 5;
         for _ in 0..ATTEMPTS {
-            if let Ok(done) = self.evaluate_once(method, path, query, body, dry_run, client).await {
+            if let Ok(done) = self.evaluate_once(asked).await {
                 return done;
             }
         }
         let e = LedgerUnavailable(format!("the other replicas admitted writes during {ATTEMPTS} attempts at this decision"));
-        (Self::ledger_unavailable(method, path, e), None)
+        (Self::ledger_unavailable(asked.method, asked.path, e), None)
     }
 
     /// One attempt; `Err` when the shared ledger changed under it.
-    async fn evaluate_once(
-        &self,
-        method: &str,
-        path: &str,
-        query: Option<&str>,
-        body: &[u8],
-        dry_run: bool,
-        client: &ClientIdentity,
-    ) -> Result<(Evaluation, Option<u64>), Conflict> {
+    async fn evaluate_once(&self, asked: Asked<'_>) -> Result<(Evaluation, Option<u64>), Conflict> {
+        let Asked { method, path, query, body, dry_run, client } = asked;
         let mut state = self.decisions.lock().await;
         let Some(snap) = self.model.snapshot().await else {
             // Deletions only shrink: the endpoint table knows them without a model.
@@ -428,7 +425,7 @@ impl Admission {
             None => path.to_string(),
         };
         let client = self.client_identity(Some(ctx.client_addr.ip()), req.headers).await;
-        let (ev, ticket) = self.evaluate(&method, path, req.query(), req.body, false, &client).await;
+        let (ev, ticket) = self.evaluate(Asked { method: &method, path, query: req.query(), body: req.body, dry_run: false, client: &client }).await;
         if let Some(id) = ticket {
             ctx.extensions.insert(Ticket(id));
         }
@@ -556,7 +553,7 @@ impl Admission {
             Some((p, q)) => (p, Some(q)),
             None => (full_path, None),
         };
-        let (ev, _) = self.evaluate(&method, path, query, body, true, client).await;
+        let (ev, _) = self.evaluate(Asked { method: &method, path, query, body, dry_run: true, client }).await;
         let json = self.decision_json(&method, full_path, &ev).await;
         (ev, json)
     }
