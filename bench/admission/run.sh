@@ -8,6 +8,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+# --ledger zookeeper runs a ZooKeeper on loopback: Debian's package (jars in /usr/share/java).
+if [[ " $* " == *" zookeeper "* ]] && ! dpkg -s zookeeper >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q zookeeper default-jre-headless
+fi
 cargo build --release -q --locked -p marathon-admission
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); load: $(cut -d' ' -f1-3 /proc/loadavg)"
 # The bench runs from its crate's directory: hand it an absolute path, whatever CARGO_TARGET_DIR is.

@@ -167,10 +167,7 @@ async fn concurrent_writes_cannot_together_exceed_the_budget() {
 /// growing write (deletions are still forwarded), `"open"` forwards.
 #[tokio::test]
 async fn failure_policy_both_ways_without_marathon() {
-    // Bound but never listening: connections are refused, and no other test takes the port.
-    let reserved = tokio::net::TcpSocket::new_v4().unwrap();
-    reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let dead = format!("http://{}", reserved.local_addr().unwrap());
+    let (dead, _reserved) = dead_port();
     for (policy, expect_local) in [("closed", true), ("open", false)] {
         let mut config = test_config(&[dead.clone()]);
         config.admission = Some(format!("failure_policy = \"{policy}\"\nresync_interval_ms = 100").parse().unwrap());

@@ -223,14 +223,7 @@ impl Upstreams {
 
     /// A Marathon known to us (configured or the leader) with this authority.
     pub fn known(&self, target: &Uri) -> bool {
-        self.configured.iter().any(|u| same_authority(u, target))
-            || self
-                .state
-                .read()
-                .unwrap()
-                .leader
-                .as_ref()
-                .is_some_and(|l| same_authority(l, target))
+        self.known_base(target).is_some()
     }
 
     /// For `/readyz`: Ok when at least one Marathon answered the last poll.

@@ -9,16 +9,6 @@ use http::StatusCode;
 use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// A port nobody listens on (bound, then released).
-/// A loopback address where nothing listens, reserved for as long as the socket lives: bound but
-/// never listening, so connections are refused and no other test can take the port meanwhile.
-fn dead_port() -> (String, tokio::net::TcpSocket) {
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let url = format!("http://{}", socket.local_addr().unwrap());
-    (url, socket)
-}
-
 #[tokio::test]
 async fn all_marathons_down_gives_a_fast_marathon_shaped_502() {
     let (url, _reserved) = dead_port();

@@ -330,6 +330,15 @@ impl Drop for RunningProxy {
     }
 }
 
+/// A loopback address where nothing listens, reserved for as long as the socket lives: bound but
+/// never listening, so connections are refused and no other test can take the port meanwhile.
+pub fn dead_port() -> (String, tokio::net::TcpSocket) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let url = format!("http://{}", socket.local_addr().unwrap());
+    (url, socket)
+}
+
 pub fn test_config(marathons: &[String]) -> proxy::ProxyConfig {
     let mut c = proxy::ProxyConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
