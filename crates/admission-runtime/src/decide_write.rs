@@ -28,13 +28,14 @@ use admission::{fold_health_check_wall, Decision, HealthCheckCounts, Mode, Polic
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
-use marathon_model::ops::{apply, parse_write, ChangeError, NoHistory, Write};
+use marathon_model::ops::{apply_assuming_accepted, parse_write, ChangeError, FetchedHistory, Write};
 use marathon_model::{Group, PathId, Timestamp};
 use serde_json::json;
 
 use super::admit_metrics::{AdmitMetrics, PathLabels};
 use super::audit::{basic_auth_user, caller_identity, AuditLog, AuditRecord};
 use super::config::{AdmitConfig, FailurePolicy};
+use super::fetch_missing::FetchMissing;
 use super::ledger::{ms_of, Ledger, LedgerUnavailable, LocalLedger, PendingQuery, Reservation, ReserveError};
 use super::live_model::{LiveModel, Snapshot};
 use super::quota_runtime::QuotaRuntime;
@@ -111,6 +112,8 @@ pub struct Admission {
     callers: Option<RequireMarathonIdentity>,
     decisions: tokio::sync::Mutex<DecisionState>,
     ledger: Box<dyn Ledger>,
+    /// Older versions and deployments' plans, asked of Marathon when a write needs them.
+    missing: FetchMissing,
     audit: AuditLog,
     metrics: AdmitMetrics,
 }
@@ -142,6 +145,7 @@ impl Admission {
 
     pub fn with_audit(config: AdmitConfig, model: Arc<LiveModel>, quotas: Arc<QuotaRuntime>, audit: AuditLog) -> Admission {
         let metrics = model.metrics.clone();
+        let missing = FetchMissing::new(model.marathon().clone());
         Admission {
             config,
             model,
@@ -149,6 +153,7 @@ impl Admission {
             callers: None,
             decisions: tokio::sync::Mutex::new(DecisionState { engine: SizeEngine::default(), base: None }),
             ledger: Box::new(LocalLedger::default()),
+            missing,
             audit,
             metrics,
         }
@@ -209,8 +214,12 @@ impl Admission {
     /// view, a few times.
     async fn evaluate(&self, asked: Asked<'_>) -> (Evaluation, Option<u64>) {
         const ATTEMPTS: usize = 5;
+        let (write, history) = match self.understand(asked).await {
+            Ok(understood) => understood,
+            Err(ev) => return (ev, None),
+        };
         for _ in 0..ATTEMPTS {
-            if let Ok(done) = self.evaluate_once(asked).await {
+            if let Ok(done) = self.evaluate_once(asked, &write, &history).await {
                 return done;
             }
         }
@@ -218,24 +227,41 @@ impl Admission {
         (Self::ledger_unavailable(asked.method, asked.path, e), None)
     }
 
+    /// The write a request asks for, with what it needs from Marathon fetched (outside the
+    /// decision lock: a slow answer holds back no other decision). `Err`: what to do instead of
+    /// deciding.
+    async fn understand(&self, asked: Asked<'_>) -> Result<(Write, FetchedHistory), Evaluation> {
+        let Some(flavour) = self.model.snapshot().await.map(|s| s.flavour) else {
+            return Err(self.not_synced(asked));
+        };
+        let mut write = match parse_write(asked.method, asked.path, asked.query, asked.body, flavour) {
+            Ok(Some(w)) if !w.change.is_dry_run() => w,
+            Ok(_) => return Err(Evaluation::NotAWrite),
+            Err(e) => return Err(Evaluation::MarathonAnswers(e)),
+        };
+        match self.missing.fill(&mut write, flavour).await {
+            Ok(history) => Ok((write, history)),
+            Err(e) => Err(Evaluation::NotSynced {
+                reason: format!("Marathon could not be asked for what this write needs ({})", e.0),
+                is_delete: false,
+            }),
+        }
+    }
+
+    fn not_synced(&self, asked: Asked<'_>) -> Evaluation {
+        // Deletions only shrink: the endpoint table knows them without a model.
+        let is_delete = marathon_model::ops::endpoints::match_endpoint(asked.method, asked.path).is_some_and(|m| m.deletes);
+        let reason = self.model.not_ready_reason().unwrap_or_else(|| "admission model not synced".into());
+        Evaluation::NotSynced { reason, is_delete }
+    }
+
     /// One attempt; `Err` when the shared ledger changed under it.
-    async fn evaluate_once(&self, asked: Asked<'_>) -> Result<(Evaluation, Option<u64>), Conflict> {
+    async fn evaluate_once(&self, asked: Asked<'_>, write: &Write, history: &FetchedHistory) -> Result<(Evaluation, Option<u64>), Conflict> {
         let Asked { method, path, query, body, dry_run, client } = asked;
         let mut state = self.decisions.lock().await;
         let Some(snap) = self.model.snapshot().await else {
-            // Deletions only shrink: the endpoint table knows them without a model.
-            let is_delete = marathon_model::ops::endpoints::match_endpoint(method, path).is_some_and(|m| m.deletes);
-            let reason = self.model.not_ready_reason().unwrap_or_else(|| "admission model not synced".into());
-            return Ok((Evaluation::NotSynced { reason, is_delete }, None));
+            return Ok((self.not_synced(asked), None));
         };
-        let write = match parse_write(method, path, query, body, snap.flavour) {
-            Ok(Some(w)) => w,
-            Ok(None) => return Ok((Evaluation::NotAWrite, None)),
-            Err(e) => return Ok((Evaluation::MarathonAnswers(e), None)),
-        };
-        if write.change.is_dry_run() {
-            return Ok((Evaluation::NotAWrite, None));
-        }
         let flavour = snap.flavour;
         let synced_at = std::time::SystemTime::now().checked_sub(snap.fetch_started.elapsed());
         let pending_query = PendingQuery { model_synced_at_ms: synced_at.map(ms_of), timeout: self.config.ledger_timeout, flavour };
@@ -251,16 +277,17 @@ impl Admission {
             Some(c) if Arc::ptr_eq(&c.model_root, &snap.root) && c.ledger_ids == ledger_ids => c.base.clone(),
             _ => {
                 let mut base: Option<Group> = None;
+                let kept = self.missing.kept_for(&pending).await;
                 for w in &pending {
                     let from = base.as_ref().unwrap_or(&snap.root);
-                    if let Ok(o) = apply(from, w, now.clone(), flavour, &NoHistory) {
+                    if let Ok(o) = apply_assuming_accepted(from, w, now.clone(), flavour, &kept) {
                         base = Some(o.root);
                     }
                 }
                 base.map(Arc::new).unwrap_or_else(|| snap.root.clone())
             }
         };
-        let outcome = match apply(&base, &write, now, flavour, &NoHistory) {
+        let outcome = match apply_assuming_accepted(&base, write, now, flavour, history) {
             Ok(o) => o,
             Err(e) => return Ok((Evaluation::MarathonAnswers(e), None)),
         };
@@ -809,7 +836,12 @@ mod tests {
                     prop_assert!(matches!(flow, Flow::Continue), "{method} {path} {:?}: {flow:?}", String::from_utf8_lossy(&body));
                 }
                 if let Flow::Respond(r) = &flow {
-                    prop_assert!(matches!(r.status().as_u16(), 200 | 400 | 404 | 405 | 422), "{}", r.status());
+                    prop_assert!(matches!(r.status().as_u16(), 200 | 400 | 404 | 405 | 422 | 503), "{}", r.status());
+                    // 503 only when Marathon (unreachable here) had to be asked: a rollback or a revert.
+                    if r.status() == 503 {
+                        let needs = String::from_utf8_lossy(&body).contains("version") || path.starts_with("/v2/deployments/");
+                        prop_assert!(needs, "{method} {path}: 503 for a write that needs nothing from Marathon");
+                    }
                 }
             }
         }

@@ -26,6 +26,7 @@ mod classify_request;
 mod config;
 mod decide_write;
 mod decision_sizes;
+mod fetch_missing;
 mod follow_events;
 mod ledger;
 pub mod live_model;

@@ -213,6 +213,13 @@ async fn route(
         (m, p) if p.starts_with("/v2/apps/") => app_subresource(sim, m, &p["/v2/apps/".len()..]),
         ("GET", p) if p.starts_with("/v2/groups/") => {
             let rest = &p["/v2/groups/".len()..];
+            // `versions/{v}`: the root as stored at that version (Marathon's GetRootVersionRE).
+            if let Some(ver) = rest.strip_prefix("versions/") {
+                return match sim.root_at(ver) {
+                    Some(root) => json_response(200, &render::group(&root, flavour, true, true)),
+                    None => error(&ChangeError::UnknownGroup(PathId::root())),
+                };
+            }
             if let Some(gid) = rest.strip_suffix("/versions") {
                 let id = PathId::resolve(gid, &PathId::root());
                 if sim.root().find_group(&id).is_none() {

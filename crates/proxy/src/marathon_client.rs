@@ -69,12 +69,15 @@ enum TryError {
     Unreachable(String),
     /// It answered, with an error status or a broken body.
     Answered(String),
+    /// It answered 404: it does not hold what was asked for.
+    NotHeld,
 }
 
 impl TryError {
     fn into_message(self) -> String {
         match self {
             TryError::Unreachable(m) | TryError::Answered(m) => m,
+            TryError::NotHeld => "answered 404 Not Found".to_owned(),
         }
     }
 }
@@ -123,6 +126,25 @@ impl MarathonClient {
                     tries.push(format!("{}: {e}", display_base(base)));
                 }
                 Err(TryError::Answered(e)) => tries.push(format!("{}: {e}", display_base(base))),
+                Err(TryError::NotHeld) => tries.push(format!("{}: {path_and_query} answered 404 Not Found", display_base(base))),
+            }
+        }
+        Err(ReadError { what: path_and_query.to_owned(), tries })
+    }
+
+    /// `GET path_and_query` for something Marathon may not hold: `None` when a Marathon answers
+    /// 404 (it does not hold it), the body when one answers 2xx.
+    pub async fn get_if_held(&self, path_and_query: &str) -> Result<Option<Bytes>, ReadError> {
+        let mut tries = Vec::new();
+        for base in self.upstreams.candidates().iter() {
+            match self.get_from(base, path_and_query).await {
+                Ok(body) => return Ok(Some(body)),
+                Err(TryError::NotHeld) => return Ok(None),
+                Err(TryError::Unreachable(e)) => {
+                    self.upstreams.mark_unreachable(base);
+                    tries.push(format!("{}: {e}", display_base(base)));
+                }
+                Err(TryError::Answered(e)) => tries.push(format!("{}: {e}", display_base(base))),
             }
         }
         Err(ReadError { what: path_and_query.to_owned(), tries })
@@ -139,7 +161,7 @@ impl MarathonClient {
                     self.upstreams.mark_unreachable(base);
                     tries.push(format!("{}: {e}", display_base(base)));
                 }
-                Err(TryError::Answered(e)) => tries.push(format!("{}: {e}", display_base(base))),
+                Err(e) => tries.push(format!("{}: {}", display_base(base), e.into_message())),
             }
         }
         Err(ReadError { what: path_and_query.to_owned(), tries })
@@ -247,6 +269,9 @@ impl MarathonClient {
                 .await
                 .map_err(|e| TryError::Answered(format!("{path_and_query}: the answer broke off: {e}")))?
                 .to_bytes();
+            if status == http::StatusCode::NOT_FOUND {
+                return Err(TryError::NotHeld);
+            }
             if !status.is_success() {
                 return Err(TryError::Answered(self.refusal(path_and_query, status)));
             }

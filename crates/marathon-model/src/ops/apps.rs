@@ -175,7 +175,7 @@ fn merge(current: &App, update: &App) -> Result<App, ChangeError> {
 }
 
 /// True when the body is a rollback request (`{"version": v}` with nothing else but an id).
-fn rollback_version(app: &App) -> Option<&str> {
+pub(crate) fn rollback_version(app: &App) -> Option<&str> {
     let v = app.version.as_deref()?;
     let mut only = app.clone();
     only.version = None;

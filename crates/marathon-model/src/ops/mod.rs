@@ -6,10 +6,13 @@
 //! [`apply`] computes what Marathon would do with it: the new root group (apps in the canonical
 //! form Marathon stores and returns, versions stamped as `GroupVersioningUtil` stamps them),
 //! whether a deployment is created, and which apps and pods it touches; or the error Marathon would answer ([`ChangeError`], with its status and JSON body).
+//! [`apply_assuming_accepted`] is what the proxy decides with: the same, with the refusals that
+//! depend on a state the model may not share with Marathon assumed away.
 //!
 //! The proxy uses exactly these to know what a request does; the simulator uses them to be Marathon.
 
 mod apps;
+mod assume_accepted;
 mod canonical;
 pub mod endpoints;
 mod error;
@@ -23,6 +26,7 @@ mod versioning;
 #[cfg(test)]
 mod tests;
 
+pub use assume_accepted::{apply_assuming_accepted, FetchedHistory, Needed};
 pub use canonical::{canonical_app, canonical_root, fetch_from_uri, service_ports};
 pub use error::ChangeError;
 pub use packed_root::parse_packed_root;

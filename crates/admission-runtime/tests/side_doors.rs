@@ -1,0 +1,149 @@
+//! Writes whose effect the model cannot see from the current root alone are decided all the same,
+//! on 127.0.0.1 only: rollbacks to an older version (of an app, of a group), the revert of a
+//! running deployment, and writes the model believes Marathon refuses when another writer has
+//! changed the state under it.
+//!
+//! The simulator (1.3.14, legacy layout) keeps its own, large node limit; the proxy is given a
+//! small one, so that a write the proxy lets through is one the simulator stores: each door shows
+//! as the proxy's 422, with the simulator's state unchanged.
+
+mod common;
+
+use std::time::Duration;
+
+use common::admission_setup::*;
+use common::*;
+use marathon_model::PathId;
+
+/// The proxy's node limit: far above the states below, far below one large app.
+const LIMIT: u64 = 30_000;
+
+/// An app body whose environment is `env_bytes` of incompressible text.
+fn large_app(id: &str, env_bytes: usize) -> String {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let env: serde_json::Map<String, serde_json::Value> = (0..env_bytes / 64)
+        .map(|i| {
+            let value: String = (0..64)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    char::from(b'a' + (x % 26) as u8)
+                })
+                .collect();
+            (format!("VAR_{i:04}"), serde_json::json!(value))
+        })
+        .collect();
+    serde_json::json!({"id": id, "cmd": "sleep 1000", "instances": 1, "cpus": 0.1, "mem": 32.0, "env": env}).to_string()
+}
+
+/// An answer, short enough for an assertion message.
+fn shown(body: &[u8]) -> String {
+    String::from_utf8_lossy(body).chars().take(300).collect()
+}
+
+async fn direct(c: &TestClient, s: &Setup, method: &str, path: &str, body: &str) -> serde_json::Value {
+    let (status, _, body) = fetch(c, req(method, &format!("{}{path}", s.sim.url()), body)).await;
+    assert!(status.is_success(), "{method} {path} straight to the simulator: {status} {}", shown(&body));
+    json(&body)
+}
+
+fn env_len(s: &Setup, id: &str) -> usize {
+    s.sim.root().find_app(&PathId::parse(id)).map(|a| a.app().env.as_ref().map_or(0, |e| e.len())).unwrap_or(0)
+}
+
+async fn setup(sim: marathon_sim::SimConfig, extra: &str) -> Setup {
+    setup_with(sim, &format!("zk_max_node_size = {LIMIT}\nresync_interval_ms = 200\n{extra}")).await
+}
+
+#[tokio::test]
+async fn rollbacks_are_decided_with_the_version_marathon_holds() {
+    let s = setup(marathon_sim::SimConfig::default(), "").await;
+    let c = client();
+    // Behind the proxy: a large app, slimmed down afterwards.
+    direct(&c, &s, "POST", "/v2/apps", &large_app("/team/app", 60_000)).await;
+    let large_root = s.sim.root().version.clone().unwrap();
+    direct(&c, &s, "PUT", "/v2/apps/team/app?force=true", r#"{"env":{}}"#).await;
+    let versions = direct(&c, &s, "GET", "/v2/apps/team/app/versions", "").await;
+    let versions: Vec<String> = serde_json::from_value(versions["versions"].clone()).unwrap();
+    let (current, large) = (versions.first().unwrap().clone(), versions.last().unwrap().clone());
+    assert_ne!(current, large);
+    assert_eq!(env_len(&s, "/team/app"), 0);
+
+    // The app's rollback to its large version, and the group's to the root that held it.
+    for (method, path, body) in [
+        ("PUT", "/v2/apps/team/app?force=true", format!(r#"{{"version":"{large}"}}"#)),
+        ("PUT", "/v2/groups/team?force=true", format!(r#"{{"version":"{large_root}"}}"#)),
+    ] {
+        let (status, _, answer) = fetch(&c, req(method, &s.proxy.url(path), &body)).await;
+        assert!(is_our_rejection(status, &answer), "{method} {path} {body}: {status} {}", shown(&answer));
+        assert_eq!(env_len(&s, "/team/app"), 0, "the rollback reached the simulator");
+    }
+
+    // A rollback that fits is forwarded, and Marathon performs it.
+    let (status, _, answer) =
+        fetch(&c, req("PUT", &s.proxy.url("/v2/apps/team/app?force=true"), &format!(r#"{{"version":"{current}"}}"#))).await;
+    assert!(status.is_success(), "{status} {}", shown(&answer));
+    // A version Marathon does not hold: Marathon's own 404, not a guess.
+    let (status, _, answer) =
+        fetch(&c, req("PUT", &s.proxy.url("/v2/apps/team/app"), r#"{"version":"2001-01-01T00:00:00.000Z"}"#)).await;
+    assert_eq!(status, 404, "{}", shown(&answer));
+    s.proxy.shutdown().await.unwrap();
+    s.sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_deployment_revert_is_decided_with_the_plan_marathon_runs() {
+    // Deployments stay listed for the whole test.
+    let sim = marathon_sim::SimConfig { deploy_delay: Duration::from_secs(120), ..marathon_sim::SimConfig::default() };
+    let s = setup(sim, "").await;
+    let c = client();
+    direct(&c, &s, "POST", "/v2/apps", &large_app("/team/big", 60_000)).await;
+    // Its removal is still running when the revert is asked for.
+    let removal = direct(&c, &s, "DELETE", "/v2/apps/team/big?force=true", "").await;
+    let deployment = removal["deploymentId"].as_str().unwrap().to_string();
+    assert_eq!(env_len(&s, "/team/big"), 0);
+
+    // The revert would bring the large app back.
+    let path = format!("/v2/deployments/{deployment}");
+    let (status, _, answer) = fetch(&c, req("DELETE", &s.proxy.url(&path), "")).await;
+    assert!(is_our_rejection(status, &answer), "{status} {}", shown(&answer));
+    assert!(s.sim.root().find_app(&PathId::parse("/team/big")).is_none(), "the revert reached the simulator");
+    let listed = direct(&c, &s, "GET", "/v2/deployments", "").await;
+    assert!(listed.as_array().unwrap().iter().any(|d| d["id"] == deployment.as_str()), "{listed}");
+
+    // A forced cancel persists nothing new: forwarded.
+    let (status, _, answer) = fetch(&c, req("DELETE", &s.proxy.url(&format!("{path}?force=true")), "")).await;
+    assert_eq!(status, 202, "{}", shown(&answer));
+    // A deployment Marathon does not run: Marathon's own 404.
+    let (status, _, answer) = fetch(&c, req("DELETE", &s.proxy.url("/v2/deployments/no-such-deployment"), "")).await;
+    assert_eq!(status, 404, "{}", shown(&answer));
+    s.proxy.shutdown().await.unwrap();
+    s.sim.shutdown().await;
+}
+
+/// The model still holds an app another writer has just deleted: a create of the same id, which
+/// the model expects Marathon to refuse (409), is decided as if Marathon accepts it.
+#[tokio::test]
+async fn a_write_the_model_expects_refused_is_decided_as_if_accepted() {
+    let stale = format!("zk_max_node_size = {LIMIT}\nevents = false\nresync_interval_ms = 3600000");
+    let s = setup_with(marathon_sim::SimConfig::default(), &stale).await;
+    let c = client();
+    let (status, _, answer) = fetch(&c, req("POST", &s.proxy.url("/v2/apps"), &app_body("/team/app", 1))).await;
+    assert_eq!(status, 201, "{}", shown(&answer));
+    // Another replica deletes it; this proxy's model does not see it.
+    direct(&c, &s, "DELETE", "/v2/apps/team/app?force=true", "").await;
+
+    let (status, _, answer) = fetch(&c, req("POST", &s.proxy.url("/v2/apps"), &large_app("/team/app", 60_000))).await;
+    assert!(is_our_rejection(status, &answer), "{status} {}", shown(&answer));
+    assert!(s.sim.root().find_app(&PathId::parse("/team/app")).is_none(), "the create reached the simulator");
+    // An update that creates an app the model does not know yet.
+    direct(&c, &s, "POST", "/v2/apps", &app_body("/team/other", 1)).await;
+    let (status, _, answer) = fetch(&c, req("PUT", &s.proxy.url("/v2/apps/team/other?force=true"), &large_app("/team/other", 60_000))).await;
+    assert!(is_our_rejection(status, &answer), "{status} {}", shown(&answer));
+    // What fits passes, and Marathon answers it.
+    let (status, _, answer) = fetch(&c, req("POST", &s.proxy.url("/v2/apps"), &app_body("/team/app", 1))).await;
+    assert_eq!(status, 201, "{}", shown(&answer));
+    s.proxy.shutdown().await.unwrap();
+    s.sim.shutdown().await;
+}
