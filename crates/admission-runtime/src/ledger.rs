@@ -50,6 +50,21 @@ pub fn ms_of(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
+/// How long a write still in flight stays charged, at least: far beyond any answer Marathon
+/// gives (the proxy's own response timeout ends a request long before), so that only a request
+/// the proxy lost track of (a replica that died mid-flight) ever reaches it.
+const IN_FLIGHT_AT_LEAST: Duration = Duration::from_secs(600);
+
+/// Whether an entry has outlived the ledger's timeout. The timeout counts from Marathon's answer:
+/// a write still in flight may yet be applied, so until then it stays charged for ten times the
+/// timeout, and at least [`IN_FLIGHT_AT_LEAST`].
+pub fn expired(now_ms: u64, admitted_at_ms: u64, answered_at_ms: Option<u64>, timeout: Duration) -> bool {
+    match answered_at_ms {
+        Some(answered) => now_ms.saturating_sub(answered) > timeout.as_millis() as u64,
+        None => now_ms.saturating_sub(admitted_at_ms) > (timeout * 10).max(IN_FLIGHT_AT_LEAST).as_millis() as u64,
+    }
+}
+
 /// What a decision reads: the writes still pending, in admission order, and what to prune.
 #[derive(Debug, Clone, Copy)]
 pub struct PendingQuery {
@@ -131,10 +146,9 @@ impl LocalLedger {
     /// Prunes and lists, as [`Ledger::begin`] does.
     pub fn pending(&self, q: PendingQuery) -> Vec<(u64, Write)> {
         let now = now_ms();
-        let timeout = q.timeout.as_millis() as u64;
         let mut guard = self.entries.lock().unwrap();
         guard.1.retain(|_, e| {
-            if now.saturating_sub(e.admitted_at_ms) > timeout {
+            if expired(now, e.admitted_at_ms, e.answered_at_ms, q.timeout) {
                 return false;
             }
             match (e.answered_at_ms, q.model_synced_at_ms) {
@@ -234,8 +248,28 @@ mod tests {
         assert_eq!(ids, vec![b], "a was answered before the sync started; c was refused");
         assert_eq!(ledger.len(), 1);
         let old = reserve(&ledger, "/v2/apps/d", now - 31_000);
+        ledger.entries.lock().unwrap().1.get_mut(&old).unwrap().answered_at_ms = Some(now - 31_000);
         let ids: Vec<u64> = ledger.pending(query(None, Duration::from_secs(30))).into_iter().map(|(id, _)| id).collect();
         assert!(!ids.contains(&old), "timed out");
+    }
+
+    #[test]
+    fn the_timeout_counts_from_the_answer_and_a_write_in_flight_stays_charged() {
+        let ledger = LocalLedger::default();
+        let now = now_ms();
+        let timeout = Duration::from_secs(30);
+        // Admitted long ago, Marathon still working on it: charged.
+        let slow = reserve(&ledger, "/v2/apps/slow", now - 120_000);
+        // Answered just now after a long wait: charged until the timeout passes after the answer.
+        let answered = reserve(&ledger, "/v2/apps/answered", now - 120_000);
+        ledger.mark_answered(answered);
+        let ids: Vec<u64> = ledger.pending(query(None, timeout)).into_iter().map(|(id, _)| id).collect();
+        assert_eq!(ids, vec![slow, answered]);
+        // A request the proxy lost track of leaves in the end.
+        assert!(expired(now, now - 601_000, None, timeout));
+        assert!(!expired(now, now - 299_000, None, timeout));
+        assert!(expired(now, now - 601_000, Some(now - 31_000), timeout));
+        assert!(!expired(now, now - 601_000, Some(now - 29_000), timeout));
     }
 
     #[test]

@@ -13,8 +13,8 @@
 //!   replica re-applies them to its own model. When Marathon answers, the owner adds a marker
 //!   `a-<seq>-<answered ms>` (so that one listing says what is answered and when); when Marathon
 //!   refuses, the owner deletes the reservation. A decision deletes entries that its model shows
-//!   (answered before its last sync started, less [`CLOCK_SKEW`]) and entries older than
-//!   `ledger_timeout_ms`. A reservation's content never changes, so each replica reads it once.
+//!   (answered before its last sync started, less [`CLOCK_SKEW`]) and entries answered longer
+//!   than `ledger_timeout_ms` ago (or still unanswered long after; see [`super::ledger::expired`]). A reservation's content never changes, so each replica reads it once.
 //! - **A dead replica** blocks no one (nothing is held); its reservations stay charged until a
 //!   model shows them or they time out, as Marathon may have applied them.
 //! - **ZooKeeper unreachable or slower than `timeout_ms`**: the decision cannot use the shared
@@ -36,7 +36,7 @@ use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use zookeeper_client as zkc;
 
-use super::ledger::{now_ms, Ledger, LedgerDecision, LedgerUnavailable, LocalLedger, PendingQuery, Reservation, ReserveError};
+use super::ledger::{expired, now_ms, Ledger, LedgerDecision, LedgerUnavailable, LocalLedger, PendingQuery, Reservation, ReserveError};
 
 /// Answered entries are kept until a model sync started this long after the answer: replicas'
 /// clocks differ a little, and counting a write twice for a moment only makes a decision stricter.
@@ -417,7 +417,6 @@ impl ZkLedger {
     fn sort_out(&self, stored: HashMap<u64, Stored>, listing: &Listing, q: PendingQuery) -> (Vec<(u64, Write)>, Vec<String>) {
         let dir = self.reservations_dir();
         let now = now_ms();
-        let timeout = q.timeout.as_millis() as u64;
         let shown_before = q.model_synced_at_ms.map(|t| t.saturating_sub(CLOCK_SKEW.as_millis() as u64));
         let mut known = self.known.lock().unwrap();
         for (seq, s) in stored {
@@ -428,7 +427,8 @@ impl ZkLedger {
         let (mut pending, mut gone) = (Vec::new(), Vec::new());
         for seq in &listing.reservations {
             let answered = listing.answered.get(seq);
-            let expired = known.get(seq).is_some_and(|k| now.saturating_sub(k.admitted_at_ms) > timeout);
+            let answered_at = answered.map(|(at, _)| *at);
+            let expired = known.get(seq).is_some_and(|k| expired(now, k.admitted_at_ms, answered_at, q.timeout));
             let shown = matches!((answered, shown_before), (Some((at, _)), Some(before)) if *at < before);
             if expired || shown {
                 gone.push(node(&dir, *seq));

@@ -20,7 +20,8 @@ const LIMIT: u64 = 30_000;
 
 /// An app body whose environment is `env_bytes` of incompressible text.
 fn large_app(id: &str, env_bytes: usize) -> String {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    // Seeded by the id: two apps never share their text (gzip would fold it).
+    let mut x: u64 = id.bytes().fold(0x9E37_79B9_7F4A_7C15, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3));
     let env: serde_json::Map<String, serde_json::Value> = (0..env_bytes / 64)
         .map(|i| {
             let value: String = (0..64)
@@ -146,4 +147,81 @@ async fn a_write_the_model_expects_refused_is_decided_as_if_accepted() {
     assert_eq!(status, 201, "{}", shown(&answer));
     s.proxy.shutdown().await.unwrap();
     s.sim.shutdown().await;
+}
+
+/// A Marathon that takes `delay` to answer `POST /v2/apps`: a relay on 127.0.0.1 in front of the
+/// simulator that names itself as the leader (so that the proxy stays behind it).
+async fn slow_marathon(sim: String, delay: Duration) -> String {
+    use http_body_util::BodyExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let me = listener.local_addr().unwrap().to_string();
+    let leader = me.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else { return };
+            let (sim, leader) = (sim.clone(), leader.clone());
+            let relay = hyper::service::service_fn(move |r: http::Request<hyper::body::Incoming>| {
+                let (sim, leader) = (sim.clone(), leader.clone());
+                async move {
+                    let (parts, body) = r.into_parts();
+                    let body = body.collect().await?.to_bytes();
+                    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+                    if parts.method == http::Method::GET && parts.uri.path() == "/v2/leader" {
+                        let named = serde_json::json!({"leader": leader}).to_string();
+                        return Ok::<_, hyper::Error>(http::Response::new(http_body_util::Full::new(bytes::Bytes::from(named))));
+                    }
+                    if parts.method == http::Method::POST && parts.uri.path() == "/v2/apps" {
+                        tokio::time::sleep(delay).await;
+                    }
+                    let (status, headers, answer) =
+                        fetch(&client(), req(parts.method.as_str(), &format!("{sim}{path}"), &String::from_utf8_lossy(&body))).await;
+                    let mut resp = http::Response::new(http_body_util::Full::new(answer));
+                    *resp.status_mut() = status;
+                    if let Some(t) = headers.get("content-type") {
+                        resp.headers_mut().insert("content-type", t.clone());
+                    }
+                    Ok(resp)
+                }
+            });
+            tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(tcp), relay));
+        }
+    });
+    format!("http://{me}")
+}
+
+/// The ledger's timeout counts from Marathon's answer: a write Marathon is still working on stays
+/// charged however long it takes, so a second write cannot land on top of it unchecked.
+#[tokio::test]
+async fn a_write_marathon_is_still_answering_stays_charged() {
+    const SMALL_LIMIT: u64 = 20_000;
+    let sim = marathon_sim::start(marathon_sim::SimConfig::default()).await.unwrap();
+    let relay = slow_marathon(sim.url(), Duration::from_secs(3)).await;
+    let admission = format!("zk_max_node_size = {SMALL_LIMIT}\nevents = false\nresync_interval_ms = 100\nledger_timeout_ms = 200");
+    let mut config = test_config(&[relay]);
+    config.admission = Some(admission.parse().unwrap());
+    let serve = admission_runtime::ServeConfig::from_proxy_config(config).unwrap();
+    let marathon = proxy::MarathonClient::new(&serve.proxy).unwrap();
+    let admission = admission_runtime::start_admission(&serve, &marathon);
+    let proxy = start_proxy_sharing(serve.proxy, admission.clone(), marathon).await;
+    wait_ready(&proxy).await;
+
+    // Each fits alone; the second does not fit on top of the first (the plan holds both roots).
+    let first = tokio::spawn({
+        let url = proxy.url("/v2/apps");
+        async move { fetch(&client(), req("POST", &url, &large_app("/team/first", 7_000))).await }
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while admission.ledger_len() == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the first write never entered the ledger");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Well past the ledger's timeout, while Marathon still works on the first write.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (status, _, answer) = fetch(&client(), req("POST", &proxy.url("/v2/apps"), &large_app("/team/second", 7_000))).await;
+    assert!(is_our_rejection(status, &answer), "{status} {}", shown(&answer));
+    let (status, _, answer) = first.await.unwrap();
+    assert_eq!(status, 201, "{}", shown(&answer));
+    assert!(sim.root().find_app(&PathId::parse("/team/second")).is_none());
+    proxy.shutdown().await.unwrap();
+    sim.shutdown().await;
 }
