@@ -5,15 +5,21 @@
 //! - A write that is admitted enters the ledger before it is forwarded; later decisions apply
 //!   every ledger write on top of the model root (the "base"), so concurrent writes cannot
 //!   together exceed the budget. An entry leaves when Marathon answers non-2xx, on the first
-//!   resync started after Marathon answered 2xx (the write is then in the model), or after
-//!   `ledger_timeout_ms`. The base is cached between decisions (the last admitted target is the
-//!   next base as long as the model root and the ledger did not change), so a decision copies
-//!   the root once (`apply` of the write) rather than once per pending write.
+//!   resync started after Marathon answered 2xx (the write is then in the model), or
+//!   `ledger_timeout_ms` after Marathon's answer (a write still in flight stays charged: Marathon
+//!   may yet apply it; see [`super::ledger::expired`]). The base is cached between decisions (the
+//!   last admitted target is the next base as long as the model root and the ledger did not
+//!   change), so a decision copies the root once (`apply` of the write) rather than once per
+//!   pending write.
+//! - What a write needs that only Marathon holds (older versions, a deployment's plan) is fetched
+//!   first ([`super::fetch_missing`]); refusals that depend on a state the model may not share
+//!   are assumed away (`apply_assuming_accepted`): a write is forwarded undecided only when
+//!   Marathon refuses it whatever the proxy does not know.
 //! - Sizes come from [`super::decision_sizes`]: a prepared warm state, exact where it decides something.
 //! - The decision: [`admission::decide`] with the mode of the write's groups
 //!   (`[[admission.group]]`), then the further checks ([`Admission::further_checks`]: Marathon-side
 //!   health checks; per-group quotas slot in there), each of which may only make it stricter.
-//! - Bodies that do not parse, and writes Marathon itself refuses, are forwarded untouched:
+//! - Bodies that do not parse, and writes Marathon refuses for certain, are forwarded untouched:
 //!   Marathon answers them.
 //! - Not synced: `failure_policy = "closed"` answers 503 + `Retry-After: 5` (deletions still
 //!   pass: they never grow the state), `"open"` forwards.

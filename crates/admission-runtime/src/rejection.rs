@@ -168,6 +168,7 @@ mod tests {
             limit_bytes: 20_000,
             accepted: binding < 20_000,
             plan_raw_bytes: None,
+            grows_a_node: false,
         }
     }
 

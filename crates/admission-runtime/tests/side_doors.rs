@@ -149,6 +149,18 @@ async fn a_write_the_model_expects_refused_is_decided_as_if_accepted() {
     s.sim.shutdown().await;
 }
 
+/// A ready proxy in front of `marathon`, configured by `tables` (proxy.toml text after the
+/// addresses).
+async fn proxy_in_front_of(marathon: &str, tables: &str) -> (RunningProxy, std::sync::Arc<admission_runtime::Admission>) {
+    let text = format!("marathon = [\"{marathon}\"]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n{tables}");
+    let serve = admission_runtime::ServeConfig::from_toml_str(&text, None).unwrap();
+    let marathon = proxy::MarathonClient::new(&serve.proxy).unwrap();
+    let admission = admission_runtime::start_admission(&serve, &marathon);
+    let proxy = start_proxy_sharing(serve.proxy, admission.clone(), marathon).await;
+    wait_ready(&proxy).await;
+    (proxy, admission)
+}
+
 /// A Marathon that takes `delay` to answer `POST /v2/apps`: a relay on 127.0.0.1 in front of the
 /// simulator that names itself as the leader (so that the proxy stays behind it).
 async fn slow_marathon(sim: String, delay: Duration) -> String {
@@ -196,14 +208,10 @@ async fn a_write_marathon_is_still_answering_stays_charged() {
     const SMALL_LIMIT: u64 = 20_000;
     let sim = marathon_sim::start(marathon_sim::SimConfig::default()).await.unwrap();
     let relay = slow_marathon(sim.url(), Duration::from_secs(3)).await;
-    let admission = format!("zk_max_node_size = {SMALL_LIMIT}\nevents = false\nresync_interval_ms = 100\nledger_timeout_ms = 200");
-    let mut config = test_config(&[relay]);
-    config.admission = Some(admission.parse().unwrap());
-    let serve = admission_runtime::ServeConfig::from_proxy_config(config).unwrap();
-    let marathon = proxy::MarathonClient::new(&serve.proxy).unwrap();
-    let admission = admission_runtime::start_admission(&serve, &marathon);
-    let proxy = start_proxy_sharing(serve.proxy, admission.clone(), marathon).await;
-    wait_ready(&proxy).await;
+    let tables = format!(
+        "[admission]\nzk_max_node_size = {SMALL_LIMIT}\nevents = false\nresync_interval_ms = 100\nledger_timeout_ms = 200\naudit_log = \"off\""
+    );
+    let (proxy, admission) = proxy_in_front_of(&relay, &tables).await;
 
     // Each fits alone; the second does not fit on top of the first (the plan holds both roots).
     let first = tokio::spawn({
@@ -222,6 +230,39 @@ async fn a_write_marathon_is_still_answering_stays_charged() {
     let (status, _, answer) = first.await.unwrap();
     assert_eq!(status, 201, "{}", shown(&answer));
     assert!(sim.root().find_app(&PathId::parse("/team/second")).is_none());
+    proxy.shutdown().await.unwrap();
+    sim.shutdown().await;
+}
+
+/// On 1.4+ a pod is a node of its own, and counts against quotas as an app does.
+#[tokio::test]
+async fn pods_are_sized_and_counted() {
+    let sim = marathon_sim::start(marathon_sim::SimConfig::v14()).await.unwrap();
+    let tables = "[admission]\nresync_interval_ms = 200\naudit_log = \"off\"\n\n[[quota]]\ngroup = \"/dev\"\nmax_instances = 2\nmax_cpus = 1\nmax_env_vars = 3\n";
+    let (proxy, _admission) = proxy_in_front_of(&sim.url(), tables).await;
+    let c = client();
+    let pod = |id: &str, instances: u32, cpus: u32, env: serde_json::Value| {
+        serde_json::json!({"id": id, "scaling": {"kind": "fixed", "instances": instances}, "environment": env,
+            "containers": [{"name": "c", "resources": {"cpus": cpus, "mem": 64}}]})
+        .to_string()
+    };
+    // A 1.5 MB pod: its node is over ZooKeeper's packet limit.
+    let big: serde_json::Map<String, serde_json::Value> = (0..15_000).map(|i| (format!("E{i:05}"), "x".repeat(90).into())).collect();
+    let (status, _, answer) = fetch(&c, req("POST", &proxy.url("/v2/pods"), &pod("/big/p", 1, 1, big.into()))).await;
+    assert!(is_our_rejection(status, &answer), "{status} {}", shown(&answer));
+    // 50 instances x 4 cpus with 6 environment variables, under a quota of 2 / 1 / 3.
+    let env: serde_json::Map<String, serde_json::Value> = (0..6).map(|i| (format!("K{i}"), "v".into())).collect();
+    let (status, _, answer) = fetch(&c, req("POST", &proxy.url("/v2/pods"), &pod("/dev/p", 50, 4, env.into()))).await;
+    assert_eq!(status, 422, "{}", shown(&answer));
+    let message = json(&answer)["message"].as_str().unwrap_or_default().to_string();
+    for needle in ["exceeded quota /dev", "instances=50", "cpus=200", "env_vars=6"] {
+        assert!(message.contains(needle), "{needle} missing in {message}");
+    }
+    let root = sim.root();
+    assert!(root.find_pod(&PathId::parse("/big/p")).is_none() && root.find_pod(&PathId::parse("/dev/p")).is_none());
+    // A pod within the quota passes.
+    let (status, _, answer) = fetch(&c, req("POST", &proxy.url("/v2/pods"), &pod("/dev/q", 1, 1, serde_json::json!({})))).await;
+    assert_eq!(status, 201, "{}", shown(&answer));
     proxy.shutdown().await.unwrap();
     sim.shutdown().await;
 }

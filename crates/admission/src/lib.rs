@@ -133,14 +133,15 @@ pub fn decide(policy: &Policy, current: &Estimate, predicted: &Estimate) -> Deci
     Decision { decision: verdict, reasons, shrinking }
 }
 
-/// Whether a change makes the persisted state smaller: the root node does not grow and, on the
-/// 1.4+ layout where each app is a node of its own, no node the change writes is larger than the
-/// largest node stored now (an update that grows one app's node past the limit is not a way out).
+/// Whether a change makes the persisted state smaller: no node it writes grows. Legacy: the
+/// root node (the plan holds the root twice, so it follows). 1.4+: the root node and every app
+/// and pod node it writes, each a budget of its own (an update that grows one app's node past the
+/// limit is no way out, however much the root shrinks).
 fn shrinks(current: &Estimate, predicted: &Estimate) -> bool {
     let root_shrinks = predicted.root_bytes <= current.root_bytes;
     match predicted.layout {
         Layout::Legacy => root_shrinks,
-        Layout::V14 => root_shrinks && predicted.binding_bytes <= current.binding_bytes,
+        Layout::V14 => root_shrinks && !predicted.grows_a_node,
     }
 }
 
@@ -168,6 +169,7 @@ mod tests {
             limit_bytes: 1_024_000,
             accepted: binding < 1_024_000,
             plan_raw_bytes: None,
+            grows_a_node: false,
         }
     }
 
@@ -191,10 +193,14 @@ mod tests {
     #[test]
     fn on_1_4_an_app_node_that_grows_is_not_shrinking() {
         let v14 = |root: u64, binding: u64| Estimate { layout: Layout::V14, plan_bytes: None, ..est(root, binding) };
+        let growing = |root: u64, binding: u64| Estimate { grows_a_node: true, ..v14(root, binding) };
         // The root node (references only) is unchanged, the app's own node grows past the limit.
-        let d = decide(&Policy::default(), &v14(500, 20_000), &v14(500, 1_100_000));
+        let d = decide(&Policy::default(), &v14(500, 20_000), &growing(500, 1_100_000));
         assert_eq!(d.decision, Verdict::Reject, "{:?}", d.reasons);
         assert!(!d.shrinking);
+        // The same with a larger node stored elsewhere and a root that shrinks: each node is its own budget.
+        let d = decide(&Policy::default(), &v14(500, 1_200_000), &growing(400, 1_069_017));
+        assert_eq!(d.decision, Verdict::Reject, "{:?}", d.reasons);
         // A deletion writes only the smaller root: still the way out.
         let d = decide(&Policy::default(), &v14(500, 1_050_000), &v14(400, 400));
         assert!(d.shrinking && d.admitted());

@@ -26,7 +26,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use marathon_model::{Group, PathId, SharedApp, Timestamp};
+use marathon_model::{Group, PathId, Pod, SharedApp, Timestamp};
 use serde::{Deserialize, Serialize};
 use znode_size::encoded_tree::EncodedGroup;
 use znode_size::AppFlavor;
@@ -490,6 +490,20 @@ impl Usage {
         self.max_app_bytes = self.max_app_bytes.max(app_bytes);
     }
 
+    /// Adds one pod (1.4+), counted as an app is: its resources per instance x instances.
+    pub fn add_pod(&mut self, pod: &Pod, pod_bytes: u64) {
+        let n = pod.instances();
+        let [cpus, mem, disk, gpus] = pod.resources_per_instance();
+        self.apps += 1;
+        self.instances += n;
+        self.cpus += cpus * n as f64;
+        self.mem += mem * n as f64;
+        self.disk += disk * n as f64;
+        self.gpus += gpus * n as f64;
+        self.max_env_vars = self.max_env_vars.max(pod.env_count() as u64);
+        self.max_app_bytes = self.max_app_bytes.max(pod_bytes);
+    }
+
     /// Adds another subtree's counts and resources (bytes excluded: a group's bytes are not a sum).
     pub fn add_counts(&mut self, o: &Usage) {
         self.apps += o.apps;
@@ -542,6 +556,12 @@ impl QuotaEngine {
                 usage.add_app(app, 0);
                 facts.push(AppFacts { id: app.id().unwrap_or_default().to_string(), bytes: 0, env_vars: app.env_count() as u64 });
             }
+        }
+        // Pods (persisted as their JSON text, already in the subtree's bytes) count as apps do.
+        for pod in g.transitive_groups().into_iter().flat_map(|sub| sub.pods()) {
+            let bytes = if need_bytes { znode_size::v14::pod_data_len(pod) as u64 } else { 0 };
+            usage.add_pod(pod, bytes);
+            facts.push(AppFacts { id: pod.id.clone().unwrap_or_default(), bytes, env_vars: pod.env_count() as u64 });
         }
         (usage, facts)
     }

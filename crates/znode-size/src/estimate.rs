@@ -27,6 +27,10 @@ pub struct Estimate {
     pub accepted: bool,
     /// Uncompressed `DeploymentPlanDefinition` bytes (legacy), for explanations.
     pub plan_raw_bytes: Option<u64>,
+    /// 1.4+: an app or pod node the deployment writes is larger than its stored version (a new
+    /// node counts as grown). Each is a budget of its own, so a change that grows one is no way
+    /// out even when the root shrinks. Always false for the legacy layout and for states.
+    pub grows_a_node: bool,
 }
 
 /// A legacy state at rest, from the length of its `group:root` entry.
@@ -40,6 +44,7 @@ pub fn legacy_state(cfg: &StoreConfig, root_bytes: u64) -> Estimate {
         limit_bytes: cfg.limit_bytes(),
         accepted: root_bytes < cfg.zk_max_node_size,
         plan_raw_bytes: None,
+        grows_a_node: false,
     }
 }
 
@@ -56,6 +61,7 @@ pub(crate) fn legacy_deployment(cfg: &StoreConfig, root_bytes: u64, plan_value_l
         limit_bytes: cfg.limit_bytes(),
         accepted: legacy::check_plan_entry(plan_bytes, cfg).accepted,
         plan_raw_bytes: Some(plan_raw_len as u64),
+        grows_a_node: false,
     }
 }
 
@@ -103,24 +109,38 @@ impl Estimator {
         legacy::entry_len("group:root".len(), value_len) as u64
     }
 
-    /// 1.4+: the root node, and each app node the deployment writes (all apps for a state).
+    /// 1.4+: the root node, and each app and pod node the deployment writes (all of them for a
+    /// state).
     fn v14(&self, root: &Group, original: Option<&Group>) -> Estimate {
         let root_data = v14::stored_group(root).encoded_len();
         let root_packet = v14::create_version_packet(&v14::root_node_path(&self.cfg), root_data);
         let mut binding = ("group root".to_string(), root_packet);
+        let mut grows_a_node = false;
+        let mut written = |name: String, packet: u64, before: Option<u64>| {
+            grows_a_node |= original.is_some() && before.is_none_or(|b| packet > b);
+            if packet > binding.1 {
+                binding = (name, packet);
+            }
+        };
         for app in root.transitive_apps() {
-            let unchanged = original
-                .and_then(|o| app.id().and_then(|id| o.find_app(&PathId::parse(id))))
-                .is_some_and(|before| before == app);
-            if unchanged {
+            let id = PathId::parse(app.id().unwrap_or(""));
+            let before = original.and_then(|o| o.find_app(&id));
+            if before.is_some_and(|b| b == app) {
                 continue;
             }
-            let id = PathId::parse(app.id().unwrap_or(""));
-            let data = EncodedApp::of(app, self.cfg.flavor).bytes.len();
-            let packet = v14::create_version_packet(&v14::app_node_path(&id, &self.cfg), data);
-            if packet > binding.1 {
-                binding = (format!("app {id}"), packet);
+            let path = v14::app_node_path(&id, &self.cfg);
+            let packet = |a: &marathon_model::SharedApp| v14::create_version_packet(&path, EncodedApp::of(a, self.cfg.flavor).bytes.len());
+            written(format!("app {id}"), packet(app), before.map(packet));
+        }
+        for pod in root.transitive_groups().into_iter().flat_map(|g| g.pods()) {
+            let id = PathId::parse(pod.id.as_deref().unwrap_or(""));
+            let before = original.and_then(|o| o.find_pod(&id));
+            if before.is_some_and(|b| b == pod) {
+                continue;
             }
+            let path = v14::pod_node_path(&id, &self.cfg);
+            let packet = |p: &marathon_model::Pod| v14::create_version_packet(&path, v14::pod_data_len(p));
+            written(format!("pod {id}"), packet(pod), before.map(packet));
         }
         let plan_bytes = original.map(|_| {
             v14::stored_plan(SIZING_UUID, SIZING_VERSION, SIZING_VERSION, SIZING_VERSION).len() as u64
@@ -134,6 +154,7 @@ impl Estimator {
             limit_bytes: self.cfg.limit_bytes(),
             accepted: binding.1 <= self.cfg.zk_max_packet,
             plan_raw_bytes: None,
+            grows_a_node,
         }
     }
 }

@@ -106,3 +106,35 @@ fn host_network_drops_port_mappings() {
     assert!(sd.container.unwrap().docker.unwrap().port_mappings.is_empty());
     assert_eq!(sd.port_definitions.len(), 1, "the default dynamic port stays");
 }
+
+/// A 1.4 root holding `/g/web` (with `env` variables) and, when given, the pod `/g/p`.
+fn v14_root(env: usize, pod: Option<serde_json::Value>) -> Group {
+    let env: serde_json::Map<String, serde_json::Value> = (0..env).map(|i| (format!("K{i:05}"), "v".repeat(40).into())).collect();
+    let mut g = serde_json::json!({"id": "/g", "apps": [{"id": "/g/web", "cmd": "x", "env": env, "version": "2017-01-01T00:00:00.000Z"}], "groups": []});
+    if let Some(p) = pod {
+        g["pods"] = serde_json::json!([p]);
+    }
+    let root = serde_json::json!({"id": "/", "apps": [], "groups": [g], "version": "2017-01-01T00:00:00.000Z"});
+    Group::parse(root.to_string().as_bytes()).unwrap()
+}
+
+#[test]
+fn on_1_4_pods_are_nodes_of_their_own_and_each_written_node_is_compared_with_itself() {
+    let e = Estimator::new(StoreConfig::marathon_1_4());
+    let base = v14_root(10, None);
+    // A pod whose JSON is 1.5 MB: its node binds, and ZooKeeper refuses it.
+    let big: serde_json::Map<String, serde_json::Value> = (0..15_000).map(|i| (format!("E{i:05}"), "x".repeat(90).into())).collect();
+    let pod = serde_json::json!({"id": "/g/p", "containers": [{"name": "c", "resources": {"cpus": 1, "mem": 64}}], "environment": big});
+    let with_pod = v14_root(10, Some(pod));
+    let d = e.deployment(&base, &with_pod);
+    assert_eq!(d.binding_node, "pod /g/p");
+    assert!(d.binding_bytes > 1_500_000 && !d.accepted, "{d:?}");
+    assert!(d.grows_a_node, "a new node grows");
+    // Growing the app's own node: grown, though the root (references only) stays the same size.
+    let grown = e.deployment(&base, &v14_root(20, None));
+    assert!(grown.grows_a_node && grown.root_bytes == e.state(&base).root_bytes, "{grown:?}");
+    // Shrinking it, or leaving it as it is: nothing grows.
+    assert!(!e.deployment(&base, &v14_root(5, None)).grows_a_node);
+    assert!(!e.deployment(&base, &base).grows_a_node);
+    assert!(!e.state(&with_pod).grows_a_node, "a state writes nothing");
+}

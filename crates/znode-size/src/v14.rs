@@ -79,6 +79,18 @@ pub fn app_node_path(id: &PathId, cfg: &StoreConfig) -> String {
     format!("{}/state/apps/{bucket:x}/{safe}", cfg.zk_path.trim_end_matches('/'))
 }
 
+/// `/marathon/state/pods/<bucket>/<safePath>`, bucketed as apps are.
+pub fn pod_node_path(id: &PathId, cfg: &StoreConfig) -> String {
+    let safe = id.safe_path();
+    let bucket = (crate::scala_order::java_string_hash(&safe) % 16).unsigned_abs();
+    format!("{}/state/pods/{bucket:x}/{safe}", cfg.zk_path.trim_end_matches('/'))
+}
+
+/// A pod node's data: the pod's JSON text, compact (Marathon 1.4 stores the RAML pod as JSON).
+pub fn pod_data_len(pod: &marathon_model::Pod) -> usize {
+    serde_json::to_vec(pod).map_or(0, |b| b.len())
+}
+
 /// The request packet that creates the version node `<path>/<ts>` holding `data_len` bytes.
 pub fn create_version_packet(path: &str, data_len: usize) -> u64 {
     data_len as u64 + (path.len() + 1 + MAX_TS_LEN) as u64 + CREATE_OVERHEAD

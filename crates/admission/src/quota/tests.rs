@@ -330,3 +330,24 @@ fn entries_are_validated() {
     assert_eq!(e.expires.0, Timestamp::parse("2030-01-01T00:00:00Z").unwrap());
     assert!(e.active(t(0)));
 }
+
+#[test]
+fn pods_count_as_apps_do() {
+    let base = canonical_root(Group::empty_root(), Flavour::V14);
+    let env: serde_json::Map<String, serde_json::Value> = (0..6).map(|i| (format!("K{i}"), serde_json::json!("v"))).collect();
+    let pod = serde_json::json!({"id": "/dev/p", "scaling": {"kind": "fixed", "instances": 50}, "environment": env,
+        "containers": [{"name": "c", "resources": {"cpus": 4, "mem": 64}}]});
+    let w = parse_write("POST", "/v2/pods", None, pod.to_string().as_bytes(), Flavour::V14).unwrap().unwrap();
+    let out = apply(&base, &w, t(5), Flavour::V14, &NoHistory).unwrap();
+    let touched: Vec<String> = out.affected.iter().map(|p| p.to_string()).collect();
+    let s = set(vec![serde_json::json!({"group": "/dev", "max_instances": 2, "max_cpus": 1, "max_env_vars": 3, "max_apps": 0})], vec![]);
+    let mut engine = QuotaEngine::new(AppFlavor::V14);
+    let outcome = evaluate(&s, &mut engine, QuotaChange { base: &base, target: &out.root, touched: &touched }, &anon(), t(10));
+    assert_eq!(outcome.verdict, Verdict::Reject);
+    let reasons = outcome.reasons().join(" | ");
+    for needle in ["instances=50", "cpus=200", "env_vars=6", "apps=1"] {
+        assert!(reasons.contains(needle), "{needle} missing in {reasons}");
+    }
+    let (usage, _) = engine.usage(&out.root, &"/dev".to_string().try_into().unwrap(), true);
+    assert_eq!((usage.apps, usage.instances, usage.mem), (1, 50, 3200.0));
+}

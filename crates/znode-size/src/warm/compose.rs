@@ -67,6 +67,7 @@ fn plan_estimate(store: &StoreConfig, root_bytes: u64, plan: u64, plan_raw: u64)
         limit_bytes: store.limit_bytes(),
         accepted: plan < store.zk_max_node_size,
         plan_raw_bytes: Some(plan_raw),
+        grows_a_node: false,
     }
 }
 
