@@ -42,6 +42,7 @@ use super::admit_metrics::{AdmitMetrics, PathLabels};
 use super::audit::{basic_auth_user, caller_identity, AuditLog, AuditRecord};
 use super::config::{AdmitConfig, FailurePolicy};
 use super::fetch_missing::FetchMissing;
+use super::gate_dry_runs::GateDryRuns;
 use super::ledger::{ms_of, Ledger, LedgerUnavailable, LocalLedger, PendingQuery, Reservation, ReserveError};
 use super::live_model::{LiveModel, Snapshot};
 use super::quota_runtime::QuotaRuntime;
@@ -66,6 +67,9 @@ struct Asked<'a> {
     dry_run: bool,
     client: &'a ClientIdentity,
 }
+
+/// A write body from this size on leaves enough freed memory behind to return it at once.
+const LARGE_BODY: usize = 1 << 20;
 
 /// Carried in [`RequestCtx::extensions`] from `request_filter` to the later phases.
 #[derive(Debug, Clone, Copy)]
@@ -120,6 +124,8 @@ pub struct Admission {
     ledger: Box<dyn Ledger>,
     /// Older versions and deployments' plans, asked of Marathon when a write needs them.
     missing: FetchMissing,
+    /// The queue and the per-client rate of `POST /admission/v1/check`.
+    dry_runs: GateDryRuns,
     audit: AuditLog,
     metrics: AdmitMetrics,
 }
@@ -160,6 +166,7 @@ impl Admission {
             decisions: tokio::sync::Mutex::new(DecisionState { engine: SizeEngine::default(), base: None }),
             ledger: Box::new(LocalLedger::default()),
             missing,
+            dry_runs: GateDryRuns::default(),
             audit,
             metrics,
         }
@@ -219,6 +226,15 @@ impl Admission {
     /// replica admitted a write in between (a shared ledger's conflict), decides again on the new
     /// view, a few times.
     async fn evaluate(&self, asked: Asked<'_>) -> (Evaluation, Option<u64>) {
+        let evaluated = self.evaluate_attempts(asked).await;
+        if asked.body.len() >= LARGE_BODY {
+            // A large write leaves large buffers behind: back to the system, off the workers.
+            tokio::task::spawn_blocking(super::release_memory::release_freed_memory);
+        }
+        evaluated
+    }
+
+    async fn evaluate_attempts(&self, asked: Asked<'_>) -> (Evaluation, Option<u64>) {
         const ATTEMPTS: usize = 5;
         let (write, history) = match self.understand(asked).await {
             Ok(understood) => understood,
@@ -264,7 +280,12 @@ impl Admission {
     /// One attempt; `Err` when the shared ledger changed under it.
     async fn evaluate_once(&self, asked: Asked<'_>, write: &Write, history: &FetchedHistory) -> Result<(Evaluation, Option<u64>), Conflict> {
         let Asked { method, path, query, body, dry_run, client } = asked;
-        let mut state = self.decisions.lock().await;
+        // A dry run reserves nothing, so it needs no place in the decision order: it runs beside
+        // the real decisions instead of holding them back.
+        let mut state = match dry_run {
+            true => None,
+            false => Some(self.decisions.lock().await),
+        };
         let Some(snap) = self.model.snapshot().await else {
             return Ok((self.not_synced(asked), None));
         };
@@ -278,7 +299,7 @@ impl Admission {
         let (ledger_ids, pending): (Vec<u64>, Vec<Write>) = ledger.pending().iter().cloned().unzip();
         self.metrics.ledger_entries.set(ledger_ids.len() as i64);
         let now = Timestamp::now();
-        let base: Arc<Group> = match &state.base {
+        let base: Arc<Group> = match state.as_ref().and_then(|s| s.base.as_ref()) {
             _ if pending.is_empty() => snap.root.clone(),
             Some(c) if Arc::ptr_eq(&c.model_root, &snap.root) && c.ledger_ids == ledger_ids => c.base.clone(),
             _ => {
@@ -313,7 +334,7 @@ impl Admission {
 
         // Sizes, off the async workers (the exact path gzips megabytes).
         let prepared = self.model.prepared();
-        let engine = std::mem::take(&mut state.engine);
+        let engine = state.as_mut().map(|s| std::mem::take(&mut s.engine)).unwrap_or_default();
         let (b, t, store) = (base.clone(), target.clone(), snap.store.clone());
         let joined = tokio::task::spawn_blocking(move || {
             let mut engine = engine;
@@ -323,7 +344,9 @@ impl Admission {
         .await;
         let sizes = match joined {
             Ok((engine, sizes)) => {
-                state.engine = engine;
+                if let Some(s) = state.as_mut() {
+                    s.engine = engine;
+                }
                 sizes
             }
             Err(e) => {
@@ -343,7 +366,7 @@ impl Admission {
         }
 
         let mut ticket = None;
-        if !dry_run && decision.admitted() {
+        if let Some(state) = state.as_mut().filter(|_| decision.admitted()) {
             let id = match ledger.reserve(Reservation::new(method, path, query, body), write.clone()).await {
                 Ok(id) => id,
                 Err(ReserveError::Conflict) => return Err(Conflict),
@@ -557,6 +580,10 @@ impl Admission {
                 StatusCode::BAD_REQUEST,
                 "marathon-admission: give ?method=M&path=P (P may carry its own query, percent-encoded)".to_string(),
             );
+        };
+        let _turn = match self.dry_runs.enter(ctx.client_addr.ip()).await {
+            Ok(turn) => turn,
+            Err(slow_down) => return slow_down,
         };
         let started = Instant::now();
         let client = self.client_identity(Some(ctx.client_addr.ip()), req.headers).await;

@@ -28,6 +28,7 @@ mod decide_write;
 mod decision_sizes;
 mod fetch_missing;
 mod follow_events;
+mod gate_dry_runs;
 mod ledger;
 pub mod live_model;
 pub mod offline_check;

@@ -1,5 +1,8 @@
 //! App writes: create, update (partial or replace, with rollback), batch, delete, scale-by-kill.
 
+use std::collections::HashMap;
+
+use indexmap::IndexMap;
 use serde_json::Value;
 
 use super::canonical::canonical_app;
@@ -194,75 +197,73 @@ pub(crate) fn put(
     flavour: Flavour,
     history: &dyn History,
 ) -> Result<(Group, App, bool), ChangeError> {
+    let asked = Put { id, body, partial, may_create, flavour, prefix: "" };
+    let (app, created) = asked.resolve(root.find_app(id), history)?;
     let mut target = root.clone();
-    let (app, created) = put_into(&mut target, root, id, body, partial, may_create, flavour, history, "")?;
+    upsert(&mut target, app.clone());
     Ok((target, app, created))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn put_into(
-    target: &mut Group,
-    root: &Group,
-    id: &PathId,
-    body: &App,
+/// One app of a `PUT` / `PATCH`, as asked.
+struct Put<'a> {
+    id: &'a PathId,
+    body: &'a App,
     partial: bool,
     may_create: bool,
     flavour: Flavour,
-    history: &dyn History,
-    prefix: &str,
-) -> Result<(App, bool), ChangeError> {
-    if id.is_root() || id.validate().is_err() {
-        return Err(ChangeError::invalid(&format!("{prefix}/id"), id_error(&id.to_string())));
-    }
-    if let Some(body_id) = body.id.as_deref() {
-        if PathId::resolve(body_id, &id.parent()) != *id && PathId::resolve(body_id, &PathId::root()) != *id {
-            return Err(ChangeError::BadRequest(format!(
-                "The supplied app id [{}] does not match the path [{id}]",
-                PathId::resolve(body_id, &PathId::root())
-            )));
-        }
-    }
-    let existing = root.find_app(id);
-    if let Some(v) = rollback_version(body) {
-        if existing.is_none() {
-            return Err(ChangeError::UnknownApp(id.clone()));
-        }
-        let old = history.app_at(id, v).ok_or_else(|| ChangeError::UnknownAppVersion(id.clone(), v.to_string()))?;
-        let mut app = canonical_app(old, &id.parent(), flavour);
-        app.id = Some(id.to_string());
-        upsert(target, app.clone());
-        return Ok((app, false));
-    }
-    check_json(body, prefix)?;
-    let (merged, created) = match existing {
-        Some(current) if partial => (merge(&current.app(), body)?, false),
-        Some(_) => {
-            let mut b = body.clone();
-            b.id = Some(id.to_string());
-            (b, false)
-        }
-        None if may_create => {
-            let mut b = body.clone();
-            b.id = Some(id.to_string());
-            (b, true)
-        }
-        None => return Err(ChangeError::UnknownApp(id.clone())),
-    };
-    let mut app = merged;
-    app.id = Some(id.to_string());
-    let details = validate_app(&app, prefix);
-    if !details.is_empty() {
-        return Err(ChangeError::Invalid(details));
-    }
-    let mut app = canonical_app(app, &id.parent(), flavour);
-    // Touched apps carry no version; stamping compares them with the original and decides.
-    app.version = None;
-    app.version_info = None;
-    upsert(target, app.clone());
-    Ok((app, created))
+    /// Where the app sits in the body, for error paths (`/(3)` in an array).
+    prefix: &'a str,
 }
 
-/// `PUT /v2/apps` / `PATCH /v2/apps` with an array: one plan for every app.
+impl Put<'_> {
+    /// The app as it will be stored, given the app stored under the id now; and whether it is
+    /// created. Touches no tree, so that a batch costs one pass.
+    fn resolve(&self, existing: Option<&SharedApp>, history: &dyn History) -> Result<(App, bool), ChangeError> {
+        let Put { id, body, partial, may_create, flavour, prefix } = *self;
+        if id.is_root() || id.validate().is_err() {
+            return Err(ChangeError::invalid(&format!("{prefix}/id"), id_error(&id.to_string())));
+        }
+        if let Some(body_id) = body.id.as_deref() {
+            if PathId::resolve(body_id, &id.parent()) != *id && PathId::resolve(body_id, &PathId::root()) != *id {
+                return Err(ChangeError::BadRequest(format!(
+                    "The supplied app id [{}] does not match the path [{id}]",
+                    PathId::resolve(body_id, &PathId::root())
+                )));
+            }
+        }
+        if let Some(v) = rollback_version(body) {
+            if existing.is_none() {
+                return Err(ChangeError::UnknownApp(id.clone()));
+            }
+            let old = history.app_at(id, v).ok_or_else(|| ChangeError::UnknownAppVersion(id.clone(), v.to_string()))?;
+            let mut app = canonical_app(old, &id.parent(), flavour);
+            app.id = Some(id.to_string());
+            return Ok((app, false));
+        }
+        check_json(body, prefix)?;
+        let (merged, created) = match existing {
+            Some(current) if partial => (merge(&current.app(), body)?, false),
+            Some(_) => (body.clone(), false),
+            None if may_create => (body.clone(), true),
+            None => return Err(ChangeError::UnknownApp(id.clone())),
+        };
+        let mut app = merged;
+        app.id = Some(id.to_string());
+        let details = validate_app(&app, prefix);
+        if !details.is_empty() {
+            return Err(ChangeError::Invalid(details));
+        }
+        let mut app = canonical_app(app, &id.parent(), flavour);
+        // Touched apps carry no version; stamping compares them with the original and decides.
+        app.version = None;
+        app.version_info = None;
+        Ok((app, created))
+    }
+}
+
+/// `PUT /v2/apps` / `PATCH /v2/apps` with an array: one plan for every app. A later entry for
+/// the same id applies on top of an earlier one. One pass over the root and the body: a batch of
+/// many apps costs time in proportion to its size.
 pub(crate) fn put_many(
     root: &Group,
     apps: &[App],
@@ -271,17 +272,46 @@ pub(crate) fn put_many(
     flavour: Flavour,
     history: &dyn History,
 ) -> Result<Group, ChangeError> {
-    let mut target = root.clone();
+    let stored: HashMap<PathId, &SharedApp> =
+        root.transitive_apps().into_iter().filter_map(|a| Some((PathId::parse(a.id()?), a))).collect();
+    let mut written: IndexMap<PathId, SharedApp> = IndexMap::new();
     for (i, app) in apps.iter().enumerate() {
         let prefix = format!("/({i})");
         let raw = app.id.as_deref().ok_or_else(|| {
             ChangeError::InvalidJson(vec![(format!("{prefix}/id"), vec!["error.path.missing".into()])])
         })?;
         let id = PathId::resolve(raw, &PathId::root());
-        let snapshot = target.clone();
-        put_into(&mut target, &snapshot, &id, app, partial, may_create, flavour, history, &prefix)?;
+        let asked = Put { id: &id, body: app, partial, may_create, flavour, prefix: &prefix };
+        let existing = written.get(&id).or_else(|| stored.get(&id).copied());
+        let (resolved, _) = asked.resolve(existing, history)?;
+        written.insert(id, resolved.into());
     }
+    let mut target = root.clone();
+    upsert_all(&mut target, written);
     Ok(target)
+}
+
+/// [`upsert`] for many apps: each group is found once and its apps indexed once.
+fn upsert_all(root: &mut Group, apps: IndexMap<PathId, SharedApp>) {
+    let mut by_group: IndexMap<PathId, Vec<SharedApp>> = IndexMap::new();
+    for (id, app) in apps {
+        by_group.entry(id.parent()).or_default().push(app);
+    }
+    for (gid, group_apps) in by_group {
+        let slots = ensure_group(root, &gid).apps.get_or_insert_with(Vec::new);
+        let mut index: HashMap<String, usize> =
+            slots.iter().enumerate().filter_map(|(i, a)| Some((a.id()?.to_string(), i))).collect();
+        for app in group_apps {
+            let key = app.id().unwrap_or_default().to_string();
+            match index.get(&key) {
+                Some(&i) => slots[i] = app,
+                None => {
+                    index.insert(key, slots.len());
+                    slots.push(app);
+                }
+            }
+        }
+    }
 }
 
 /// `DELETE /v2/apps/{id}`.

@@ -293,6 +293,9 @@ pub(crate) fn assign_service_ports(mut target: Group, original: &Group) -> Group
     if !needs {
         return target;
     }
+    // Indexed once: a batch of many new apps looks up each of them.
+    let previous_ports: std::collections::HashMap<&str, &SharedApp> =
+        original.transitive_apps().into_iter().filter_map(|a| Some((a.id()?, a))).collect();
     let mut next = LOCAL_PORT_MIN;
     let mut fresh = move |used: &mut BTreeSet<u32>| -> u32 {
         while used.contains(&next) && next < LOCAL_PORT_MAX {
@@ -321,7 +324,7 @@ pub(crate) fn assign_service_ports(mut target: Group, original: &Group) -> Group
         let previous: Vec<u32> = app
             .id
             .as_deref()
-            .and_then(|id| original.find_app(&PathId::parse(id)))
+            .and_then(|id| previous_ports.get(id))
             .map(|a| a.service_ports().into_owned())
             .unwrap_or_default();
         let assigned: Vec<u32> = current

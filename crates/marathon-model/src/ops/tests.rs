@@ -247,3 +247,18 @@ fn reads_are_not_writes() {
     let w = parse_write("DELETE", "/v2/apps/a", None, b"", Flavour::V13).unwrap().unwrap();
     assert!(w.force, "DELETE /v2/apps defaults to force=true");
 }
+
+#[test]
+fn a_batch_applies_each_entry_on_top_of_the_earlier_ones_in_one_pass() {
+    let r = run(&empty(), "POST", "/v2/apps", None, r#"{"id":"/g/a","cmd":"x","instances":2}"#, t(1), Flavour::V13).unwrap().root;
+    let body = r#"[{"id":"/g/a","instances":5},{"id":"/g/b","cmd":"y"},{"id":"/g/b","instances":3},{"id":"/h/c","cmd":"z"}]"#;
+    let out = run(&r, "PUT", "/v2/apps", None, body, t(2), Flavour::V13).unwrap();
+    let app = |id: &str| out.root.find_app(&PathId::parse(id)).unwrap().app();
+    assert_eq!((app("/g/a").cmd.as_deref(), app("/g/a").instances), (Some("x"), Some(5)), "partial over the stored app");
+    assert_eq!((app("/g/b").cmd.as_deref(), app("/g/b").instances), (Some("y"), Some(3)), "the second entry over the first");
+    let ids: Vec<&str> = out.root.find_group(&PathId::parse("/g")).unwrap().apps().iter().filter_map(|a| a.id()).collect();
+    assert_eq!(ids, ["/g/a", "/g/b"], "one app per id, in the order first written");
+    assert!(out.root.find_app(&PathId::parse("/h/c")).is_some());
+    // Each new app gets its own service port.
+    assert_ne!(app("/g/b").ports, app("/h/c").ports);
+}
