@@ -109,6 +109,24 @@ fn systemd_unit_commands_and_example_config_are_valid_for_the_binary() {
     assert!(!String::from_utf8_lossy(&out.stderr).contains("unknown"), "{}", show(&out));
 }
 
+#[test]
+fn a_misspelt_table_fails_check_config_and_start_naming_the_line_and_the_table_meant() {
+    // Ignored, `[[qouta]]` would leave the groups without their quotas and nobody told.
+    let good = read("proxy.toml");
+    let line = good.lines().count() + 2;
+    let dir = TempDir::new("typo");
+    let file = dir.write("proxy.toml", &format!("{good}\n[[qouta]]\ngroup = \"/dev\"\nmax_apps = 3\n"));
+    let expected = format!("unknown table `qouta` at line {line}; did you mean `quota`?");
+    for args in [&["serve", "--check-config", "--config"][..], &["serve", "--config"][..]] {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args).arg(&file).args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]);
+        cmd.env_remove("MARATHON_ADMISSION_MARATHON");
+        let out = run_with_timeout(cmd, std::time::Duration::from_secs(60));
+        assert!(!out.status.success(), "{args:?} accepted the typo: {}", show(&out));
+        assert!(String::from_utf8_lossy(&out.stderr).contains(&expected), "{args:?}: want {expected:?}: {}", show(&out));
+    }
+}
+
 fn app_definition() -> serde_json::Value {
     serde_json::from_str(&read("marathon-admission.marathon.json")).expect("deploy/marathon-admission.marathon.json is JSON")
 }

@@ -144,3 +144,48 @@ fn a_token_file_and_a_dcos_service_account_are_never_shown() {
     assert!(shown.contains("a token from"), "--check-config names the source");
     assert_absent(&shown, &[token.as_str(), client_auth.trim_start_matches("token="), "eyJ"]);
 }
+
+#[test]
+fn credentials_in_query_strings_are_never_shown() {
+    let audit = TempDir::new("audit-query");
+    let audit_file = audit.path().join("audit.log");
+    let stack = Stack::start(StackOpts {
+        admission_extra: format!("audit_log = \"{}\"\n", audit_file.display()),
+        proxy_tables: "[listener]\nredact_query_params = [\"x-signature\"]\n".into(),
+        log_filter: "debug",
+        ..StackOpts::default()
+    });
+    let c = http();
+    let write = |method: reqwest::Method, target: &str, body: &str| {
+        c.request(method, format!("{}{target}", stack.proxy_url)).header("content-type", "application/json").body(body.to_owned()).send().unwrap()
+    };
+    let app = r#"{"id":"/team/q","cmd":"sleep 1","instances":1}"#;
+    let r = write(reqwest::Method::POST, "/v2/apps?access_token=SECRETVALUE-1&force=true", app);
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap_or_default());
+    // A name from [listener] redact_query_params, and a dry run whose `path` carries its own query.
+    let r = write(reqwest::Method::POST, "/v2/apps?x-signature=SECRETVALUE-2", &app.replace("/team/q", "/team/r"));
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap_or_default());
+    let r = write(reqwest::Method::POST, "/admission/v1/check?method=POST&path=%2Fv2%2Fapps%3Fpassword%3DSECRETVALUE-3", app);
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap_or_default());
+
+    // What the proxy shows: its log, the audit log, the decisions list, its metrics.
+    let mut shown = stack.proxy.log_text();
+    let decisions = c.get(format!("{}/admission/v1/decisions", stack.proxy_url)).send().unwrap().text().unwrap();
+    shown.push_str(&decisions);
+    shown.push_str(&c.get(format!("{}/metrics", stack.admin_url)).send().unwrap().text().unwrap());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let audit_text = loop {
+        // The audit file is written by a thread of its own: wait for the three decisions.
+        let text = std::fs::read_to_string(&audit_file).unwrap_or_default();
+        if text.lines().count() >= 3 || std::time::Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(audit_text.lines().count(), 3, "{audit_text}");
+    shown.push_str(&audit_text);
+    for redacted in ["access_token=<redacted>&force=true", "x-signature=<redacted>", "password=<redacted>"] {
+        assert!(audit_text.contains(redacted) && decisions.contains(redacted), "{redacted} in the audit log and the decisions:\n{audit_text}\n{decisions}");
+    }
+    assert_absent(&shown, &["SECRETVALUE"]);
+}

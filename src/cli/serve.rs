@@ -73,9 +73,6 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     if args.check_config {
         transport.check_files()?;
-        for k in &transport.unknown_keys {
-            eprintln!("warning: {origin}: unknown top-level key `{k}` (ignored)");
-        }
         let credentials = transport.own_credentials()?;
         let ledger = match &config.ledger.zookeeper {
             Some(zk) => format!("shared through ZooKeeper at {}{}", zk.hosts, zk.path),
@@ -91,10 +88,6 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    for k in &transport.unknown_keys {
-        tracing::warn!("{origin}: unknown top-level key `{k}` (ignored)");
-    }
-
     admission_runtime::release_memory::configure_allocator();
     let runtime = build_runtime(transport.runtime.worker_threads)?;
     runtime.block_on(async {

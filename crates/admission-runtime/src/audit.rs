@@ -4,7 +4,8 @@
 //! A line holds: `time`, `client` (peer address), `user` (who the caller says it is: the user
 //! name of a Basic `Authorization` header, never the password, or the `uid` a DC/OS token
 //! carries, never the token; absent otherwise), `method`, `path` (with its
-//! query), `decision`, `reason` (class), `reasons` (the decision's sentences: sizes and limits
+//! query, the values of credential parameters such as `access_token` replaced by `<redacted>`:
+//! [`proxy::redact_query`]), `decision`, `reason` (class), `reasons` (the decision's sentences: sizes and limits
 //! only), `predicted_bytes`, `current_bytes`, `limit_bytes`, `estimator`, `decision_ms`.
 //! Never a header value other than that user name, never a body, never env values or labels.
 //!
@@ -26,6 +27,8 @@ pub struct AuditRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
     pub method: String,
+    /// Shown redacted: the audit line and the decisions list are both this record serialised.
+    #[serde(serialize_with = "redacted")]
     pub path: String,
     pub decision: &'static str,
     pub reason: &'static str,
@@ -37,6 +40,11 @@ pub struct AuditRecord {
     pub estimator: Option<&'static str>,
     pub decision_ms: f64,
     pub dry_run: bool,
+}
+
+/// `path` with the values of credential query parameters replaced.
+fn redacted<S: serde::Serializer>(path: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&proxy::redact_query::redact_query(path))
 }
 
 pub struct AuditLog {
@@ -120,6 +128,45 @@ fn printable(user: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_credentials_never_reach_a_line_or_the_decisions_list() {
+        let rec = AuditRecord {
+            time: "t".into(),
+            client: "127.0.0.1:1".into(),
+            user: None,
+            method: "POST".into(),
+            path: "/v2/apps?force=true&access_token=SECRETVALUE".into(),
+            decision: "allow",
+            reason: "fits",
+            reasons: vec![],
+            predicted_bytes: None,
+            current_bytes: None,
+            limit_bytes: None,
+            estimator: None,
+            decision_ms: 0.0,
+            dry_run: false,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("audit.log");
+        let log = AuditLog::open(&AuditTarget::File(file.clone())).unwrap();
+        log.record(&rec);
+        drop(log); // the writer thread ends once the line is out
+        let ring = crate::quota_runtime::DecisionRing::default();
+        ring.push(&rec);
+        let shown = ring.latest(1)[0]["path"].as_str().unwrap().to_owned();
+        assert_eq!(shown, "/v2/apps?force=true&access_token=<redacted>");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let line = loop {
+            let text = std::fs::read_to_string(&file).unwrap();
+            if text.ends_with('\n') || std::time::Instant::now() > deadline {
+                break text;
+            }
+            std::thread::yield_now();
+        };
+        assert!(line.contains(r#""path":"/v2/apps?force=true&access_token=<redacted>""#), "{line}");
+        assert!(!line.contains("SECRETVALUE"), "{line}");
+    }
 
     #[test]
     fn basic_user_without_password() {

@@ -71,7 +71,7 @@ impl LayoutChoice {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-struct Raw {
+pub(crate) struct Raw {
     enabled: bool,
     margin: f64,
     warn_at: f64,
@@ -175,7 +175,9 @@ impl AdmitConfig {
     pub fn from_table(table: Option<&toml::Table>) -> anyhow::Result<AdmitConfig> {
         let raw: Raw = match table {
             None => Raw::default(),
-            Some(t) => toml::Value::Table(t.clone()).try_into().context("[admission]")?,
+            Some(t) => toml::Value::Table(t.clone())
+                .try_into()
+                .map_err(|e: toml::de::Error| anyhow::anyhow!("[admission]: {}", proxy::config::toml_errors::with_suggestion(e.message())))?,
         };
         if !(0.0..1.0).contains(&raw.margin) {
             anyhow::bail!("[admission] margin must be in [0, 1), got {}", raw.margin);

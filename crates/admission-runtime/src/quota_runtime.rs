@@ -188,7 +188,7 @@ struct QuotaTables {
 /// Parses the `[[quota]]` and `[[exemption]]` entries of a whole `proxy.toml` text; errors carry
 /// the line and column (from `toml`) and the file name.
 pub(crate) fn parse_text(text: &str, origin: &str) -> anyhow::Result<QuotaSet> {
-    let t: QuotaTables = toml::from_str(text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+    let t: QuotaTables = toml::from_str(text).map_err(|e| proxy::config::toml_errors::describe(&e, text, origin))?;
     Ok(QuotaSet { quota: t.quota, exemption: t.exemption })
 }
 
@@ -196,14 +196,18 @@ pub(crate) fn parse_text(text: &str, origin: &str) -> anyhow::Result<QuotaSet> {
 pub(crate) fn parse_tables(quota: &[toml::Table], exemption: &[toml::Table]) -> anyhow::Result<QuotaSet> {
     let mut set = QuotaSet::default();
     for (i, t) in quota.iter().enumerate() {
-        let q = toml::Value::Table(t.clone()).try_into().map_err(|e| anyhow::anyhow!("[[quota]] #{}: {e}", i + 1))?;
+        let q = toml::Value::Table(t.clone()).try_into().map_err(|e| anyhow::anyhow!("[[quota]] #{}: {}", i + 1, suggest(&e)))?;
         set.quota.push(q);
     }
     for (i, t) in exemption.iter().enumerate() {
-        let e = toml::Value::Table(t.clone()).try_into().map_err(|e| anyhow::anyhow!("[[exemption]] #{}: {e}", i + 1))?;
+        let e = toml::Value::Table(t.clone()).try_into().map_err(|e| anyhow::anyhow!("[[exemption]] #{}: {}", i + 1, suggest(&e)))?;
         set.exemption.push(e);
     }
     Ok(set)
+}
+
+fn suggest(e: &toml::de::Error) -> String {
+    proxy::config::toml_errors::with_suggestion(e.message())
 }
 
 impl QuotaRuntime {

@@ -98,3 +98,27 @@ pub fn spawn(quotas: &Arc<QuotaRuntime>, path: PathBuf, config: &proxy::ProxyCon
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_typo_is_refused_with_its_line_and_the_running_quotas_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("proxy.toml");
+        let quotas = QuotaRuntime::default();
+        std::fs::write(&path, "[[quota]]\ngroup = \"/dev\"\nmax_apps = 3\n").unwrap();
+        reload_from(&quotas, &path, "test").unwrap();
+        assert_eq!(quotas.set().quota.len(), 1);
+
+        // `[[qouta]]` would disable every quota if it were ignored.
+        std::fs::write(&path, "# quotas\n[[qouta]]\ngroup = \"/dev\"\nmax_apps = 30\n").unwrap();
+        let e = reload_from(&quotas, &path, "test").unwrap_err();
+        assert!(e.contains("unknown table `qouta` at line 2; did you mean `quota`?"), "{e}");
+        assert_eq!(quotas.set().quota.len(), 1, "the running quotas stay in force");
+        assert_eq!(quotas.set().quota[0].max_apps, Some(3));
+        assert_eq!(quotas.metrics.last_reload_success.get(), 0);
+        assert_eq!(quotas.metrics.reload_failures.get(), 1);
+    }
+}

@@ -41,6 +41,7 @@ impl ServeConfig {
         let proxy = ProxyConfig::from_toml_str(text, source)?;
         let origin = source.map(|p| p.display().to_string()).unwrap_or_else(|| "<config>".to_owned());
         let quotas = quota_runtime::parse_text(text, &origin)?;
+        locate_errors(text, &origin)?;
         Self::with_quotas(proxy, quotas)
     }
 
@@ -82,6 +83,20 @@ impl ServeConfig {
     }
 }
 
+/// Reads `[admission]` (with `[[admission.group]]`) and `[ledger]` once more, from the text: the
+/// proxy keeps them as plain tables, which no longer know where each key was, so that an unknown or
+/// mistyped key is reported here with its line (and the nearest known key). The values are
+/// interpreted, and checked further, from those tables.
+fn locate_errors(text: &str, origin: &str) -> anyhow::Result<()> {
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)] // read for their errors only
+    struct Located {
+        admission: Option<crate::config::Raw>,
+        ledger: Option<crate::shared_ledger::RawLedger>,
+    }
+    toml::from_str::<Located>(text).map(drop).map_err(|e| proxy::config::toml_errors::describe(&e, text, origin))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +123,28 @@ mod tests {
         let bad_admission = FILE.replace("margin = 0.02", "margin = 2.0");
         let e = format!("{:#}", ServeConfig::from_toml_str(&bad_admission, None).unwrap_err());
         assert!(e.contains("margin"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_in_every_table_name_the_line_and_the_nearest_key() {
+        for (typo, line, message) in [
+            ("[[qouta]]\ngroup = \"/dev\"\n", 3, "unknown table `qouta` at line 3; did you mean `quota`?"),
+            ("[admission]\nmarginn = 0.1\n", 4, "unknown key `marginn` at line 4; did you mean `margin`?"),
+            ("[[admission.group]]\nprefix = \"/dev\"\nmod = \"warn\"\n", 5, "unknown key `mod` at line 5; did you mean `mode`?"),
+            ("[ledger]\nzookeper = \"zk:2181/l\"\n", 4, "unknown key `zookeper` at line 4; did you mean `zookeeper`?"),
+            ("[[quota]]\ngroup = \"/dev\"\nmax_aps = 3\n", 5, "unknown key `max_aps` at line 5; did you mean `max_apps`?"),
+            ("[[exemption]]\ngroup = \"/dev\"\nticket = \"T\"\nexpire = 2030-01-01T00:00:00Z\n", 6, "unknown key `expire` at line 6; did you mean `expires`?"),
+        ] {
+            let text = format!("marathon = [\"http://127.0.0.1:8080\"]\n\n{typo}");
+            let e = ServeConfig::from_toml_str(&text, Some(Path::new("p.toml"))).unwrap_err().to_string();
+            assert_eq!(e, format!("p.toml: {message}"), "{typo}");
+            assert!(e.contains(&format!("line {line}")));
+        }
+        // Tables assembled in code have no lines; the suggestion is still made.
+        let mut proxy = ServeConfig::from_toml_str(FILE, None).unwrap().proxy;
+        proxy.admission.as_mut().unwrap().insert("marginn".into(), 0.1.into());
+        let e = format!("{:#}", ServeConfig::from_proxy_config(proxy).unwrap_err());
+        assert!(e.contains("unknown key `marginn`; did you mean `margin`?"), "{e}");
     }
 
     #[test]

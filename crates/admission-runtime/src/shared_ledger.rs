@@ -81,7 +81,7 @@ pub struct ZkLocation {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawLedger {
+pub(crate) struct RawLedger {
     zookeeper: Option<String>,
     #[serde(default = "default_timeout_ms")]
     timeout_ms: u64,
@@ -103,7 +103,9 @@ impl LedgerConfig {
     pub fn from_table(table: Option<&toml::Table>) -> anyhow::Result<LedgerConfig> {
         let raw: RawLedger = match table {
             None => RawLedger { zookeeper: None, timeout_ms: default_timeout_ms(), session_timeout_ms: default_session_timeout_ms(), digest: None },
-            Some(t) => toml::Value::Table(t.clone()).try_into().map_err(|e| anyhow::anyhow!("[ledger]: {e}"))?,
+            Some(t) => toml::Value::Table(t.clone())
+                .try_into()
+                .map_err(|e: toml::de::Error| anyhow::anyhow!("[ledger]: {}", proxy::config::toml_errors::with_suggestion(e.message())))?,
         };
         let zookeeper = raw.zookeeper.as_deref().map(parse_location).transpose()?;
         if raw.timeout_ms == 0 || raw.session_timeout_ms == 0 {

@@ -349,6 +349,15 @@ async fn reload_applies_a_good_file_and_refuses_a_bad_one() {
     assert_eq!(groups(&s).await["quotas"][0]["resources"][0]["limit"].as_f64(), Some(5.0));
     assert_eq!(fetch(&c, req("POST", &url, &app("/dev/c", 1, 0.1))).await.0, 201, "the old quota (5 apps) still holds");
 
+    // A misspelt table: refused as well (ignored, it would lift every quota).
+    let failures = sample(&metrics(&s).await, "marathon_admission_proxy_config_reload_failures_total").unwrap();
+    write_config(&s.file, &s.sim.url(), "[[qouta]]\ngroup = \"/dev\"\nmax_apps = 50\n");
+    eventually("the misspelt table is refused", || async {
+        sample(&metrics(&s).await, "marathon_admission_proxy_config_reload_failures_total").unwrap_or(0.0) > failures
+    })
+    .await;
+    assert_eq!(groups(&s).await["quotas"][0]["resources"][0]["limit"].as_f64(), Some(5.0), "the old quota stays");
+
     // SIGHUP reloads even an unchanged file: fix it, wait for the watcher, then signal.
     write_config(&s.file, &s.sim.url(), "[[quota]]\ngroup = \"/dev\"\nmax_apps = 3\n");
     eventually("the fixed file is loaded", || async {

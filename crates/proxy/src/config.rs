@@ -4,12 +4,17 @@
 //! Why it looks like this:
 //! - Every key has a default, so a file holding only what a later issue needs (`[[quota]]`
 //!   entries, an `[admission]` table) is a valid configuration.
-//! - Tables the proxy does not own (`[admission]`, `[[quota]]`) are kept as opaque TOML values here
-//!   and interpreted by their owners; other unknown top-level keys are accepted and reported as
-//!   warnings by `serve --check-config`, so a newer file still starts an older binary. Inside the
-//!   proxy's own tables unknown keys are errors (a typo in a timeout must not pass silently).
+//! - Tables the proxy does not own (`[admission]`, `[[quota]]`, `[[exemption]]`, `[ledger]`) are
+//!   kept as opaque TOML values here and interpreted by their owners, which read them from the
+//!   text too, with unknown keys refused there.
+//! - Unknown keys are errors everywhere, top-level tables included, at start, in
+//!   `serve --check-config` and on reload (which then keeps the running configuration): a typo
+//!   that is ignored changes behaviour without a word (`[[qouta]]` would disable every quota). The
+//!   price: a file written for a newer binary, with a table this one does not know, is refused by
+//!   it instead of half-applied.
 //! - Errors name the file and line: TOML syntax and type errors come from `toml` with line and
-//!   column; semantic errors (a bad URL) are located by looking the key up in the text.
+//!   column, an unknown key with the nearest known one ([`toml_errors`]); semantic errors (a bad
+//!   URL) are located by looking the key up in the text.
 //!
 //! Precedence: built-in defaults < file < environment (`MARATHON_ADMISSION_*`) < command-line flags.
 
@@ -20,6 +25,8 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use serde::Deserialize;
 
+pub mod toml_errors;
+
 /// The value of `marathon` that asks for the in-process simulator.
 pub const EMBEDDED: &str = "embedded";
 
@@ -29,23 +36,9 @@ pub const ENV_ADMIN_LISTEN: &str = "MARATHON_ADMISSION_ADMIN_LISTEN";
 pub const ENV_MARATHON: &str = "MARATHON_ADMISSION_MARATHON";
 pub const ENV_MAX_WRITE_BODY_BYTES: &str = "MARATHON_ADMISSION_MAX_WRITE_BODY_BYTES";
 
-const KNOWN_TOP_LEVEL: &[&str] = &[
-    "listen",
-    "admin_listen",
-    "marathon",
-    "listener",
-    "upstream",
-    "limits",
-    "runtime",
-    "admission",
-    "quota",
-    "exemption",
-    "ledger",
-];
-
 /// The whole configuration. See the shipped `proxy.toml` for every key documented.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ProxyConfig {
     /// Address of the proxy listener (HTTP, or HTTPS when `[listener.tls]` is set).
     pub listen: SocketAddr,
@@ -68,9 +61,6 @@ pub struct ProxyConfig {
     /// Where this configuration was read from, if from a file (for messages).
     #[serde(skip)]
     pub source: Option<PathBuf>,
-    /// Unknown top-level keys found in the file (accepted, reported).
-    #[serde(skip)]
-    pub unknown_keys: Vec<String>,
 }
 
 impl Default for ProxyConfig {
@@ -88,7 +78,6 @@ impl Default for ProxyConfig {
             exemption: Vec::new(),
             ledger: None,
             source: None,
-            unknown_keys: Vec::new(),
         }
     }
 }
@@ -104,6 +93,18 @@ pub struct ListenerConfig {
     /// place of Marathon's own in `Location` and `X-Marathon-Leader`; absent = the scheme of this
     /// listener and the `Host` the client sent.
     pub public_url: Option<String>,
+    /// Time a client gets to send a request head, from the moment its connection is accepted (TLS
+    /// handshake included) and again for each next request on a kept-alive connection; on expiry
+    /// the connection is closed, also when the client never sent a byte.
+    pub header_read_timeout_ms: u64,
+    /// Client connections open at once on the proxy listener; one more is answered 503 in
+    /// Marathon's error shape and closed. Lowered at start when the process's file-descriptor
+    /// limit would not leave room for it (see `connection_limit`).
+    pub max_connections: usize,
+    /// Query parameters whose values are replaced by `<redacted>` wherever a request's target is
+    /// shown (logs, the audit log, the decisions list), besides the built-in credential names
+    /// (`redact_query`).
+    pub redact_query_params: Vec<String>,
 }
 
 impl Default for ListenerConfig {
@@ -112,7 +113,16 @@ impl Default for ListenerConfig {
             tls: None,
             shutdown_grace_secs: 30,
             public_url: None,
+            header_read_timeout_ms: 30_000,
+            max_connections: 4096,
+            redact_query_params: Vec::new(),
         }
+    }
+}
+
+impl ListenerConfig {
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_read_timeout_ms)
     }
 }
 
@@ -249,14 +259,8 @@ impl ProxyConfig {
         let name = origin
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "<config>".to_owned());
-        let table: toml::Table = toml::from_str(text).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
         let mut cfg: ProxyConfig =
-            toml::from_str(text).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-        cfg.unknown_keys = table
-            .keys()
-            .filter(|k| !KNOWN_TOP_LEVEL.contains(&k.as_str()))
-            .cloned()
-            .collect();
+            toml::from_str(text).map_err(|e| toml_errors::describe(&e, text, &name))?;
         cfg.source = origin.map(Path::to_path_buf);
         cfg.validate_with_text(Some(text))?;
         Ok(cfg)
@@ -375,6 +379,15 @@ impl ProxyConfig {
         }
         if self.upstream.connect_timeout_ms == 0 || self.upstream.response_timeout_ms == 0 {
             bail!("{}: timeouts must be more than 0", at("connect_timeout_ms"));
+        }
+        if self.listener.header_read_timeout_ms == 0 {
+            bail!("{}: must be more than 0", at("header_read_timeout_ms"));
+        }
+        if self.listener.max_connections == 0 {
+            bail!("{}: must be more than 0", at("max_connections"));
+        }
+        if let Some(bad) = self.listener.redact_query_params.iter().find(|p| p.trim().is_empty()) {
+            bail!("{}: {bad:?} is not a parameter name", at("redact_query_params"));
         }
         Ok(())
     }

@@ -6,6 +6,9 @@
 //! it. What is *not* here: hop-by-hop headers, `X-Forwarded-*` and metrics counting, which are
 //! tower layers around this service (see [`crate::stack`]).
 //!
+//! Refused at once, before any phase: `CONNECT` (405). A write's target reaches the phases with the
+//! values of credential query parameters replaced ([`crate::redact_query`]); Marathon gets it as sent.
+//!
 //! Failover rules: a request is sent again to the next Marathon only when the previous one could
 //! not be connected to (nothing was sent) and its body is known in full (writes are buffered, most
 //! reads have no body). A streamed body goes to one Marathon only. A timeout after the request was
@@ -21,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
-use http::{Request, Response, StatusCode, Uri, Version};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body::Body;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -139,6 +142,9 @@ impl Shared {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut ctx = RequestCtx::new(id, client.addr, client.tls, parts.method.clone(), route);
 
+        if parts.method == Method::CONNECT {
+            return self.local(ctx, refuse_connect());
+        }
         if let Flow::Respond(r) = self.phases.early_request_filter(&mut ctx, &parts) {
             return self.local(ctx, r);
         }
@@ -176,9 +182,11 @@ impl Shared {
         let s = &self.settings;
         match read_bounded(body, &parts.headers, s.max_write_body_bytes, s.client_body_timeout).await {
             Ok(bytes) => {
+                // Phases see the target without credentials in its query (see `redact_query`).
+                let uri = crate::redact_query::redact_uri(&parts.uri);
                 let wr = WriteRequest {
                     method: &parts.method,
-                    uri: &parts.uri,
+                    uri: &uri,
                     headers: &parts.headers,
                     body: &bytes,
                 };
@@ -436,6 +444,18 @@ impl Shared {
         let kind = Kind::Full((!body.is_empty()).then_some(body));
         Response::from_parts(parts, ProxyBody::new(kind, Some(finish)))
     }
+}
+
+/// The answer to `CONNECT`: at once, in Marathon's error shape. Marathon's API has no use for a
+/// tunnel, and forwarding one would hold the connection until Marathon gave up on it.
+fn refuse_connect() -> Response<Bytes> {
+    let mut resp = marathon_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "CONNECT is not supported: marathon-admission is a reverse proxy for Marathon's REST API, not a \
+         forward proxy or a tunnel; nothing was sent to Marathon.",
+    );
+    resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"));
+    resp
 }
 
 /// Sets `Host` to `authority`; false when there is none (or it is not a valid header value).

@@ -7,12 +7,14 @@
 //! Marathon's model: which requests are writes is the phases' answer ([`RequestPhases::route`]). See [`phases`] for the life of a request, [`config`] for `proxy.toml`.
 //!
 //! Layout, one concern per module:
-//! - [`listener`]: accepting HTTP / HTTPS (h1 + h2 via ALPN), graceful shutdown.
+//! - [`listener`]: accepting HTTP / HTTPS (h1 + h2 via ALPN), graceful shutdown; with
+//!   `head_deadline` and `connection_limit`, what a client connection may hold.
 //! - [`stack`]: the tower stack around the forwarder (metrics, hop-by-hop, forwarded headers).
 //! - [`forward`]: the request path itself; [`read_bounded_body`], [`relay_event_stream`], [`body`].
 //! - [`upstream`], [`upstreams`], [`tls`]: talking to Marathon for clients;
 //!   [`marathon_client`]: the proxy's own reads (leader poll; what admission reads).
 //! - [`admin`], [`metrics`]: the admin listener.
+//! - [`redact_query`]: credentials in query strings, replaced wherever a target is shown.
 //!
 //! Entry points: [`serve`] (bind, run until `shutdown`), or [`Proxy::bind`] then [`Proxy::run`]
 //! when the caller needs the bound addresses first (tests bind port 0).
@@ -21,10 +23,12 @@ pub mod admin;
 pub mod body;
 pub(crate) mod coalesce_writes;
 pub mod config;
+pub(crate) mod connection_limit;
 pub mod relay_event_stream;
 mod rewrite_marathon_addresses;
 pub mod forward;
 pub mod forwarded_headers;
+pub(crate) mod head_deadline;
 pub mod hop_by_hop;
 pub mod listener;
 pub mod marathon_client;
@@ -33,6 +37,7 @@ pub mod metrics;
 pub mod own_credentials;
 pub mod phases;
 pub mod read_bounded_body;
+pub mod redact_query;
 pub mod routes;
 pub mod stack;
 pub mod tls;
@@ -80,6 +85,7 @@ impl Proxy {
         marathon: MarathonClient,
     ) -> anyhow::Result<Proxy> {
         config.validate()?;
+        redact_query::set_extra_params(&config.listener.redact_query_params);
         let upstreams = marathon.upstreams().clone();
         let metrics = {
             let mut m = Metrics::new();
@@ -158,15 +164,19 @@ impl Proxy {
             marathon = %self.config.marathon.join(", "),
             "marathon-admission proxy serving"
         );
-        let grace = Duration::from_secs(self.config.listener.shutdown_grace_secs);
+        let settings = listener::ListenerSettings {
+            header_read_timeout: self.config.listener.header_read_timeout(),
+            max_connections: self.config.listener.max_connections,
+            shutdown_grace: Duration::from_secs(self.config.listener.shutdown_grace_secs),
+        };
         listener::serve_until(
             self.listener,
             self.admin_listener,
             self.tls.map(|(c, _)| tokio_rustls::TlsAcceptor::from(c)),
             self.shared,
             self.admin,
+            settings,
             shutdown,
-            grace,
         )
         .await;
         Ok(())

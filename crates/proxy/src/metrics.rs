@@ -12,6 +12,10 @@
 //! - `open_streams`: event streams currently open.
 //! - `upstream_errors_total{kind}`: connect, timeout, broken, body, redirect.
 //! - `leader_changes_total`, `upstream_up{upstream}`.
+//! - `client_connections{listener}`: open client connections (`proxy` or `admin` listener);
+//!   `client_connections_refused_total{listener}`: connections answered 503 and closed at the cap;
+//!   `client_head_timeouts_total{listener}`: connections closed because their first request head
+//!   (TLS handshake included) did not arrive within `[listener] header_read_timeout_ms`.
 
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
@@ -49,6 +53,12 @@ pub struct ErrorLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ListenerLabels {
+    /// `proxy` or `admin`.
+    pub listener: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct UpstreamLabels {
     pub upstream: String,
 }
@@ -70,6 +80,9 @@ pub struct Metrics {
     pub response_bytes: Counter,
     pub open_streams: Gauge,
     pub upstream_errors: Family<ErrorLabels, Counter>,
+    pub client_connections: Family<ListenerLabels, Gauge>,
+    pub client_connections_refused: Family<ListenerLabels, Counter>,
+    pub client_head_timeouts: Family<ListenerLabels, Counter>,
     /// `upstream_latency`'s histogram of each route class, once it exists (a clone shares the
     /// family's series): observing on every request skips the family's lock and label hashing.
     latency_by_route: [OnceLock<Histogram>; RouteClass::COUNT],
@@ -90,6 +103,9 @@ impl Metrics {
         let response_bytes = Counter::default();
         let open_streams = Gauge::default();
         let upstream_errors = Family::<ErrorLabels, Counter>::default();
+        let client_connections = Family::<ListenerLabels, Gauge>::default();
+        let client_connections_refused = Family::<ListenerLabels, Counter>::default();
+        let client_head_timeouts = Family::<ListenerLabels, Counter>::default();
         registry.register(
             "requests",
             "Responses sent to clients, by method, route class and status",
@@ -120,6 +136,21 @@ impl Metrics {
             "Failures talking to Marathon, by kind",
             upstream_errors.clone(),
         );
+        registry.register(
+            "client_connections",
+            "Client connections open, by listener (proxy, admin)",
+            client_connections.clone(),
+        );
+        registry.register(
+            "client_connections_refused",
+            "Client connections answered 503 and closed because the listener's connection limit was reached",
+            client_connections_refused.clone(),
+        );
+        registry.register(
+            "client_head_timeouts",
+            "Client connections closed because their first request head did not arrive within [listener] header_read_timeout_ms",
+            client_head_timeouts.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -128,6 +159,9 @@ impl Metrics {
             response_bytes,
             open_streams,
             upstream_errors,
+            client_connections,
+            client_connections_refused,
+            client_head_timeouts,
             latency_by_route: Default::default(),
         }
     }

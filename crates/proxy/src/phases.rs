@@ -35,7 +35,8 @@
 //! IO (an audit file) should hand the record to a channel.
 //!
 //! Secrets: `Authorization` and cookie headers are visible to the phases (admission may need
-//! identity) but must never be logged; the proxy itself never logs a header value.
+//! identity) but must never be logged; the proxy itself never logs a header value. Credentials in
+//! a write's query are replaced before the phases see it ([`WriteRequest::uri`]).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -119,6 +120,9 @@ impl RequestCtx {
 #[derive(Debug, Clone, Copy)]
 pub struct WriteRequest<'a> {
     pub method: &'a Method,
+    /// The target as sent, except that the values of query parameters carrying credentials
+    /// (`access_token`, `password`, ...: [`crate::redact_query`]) read `%3Credacted%3E`: no phase
+    /// holds them, so none can log, audit or store them. Marathon gets the target as sent.
     pub uri: &'a http::Uri,
     pub headers: &'a HeaderMap,
     /// The whole body, exactly as the client sent it (and as it will be forwarded).

@@ -254,6 +254,19 @@ async fn phases_see_writes_whole_and_can_answer_or_warn() {
 }
 
 #[tokio::test]
+async fn phases_never_hold_credentials_from_the_query_and_marathon_gets_them_as_sent() {
+    let m = fake_marathon("m1", None).await;
+    let rec = Arc::new(Recorder::default());
+    let p = start_proxy_with(test_config(&[m.url()]), Arc::new(RecPhases(rec.clone()))).await;
+    let target = "/v2/apps/a?force=true&access_token=SECRETVALUE";
+    assert_eq!(fetch(&client(), req("PUT", &p.url(target), "{}")).await.0, 200);
+    let seen = rec.seen_bodies.lock().unwrap().clone();
+    assert_eq!(seen[0].2.as_deref(), Some("force=true&access_token=%3Credacted%3E"));
+    assert_eq!(m.requests_to("/v2/apps/a")[0].uri, target);
+    p.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn admin_endpoints() {
     let m = fake_marathon("m1", None).await;
     let p = start_proxy(test_config(&[m.url()])).await;
