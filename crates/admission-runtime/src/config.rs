@@ -15,7 +15,8 @@
 //! zk_compression_threshold = 65536
 //! failure_policy = "closed"     # model not synced: "closed" (503) | "open" (forward)
 //! resync_interval_ms = 1000     # full /v2/groups resync while the event stream is down
-//! ledger_timeout_ms = 30000     # an admitted write counts against the budget at most this long
+//! ledger_timeout_ms = 30000     # an answered write counts against the budget at most this long
+//! max_batch_apps = 10000        # a write carrying more apps (a batch, a group) is refused (413)
 //! events = true                 # keep the model fresh from /v2/events
 //! events_resync_interval_ms = 10000 # safety-net resync while the event stream is up
 //! events_debounce_ms = 50       # events that ask for a resync are coalesced over this long
@@ -90,6 +91,7 @@ pub(crate) struct Raw {
     warm: bool,
     audit_log: String,
     health_check_threshold: u64,
+    max_batch_apps: usize,
     trusted_identity_sources: Vec<String>,
     group: Vec<GroupMode>,
 }
@@ -132,6 +134,7 @@ impl Default for Raw {
             warm: true,
             audit_log: "stderr".into(),
             health_check_threshold: 2000,
+            max_batch_apps: 10_000,
             trusted_identity_sources: Vec::new(),
             group: Vec::new(),
         }
@@ -157,6 +160,8 @@ pub struct AdmitConfig {
     pub warm: bool,
     pub audit: AuditTarget,
     pub health_check_threshold: u64,
+    /// A write carrying more apps than this (a batch, a group update) is refused before any work.
+    pub max_batch_apps: usize,
     /// Peers (e.g. an authenticating front proxy) whose identity headers (`[[exemption]] header`)
     /// are believed; from anyone else they are ignored.
     pub trusted_identity_sources: Vec<ipnet::IpNet>,
@@ -223,6 +228,7 @@ impl AdmitConfig {
             warm: raw.warm,
             audit,
             health_check_threshold: raw.health_check_threshold,
+            max_batch_apps: raw.max_batch_apps,
             trusted_identity_sources,
             groups,
         }

@@ -104,6 +104,8 @@ struct Decided {
 
 enum Evaluation {
     NotSynced { reason: String, is_delete: bool },
+    /// More apps in one write than `max_batch_apps`: refused before any work.
+    TooManyApps { apps: usize, limit: usize },
     /// Not a write admission knows (or a dry run): forward.
     NotAWrite,
     /// Marathon answers it itself (bad body, unknown app, ...): forward.
@@ -136,6 +138,25 @@ fn verdict_str(v: Verdict) -> &'static str {
         Verdict::Warn => "warn",
         Verdict::Reject => "reject",
     }
+}
+
+/// How many apps and pods a write carries in its body (a batch, a group and its subgroups).
+fn apps_carried(write: &Write) -> usize {
+    use marathon_model::ops::Change;
+    let in_group = |g: &Group| g.transitive_apps().len() + g.transitive_groups().iter().map(|sub| sub.pods().len()).sum::<usize>();
+    match &write.change {
+        Change::PutApps { apps, .. } | Change::PatchApps { apps } => apps.len(),
+        Change::CreateGroup { group, .. } => in_group(group),
+        Change::UpdateGroup { update, .. } => in_group(update),
+        _ => 0,
+    }
+}
+
+fn too_many_apps(ev: &Evaluation) -> String {
+    let Evaluation::TooManyApps { apps, limit } = ev else { return String::new() };
+    format!(
+        "marathon-admission: this write carries {apps} apps; the proxy decides writes of at most {limit} apps          ([admission] max_batch_apps). The write was not sent to Marathon: send it in smaller batches."
+    )
 }
 
 /// The resource id a write's URL names (`/v2/apps/dev/x/restart` -> `/dev/x`), if any: from the
@@ -261,6 +282,10 @@ impl Admission {
             Ok(_) => return Err(Evaluation::NotAWrite),
             Err(e) => return Err(Evaluation::MarathonAnswers(e)),
         };
+        let apps = apps_carried(&write);
+        if apps > self.config.max_batch_apps {
+            return Err(Evaluation::TooManyApps { apps, limit: self.config.max_batch_apps });
+        }
         match self.missing.fill(&mut write, flavour).await {
             Ok(history) => Ok((write, history)),
             Err(e) => Err(Evaluation::NotSynced {
@@ -431,6 +456,7 @@ impl Admission {
                 let outcome = if forwarded { "unchecked" } else { "reject" };
                 (outcome, ReasonClass::NotSynced, vec![reason.clone()], None, None, None, None)
             }
+            Evaluation::TooManyApps { .. } => ("reject", ReasonClass::BatchTooLarge, vec![too_many_apps(ev)], None, None, None, None),
             Evaluation::Decided(d) => {
                 let p = &d.sizes.predicted;
                 self.metrics.predicted_bytes.set(p.binding_bytes as i64);
@@ -495,6 +521,7 @@ impl Admission {
                 Flow::Respond(Self::not_synced_response(&reason))
             }
             Evaluation::NotAWrite | Evaluation::MarathonAnswers(_) | Evaluation::NoDeployment => Flow::Continue,
+            too @ Evaluation::TooManyApps { .. } => Flow::Respond(proxy::marathon_error(StatusCode::PAYLOAD_TOO_LARGE, too_many_apps(&too))),
             Evaluation::Decided(d) => {
                 if let Some(why) = &d.degraded {
                     ctx.add_warning(format!(
@@ -630,6 +657,7 @@ impl Admission {
         });
         let (verdict, reasons) = match ev {
             Evaluation::NotSynced { reason, .. } => ("unknown", vec![reason.clone()]),
+            Evaluation::TooManyApps { .. } => ("reject", vec![too_many_apps(ev)]),
             Evaluation::NotAWrite | Evaluation::NoDeployment | Evaluation::MarathonAnswers(_) => {
                 let sizes = current.as_ref().map(|s| self.current_sizes(s));
                 out["current_root_bytes"] = json!(sizes.as_ref().map(|e| e.root_bytes));

@@ -266,3 +266,28 @@ async fn pods_are_sized_and_counted() {
     proxy.shutdown().await.unwrap();
     sim.shutdown().await;
 }
+
+/// A write that carries more apps than `max_batch_apps` is refused before any work, with what to
+/// do instead; one within the bound is decided and forwarded.
+#[tokio::test]
+async fn a_batch_above_the_bound_is_refused_before_any_work() {
+    let s = setup_with(marathon_sim::SimConfig::default(), "max_batch_apps = 20\nresync_interval_ms = 200").await;
+    let c = client();
+    let batch = |n: usize| format!("[{}]", (0..n).map(|i| format!(r#"{{"id":"/batch/app-{i}","cmd":"sleep 1"}}"#)).collect::<Vec<_>>().join(","));
+    let (status, _, answer) = fetch(&c, req("PUT", &s.proxy.url("/v2/apps"), &batch(21))).await;
+    assert_eq!(status, 413, "{}", shown(&answer));
+    let message = json(&answer)["message"].as_str().unwrap_or_default().to_string();
+    assert!(message.contains("21 apps") && message.contains("max_batch_apps") && message.contains("smaller batches"), "{message}");
+    assert!(s.sim.root().find_group(&PathId::parse("/batch")).is_none());
+    // A group carrying them is the same write.
+    let group = format!(r#"{{"id":"/batch","apps":{}}}"#, batch(21));
+    let (status, _, _) = fetch(&c, req("PUT", &s.proxy.url("/v2/groups"), &group)).await;
+    assert_eq!(status, 413);
+    let (status, _, answer) = fetch(&c, req("POST", &s.proxy.url("/admission/v1/check?method=PUT&path=/v2/apps"), &batch(21))).await;
+    assert_eq!((status.as_u16(), json(&answer)["decision"].as_str()), (200, Some("reject")), "{}", shown(&answer));
+    let (status, _, answer) = fetch(&c, req("PUT", &s.proxy.url("/v2/apps"), &batch(20))).await;
+    assert!(status.is_success(), "{status} {}", shown(&answer));
+    assert_eq!(s.sim.root().transitive_apps().len(), 20);
+    s.proxy.shutdown().await.unwrap();
+    s.sim.shutdown().await;
+}

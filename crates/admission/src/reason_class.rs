@@ -29,6 +29,8 @@ pub enum ReasonClass {
     NotSynced,
     /// A per-group quota refused or warned (`[[quota]]`).
     Quota,
+    /// The write carries more apps than `max_batch_apps`: refused before any work.
+    BatchTooLarge,
 }
 
 impl ReasonClass {
@@ -66,6 +68,7 @@ impl ReasonClass {
             ReasonClass::HealthChecks => "health_checks",
             ReasonClass::NotSynced => "not_synced",
             ReasonClass::Quota => "quota",
+            ReasonClass::BatchTooLarge => "batch_too_large",
         }
     }
 }
