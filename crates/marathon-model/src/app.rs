@@ -2,7 +2,8 @@
 //!
 //! Fields Marathon no longer documents (`ports`, `uris`, `ipAddress`, `container.docker.network`,
 //! `container.docker.portMappings`, `residency`, `storeUrls`) are typed because they change what is
-//! persisted; anything else lands in `extra` and is written back unchanged.
+//! persisted; anything else lands in `extra` and is written back unchanged. Integer fields are
+//! read as Marathon's play-json reads them ([`crate::play_reads`]).
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -23,6 +24,7 @@ pub struct App {
     pub args: Option<Vec<String>>,
     pub user: Option<String>,
     pub env: Option<IndexMap<String, EnvValue>>,
+    #[serde(default, deserialize_with = "crate::play_reads::int")]
     pub instances: Option<u32>,
     pub cpus: Option<f64>,
     pub mem: Option<f64>,
@@ -33,11 +35,14 @@ pub struct App {
     pub uris: Option<Vec<String>>,
     pub fetch: Option<Vec<FetchUri>>,
     pub store_urls: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "crate::play_reads::ints")]
     pub ports: Option<Vec<u32>>,
     pub port_definitions: Option<Vec<PortDefinition>>,
     pub require_ports: Option<bool>,
+    #[serde(default, deserialize_with = "crate::play_reads::seconds")]
     pub backoff_seconds: Option<i64>,
     pub backoff_factor: Option<f64>,
+    #[serde(default, deserialize_with = "crate::play_reads::seconds")]
     pub max_launch_delay_seconds: Option<i64>,
     pub container: Option<Container>,
     pub health_checks: Option<Vec<HealthCheck>>,
@@ -49,6 +54,7 @@ pub struct App {
     pub ip_address: Option<IpAddress>,
     pub residency: Option<Residency>,
     pub secrets: Option<IndexMap<String, SecretDef>>,
+    #[serde(default, deserialize_with = "crate::play_reads::seconds")]
     pub task_kill_grace_period_seconds: Option<i64>,
     /// `{"inactiveAfterSeconds", "expungeAfterSeconds"}`, or `"disabled"` (1.4+).
     pub unreachable_strategy: Option<Value>,
@@ -84,6 +90,7 @@ pub struct FetchUri {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PortDefinition {
+    #[serde(default, deserialize_with = "crate::play_reads::int")]
     pub port: Option<u32>,
     pub protocol: Option<String>,
     pub name: Option<String>,
@@ -124,8 +131,11 @@ pub struct Docker {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PortMapping {
+    #[serde(default, deserialize_with = "crate::play_reads::int")]
     pub container_port: Option<u32>,
+    #[serde(default, deserialize_with = "crate::play_reads::int")]
     pub host_port: Option<u32>,
+    #[serde(default, deserialize_with = "crate::play_reads::int")]
     pub service_port: Option<u32>,
     pub protocol: Option<String>,
     pub name: Option<String>,
@@ -161,6 +171,7 @@ pub struct Volume {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PersistentVolume {
+    #[serde(default, deserialize_with = "crate::play_reads::long")]
     pub size: Option<u64>,
     #[serde(flatten)]
     pub extra: Extra,
@@ -170,6 +181,7 @@ pub struct PersistentVolume {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExternalVolume {
+    #[serde(default, deserialize_with = "crate::play_reads::long")]
     pub size: Option<u64>,
     pub name: Option<String>,
     pub provider: Option<String>,
@@ -184,13 +196,20 @@ pub struct ExternalVolume {
 pub struct HealthCheck {
     pub protocol: Option<String>,
     pub path: Option<String>,
+    #[serde(default, deserialize_with = "crate::play_reads::int_bits", serialize_with = "crate::play_reads::java_int")]
     pub port_index: Option<u32>,
+    #[serde(default, deserialize_with = "crate::play_reads::int_bits", serialize_with = "crate::play_reads::java_int")]
     pub port: Option<u32>,
     pub port_name: Option<String>,
+    #[serde(default, deserialize_with = "crate::play_reads::seconds_bits", serialize_with = "crate::play_reads::java_int")]
     pub grace_period_seconds: Option<u32>,
+    #[serde(default, deserialize_with = "crate::play_reads::seconds_bits", serialize_with = "crate::play_reads::java_int")]
     pub interval_seconds: Option<u32>,
+    #[serde(default, deserialize_with = "crate::play_reads::seconds_bits", serialize_with = "crate::play_reads::java_int")]
     pub timeout_seconds: Option<u32>,
+    #[serde(default, deserialize_with = "crate::play_reads::seconds_bits", serialize_with = "crate::play_reads::java_int")]
     pub delay_seconds: Option<u32>,
+    #[serde(default, deserialize_with = "crate::play_reads::int_bits", serialize_with = "crate::play_reads::java_int")]
     pub max_consecutive_failures: Option<u32>,
     pub ignore_http1xx: Option<bool>,
     pub command: Option<HealthCommand>,
@@ -222,8 +241,11 @@ pub struct ReadinessCheck {
     pub protocol: Option<String>,
     pub path: Option<String>,
     pub port_name: Option<String>,
+    #[serde(default, deserialize_with = "crate::play_reads::seconds")]
     pub interval_seconds: Option<u64>,
+    #[serde(default, deserialize_with = "crate::play_reads::seconds")]
     pub timeout_seconds: Option<u64>,
+    #[serde(default, deserialize_with = "crate::play_reads::ints")]
     pub http_status_codes_for_ready: Option<Vec<u32>>,
     pub preserve_last_response: Option<bool>,
     #[serde(flatten)]
@@ -265,6 +287,7 @@ pub struct Discovery {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DiscoveryPort {
+    #[serde(default, deserialize_with = "crate::play_reads::int_bits", serialize_with = "crate::play_reads::java_int")]
     pub number: Option<u32>,
     pub name: Option<String>,
     pub protocol: Option<String>,
@@ -277,6 +300,7 @@ pub struct DiscoveryPort {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Residency {
+    #[serde(default, deserialize_with = "crate::play_reads::long")]
     pub relaunch_escalation_timeout_seconds: Option<i64>,
     pub task_lost_behavior: Option<String>,
     #[serde(flatten)]

@@ -9,8 +9,10 @@
 pub mod app;
 pub mod error;
 pub mod group;
+pub mod marathon_json;
 pub mod ops;
 pub mod path_id;
+pub mod play_reads;
 pub mod pod;
 pub mod shared_app;
 pub mod timestamp;
@@ -26,7 +28,9 @@ pub use timestamp::Timestamp;
 /// Parses JSON bytes into `T`, naming the offending field on error (e.g. `env.FOO: invalid type`).
 ///
 /// The text goes through a `Value` first so that a repeated key keeps its last value, as Marathon's
-/// JSON reader does, instead of failing.
+/// JSON reader does, instead of failing. This reads documents Marathon wrote (its state, its
+/// answers), strictly as JSON; a request body is read as Marathon reads it, with
+/// [`marathon_json::read_body`] (`ops::parse_write::parse_body`).
 pub fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ModelError> {
     let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|err| ModelError::InvalidJson { path: ".".into(), message: err.to_string() })?;

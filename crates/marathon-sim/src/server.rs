@@ -191,8 +191,12 @@ async fn route(
             json_response(200, &json!({ "tasks": tasks }))
         }
         ("POST", "/v2/tasks/delete") => {
-            // Without scale: tasks are "killed" and come back; nothing is persisted.
-            json_response(200, &json!({"tasks": []}))
+            // Without scale: tasks are "killed" and come back; nothing is persisted. The body is
+            // still read as Marathon reads it.
+            match ops::kills_of_tasks(body) {
+                Ok(_) => json_response(200, &json!({"tasks": []})),
+                Err(err) => error(&err),
+            }
         }
         ("GET", "/v2/apps") => get_apps(sim, &q),
         ("GET", "/v2/groups") => get_group(sim, &PathId::root(), &q),

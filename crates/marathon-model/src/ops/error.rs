@@ -2,6 +2,7 @@
 
 use serde_json::{json, Value};
 
+use crate::marathon_json::ReadError;
 use crate::{ModelError, PathId};
 
 /// A refused write. [`ChangeError::status`] and [`ChangeError::body`] give Marathon's response.
@@ -26,6 +27,13 @@ pub enum ChangeError {
     /// 400 `{"message":"Invalid JSON","details":"<parser text>"}` (unparsable JSON).
     #[error("Invalid JSON: {0}")]
     UnparsableJson(String),
+    /// 400 `{"message":"Please specify data in JSON format","details":...}`: a body with no JSON
+    /// value at all (Jackson's `JsonMappingException`).
+    #[error("Please specify data in JSON format")]
+    NoContent,
+    /// 500 `{"message": ...}`: bytes Jackson cannot decode (an `IOException` out of the parser).
+    #[error("{0}")]
+    Undecodable(String),
     /// 422 `{"message":"Object is not valid","details":[{path, errors}]}`.
     #[error("Object is not valid")]
     Invalid(Vec<(String, Vec<String>)>),
@@ -50,8 +58,9 @@ impl ChangeError {
             | ChangeError::UnknownDeployment(_)
             | ChangeError::NotFound(_) => 404,
             ChangeError::Conflict(_) => 409,
-            ChangeError::InvalidJson(_) | ChangeError::UnparsableJson(_) | ChangeError::BadRequest(_) => 400,
+            ChangeError::InvalidJson(_) | ChangeError::UnparsableJson(_) | ChangeError::NoContent | ChangeError::BadRequest(_) => 400,
             ChangeError::Invalid(_) | ChangeError::IllegalArgument(_) => 422,
+            ChangeError::Undecodable(_) => 500,
         }
     }
 
@@ -62,6 +71,7 @@ impl ChangeError {
         match self {
             ChangeError::InvalidJson(d) => json!({"message": "Invalid JSON", "details": details(d)}),
             ChangeError::UnparsableJson(text) => json!({"message": "Invalid JSON", "details": text}),
+            ChangeError::NoContent => json!({"message": self.to_string(), "details": ReadError::NoContent.to_string()}),
             ChangeError::Invalid(d) => json!({"message": "Object is not valid", "details": details(d)}),
             other => json!({"message": other.to_string()}),
         }
@@ -72,14 +82,20 @@ impl ChangeError {
         ChangeError::Invalid(vec![(path.to_string(), vec![error.into()])])
     }
 
-    /// Maps a model parse error onto Marathon's 400, with `prefix` (e.g. `/apps(0)`) before the path.
+    /// Maps a body Marathon's reader refuses onto its answer.
+    pub fn from_read(err: ReadError) -> ChangeError {
+        match err {
+            ReadError::NoContent => ChangeError::NoContent,
+            ReadError::Syntax(text) => ChangeError::UnparsableJson(text),
+            ReadError::Encoding(text) => ChangeError::Undecodable(text),
+        }
+    }
+
+    /// Maps a model parse error (of a body already read as JSON) onto Marathon's 400, with `prefix`
+    /// (e.g. `/apps(0)`) before the path.
     pub fn from_model(err: ModelError, prefix: &str) -> ChangeError {
         match err {
             ModelError::InvalidJson { path, message } => {
-                if path == "." && (message.contains("expected") || message.contains("EOF") || message.contains("trailing")) {
-                    // serde_path_to_error reports syntax errors at the root.
-                    return ChangeError::UnparsableJson(message);
-                }
                 ChangeError::InvalidJson(vec![(format!("{prefix}{}", play_path(&path)), vec![message])])
             }
             ModelError::MissingField { field } => {

@@ -66,13 +66,12 @@ pub fn decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Parses a JSON body the way Marathon's readers fail: unparsable → 400 with the parser's text,
-/// wrong shape → 400 with the field path.
+/// Reads a body as Marathon does ([`crate::marathon_json::read_body`]) and fails as Marathon's
+/// readers fail: no value → 400 asking for JSON, unparsable → 400 with the parser's text,
+/// undecodable → 500, wrong shape → 400 with the field path.
 pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ChangeError> {
-    if let Err(err) = serde_json::from_slice::<serde::de::IgnoredAny>(body) {
-        return Err(ChangeError::UnparsableJson(err.to_string()));
-    }
-    crate::from_json(body).map_err(|e| ChangeError::from_model(e, ""))
+    let value = crate::marathon_json::read_body(body).map_err(ChangeError::from_read)?;
+    crate::from_value(value).map_err(|e| ChangeError::from_model(e, ""))
 }
 
 /// The Marathon app id a task id belongs to (`prod_web.0a1b…` → `/prod/web`).
@@ -157,8 +156,9 @@ fn scales(q: &Query) -> Result<bool, ChangeError> {
     Ok(scale)
 }
 
-/// The apps a `POST /v2/tasks/delete` body kills tasks of, with how many each.
-fn kills_of_tasks(body: &[u8]) -> Result<Vec<(PathId, Option<u32>)>, ChangeError> {
+/// The apps a `POST /v2/tasks/delete` body kills tasks of, with how many each. Marathon reads the
+/// body (and refuses it as here) whether or not the kill scales.
+pub fn kills_of_tasks(body: &[u8]) -> Result<Vec<(PathId, Option<u32>)>, ChangeError> {
     #[derive(serde::Deserialize)]
     struct Ids {
         ids: Vec<String>,
