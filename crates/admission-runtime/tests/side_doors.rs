@@ -291,3 +291,32 @@ async fn a_batch_above_the_bound_is_refused_before_any_work() {
     s.proxy.shutdown().await.unwrap();
     s.sim.shutdown().await;
 }
+
+/// Bodies Marathon's reader accepts and a plain JSON parser does not (a BOM, UTF-16, content after
+/// the value, an integral `10.0`): decided like the plain body, never forwarded as "Marathon
+/// answers it".
+#[tokio::test]
+async fn bodies_marathon_reads_leniently_are_decided() {
+    let s = setup(marathon_sim::SimConfig::default(), "").await;
+    let c = client();
+    let plain = large_app("/team/lenient", 60_000).replacen("\"instances\":1", "\"instances\":10.0", 1);
+    assert!(plain.contains("10.0"));
+    let utf16le: Vec<u8> = [0xFF, 0xFE].into_iter().chain(plain.encode_utf16().flat_map(u16::to_le_bytes)).collect();
+    let spellings: Vec<(&str, Vec<u8>)> = vec![
+        ("plain", plain.clone().into_bytes()),
+        ("UTF-8 BOM", [&[0xEF, 0xBB, 0xBF][..], plain.as_bytes()].concat()),
+        ("UTF-16LE with BOM", utf16le),
+        ("a second value after the first", format!("{plain} {{\"ignored\": true}}").into_bytes()),
+    ];
+    for (what, body) in spellings {
+        let request = http::Request::post(s.proxy.url("/v2/apps"))
+            .header("content-type", "application/json")
+            .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+            .unwrap();
+        let (status, _, answer) = fetch(&c, request).await;
+        assert!(is_our_rejection(status, &answer), "{what}: {status} {}", shown(&answer));
+    }
+    assert!(s.sim.root().find_app(&PathId::parse("/team/lenient")).is_none());
+    s.proxy.shutdown().await.unwrap();
+    s.sim.shutdown().await;
+}

@@ -349,7 +349,7 @@ fn app_subresource(sim: &Arc<Sim>, method: &str, rest: &str) -> Response<ResBody
         let id = PathId::resolve(app_part, &PathId::root());
         return match sim.app_at(&id, ver) {
             Some(app) => json_response(200, &render::app(&app, sim.flavour)),
-            None => error(&ChangeError::UnknownAppVersion(id, ver.to_string())),
+            None => error(&ChangeError::NotFound(format!("App '{id}' does not exist in version {ver}"))),
         };
     }
     let id = PathId::resolve(rest, &PathId::root());

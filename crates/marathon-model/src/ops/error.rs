@@ -10,7 +10,9 @@ use crate::{ModelError, PathId};
 pub enum ChangeError {
     #[error("App '{0}' does not exist")]
     UnknownApp(PathId),
-    #[error("App '{0}' does not exist in version {1}")]
+    /// A rollback to a version Marathon does not hold: its answer names the app only
+    /// (`AppsResource.rollback` throws the exception without the version).
+    #[error("App '{0}' does not exist")]
     UnknownAppVersion(PathId, String),
     #[error("Group '{0}' does not exist")]
     UnknownGroup(PathId),
