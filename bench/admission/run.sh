@@ -5,6 +5,7 @@
 # Figures go to docs/BENCHMARKS.md ("## Admission decisions").
 # Usage: bench/admission/run.sh [--apps 2000|10000] [--ledger zookeeper]  (the latter adds a proxy
 # whose ledger is shared through a ZooKeeper on loopback: its cost against the local one)
+#        bench/admission/run.sh --scenario dry-run-load  (real writes beside heavy dry runs)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"

@@ -15,6 +15,10 @@
 //!   write's arrival in the admission phase to its verdict), client round trips for context;
 //! - full sync: `LiveModel::sync_once` on a fresh model (GET /v2/info + /v2/groups + parse);
 //! - VmRSS / VmHWM of the proxy against the size of the `/v2/groups` JSON.
+//!
+//! `--scenario dry-run-load`: real writes' round trips at rest, beside one 20,000-app batch dry
+//! run, and beside 30 clients (each its own loopback address) of near-threshold dry runs; the
+//! proxy's resident memory at rest and after.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -87,6 +91,8 @@ struct Setup {
     warm: bool,
     /// `[ledger] zookeeper`, when the ledger is shared.
     ledger: Option<String>,
+    /// More `[admission]` keys.
+    extra: &'static str,
 }
 
 async fn start_proxy(binary: &str, sim_url: &str, setup: &Setup, tag: usize, dir: &std::path::Path) -> Proxy {
@@ -99,9 +105,10 @@ async fn start_proxy(binary: &str, sim_url: &str, setup: &Setup, tag: usize, dir
         &cfg,
         format!(
             "listen = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:{admin}\"\nmarathon = [\"{sim_url}\"]\n\
-             [runtime]\nworker_threads = 2\n{ledger}[admission]\nwarm = {}\naudit_log = \"{}\"\n",
+             [runtime]\nworker_threads = 2\n{ledger}[admission]\nwarm = {}\naudit_log = \"{}\"\n{}\n",
             setup.warm,
-            audit.display()
+            audit.display(),
+            setup.extra
         ),
     )
     .unwrap();
@@ -169,7 +176,7 @@ fn read_audit(path: &std::path::Path) -> Audit {
 async fn empty_model_rss(binary: &str, dir: &std::path::Path) -> f64 {
     let sim = marathon_sim::start(marathon_sim::SimConfig::default()).await.unwrap();
     let c: HttpClient = Client::builder(TokioExecutor::new()).build_http();
-    let p = start_proxy(binary, &sim.url(), &Setup { label: "empty", warm: true, ledger: None }, 99, dir).await;
+    let p = start_proxy(binary, &sim.url(), &Setup { label: "empty", warm: true, ledger: None, extra: "" }, 99, dir).await;
     wait_settled(&c, &p).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let rss = proc_kb(p.child.id(), "VmRSS:") as f64 * 1024.0;
@@ -202,10 +209,10 @@ async fn scenario(binary: &str, apps: usize, env: usize, dry_n: usize, real_n: u
     let sync_max = pct(&mut syncs, 100.0);
     println!("## {apps} apps x {env} env vars: /v2/groups JSON {:.1} MB; full sync p50 {sync_p50:.0} ms, max {sync_max:.0} ms", json_bytes / 1e6);
 
-    let mut setups = vec![Setup { label: "warm", warm: true, ledger: None }, Setup { label: "exact (baseline)", warm: false, ledger: None }];
+    let mut setups = vec![Setup { label: "warm", warm: true, ledger: None, extra: "" }, Setup { label: "exact (baseline)", warm: false, ledger: None, extra: "" }];
     if let Some(zk) = zk {
         // The shared ledger's cost, against the local one (the first row) in the same run.
-        setups.insert(1, Setup { label: "warm, shared ledger (ZooKeeper)", warm: true, ledger: Some(format!("{zk}/bench-ledger-{apps}")) });
+        setups.insert(1, Setup { label: "warm, shared ledger (ZooKeeper)", warm: true, ledger: Some(format!("{zk}/bench-ledger-{apps}")), extra: "" });
     }
     for (tag, setup) in setups.iter().enumerate() {
         let warm = setup.warm;
@@ -279,6 +286,137 @@ async fn scenario(binary: &str, apps: usize, env: usize, dry_n: usize, real_n: u
     sim.shutdown().await;
 }
 
+/// A client of its own loopback address (`127.0.0.x`): the proxy tells clients apart by address.
+fn client_from(x: u8) -> HttpClient {
+    let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    connector.set_local_address(Some(std::net::IpAddr::from([127, 0, 0, x])));
+    Client::builder(TokioExecutor::new()).build(connector)
+}
+
+/// Round trips of `n` real writes (`PUT /v2/apps/{id}?force=true`, instances), one after another.
+async fn real_writes(c: &HttpClient, p: &Proxy, ids: &[String], n: usize, salt: usize) -> Vec<f64> {
+    let mut rt = Vec::new();
+    for i in 0..n {
+        let id = &ids[(i * 104_729 + salt) % ids.len()];
+        let t = Instant::now();
+        let (status, body) = send(c, "PUT", &format!("{}/v2/apps{id}?force=true", p.url), &format!("{{\"instances\": {}}}", 2 + (i + salt) % 3)).await;
+        assert!(status < 300, "{status} {}", String::from_utf8_lossy(&body));
+        rt.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    rt
+}
+
+/// A dry-run body whose decision lands nearest the admission threshold (where the exact path
+/// decides): an app with as many environment variables as it takes. Also the estimator it got.
+async fn near_threshold_body(c: &HttpClient, p: &Proxy) -> (String, String) {
+    let mut best: Option<(u64, String, String)> = None;
+    for vars in (0..6000).step_by(25) {
+        let env: serde_json::Map<String, serde_json::Value> =
+            (0..vars).map(|i| (format!("NEAR_{i:05}"), serde_json::json!(format!("value-{i:05}-{}", i * 7919 % 100_003)))).collect();
+        let body = serde_json::json!({"id": "/load/near", "cmd": "sleep 1", "env": env}).to_string();
+        let (_, answer) = send(c, "POST", &format!("{}/admission/v1/check?method=POST&path=/v2/apps", p.url), &body).await;
+        let v: serde_json::Value = serde_json::from_slice(&answer).unwrap_or_default();
+        let (Some(binding), Some(reject_at)) = (v["binding_bytes"].as_u64(), v["reject_at_bytes"].as_u64()) else { continue };
+        let distance = binding.abs_diff(reject_at);
+        if best.as_ref().is_none_or(|(d, _, _)| distance < *d) {
+            best = Some((distance, body, v["estimator"].as_str().unwrap_or("?").to_string()));
+        }
+        if binding > reject_at {
+            break;
+        }
+    }
+    let (_, body, estimator) = best.expect("no dry run was decided");
+    (body, estimator)
+}
+
+/// Dry runs do not hold back real writes: the round trip of real writes at rest, beside one
+/// 20,000-app batch dry run, and beside 30 clients sending near-threshold dry runs; the proxy's
+/// resident memory before and after.
+async fn dry_run_load(binary: &str, dir: &std::path::Path) {
+    let root = znode_size::synthetic::heroku_root(2000, 10);
+    let ids: Vec<String> = root.transitive_apps().iter().filter_map(|a| a.id().map(str::to_string)).collect();
+    let sim = marathon_sim::start(marathon_sim::SimConfig { state: Some(root), ..Default::default() }).await.unwrap();
+    let c: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    // The batch below is decided in full, not refused for its size.
+    let setup = Setup { label: "warm", warm: true, ledger: None, extra: "max_batch_apps = 200000" };
+    let p = start_proxy(binary, &sim.url(), &setup, 50, dir).await;
+    wait_settled(&c, &p).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let pid = p.child.id();
+    let rss_rest = proc_kb(pid, "VmRSS:") as f64 * 1024.0;
+    let mut at_rest = real_writes(&c, &p, &ids, 20, 1).await;
+    println!("## Dry runs beside real writes (heroku_root(2000, 10), warm)");
+    println!("| real writes at rest | n={} | round trip p50 {:.1} ms | max {:.1} ms |", at_rest.len(), pct(&mut at_rest.clone(), 50.0), pct(&mut at_rest, 100.0));
+
+    // One batch dry run of 20,000 minimal apps.
+    let batch: Vec<String> = (0..20_000).map(|i| format!("{{\"id\":\"/load/batch/app-{i}\",\"cmd\":\"sleep 1\"}}")).collect();
+    let batch = format!("[{}]", batch.join(","));
+    let big = {
+        let (c, url) = (client_from(2), format!("{}/admission/v1/check?method=PUT&path=/v2/apps", p.url));
+        tokio::spawn(async move {
+            let t = Instant::now();
+            let (status, answer) = send(&c, "POST", &url, &batch).await;
+            let v: serde_json::Value = serde_json::from_slice(&answer).unwrap_or_default();
+            let verdict = format!("{status} {} by {}", v["decision"].as_str().unwrap_or("?"), v["estimator"].as_str().unwrap_or("-"));
+            (verdict, t.elapsed().as_secs_f64() * 1000.0)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut beside_batch = real_writes(&c, &p, &ids, 5, 2).await;
+    let (status, batch_ms) = big.await.unwrap();
+    println!(
+        "| real writes beside a 20,000-app batch dry run ({status}, {batch_ms:.0} ms) | n={} | round trip p50 {:.1} ms | max {:.1} ms (at rest max {:.1} ms) |",
+        beside_batch.len(),
+        pct(&mut beside_batch.clone(), 50.0),
+        pct(&mut beside_batch, 100.0),
+        pct(&mut at_rest, 100.0)
+    );
+
+    // 30 clients, each its own address, sending near-threshold dry runs as fast as answered.
+    let (body, estimator) = near_threshold_body(&c, &p).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = Vec::new();
+    for x in 0..30u8 {
+        let (c, url, body, stop) = (client_from(10 + x), format!("{}/admission/v1/check?method=POST&path=/v2/apps", p.url), body.clone(), stop.clone());
+        load.push(tokio::spawn(async move {
+            let mut statuses = std::collections::BTreeMap::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let (status, _) = send(&c, "POST", &url, &body).await;
+                *statuses.entry(status).or_insert(0u32) += 1;
+            }
+            statuses
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut under_load = real_writes(&c, &p, &ids, 20, 3).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut statuses = std::collections::BTreeMap::new();
+    for l in load {
+        for (s, n) in l.await.unwrap() {
+            *statuses.entry(s).or_insert(0) += n;
+        }
+    }
+    let (rest50, load50) = (pct(&mut at_rest.clone(), 50.0), pct(&mut under_load.clone(), 50.0));
+    println!(
+        "| real writes beside 30 clients of near-threshold dry runs ({estimator} path; answers {statuses:?}) | n={} | round trip p50 {load50:.1} ms ({:.2}x at rest) | p99 {:.1} ms |",
+        under_load.len(),
+        load50 / rest50,
+        pct(&mut under_load, 99.0)
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_after = proc_kb(pid, "VmRSS:") as f64 * 1024.0;
+    let hwm = proc_kb(pid, "VmHWM:") as f64 * 1024.0;
+    println!(
+        "| memory | at rest {:.1} MB | after the load, settled 2 s: {:.1} MB ({:.2}x at rest) | peak {:.1} MB |",
+        rss_rest / 1e6,
+        rss_after / 1e6,
+        rss_after / rss_rest,
+        hwm / 1e6
+    );
+    drop(p);
+    sim.shutdown().await;
+}
+
 fn main() {
     let binary = arg("--binary").unwrap_or_else(|| "target/release/marathon-admission".into());
     let only = arg("--apps");
@@ -286,6 +424,10 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         println!("machine: {} cores; proxy binary {binary}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
+        if arg("--scenario").as_deref() == Some("dry-run-load") {
+            dry_run_load(&binary, dir.path()).await;
+            return;
+        }
         let empty = empty_model_rss(&binary, dir.path()).await;
         // `--ledger zookeeper`: also a proxy sharing its ledger through a ZooKeeper on loopback.
         let zk = (arg("--ledger").as_deref() == Some("zookeeper"))
