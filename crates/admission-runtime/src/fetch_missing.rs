@@ -87,21 +87,24 @@ impl FetchMissing {
     }
 
     async fn app_at(&self, id: &PathId, version: &str) -> Result<Option<App>, Unavailable> {
-        let k = (id.clone(), key(version));
+        // Not a timestamp: Marathon refuses the body before it looks for a version.
+        let Some(at) = timestamp(version) else { return Ok(None) };
+        let k = (id.clone(), at.clone());
         if let Some(app) = self.apps.get(&k).await {
             return Ok(Some(app));
         }
-        let Some(body) = self.ask(&format!("/v2/apps{id}/versions/{version}")).await? else { return Ok(None) };
+        let Some(body) = self.ask(&format!("/v2/apps{}/versions/{at}", escaped(id))).await? else { return Ok(None) };
         let app: App = marathon_model::from_json(&body).map_err(|e| Unavailable(format!("app {id} version {version}: {e}")))?;
         self.apps.insert(k, app.clone()).await;
         Ok(Some(app))
     }
 
     async fn root_at(&self, version: &str, flavour: Flavour) -> Result<Option<Arc<Group>>, Unavailable> {
-        if let Some(root) = self.roots.get(&key(version)).await {
+        let Some(at) = timestamp(version) else { return Ok(None) };
+        if let Some(root) = self.roots.get(&at).await {
             return Ok(Some(root));
         }
-        let Some(body) = self.ask(&format!("/v2/groups/versions/{version}?{WHOLE_TREE}")).await? else { return Ok(None) };
+        let Some(body) = self.ask(&format!("/v2/groups/versions/{at}?{WHOLE_TREE}")).await? else { return Ok(None) };
         let root = tokio::task::spawn_blocking(move || crate::live_model::parse_root(&body, flavour))
             .await
             .map_err(|e| Unavailable(e.to_string()))?
@@ -133,7 +136,28 @@ impl FetchMissing {
 
 /// A version as a key: the same instant however it is spelled.
 fn key(version: &str) -> String {
-    Timestamp::parse(version).map(|t| t.to_joda()).unwrap_or_else(|_| version.to_string())
+    timestamp(version).unwrap_or_else(|| version.to_string())
+}
+
+/// A version as Marathon writes it (and as it may go into a URL), if it is a timestamp at all.
+fn timestamp(version: &str) -> Option<String> {
+    Timestamp::parse(version).ok().map(|t| t.to_joda())
+}
+
+/// An app id as a URL path (`/a/b`), each segment percent-encoded: an id comes from the client.
+fn escaped(id: &PathId) -> String {
+    id.segments()
+        .iter()
+        .map(|s| {
+            s.bytes().fold(String::from("/"), |mut out, b| {
+                match b {
+                    b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(char::from(b)),
+                    _ => out.push_str(&format!("%{b:02X}")),
+                }
+                out
+            })
+        })
+        .collect()
 }
 
 /// The `version` of deployment `id` in a `GET /v2/deployments` answer.
@@ -158,6 +182,14 @@ fn version_before(listed: &[u8], version: &str) -> Result<Option<String>, Unavai
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_a_client_sent_cannot_steer_the_proxys_own_reads() {
+        assert_eq!(escaped(&PathId::parse("/team/app")), "/team/app");
+        assert_eq!(escaped(&PathId::from_segments(["a?b", "c/../d", "e f"].map(String::from))), "/a%3Fb/c%2F..%2Fd/e%20f");
+        assert_eq!(timestamp("2017-01-01T00:00:00Z").as_deref(), Some("2017-01-01T00:00:00.000Z"));
+        assert_eq!(timestamp("../../v2/info"), None);
+    }
 
     #[test]
     fn a_deployment_is_found_by_id_and_its_original_is_the_version_before() {
