@@ -11,7 +11,6 @@ mod harness;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use harness::*;
 
@@ -23,7 +22,7 @@ fn python_script(script: &str, args: &[&str]) -> std::process::Output {
     cmd.arg(Path::new(REPO).join("tests/clients").join(script)).args(args);
     cmd.env("PYTHONUNBUFFERED", "1").env_remove("http_proxy").env_remove("HTTP_PROXY");
     cmd.env("NO_PROXY", "127.0.0.1").env("no_proxy", "127.0.0.1");
-    run_with_timeout(cmd, Duration::from_secs(120))
+    run_to_end(cmd)
 }
 
 fn marathon_deploy(args: &[&str], cwd: &Path) -> std::process::Output {
@@ -31,7 +30,7 @@ fn marathon_deploy(args: &[&str], cwd: &Path) -> std::process::Output {
     let mut cmd = Command::new(venv.join("bin/marathon-deploy"));
     cmd.args(args).current_dir(cwd).env("PYTHONUNBUFFERED", "1");
     cmd.env("NO_PROXY", "127.0.0.1").env("no_proxy", "127.0.0.1");
-    run_with_timeout(cmd, Duration::from_secs(120))
+    run_to_end(cmd)
 }
 
 /// Asserts that a rejection text is the proxy's explanation: the limit, the numbers, the way out.
@@ -137,6 +136,50 @@ fn marathon_python_shows_the_proxys_rejection_and_the_way_out_stays_open() {
     assert_eq!(app_count(&stack), created - 1);
 }
 
+/// marathon-python's raw response to a write the proxy admits near the wall: Marathon's 201, and
+/// the proxy's `Warning: 299` header, which the script prints (marathon-python's models drop it).
+#[test]
+fn marathon_python_gets_the_warning_of_a_write_near_the_limit() {
+    venv(); // fail first, with what to do, when the venv is missing
+    let stack = Stack::start(StackOpts { zk_max_node_size: LIMIT, ..StackOpts::default() });
+    let dir = TempDir::new("warning");
+    let app = serde_json::json!({"id": "/near/last", "cmd": "sleep 1000", "instances": 1, "cpus": 0.1, "mem": 32}).to_string();
+    let file = dir.write("app.json", &app);
+    fill_until_the_proxy_would_warn(&stack, &app);
+
+    let out = python_script("marathon_python_warning.py", &[&stack.proxy_url, file.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{}\n{}", show(&out), stack.logs());
+    assert!(stdout.lines().any(|l| l == "STATUS 201"), "{}", show(&out));
+    let warning = stdout.lines().find_map(|l| l.strip_prefix("WARNING ")).unwrap_or_else(|| panic!("{}", show(&out)));
+    assert!(warning.starts_with("299 - \"marathon-admission"), "{warning}");
+    assert!(warning.contains(&format!("{LIMIT}-byte limit")), "{warning}");
+    let status = http().get(format!("{}/v2/apps/near/last", stack.sim_url)).send().unwrap().status();
+    assert_eq!(status, 200, "a warned write reaches Marathon");
+}
+
+/// Creates apps through the proxy until its dry run of `app` says `warn`: the root is then near
+/// the limit, and `app` still fits.
+fn fill_until_the_proxy_would_warn(stack: &Stack, app: &str) {
+    let c = http();
+    let check = format!("{}/admission/v1/check?method=POST&path=/v2/apps", stack.proxy_url);
+    for i in 0..100 {
+        let dry_run = c.post(&check).header("content-type", "application/json").body(app.to_owned()).send().unwrap().text().unwrap();
+        let decision: serde_json::Value = serde_json::from_str(&dry_run).unwrap_or_else(|e| panic!("{e}: {dry_run}"));
+        match decision["decision"].as_str() {
+            Some("warn") => return,
+            Some("allow") => {}
+            _ => panic!("the app would not fit any more, and never warned: {dry_run}"),
+        }
+        let env: serde_json::Map<String, serde_json::Value> =
+            (0..12).map(|k| (format!("VAR_{k:03}"), format!("some-configuration-value-{k:04}-0123456789abcdef").into())).collect();
+        let filler = serde_json::json!({"id": format!("/fill/app-{i:03}"), "cmd": "sleep 1000", "instances": 1, "cpus": 0.1, "mem": 32, "env": env});
+        let r = c.post(format!("{}/v2/apps", stack.proxy_url)).header("content-type", "application/json").body(filler.to_string()).send().unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().unwrap_or_default());
+    }
+    panic!("100 apps and the proxy still would not warn");
+}
+
 #[test]
 fn marathon_deploy_deploys_json_files_follows_deployments_and_shows_the_rejection() {
     venv(); // fail first, with what to do, when the venv is missing
@@ -235,7 +278,7 @@ fn readme_curl_lines_work_against_a_running_proxy() {
     let mut cmd = Command::new("bash");
     cmd.args(["-eu", "-c", &script]).current_dir(dir.path());
     cmd.env("NO_PROXY", "127.0.0.1").env("no_proxy", "127.0.0.1");
-    let out = run_with_timeout(cmd, Duration::from_secs(120));
+    let out = run_to_end(cmd);
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "{}\n{}", show(&out), stack.logs());
 

@@ -173,15 +173,11 @@ fn credentials_in_query_strings_are_never_shown() {
     let decisions = c.get(format!("{}/admission/v1/decisions", stack.proxy_url)).send().unwrap().text().unwrap();
     shown.push_str(&decisions);
     shown.push_str(&c.get(format!("{}/metrics", stack.admin_url)).send().unwrap().text().unwrap());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let audit_text = loop {
-        // The audit file is written by a thread of its own: wait for the three decisions.
+    // The audit file is written by a thread of its own: wait for the three decisions.
+    let audit_text = eventually_blocking("three decisions in the audit log", || {
         let text = std::fs::read_to_string(&audit_file).unwrap_or_default();
-        if text.lines().count() >= 3 || std::time::Instant::now() > deadline {
-            break text;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+        (text.lines().count() >= 3).then_some(text)
+    });
     assert_eq!(audit_text.lines().count(), 3, "{audit_text}");
     shown.push_str(&audit_text);
     for redacted in ["access_token=<redacted>&force=true", "x-signature=<redacted>", "password=<redacted>"] {

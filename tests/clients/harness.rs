@@ -1,15 +1,18 @@
-//! Shared by `tests/real_clients.rs` and `tests/deploy_files.rs` (included with `#[path]`): the
-//! binary started as a Marathon simulator and as the proxy in front of it, on free loopback ports,
-//! killed on drop; the Python venv that `.ci/run` creates.
+//! Shared by the end-to-end tests at the root (included with `#[path]`): the binary started as a
+//! Marathon simulator and as the proxy in front of it, on free loopback ports, killed on drop; the
+//! Python venv that `.ci/run` creates; and the suite's one way to wait ([`eventually_blocking`],
+//! the very file the crates' tests use).
 #![allow(dead_code)]
+
+#[path = "../../crates/proxy/tests/common/eventually.rs"]
+mod eventually;
+pub use eventually::*;
 
 use std::fs;
 use std::io::Read;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_marathon-admission");
 pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
@@ -17,9 +20,9 @@ pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
 /// Environment variable naming the venv with `marathon` and `marathon-deploy`; default `.ci/venv`.
 pub const VENV_ENV: &str = "MARATHON_ADMISSION_CLIENTS_VENV";
 
-/// A port that was free a moment ago (bind port 0, read it, release it).
+/// A port that was free a moment ago, outside the range outgoing connections take theirs from.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    marathon_sim::testing::free_port().expect("a free loopback port")
 }
 
 /// A scratch directory removed on drop.
@@ -106,24 +109,23 @@ impl Drop for Child {
 }
 
 pub fn http() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().unwrap()
+    // A request that hangs fails, after the same patience as any wait.
+    reqwest::blocking::Client::builder().timeout(PATIENCE).build().unwrap()
 }
 
-/// Polls `url` until it answers 200, while `child` is alive; panics with its log after `limit`.
-pub fn wait_200(child: &mut Child, url: &str, limit: Duration) {
+/// Polls `url` until it answers 200, while `child` is alive; fails with its log.
+pub fn wait_200(child: &mut Child, url: &str) {
     let c = http();
-    let start = Instant::now();
-    let mut last = String::new();
-    while start.elapsed() < limit {
+    let log = child.log.clone();
+    let what = showing(format!("{url} answers 200 ({})", child.what), || format!("its output:\n{}", fs::read_to_string(&log).unwrap_or_default()));
+    eventually_blocking(what, || {
         child.check_alive();
         match c.get(url).send() {
-            Ok(r) if r.status() == 200 => return,
-            Ok(r) => last = format!("{} {}", r.status(), r.text().unwrap_or_default()),
-            Err(e) => last = e.to_string(),
+            Ok(r) if r.status() == 200 => Ok(()),
+            Ok(r) => Err(format!("{} {}", r.status(), r.text().unwrap_or_default())),
+            Err(e) => Err(e.to_string()),
         }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("{url} not ready after {limit:?} (last: {last}); {} output:\n{}", child.what, child.log_text());
+    })
 }
 
 /// How to start a simulator + proxy pair.
@@ -207,7 +209,7 @@ impl Stack {
             Some(c) => format!("http://{c}@{sim_addr}/ping"),
             None => format!("{sim_url}/ping"),
         };
-        wait_200(&mut sim, &ping, Duration::from_secs(30));
+        wait_200(&mut sim, &ping);
 
         let config = dir.write(
             "proxy.toml",
@@ -237,7 +239,7 @@ impl Stack {
         );
         let admin_url = format!("http://{admin_addr}");
         if opts.wait_ready {
-            wait_200(&mut proxy, &format!("{admin_url}/readyz"), Duration::from_secs(30));
+            wait_200(&mut proxy, &format!("{admin_url}/readyz"));
         }
         Stack {
             proxy,
@@ -254,7 +256,7 @@ impl Stack {
     /// Waits until the proxy's `/readyz` answers 200.
     pub fn wait_ready(&mut self) {
         let url = format!("{}/readyz", self.admin_url);
-        wait_200(&mut self.proxy, &url, Duration::from_secs(30));
+        wait_200(&mut self.proxy, &url);
     }
 
     /// The logs of both processes, for assertion messages.
@@ -297,32 +299,36 @@ pub fn venv() -> PathBuf {
     dir
 }
 
-/// Runs `program args` with a time limit; returns its output (stdout, stderr, status).
-pub fn run_with_timeout(mut cmd: Command, limit: Duration) -> Output {
+/// Runs `cmd` to its end; returns its output (stdout, stderr, status). Still running after
+/// [`PATIENCE`], it is a hang: killed, and the failure shows what it printed.
+pub fn run_to_end(mut cmd: Command) -> Output {
     let dir = TempDir::new("out");
     let out = fs::File::create(dir.0.join("out")).unwrap();
     let err = fs::File::create(dir.0.join("err")).unwrap();
-    let mut child = cmd.stdin(Stdio::null()).stdout(out).stderr(err).spawn().unwrap();
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "{cmd:?} did not finish within {limit:?}; stdout:\n{}\nstderr:\n{}",
-                fs::read_to_string(dir.0.join("out")).unwrap_or_default(),
-                fs::read_to_string(dir.0.join("err")).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    let what = format!("{cmd:?} finishes");
+    let mut child = KilledOnDrop(cmd.stdin(Stdio::null()).stdout(out).stderr(err).spawn().unwrap());
+    let printed = || {
+        format!(
+            "stdout:\n{}\nstderr:\n{}",
+            fs::read_to_string(dir.0.join("out")).unwrap_or_default(),
+            fs::read_to_string(dir.0.join("err")).unwrap_or_default()
+        )
     };
+    let status = eventually_blocking(showing(what, printed), || child.0.try_wait().unwrap());
     Output {
         status,
         stdout: fs::read(dir.0.join("out")).unwrap(),
         stderr: fs::read(dir.0.join("err")).unwrap(),
+    }
+}
+
+/// A process killed (and reaped) on drop: a test that fails while it runs leaves nothing behind.
+struct KilledOnDrop(std::process::Child);
+
+impl Drop for KilledOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 

@@ -18,8 +18,8 @@ if not hasattr(collections, "Iterable"):
 import queue
 import sys
 import threading
-import time
 
+from eventually import eventually, next_from
 from marathon import MarathonClient
 from marathon.models import MarathonApp, MarathonGroup
 
@@ -31,12 +31,8 @@ def ok(step):
     print("OK " + step, flush=True)
 
 
-def wait_deployments_done(timeout=20.0):
-    deadline = time.time() + timeout
-    while client.list_deployments():
-        if time.time() > deadline:
-            raise AssertionError("deployments still running after %ss" % timeout)
-        time.sleep(0.1)
+def wait_deployments_done():
+    eventually("the deployments finish", lambda: not client.list_deployments())
 
 
 # The event stream, read through the proxy in the background (a short read: a daemon thread).
@@ -49,7 +45,9 @@ def read_events():
 
 
 threading.Thread(target=read_events, daemon=True).start()
-time.sleep(0.5)  # let the stream subscribe before the first write
+# Subscribed once Marathon says so: its first event on a stream, before the first write.
+attached = next_from(events, "the event stream attaches")
+assert attached.event_type == "event_stream_attached", attached.event_type
 
 assert client.ping().strip() in (b"pong", b'"pong"'), client.ping()
 ok("ping")
@@ -140,14 +138,12 @@ assert client.list_apps() == [], client.list_apps()
 ok("delete app")
 
 # --- the event stream, read through the proxy ---------------------------------------------------
-seen = []
-deadline = time.time() + 5
-while time.time() < deadline:
-    try:
-        seen.append(events.get(timeout=0.2))
-    except queue.Empty:
-        if seen:
-            break
+# The writes above made these: read until they have come, then whatever else is there.
+seen = [attached]
+wanted = {"api_post_event", "deployment_success"}
+while not wanted <= {e.event_type for e in seen}:
+    seen.append(next_from(events, "events of types %s" % sorted(wanted - {e.event_type for e in seen})))
+while not events.empty():
+    seen.append(events.get())
 types = sorted({e.event_type for e in seen})
-assert seen, "no event read from /v2/events through the proxy"
 ok("events %d types %s" % (len(seen), ",".join(types)))

@@ -17,8 +17,8 @@ if not hasattr(collections, "Iterable"):
     collections.Iterable = collections.abc.Iterable
 
 import sys
-import time
 
+from eventually import eventually
 from marathon import MarathonClient, MarathonHttpError
 from marathon.models import MarathonApp, MarathonGroup
 
@@ -31,9 +31,7 @@ def env(n):
 
 
 def wait_deployments_done():
-    deadline = time.time() + 20
-    while client.list_deployments() and time.time() < deadline:
-        time.sleep(0.1)
+    eventually("the deployments finish", lambda: not client.list_deployments())
 
 
 rejected = None

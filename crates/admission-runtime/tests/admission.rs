@@ -4,7 +4,6 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use common::admission_setup::*;
 use common::*;
@@ -17,6 +16,13 @@ const LIMIT: u64 = 20_000;
 
 async fn setup(state: Option<Group>, extra: &str) -> Setup {
     setup_with(sim_legacy(LIMIT, state), &format!("zk_max_node_size = {LIMIT}\nresync_interval_ms = 200\n{extra}")).await
+}
+
+async fn model_has_app(a: &Admission, id: &str) -> bool {
+    match a.model().snapshot().await {
+        Some(s) => s.root.find_app(&marathon_model::PathId::parse(id)).is_some(),
+        None => false,
+    }
 }
 
 #[tokio::test]
@@ -62,9 +68,13 @@ async fn growing_write_past_the_limit_gets_the_proxys_422_and_warns_before() {
 
 #[tokio::test]
 async fn small_write_passes_untouched() {
-    let s = setup(None, "").await;
+    // The ledger's own timeout far beyond the test's patience: only the model can let a write go.
+    let s = setup(None, &format!("ledger_timeout_ms = {}", 10 * PATIENCE.as_millis())).await;
     let c = client();
     let (status, headers, body) = fetch(&c, req("POST", &s.proxy.url("/v2/apps"), &app_body("/a", 1))).await;
+    // Admitted and answered, the write stays charged in the ledger (nothing has read the ledger
+    // since, so nothing could have let it go).
+    assert_eq!(s.admission.ledger_len(), 1, "the admitted write is in the ledger");
     let (d_status, d_headers, d_body) = fetch(&c, req("POST", &format!("{}/v2/apps", s.sim.url()), &app_body("/b", 1))).await;
     assert_eq!(status, 201);
     assert_eq!(status, d_status);
@@ -86,7 +96,17 @@ async fn small_write_passes_untouched() {
     let (status, _, body) = fetch(&c, req("POST", &s.proxy.url("/v2/apps"), "{not json")).await;
     assert!(!is_our_rejection(status, &body));
     assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
-    assert!(s.admission.ledger_len() <= 1);
+    assert_eq!(s.admission.ledger_len(), 1, "a body Marathon refuses is not charged");
+    // Once a model synced after Marathon's answer shows the write, the next decision (here a dry
+    // run, which reads the ledger too) lets it go.
+    let check = s.proxy.url("/admission/v1/check?method=POST&path=/v2/apps");
+    eventually("the ledger lets the write go once the model shows it", || async {
+        let (_, _, body) = fetch(&client(), req("POST", &check, &app_body("/c", 1))).await;
+        json(&body)["pending_writes"] == 0
+    })
+    .await;
+    assert_eq!(s.admission.ledger_len(), 0);
+    assert!(model_has_app(&s.admission, "/a").await, "let go before the model showed it");
     s.proxy.shutdown().await.unwrap();
     s.sim.shutdown().await;
 }
@@ -110,7 +130,7 @@ async fn deletions_pass_and_direct_changes_are_seen() {
     // Behind the proxy's back.
     let (status, _, body) = fetch(&c, req("DELETE", &format!("{}/v2/groups/big", s.sim.url()), "")).await;
     assert!(status.is_success(), "{status} {}", String::from_utf8_lossy(&body));
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    eventually("the model shows the direct deletion", || async { !model_has_app(&s.admission, "/big/app-01").await }).await;
     let (status, _, body) = fetch(&c, req("POST", &s.proxy.url("/v2/apps"), &app_body("/small", 1))).await;
     assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
     s.proxy.shutdown().await.unwrap();

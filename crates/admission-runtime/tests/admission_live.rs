@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
 use common::admission_setup::*;
 use common::*;
 use marathon_model::ops::{apply, parse_write, Flavour, NoHistory};
@@ -20,14 +18,6 @@ fn big_seed(n: usize, group: &str) -> Group {
     Group::parse(seed.to_string().as_bytes()).unwrap()
 }
 
-async fn wait_for(what: &str, deadline: Duration, mut f: impl FnMut() -> bool) {
-    let t0 = Instant::now();
-    while !f() {
-        assert!(t0.elapsed() < deadline, "{what}: not within {deadline:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 async fn model_has_app(a: &Admission, id: &str) -> bool {
     match a.model().snapshot().await {
         Some(s) => s.root.find_app(&PathId::parse(id)).is_some(),
@@ -35,39 +25,25 @@ async fn model_has_app(a: &Admission, id: &str) -> bool {
     }
 }
 
-/// With polling slowed to a minute, a change made directly on the simulator reaches the model
-/// through `/v2/events` within 1 s (app created: `api_post_event`; group deleted:
-/// `group_change_success` → resync).
+/// With polling slowed to an hour (far beyond the test's patience), a change made directly on
+/// the simulator reaches the model through `/v2/events` (app created: `api_post_event`; group
+/// deleted: `group_change_success` → resync).
 #[tokio::test]
-async fn direct_changes_reach_the_model_within_one_second_through_events() {
+async fn direct_changes_reach_the_model_through_events() {
     let s = setup_with(
         sim_legacy(1_024_000, None),
-        "resync_interval_ms = 60000\nevents_resync_interval_ms = 60000\naudit_log = \"off\"",
+        "resync_interval_ms = 3600000\nevents_resync_interval_ms = 3600000\naudit_log = \"off\"",
     )
     .await;
     let m = s.admission.model().clone();
-    wait_for("event stream up", Duration::from_secs(5), || m.metrics.event_stream_up.get() == 1).await;
+    eventually("the event stream is up", || async { m.metrics.event_stream_up.get() == 1 }).await;
     let c = client();
     let (status, _, body) = fetch(&c, req("POST", &format!("{}/v2/apps", s.sim.url()), &app_body("/direct/one", 2))).await;
     assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
-    let t0 = Instant::now();
-    loop {
-        if model_has_app(&s.admission, "/direct/one").await {
-            break;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(1), "created app not in the model within 1 s");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually("the created app is in the model", || model_has_app(&s.admission, "/direct/one")).await;
     let (status, _, _) = fetch(&c, req("DELETE", &format!("{}/v2/groups/direct", s.sim.url()), "")).await;
     assert!(status.is_success());
-    let t0 = Instant::now();
-    loop {
-        if !model_has_app(&s.admission, "/direct/one").await {
-            break;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(1), "deleted group still in the model after 1 s");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually("the deleted group has left the model", || async { !model_has_app(&s.admission, "/direct/one").await }).await;
     s.proxy.shutdown().await.unwrap();
     s.sim.shutdown().await;
 }
@@ -121,10 +97,9 @@ async fn dry_run_audit_log_and_metrics() {
     r.headers_mut().insert("authorization", "Basic Y2ktYm90Omh1bnRlcjI=".parse().unwrap());
     let (status, _, body) = fetch(&c, r).await;
     assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
-    let mut lines = Vec::new();
-    wait_for("three audit lines", Duration::from_secs(5), || {
-        lines = std::fs::read_to_string(&audit).unwrap_or_default().lines().map(String::from).collect();
-        lines.len() >= 3
+    let lines: Vec<String> = eventually("three audit lines", || async {
+        let lines: Vec<String> = std::fs::read_to_string(&audit).unwrap_or_default().lines().map(String::from).collect();
+        (lines.len() >= 3).then_some(lines)
     })
     .await;
     let all = lines.join("\n");
@@ -139,7 +114,6 @@ async fn dry_run_audit_log_and_metrics() {
     assert_eq!(last["dry_run"], false);
     assert_eq!(last["limit_bytes"], 20_000);
     assert!(last["predicted_bytes"].as_u64().is_some() && last["current_bytes"].as_u64().is_some());
-    assert!(last["decision_ms"].as_f64().unwrap() >= 0.0);
     assert!(last["client"].as_str().unwrap().starts_with("127.0.0.1:"));
     assert!(last["time"].as_str().is_some());
     let first: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
@@ -158,6 +132,16 @@ async fn dry_run_audit_log_and_metrics() {
         assert!(metrics.contains(needle), "missing {needle} in\n{metrics}");
     }
     assert!(!metrics.contains("TOPSECRET"));
+    // The line's `decision_ms` is the decision's own time: what the histogram observed for the one
+    // real write (dry runs are not observed), in milliseconds.
+    let observed = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("marathon_admission_proxy_admission_decision_seconds_sum{"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no decision_seconds_sum in\n{metrics}"));
+    let ms = last["decision_ms"].as_f64().unwrap();
+    assert!(ms > 0.0 && (ms - observed * 1000.0).abs() <= 1e-9 * ms, "decision_ms {ms}, observed {observed} s");
     s.proxy.shutdown().await.unwrap();
     s.sim.shutdown().await;
 }

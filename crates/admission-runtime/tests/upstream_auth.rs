@@ -5,7 +5,7 @@
 mod common;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use common::admission_setup::*;
@@ -76,17 +76,13 @@ async fn without_credentials_readyz_and_a_write_say_marathon_wants_them() {
     let sim_config = marathon_sim::SimConfig { http_credentials: Some(("ops".into(), "pw".into())), ..sim_legacy(LIMIT, None) };
     let s = setup_unready(sim_config, ADMISSION, |_, _| {}).await;
     let c = client();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let body = loop {
+    let body = eventually("/readyz names the 401", || async {
         let (status, _, body) = fetch(&c, get(&s.proxy.admin_url("/readyz"))).await;
         assert_eq!(status, 503, "ready without credentials: {}", String::from_utf8_lossy(&body));
         let text = String::from_utf8_lossy(&body).into_owned();
-        if text.contains("401") {
-            break text;
-        }
-        assert!(Instant::now() < deadline, "/readyz never named the 401: {text}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+        if text.contains("401") { Ok(text) } else { Err(text) }
+    })
+    .await;
     assert!(body.contains("requires authentication") && body.contains("[upstream.auth]"), "{body}");
     assert!(!body.contains("unreachable"), "{body}");
     let (status, _, body) = fetch(&c, req("POST", &s.proxy.url("/v2/apps"), &huge_app("/big/one"))).await;
@@ -125,15 +121,19 @@ async fn a_dcos_service_account_logs_in_and_renews_its_token_without_a_failed_de
     assert!(s.sim.auth_stats().logins >= 1);
     let c = client();
     // Decisions keep coming while tokens expire (TTL 2 s) and are renewed: none fails.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut decisions = 0;
-    while s.sim.auth_stats().logins < 4 {
-        assert!(Instant::now() < deadline, "the token was never renewed: {:?}", s.sim.auth_stats());
-        let (status, _, body) = fetch(&c, req("POST", &s.proxy.url("/v2/apps"), &huge_app(&format!("/big/a{decisions}")))).await;
-        assert!(is_our_rejection(status, &body), "decision {decisions}: {status} {}", String::from_utf8_lossy(&body));
-        decisions += 1;
+    let decisions = std::sync::atomic::AtomicUsize::new(0);
+    eventually("the token is renewed three times", || async {
+        let n = decisions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (status, _, body) = fetch(&c, req("POST", &s.proxy.url("/v2/apps"), &huge_app(&format!("/big/a{n}")))).await;
+        assert!(is_our_rejection(status, &body), "decision {n}: {status} {}", String::from_utf8_lossy(&body));
+        // Paces the decisions: a steady trickle across the renewals, not a flood.
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        match s.sim.auth_stats().logins >= 4 {
+            true => Ok(()),
+            false => Err(format!("{:?}", s.sim.auth_stats())),
+        }
+    })
+    .await;
     let (status, _, _) = fetch(&c, get(&s.proxy.admin_url("/readyz"))).await;
     assert_eq!(status, 200);
     s.proxy.shutdown().await.unwrap();

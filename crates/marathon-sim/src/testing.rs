@@ -29,10 +29,20 @@ pub struct ZooKeeper {
 impl ZooKeeper {
     /// Starts a standalone server on 127.0.0.1 and a free port, and waits until it answers `ruok`.
     pub fn start() -> anyhow::Result<ZooKeeper> {
+        Self::start_with_fsync(true)
+    }
+
+    /// As [`ZooKeeper::start`], with `forceSync=no`: its transaction log is not fsync'd. For
+    /// benchmarks only, to tell what a ledger costs apart from the disk under the ensemble.
+    pub fn start_without_fsync() -> anyhow::Result<ZooKeeper> {
+        Self::start_with_fsync(false)
+    }
+
+    fn start_with_fsync(fsync: bool) -> anyhow::Result<ZooKeeper> {
         // Another process may grab the port between probe and bind: retry a few times.
         let mut last_err = None;
         for _ in 0..3 {
-            match Self::start_once() {
+            match Self::start_once(fsync) {
                 Ok(zk) => return Ok(zk),
                 Err(err) => last_err = Some(err),
             }
@@ -40,7 +50,7 @@ impl ZooKeeper {
         Err(last_err.unwrap())
     }
 
-    fn start_once() -> anyhow::Result<ZooKeeper> {
+    fn start_once(fsync: bool) -> anyhow::Result<ZooKeeper> {
         let port = free_port()?;
         let dir = tempfile::Builder::new().prefix("sim-zk-").tempdir()?;
         let data = dir.path().join("data");
@@ -51,8 +61,9 @@ impl ZooKeeper {
             format!(
                 "tickTime=2000\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
                  admin.enableServer=false\n4lw.commands.whitelist=ruok,srvr,stat,dump\n\
-                 maxClientCnxns=200\n",
-                data.display()
+                 maxClientCnxns=200\nforceSync={}\n",
+                data.display(),
+                if fsync { "yes" } else { "no" }
             ),
         )?;
         let log = std::fs::File::create(dir.path().join("zookeeper.log"))?;
@@ -180,8 +191,28 @@ pub fn four_letter(addr: SocketAddr, word: &str) -> std::io::Result<String> {
     Ok(out)
 }
 
-/// A loopback port that was free a moment ago.
+/// A loopback port that was free a moment ago, for a process a test starts.
+///
+/// Not one the kernel hands out (`127.0.0.1:0`): those come from the ephemeral range, where every
+/// outgoing connection of a busy test run also takes its port, so the child that binds it a
+/// moment later can find it taken. These come from below that range (Linux: 32768 and up), at a
+/// random place per process, and are never handed out twice by one process.
 pub fn free_port() -> std::io::Result<u16> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let seed = || {
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        (t ^ std::process::id().wrapping_mul(2_654_435_761)) % SPAN
+    };
+    let _ = NEXT.compare_exchange(u32::MAX, seed(), Ordering::SeqCst, Ordering::SeqCst);
+    for _ in 0..SPAN {
+        let port = (FIRST + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
     let listener = TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
 }

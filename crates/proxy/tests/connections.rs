@@ -6,7 +6,6 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use common::*;
 use http::StatusCode;
@@ -14,24 +13,12 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
-/// Far more than anything here should take: only a broken proxy reaches it.
-const PATIENCE: Duration = Duration::from_secs(60);
-
 async fn silent(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
         out.push(TcpStream::connect(addr).await.unwrap());
     }
     out
-}
-
-/// Polls `check` until it holds; panics with `what` after [`PATIENCE`].
-async fn eventually<F: std::future::Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
-    let start = std::time::Instant::now();
-    while !check().await {
-        assert!(start.elapsed() < PATIENCE, "{what}: not after {PATIENCE:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Everything read until the connection closes (EOF, or a reset).
@@ -52,7 +39,7 @@ fn reading(streams: Vec<TcpStream>) -> Vec<JoinHandle<Vec<u8>>> {
 
 /// What a connection read before it was closed; panics if it is still open after [`PATIENCE`].
 async fn closed(h: JoinHandle<Vec<u8>>) -> Vec<u8> {
-    tokio::time::timeout(PATIENCE, h).await.unwrap_or_else(|_| panic!("still open after {PATIENCE:?}")).unwrap()
+    no_hang("the connection is closed", h).await.unwrap()
 }
 
 async fn metrics(p: &RunningProxy) -> String {
@@ -225,7 +212,7 @@ async fn connect_is_refused_at_once_and_never_forwarded() {
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     let answer = loop {
-        let n = tokio::time::timeout(PATIENCE, s.read(&mut buf)).await.expect("an answer").unwrap();
+        let n = no_hang("an answer to CONNECT", s.read(&mut buf)).await.unwrap();
         assert!(n > 0, "closed without an answer: {:?}", String::from_utf8_lossy(&got));
         got.extend_from_slice(&buf[..n]);
         let text = String::from_utf8_lossy(&got).into_owned();

@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use common::*;
 use http::Request;
@@ -22,10 +20,10 @@ async fn open_stream(c: &TestClient, url: &str) -> http::Response<Incoming> {
     resp
 }
 
-/// Reads frames until `want` is contained in what was read, with a functional deadline.
-async fn read_until(body: &mut Incoming, want: &str, deadline: Duration) -> String {
+/// Reads frames until `want` is contained in what was read.
+async fn read_until(body: &mut Incoming, want: &str) -> String {
     let mut got = String::new();
-    let r = tokio::time::timeout(deadline, async {
+    let r = tokio::time::timeout(PATIENCE, async {
         while !got.contains(want) {
             match body.frame().await {
                 Some(Ok(f)) => {
@@ -38,22 +36,12 @@ async fn read_until(body: &mut Incoming, want: &str, deadline: Duration) -> Stri
         }
     })
     .await;
-    assert!(r.is_ok(), "did not get {want:?} within {deadline:?}; got {got:?}");
+    assert!(r.is_ok(), "did not get {want:?} after {PATIENCE:?}; got {got:?}");
     got
 }
 
-async fn wait_for(mut cond: impl FnMut() -> bool, what: &str) {
-    for _ in 0..200 {
-        if cond() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
 #[tokio::test]
-async fn frames_arrive_one_by_one_and_promptly() {
+async fn frames_arrive_one_by_one() {
     let m = fake_marathon("m1", None).await;
     let p = start_proxy(test_config(&[m.url()])).await;
     let c = client();
@@ -62,21 +50,22 @@ async fn frames_arrive_one_by_one_and_promptly() {
     // Marathon's `Connection: close` is about its own connection: not passed on.
     assert!(proxied.headers().get("connection").is_none());
     let mut proxied = proxied.into_body();
-    wait_for(|| m.open_streams() == 2, "two streams on Marathon").await;
+    eventually("two streams on Marathon", || async { m.open_streams() == 2 }).await;
     // The query string reached Marathon as sent.
     assert!(m.requests_to("/v2/events").iter().all(|r| r.uri == "/v2/events?event_type=deployment_info"));
     assert!(m.requests_to("/v2/events").iter().all(|r| r.headers["accept"] == "text/event-stream"));
     for i in 0..5 {
         let frame = format!("event: deployment_info\r\ndata: {{\"n\":{i}}}\r\n\r\n");
         m.emit(&frame);
-        let a = read_until(&mut direct, &format!("\"n\":{i}"), Duration::from_secs(2)).await;
-        // Each frame is delivered on its own, long before the next is written: no buffering.
-        let b = read_until(&mut proxied, &format!("\"n\":{i}"), Duration::from_secs(2)).await;
+        let a = read_until(&mut direct, &format!("\"n\":{i}")).await;
+        // Each frame is delivered on its own, before the next is written: a proxy that buffered
+        // frames would hold this one back for good.
+        let b = read_until(&mut proxied, &format!("\"n\":{i}")).await;
         assert_eq!(a, b);
     }
     // Heartbeats (bare CRLF) pass too.
     m.emit("\r\n");
-    assert_eq!(read_until(&mut proxied, "\r\n", Duration::from_secs(2)).await, "\r\n");
+    assert_eq!(read_until(&mut proxied, "\r\n").await, "\r\n");
     drop(direct);
     drop(proxied);
     p.shutdown().await.unwrap();
@@ -88,41 +77,36 @@ async fn client_leaving_closes_marathons_stream() {
     let p = start_proxy(test_config(&[m.url()])).await;
     let c = client();
     let resp = open_stream(&c, &p.url("/v2/events")).await;
-    wait_for(|| m.open_streams() == 1, "stream open on Marathon").await;
+    eventually("the stream is open on Marathon", || async { m.open_streams() == 1 }).await;
     let text = String::from_utf8(fetch(&c, get(&p.admin_url("/metrics"))).await.2.to_vec()).unwrap();
     assert!(text.contains("marathon_admission_proxy_open_streams 1"), "{text}");
     drop(resp);
     drop(c); // closes the pooled client connection too
     // Marathon notices at its next write (as with a real socket); keep writing heartbeats.
     let c2 = client();
-    for _ in 0..200 {
-        if m.open_streams() == 0 {
-            break;
-        }
+    eventually("Marathon's stream closes when the client leaves", || async {
         m.emit("\r\n");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert_eq!(m.open_streams(), 0, "Marathon's stream must close when the client leaves");
+        m.open_streams() == 0
+    })
+    .await;
     let text = String::from_utf8(fetch(&c2, get(&p.admin_url("/metrics"))).await.2.to_vec()).unwrap();
     assert!(text.contains("marathon_admission_proxy_open_streams 0"), "{text}");
     p.shutdown().await.unwrap();
 }
 
+/// Shutdown ends open streams rather than waiting for them: with a grace period longer than the
+/// test's patience, a shutdown that waited for the stream would hang the test.
 #[tokio::test]
 async fn shutdown_ends_streams_and_returns() {
     let m = fake_marathon("m1", None).await;
-    let p = start_proxy(test_config(&[m.url()])).await;
+    let mut cfg = test_config(&[m.url()]);
+    cfg.listener.shutdown_grace_secs = 2 * PATIENCE.as_secs();
+    let p = start_proxy(cfg).await;
     let c = client();
     let mut body = open_stream(&c, &p.url("/v2/events")).await.into_body();
     m.emit("data: 1\r\n\r\n");
-    read_until(&mut body, "data: 1", Duration::from_secs(2)).await;
-    let done = tokio::time::timeout(Duration::from_secs(4), p.shutdown()).await;
-    assert!(done.is_ok(), "graceful shutdown must not wait for the stream");
-    done.unwrap().unwrap();
+    read_until(&mut body, "data: 1").await;
+    no_hang("graceful shutdown, a stream open", p.shutdown()).await.unwrap();
     // The client sees the end of the stream (clean end or closed connection), not a hang.
-    let end = tokio::time::timeout(Duration::from_secs(2), async {
-        while let Some(Ok(_)) = body.frame().await {}
-    })
-    .await;
-    assert!(end.is_ok());
+    no_hang("the end of the stream", async { while let Some(Ok(_)) = body.frame().await {} }).await;
 }

@@ -3,8 +3,8 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,6 +18,45 @@ fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
     let p = dir.path().join(name);
     std::fs::write(&p, text).unwrap();
     p
+}
+
+/// Replaces `path`'s content as a renewal does, dated a second after the content it replaces:
+/// the proxy notices a renewal by its modification time, which a coarse filesystem clock could
+/// otherwise leave unchanged.
+fn renew(path: &Path, text: &str) {
+    let before = std::fs::metadata(path).and_then(|m| m.modified()).unwrap();
+    std::fs::write(path, text).unwrap();
+    let file = std::fs::File::options().write(true).open(path).unwrap();
+    file.set_modified(before + Duration::from_secs(1)).unwrap();
+}
+
+/// What the proxy logs, kept for the test to read: the events that show what it did when
+/// nothing else does.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Logs {
+    /// Collects this thread's log events until the guard drops. `#[tokio::test]` runs the proxy's
+    /// tasks on the test's own thread, so this sees them.
+    fn capture(&self) -> tracing::subscriber::DefaultGuard {
+        let logs = self.clone();
+        tracing::subscriber::set_default(tracing_subscriber::fmt().with_ansi(false).with_writer(move || logs.clone()).finish())
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Logs {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[tokio::test]
@@ -94,6 +133,8 @@ async fn tls_connect(
 
 #[tokio::test]
 async fn https_listener_speaks_h2_and_http1_and_reloads_its_certificate() {
+    let logs = Logs::default();
+    let _logging = logs.capture();
     let dir = tempfile::tempdir().unwrap();
     let m = fake_marathon("m", None).await;
     let (ca1, cert1, key1) = make_ca_and_leaf(&["marathon-admission.test"]);
@@ -153,22 +194,17 @@ async fn https_listener_speaks_h2_and_http1_and_reloads_its_certificate() {
 
     // Renew the certificate (new CA): picked up without a restart.
     let (ca2, cert2, key2) = make_ca_and_leaf(&["marathon-admission.test"]);
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    std::fs::write(&key_file, &key2).unwrap();
-    std::fs::write(&cert_file, &cert2).unwrap();
-    let mut ok = false;
-    for _ in 0..60 {
-        if tls_connect(p.addr, &ca2, &[b"h2"]).await.is_ok() {
-            ok = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ok, "renewed certificate not served");
+    renew(&key_file, &key2);
+    renew(&cert_file, &cert2);
+    eventually("the renewed certificate is served", || async { tls_connect(p.addr, &ca2, &[b"h2"]).await.is_ok() }).await;
     assert!(tls_connect(p.addr, &ca1, &[b"h2"]).await.is_err());
-    // A broken renewal keeps the current certificate.
-    std::fs::write(&cert_file, "garbage").unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // A broken renewal keeps the current certificate: once the proxy has looked at it (and said
+    // so), the previous one is still served.
+    // (A refusal may be logged already: the key renewed before its certificate.)
+    let refusals = || logs.text().matches("listener certificate not reloaded").count();
+    let before = refusals();
+    renew(&cert_file, "garbage");
+    eventually("the proxy refuses the broken renewal", || async { refusals() > before }).await;
     assert!(tls_connect(p.addr, &ca2, &[b"h2"]).await.is_ok());
     drop(send);
     drop(send1);

@@ -84,7 +84,9 @@ fn check_state(name: &str, root: Group) {
     let cfg = StoreConfig::default();
     let warm = WarmState::prepare(&root, &cfg);
     let mut worst = 0u64;
-    for (what, target) in scenarios(&root) {
+    let scenarios = scenarios(&root);
+    let mut measured = 0;
+    for (what, target) in &scenarios {
         let exact = Estimator::new(cfg.clone()).deployment(&root, &target);
         let fast = warm.deployment(&target, &[]);
         assert_eq!(fast.estimate.plan_raw_bytes, exact.plan_raw_bytes, "{name}/{what}: raw length must be exact");
@@ -98,6 +100,7 @@ fn check_state(name: &str, root: Group) {
             fast.exact
         );
         assert!(err * 3 <= fast.error_bound || fast.exact && err == 0, "{name}/{what}: error {err} vs bound {}", fast.error_bound);
+        measured += usize::from(!fast.exact);
         worst = worst.max(err);
 
         // A threshold inside the bound sends the decision to the exact path.
@@ -105,6 +108,9 @@ fn check_state(name: &str, root: Group) {
         assert_eq!(near.estimate.plan_bytes, exact.plan_bytes, "{name}/{what}: near a threshold the result is exact");
     }
     println!("{name}: worst error {worst} bytes");
+    // Every change here is one the fast path estimates itself: had it handed them all to the exact
+    // path, the bound above would have been checked against nothing.
+    assert_eq!(measured, scenarios.len(), "{name}: the fast path estimated {measured} of {} changes", scenarios.len());
 }
 
 #[test]
@@ -132,12 +138,17 @@ fn small_uncompressed_state_is_exact() {
     let root = heroku_root(20, 2);
     let cfg = StoreConfig::default();
     let warm = WarmState::prepare(&root, &cfg);
-    for (what, target) in scenarios(&root) {
-        let exact = Estimator::new(cfg.clone()).deployment(&root, &target);
-        let fast = warm.deployment(&target, &[]);
+    let scenarios = scenarios(&root);
+    let mut checked = 0;
+    for (what, target) in &scenarios {
+        let exact = Estimator::new(cfg.clone()).deployment(&root, target);
+        let fast = warm.deployment(target, &[]);
         if !StoreConfig::default().compresses(fast.estimate.plan_raw_bytes.unwrap() as usize) {
             assert!(fast.exact, "{what}");
             assert_eq!(fast.estimate, exact, "{what}");
+            checked += 1;
         }
     }
+    // The state is small enough that no plan is compressed: every change was checked.
+    assert_eq!(checked, scenarios.len(), "only {checked} of {} plans were uncompressed", scenarios.len());
 }

@@ -1,7 +1,10 @@
-//! Test helpers: a tiny HTTP client and SSE reader against the in-process simulator.
+//! Test helpers: a tiny HTTP client and SSE reader against the in-process simulator, and the
+//! suite's one way to wait ([`eventually`], shared with the proxy's tests).
 #![allow(dead_code)]
 
-use std::time::Duration;
+#[path = "../../../proxy/tests/common/eventually.rs"]
+mod eventually;
+pub use eventually::*;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -62,13 +65,12 @@ pub async fn events(base: &str, query: &str) -> Incoming {
     res.into_body()
 }
 
-/// Reads SSE frames until `n` events arrived (or the timeout), returning `(event, data)`.
+/// Reads SSE frames until `n` events arrived (or the stream ended), returning `(event, data)`.
 pub async fn read_events(body: &mut Incoming, n: usize) -> Vec<(String, Value)> {
     let mut buf = String::new();
     let mut out = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while out.len() < n {
-        let frame = tokio::time::timeout_at(deadline, body.frame()).await.expect("events in time");
+        let frame = no_hang(format!("event {} of {n}", out.len() + 1), body.frame()).await;
         let Some(Ok(frame)) = frame else { break };
         if let Some(data) = frame.data_ref() {
             buf.push_str(std::str::from_utf8(data).unwrap());
@@ -96,11 +98,5 @@ pub async fn read_events(body: &mut Incoming, n: usize) -> Vec<(String, Value)> 
 
 /// Waits until `/v2/deployments` is empty.
 pub async fn settle(base: &str) {
-    for _ in 0..200 {
-        if get(base, "/v2/deployments").await.json().as_array().unwrap().is_empty() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("deployments did not finish");
+    eventually("the deployments finish", || async { get(base, "/v2/deployments").await.json().as_array().unwrap().is_empty() }).await;
 }

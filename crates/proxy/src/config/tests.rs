@@ -118,12 +118,11 @@ fn env_overrides() {
 #[test]
 fn shipped_proxy_toml_is_valid() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proxy.toml");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        let c = ProxyConfig::from_toml_str(&text, Some(&path)).unwrap();
-        assert!(c.wants_embedded());
-        assert_eq!(c.listen.to_string(), "127.0.0.1:8081");
-        assert_eq!(c.admin_listen.to_string(), "127.0.0.1:9102");
-    }
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let c = ProxyConfig::from_toml_str(&text, Some(&path)).unwrap();
+    assert!(c.wants_embedded());
+    assert_eq!(c.listen.to_string(), "127.0.0.1:8081");
+    assert_eq!(c.admin_listen.to_string(), "127.0.0.1:9102");
 }
 
 #[test]

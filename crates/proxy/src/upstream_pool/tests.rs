@@ -12,6 +12,11 @@ use tokio::net::TcpListener;
 use super::*;
 use crate::config::UpstreamConfig;
 
+// The integration tests' way to wait, shared rather than copied.
+#[path = "../../tests/common/eventually.rs"]
+mod eventually;
+use eventually::eventually;
+
 struct Server {
     url: String,
     accepted: Arc<AtomicUsize>,
@@ -37,6 +42,7 @@ async fn server(close_after_each: bool) -> Server {
             tokio::spawn(async move {
                 let svc = service_fn(move |req: Request<Incoming>| async move {
                     if req.uri().path() == "/slow" {
+                        // A slow answer, on purpose: requests sent together are in flight together.
                         tokio::time::sleep(Duration::from_millis(200)).await;
                     }
                     let text = match req.uri().path() {
@@ -153,10 +159,10 @@ async fn a_connection_marathon_closed_is_replaced() {
     let s = server(true).await;
     let pool = pool_with(8);
     let affinity = Affinity::new(pool.clone());
+    let kept_is_closed = || affinity.kept.lock().unwrap().as_ref().is_some_and(|(_, sender)| sender.is_closed());
     for _ in 0..3 {
         assert_eq!(send_and_read(&pool, &affinity, &s.url, "/ping", true).await, "/ping");
-        // Let the connection task see the close.
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        eventually("the kept connection is seen closed", || async { kept_is_closed() }).await;
     }
     assert_eq!(s.accepted.load(Ordering::SeqCst), 3);
     assert_eq!(pool.idle_count(), 0, "closed connections are not pooled");
@@ -217,6 +223,7 @@ async fn idle_connections_leave_after_the_idle_timeout() {
         ..UpstreamConfig::default()
     };
     let pool = UpstreamPool::new(&cfg).unwrap();
+    let idle_from = Instant::now();
     drop({
         let affinity = Affinity::new(pool.clone());
         send_and_read(&pool, &affinity, &s.url, "/x", true).await;
@@ -225,8 +232,9 @@ async fn idle_connections_leave_after_the_idle_timeout() {
     assert_eq!(pool.idle_count(), 1);
     let cancel = CancellationToken::new();
     let sweeper = tokio::spawn(UpstreamPool::sweep_loop(Arc::downgrade(&pool), cancel.clone()));
-    tokio::time::sleep(Duration::from_millis(1700)).await;
-    assert_eq!(pool.idle_count(), 0);
+    eventually("the idle connection leaves", || async { pool.idle_count() == 0 }).await;
+    // A lower bound: not before its time.
+    assert!(idle_from.elapsed() >= Duration::from_secs(1), "left after {:?}", idle_from.elapsed());
     cancel.cancel();
     sweeper.await.unwrap();
 }

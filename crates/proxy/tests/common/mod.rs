@@ -1,5 +1,10 @@
-//! Test fixtures: a fake Marathon (hyper server on 127.0.0.1:0), a running proxy, clients.
+//! Test fixtures: a fake Marathon (hyper server on 127.0.0.1:0), a running proxy, clients, and
+//! the suite's one way to wait ([`eventually`]).
 #![allow(dead_code)]
+
+#[path = "eventually.rs"]
+mod eventually;
+pub use eventually::*;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -208,10 +213,12 @@ async fn handle(state: Arc<FakeState>, req: Request<Incoming>) -> Result<Respons
                 .and_then(|q| q.strip_prefix("ms="))
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(100);
+            // A Marathon this slow, on purpose (requests in flight for a while).
             tokio::time::sleep(Duration::from_millis(ms)).await;
             resp(200, "text/plain", "done")
         }
         (_, "/slow") => {
+            // Longer than any response timeout the tests configure.
             tokio::time::sleep(Duration::from_secs(30)).await;
             resp(200, "text/plain", "late")
         }
@@ -220,6 +227,7 @@ async fn handle(state: Arc<FakeState>, req: Request<Incoming>) -> Result<Respons
             let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, BoxError>>(4);
             tokio::spawn(async move {
                 let _ = tx.send(Ok(Frame::data(Bytes::from_static(b"0123456789")))).await;
+                // The break comes mid-body, after a first part, as a real one does.
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 let _ = tx.send(Err("simulated reset".into())).await;
             });
@@ -390,15 +398,13 @@ pub async fn start_proxy_sharing(
 /// Waits until `/readyz` says ready (the first leader poll happened).
 pub async fn wait_ready(p: &RunningProxy) {
     let c = client();
-    for _ in 0..100 {
-        if let Ok(r) = c.request(get(&p.admin_url("/readyz"))).await {
-            if r.status() == 200 {
-                return;
-            }
+    eventually("the proxy is ready", || async {
+        match c.request(get(&p.admin_url("/readyz"))).await {
+            Ok(r) => r.status() == 200,
+            Err(_) => false,
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("proxy never became ready");
+    })
+    .await;
 }
 
 pub type TestClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
@@ -432,9 +438,11 @@ pub fn json(b: &[u8]) -> serde_json::Value {
     serde_json::from_slice(b).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(b)))
 }
 
-/// Number of open file descriptors of this process.
+/// Number of open file descriptors of this process. Counted in `/proc`, which the tests' Linux
+/// has: without it there is nothing to count, and a count of 0 would pass every leak check.
 pub fn open_fds() -> usize {
-    std::fs::read_dir(Path::new("/proc/self/fd")).map(|d| d.count()).unwrap_or(0)
+    let fds = Path::new("/proc/self/fd");
+    std::fs::read_dir(fds).map(|d| d.count()).unwrap_or_else(|e| panic!("{}: {e}; the descriptor count needs Linux's /proc", fds.display()))
 }
 
 /// Self-signed CA + a leaf for `names`, as PEM strings: (ca_pem, leaf_cert_pem, leaf_key_pem).
