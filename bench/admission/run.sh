@@ -6,6 +6,7 @@
 # Usage: bench/admission/run.sh [--apps 2000|10000] [--ledger zookeeper]  (the latter adds a proxy
 # whose ledger is shared through a ZooKeeper on loopback: its cost against the local one)
 #        bench/admission/run.sh --scenario dry-run-load  (real writes beside heavy dry runs)
+#        bench/admission/run.sh --scenario replicas --ledger zookeeper  (3 replicas, one ledger)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"

@@ -19,6 +19,9 @@
 //! `--scenario dry-run-load`: real writes' round trips at rest, beside one 20,000-app batch dry
 //! run, and beside 30 clients (each its own loopback address) of near-threshold dry runs; the
 //! proxy's resident memory at rest and after.
+//!
+//! `--scenario replicas`: writes per second through three replicas sharing one ledger in a
+//! ZooKeeper on loopback, against one replica with its own, in the same run.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -58,7 +61,7 @@ async fn send(c: &HttpClient, method: &str, url: &str, body: &str) -> (u16, Byte
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    marathon_sim::testing::free_port().expect("a free loopback port")
 }
 
 fn proc_kb(pid: u32, key: &str) -> u64 {
@@ -186,7 +189,7 @@ async fn empty_model_rss(binary: &str, dir: &std::path::Path) -> f64 {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn scenario(binary: &str, apps: usize, env: usize, dry_n: usize, real_n: usize, dir: &std::path::Path, empty_rss: f64, zk: Option<&str>) {
+async fn scenario(binary: &str, apps: usize, env: usize, dry_n: usize, real_n: usize, dir: &std::path::Path, empty_rss: f64, zk: Option<(&str, &str)>) {
     let root = znode_size::synthetic::heroku_root(apps, env);
     let ids: Vec<String> = root.transitive_apps().iter().filter_map(|a| a.id().map(str::to_string)).collect();
     let sim = marathon_sim::start(marathon_sim::SimConfig { state: Some(root), ..Default::default() }).await.unwrap();
@@ -210,9 +213,11 @@ async fn scenario(binary: &str, apps: usize, env: usize, dry_n: usize, real_n: u
     println!("## {apps} apps x {env} env vars: /v2/groups JSON {:.1} MB; full sync p50 {sync_p50:.0} ms, max {sync_max:.0} ms", json_bytes / 1e6);
 
     let mut setups = vec![Setup { label: "warm", warm: true, ledger: None, extra: "" }, Setup { label: "exact (baseline)", warm: false, ledger: None, extra: "" }];
-    if let Some(zk) = zk {
-        // The shared ledger's cost, against the local one (the first row) in the same run.
+    if let Some((zk, zk_no_fsync)) = zk {
+        // The shared ledger's cost, against the local one (the first row) in the same run; and
+        // the same on an ensemble that does not fsync, to tell the proxy's cost from the disk's.
         setups.insert(1, Setup { label: "warm, shared ledger (ZooKeeper)", warm: true, ledger: Some(format!("{zk}/bench-ledger-{apps}")), extra: "" });
+        setups.insert(2, Setup { label: "warm, shared ledger (ZooKeeper, forceSync=no)", warm: true, ledger: Some(format!("{zk_no_fsync}/bench-ledger-{apps}")), extra: "" });
     }
     for (tag, setup) in setups.iter().enumerate() {
         let warm = setup.warm;
@@ -417,6 +422,74 @@ async fn dry_run_load(binary: &str, dir: &std::path::Path) {
     sim.shutdown().await;
 }
 
+/// A counter's value from a proxy's `/metrics` (0 when absent).
+async fn metric(c: &HttpClient, p: &Proxy, name: &str) -> f64 {
+    let (_, body) = send(c, "GET", &format!("{}/metrics", p.admin), "").await;
+    String::from_utf8_lossy(&body)
+        .lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Decisions per second through three replicas sharing one ledger, against one replica with its
+/// own, in the same run: 9 clients (3 per replica) each sending `writes` real writes to apps of
+/// their own, as fast as answered. A small root (200 apps), so that the simulator is not what is
+/// measured.
+async fn replicas(binary: &str, dir: &std::path::Path, zk: &str, writes: usize) {
+    let root = znode_size::synthetic::heroku_root(200, 10);
+    let ids: Vec<String> = root.transitive_apps().iter().filter_map(|a| a.id().map(str::to_string)).collect();
+    let sim = marathon_sim::start(marathon_sim::SimConfig { state: Some(root), ..Default::default() }).await.unwrap();
+    let c: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    println!("## Decisions through replicas (heroku_root(200, 10); 9 clients, {writes} writes each)");
+    let runs = [
+        ("1 replica, its own ledger (baseline)", 1, None),
+        ("3 replicas, each its own ledger (what 3 processes cost)", 3, None),
+        ("3 replicas, one ledger in ZooKeeper", 3, Some(format!("{zk}/bench-replicas"))),
+    ];
+    for (label, n, ledger) in runs {
+        let mut proxies = Vec::new();
+        for r in 0..n {
+            let setup = Setup { label, warm: true, ledger: ledger.clone(), extra: "" };
+            let p = start_proxy(binary, &sim.url(), &setup, 60 + r, dir).await;
+            wait_settled(&c, &p).await;
+            proxies.push(p);
+        }
+        let urls: Vec<String> = proxies.iter().map(|p| p.url.clone()).collect();
+        let t = Instant::now();
+        let mut clients = Vec::new();
+        for k in 0..9usize {
+            let (url, ids) = (urls[k % n].clone(), ids.clone());
+            clients.push(tokio::spawn(async move {
+                let c: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+                let mut statuses = std::collections::BTreeMap::new();
+                for i in 0..writes {
+                    let id = &ids[(k * 20 + i % 20) % ids.len()];
+                    let (status, _) = send(&c, "PUT", &format!("{url}/v2/apps{id}?force=true"), &format!("{{\"instances\": {}}}", 1 + (i % 3))).await;
+                    *statuses.entry(status).or_insert(0u32) += 1;
+                }
+                statuses
+            }));
+        }
+        let mut statuses = std::collections::BTreeMap::new();
+        for cl in clients {
+            for (s, k) in cl.await.unwrap() {
+                *statuses.entry(s).or_insert(0) += k;
+            }
+        }
+        let secs = t.elapsed().as_secs_f64();
+        let total: u32 = statuses.values().sum();
+        let mut conflicts = 0.0;
+        for p in &proxies {
+            conflicts += metric(&c, p, "marathon_admission_proxy_ledger_conflicts_total").await;
+        }
+        println!("| {label} | {total} writes in {secs:.1} s | {:.1} writes/s | statuses {statuses:?} | ledger conflicts {conflicts} |", f64::from(total) / secs);
+        drop(proxies);
+    }
+    sim.shutdown().await;
+}
+
 fn main() {
     let binary = arg("--binary").unwrap_or_else(|| "target/release/marathon-admission".into());
     let only = arg("--apps");
@@ -428,16 +501,27 @@ fn main() {
             dry_run_load(&binary, dir.path()).await;
             return;
         }
+        if arg("--scenario").as_deref() == Some("replicas") {
+            let zk = marathon_sim::testing::ZooKeeper::start().expect("ZooKeeper (Debian's zookeeper package)");
+            replicas(&binary, dir.path(), &zk.connect_string(), 30).await;
+            return;
+        }
         let empty = empty_model_rss(&binary, dir.path()).await;
         // `--ledger zookeeper`: also a proxy sharing its ledger through a ZooKeeper on loopback.
-        let zk = (arg("--ledger").as_deref() == Some("zookeeper"))
-            .then(|| marathon_sim::testing::ZooKeeper::start().expect("ZooKeeper (Debian's zookeeper package)"));
-        let zk_spec = zk.as_ref().map(|z| z.connect_string());
+        let zk = (arg("--ledger").as_deref() == Some("zookeeper")).then(|| {
+            let start = |fsync: bool| {
+                let zk = if fsync { marathon_sim::testing::ZooKeeper::start() } else { marathon_sim::testing::ZooKeeper::start_without_fsync() };
+                zk.expect("ZooKeeper (Debian's zookeeper package)")
+            };
+            (start(true), start(false))
+        });
+        let zk_spec = zk.as_ref().map(|(z, n)| (z.connect_string(), n.connect_string()));
+        let zk_spec = zk_spec.as_ref().map(|(z, n)| (z.as_str(), n.as_str()));
         if only.as_deref().is_none_or(|a| a == "2000") {
-            scenario(&binary, 2000, 10, 300, 60, dir.path(), empty, zk_spec.as_deref()).await;
+            scenario(&binary, 2000, 10, 300, 60, dir.path(), empty, zk_spec).await;
         }
         if only.as_deref().is_none_or(|a| a == "10000") {
-            scenario(&binary, 10_000, 1, 200, 20, dir.path(), empty, zk_spec.as_deref()).await;
+            scenario(&binary, 10_000, 1, 200, 20, dir.path(), empty, zk_spec).await;
         }
     });
 }
