@@ -18,7 +18,7 @@ struct Cli {
 enum Command {
     /// Run the admission proxy in front of Marathon (the default).
     Serve(cli::serve::ServeArgs),
-    /// Evaluate one write against a state without sending it.
+    /// Evaluate a write, or definition files in order, against a state without sending them.
     Check(cli::check::CheckArgs),
     /// Show where the persisted bytes go, per group and app.
     Report(cli::report::ReportArgs),

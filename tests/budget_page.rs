@@ -1,7 +1,9 @@
 //! The budget page (`/admission/ui`) in a real browser: Debian's `chromium`, headless (installed
 //! by `.ci/run`), loads it from a running proxy in front of the simulator, and the test asserts on
 //! what the page shows after its scripts ran: the groups in the treemap, the headroom figure (the
-//! same number as the usage API), the quota bars and the latest decisions. A screenshot is taken
+//! same number as the usage API), the size history chart with its levels (the same points and
+//! levels as `/admission/v1/history`) and the growth sentence, the quota bars and the latest
+//! decisions. A screenshot is taken
 //! too; with `MARATHON_ADMISSION_UPDATE_SCREENSHOT=1` it replaces `docs/budget-page.png`.
 
 #[path = "clients/harness.rs"]
@@ -9,7 +11,6 @@ mod harness;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use harness::*;
 
@@ -54,38 +55,9 @@ fn run_chromium(profile: &Path, args: &[&str], url: &str) -> String {
     .arg(format!("--user-data-dir={}", profile.display()))
     .args(args)
     .arg(url);
-    let out = run_with_timeout(cmd, Duration::from_secs(90));
+    let out = run_to_end(cmd);
     assert!(out.status.success(), "chromium failed: {}", show(&out));
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn run_with_timeout(mut cmd: Command, limit: Duration) -> std::process::Output {
-    use std::process::Stdio;
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start chromium");
-    let start = Instant::now();
-    let stdout = child.stdout.take().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let t_out = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut { stdout }, &mut s);
-        s
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut { stderr }, &mut s);
-        s
-    });
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return std::process::Output { status, stdout: t_out.join().unwrap(), stderr: t_err.join().unwrap() };
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("chromium did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn attr<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
@@ -98,6 +70,11 @@ fn attr<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
 fn the_budget_page_shows_groups_headroom_quotas_and_decisions() {
     let stack = Stack::start(StackOpts { admission_extra: format!("audit_log = \"off\"\n{QUOTAS}"), ..StackOpts::default() });
     let c = http();
+    // The size of the empty root is in the history before the writes, so that it shows growth.
+    let history_url = format!("{}/admission/v1/history", stack.proxy_url);
+    eventually_blocking(showing("the history holds the first size", || stack.logs()), || {
+        get_json(&history_url)["points"].as_array().is_some_and(|p| !p.is_empty())
+    });
     let mut writes = 0;
     for (group, n, env) in [("dev/web", 6, 30), ("dev/batch", 3, 10), ("prod/api", 4, 50), ("prod/db", 2, 5), ("ops", 3, 2)] {
         for i in 0..n {
@@ -119,15 +96,17 @@ fn the_budget_page_shows_groups_headroom_quotas_and_decisions() {
     assert_eq!(r.status(), 422);
 
     // Wait until the model (and so the API) holds every app.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let api = loop {
+    let api = eventually_blocking(showing(format!("the model shows {writes} apps"), || stack.logs()), || {
         let v: serde_json::Value = serde_json::from_str(&c.get(format!("{}/admission/v1/groups", stack.proxy_url)).send().unwrap().text().unwrap()).unwrap();
-        if v["groups"][0]["subtree"]["apps"] == writes {
-            break v;
-        }
-        assert!(Instant::now() < deadline, "the model never showed {writes} apps: {v}\n{}", stack.logs());
-        std::thread::sleep(Duration::from_millis(200));
-    };
+        if v["groups"][0]["subtree"]["apps"] == writes { Ok(v) } else { Err(v) }
+    });
+
+    // ...and the history ends at the size the usage API reports.
+    let history = eventually_blocking(showing("the history ends at the current size", || stack.logs()), || {
+        let h = get_json(&history_url);
+        let points = h["points"].as_array().unwrap();
+        if points.len() >= 2 && points.last().unwrap()[1] == api["current_bytes"] { Ok(h) } else { Err(h) }
+    });
 
     let dir = TempDir::new("chromium");
     let url = format!("{}/admission/ui", stack.proxy_url);
@@ -148,6 +127,28 @@ fn the_budget_page_shows_groups_headroom_quotas_and_decisions() {
     let shown = format!("{:.1}%", 100.0 * want);
     assert!(dom[tag_start..].contains(&shown), "headroom {shown} not shown:\n{dom}");
     assert!(dom.contains("bytes left"), "{dom}");
+    // The history chart: the API's points, its last size, and the levels it is drawn against.
+    let chart = &dom[dom.find("id=\"history\"").expect("the history chart")..];
+    let chart = &chart[..chart.find("</svg>").unwrap_or_else(|| panic!("no svg in the history chart:\n{dom}"))];
+    let n = history["points"].as_array().unwrap().len();
+    let size_line = chart.split("<path ").nth(1).expect("the size line");
+    assert!(size_line.contains("class=\"size\""), "{chart}");
+    assert!(size_line.contains(&format!("data-points=\"{n}\"")), "{n} points wanted:\n{chart}");
+    assert!(size_line.contains(&format!("data-last=\"{}\"", api["current_bytes"])), "{chart}");
+    for (class, key) in [("level warn", "warn_at_bytes"), ("level wall", "reject_at_bytes"), ("level limit", "limit_bytes")] {
+        let want = format!("class=\"{class}\" x1=");
+        let line = chart.split(&want).nth(1).unwrap_or_else(|| panic!("no {class} line:\n{chart}"));
+        let line = &line[..line.find('>').unwrap()];
+        assert!(line.contains(&format!("data-bytes=\"{}\"", history[key])), "{class}: {line}");
+    }
+    assert_eq!(history["limit_bytes"], api["limit_bytes"]);
+    assert_eq!(history["reject_at_bytes"], api["reject_at_bytes"]);
+    let growth = history["growth"]["summary"].as_str().unwrap();
+    // The sentence names the span measured, which moves on: its beginning is the same.
+    let grown = &growth[..growth.find(" over the last").unwrap_or_else(|| panic!("{growth}")) + " over the last".len()];
+    assert!(grown.starts_with('+'), "{growth}");
+    let shown = &dom[dom.find("id=\"growth\"").expect("the growth sentence")..];
+    assert!(shown[..shown.find("</p>").unwrap()].contains(grown), "{grown:?} is not on the page:\n{dom}");
     // Quota bars, and the latest decisions (the rejection among them).
     assert!(dom.contains("data-group=\"/dev\"") && dom.contains("data-group=\"/prod\""), "{dom}");
     assert!(dom.contains("team-dev@example.com"), "{dom}");
@@ -187,11 +188,9 @@ fn the_budget_page_behind_basic_auth_loads_for_a_browser_that_logs_in() {
         let r = c.post(format!("{}/v2/apps", stack.proxy_url)).basic_auth("ops", Some("budget-pw")).header("content-type", "application/json").body(body.to_string()).send().unwrap();
         assert!(r.status().is_success(), "{} {}", r.status(), r.text().unwrap_or_default());
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while c.get(format!("{}/admission/v1/groups", stack.proxy_url)).basic_auth("ops", Some("budget-pw")).send().unwrap().text().unwrap().matches("/dev/web").count() == 0 {
-        assert!(Instant::now() < deadline, "the model never showed /dev/web\n{}", stack.logs());
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    eventually_blocking(showing("the model shows /dev/web", || stack.logs()), || {
+        c.get(format!("{}/admission/v1/groups", stack.proxy_url)).basic_auth("ops", Some("budget-pw")).send().unwrap().text().unwrap().contains("/dev/web")
+    });
 
     let dir = TempDir::new("chromium-auth");
     let url = format!("http://ops:budget-pw@{}/admission/ui", stack.proxy_addr);

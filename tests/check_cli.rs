@@ -5,6 +5,11 @@ use std::process::Command;
 
 use serde_json::Value;
 
+// The suite's one way to wait (this file does without the harness).
+#[path = "../crates/proxy/tests/common/eventually.rs"]
+mod eventually;
+use eventually::eventually;
+
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_marathon-admission"))
 }
@@ -148,11 +153,7 @@ async fn check_with_a_config_decides_as_the_proxys_dry_run() {
     let (url, admin) = (format!("http://{}", bound.local_addr()), format!("http://{}", bound.admin_addr()));
     tokio::spawn(bound.run(std::future::pending()));
     let http = reqwest::Client::new();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while http.get(format!("{admin}/readyz")).send().await.map(|r| r.status() != 200).unwrap_or(true) {
-        assert!(std::time::Instant::now() < deadline, "the proxy never became ready");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    eventually("the proxy is ready", || async { http.get(format!("{admin}/readyz")).send().await.is_ok_and(|r| r.status() == 200) }).await;
     // The state both judge: what the simulator returns.
     let root = http.get(format!("{}/v2/groups?embed=group.groups&embed=group.apps", sim.url())).send().await.unwrap();
     let root_file = tmp("dry-run-root.json", &root.text().await.unwrap());
@@ -292,4 +293,110 @@ async fn live_marathon_behind_basic_auth_is_read_with_the_proxys_credentials() {
         let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         assert!(!all.contains("s3cr3t-report"), "{all}");
     }
+}
+
+/// An app definition file's content: `vars` random-looking env values (what makes apps large).
+fn definition(id: &str, vars: usize, seed: usize) -> String {
+    let env: Vec<String> = (0..vars).map(|j| format!(r#""K{j}":"{:032x}""#, ((seed * 7919 + j * 104_729 + 1) as u128).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835))).collect();
+    format!(r#"{{"id":"{id}","cmd":"run","env":{{{}}}}}"#, env.join(","))
+}
+
+/// A directory of 20 definitions as a pipeline keeps them: 19 apps that together outgrow a
+/// 40 kB node, one of them updating an app an earlier file created, and last an update that empties
+/// an app's environment.
+fn twenty_definitions() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("check-cli").join("twenty");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in 0..20 {
+        let body = match i {
+            7 => definition("/prod/app-03", 10, 99),
+            19 => r#"{"id":"/prod/app-00","cmd":"run"}"#.to_string(),
+            _ => definition(&format!("/prod/app-{i:02}"), 30, i),
+        };
+        std::fs::write(dir.join(format!("{i:02}-app.json")), body).unwrap();
+    }
+    std::fs::write(dir.join("README.md"), "not a definition").unwrap();
+    dir
+}
+
+const OWNED: &str = "[admission]\nzk_max_node_size = 40000\n\n[[quota]]\ngroup = \"/prod\"\nmax_apps = 100\nowner = \"team-prod@example.com\"\n";
+
+/// `check DIR`: every file judged in order on the state the admitted ones before it leave; a
+/// rejected one leaves it as it was. One line per file with its group's owner, then the totals.
+#[test]
+fn a_directory_of_definitions_is_judged_in_order_with_the_cumulative_effect() {
+    let dir = twenty_definitions();
+    let root = tmp("twenty-root.json", &state(1, 1));
+    let config = tmp("twenty.toml", OWNED);
+    let run = |extra: &[&str]| {
+        let out = bin().args(["check", "--state"]).arg(&root).arg("--config").arg(&config).args(extra).arg(&dir).output().unwrap();
+        (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, stdout, stderr) = run(&["--json"]);
+    assert_eq!(code, 1, "a rejection: {stderr}");
+    let out: Value = serde_json::from_str(&stdout).unwrap();
+    let files = out["files"].as_array().unwrap();
+    let names: Vec<String> = files.iter().map(|f| PathBuf::from(f["file"].as_str().unwrap()).file_name().unwrap().to_string_lossy().into_owned()).collect();
+    assert_eq!(names, (0..20).map(|i| format!("{i:02}-app.json")).collect::<Vec<_>>(), "in order, the README left out");
+    let verdicts: Vec<&str> = files.iter().map(|f| f["decision"].as_str().unwrap()).collect();
+    let first_reject = verdicts.iter().position(|v| *v == "reject").expect("the files outgrow the node");
+    assert!(first_reject > 10, "{verdicts:?}");
+    assert!(verdicts[..first_reject].iter().all(|v| *v != "reject") && verdicts[..first_reject].contains(&"warn"), "{verdicts:?}");
+    assert_ne!(verdicts[19], "reject", "emptying an environment always passes: {verdicts:?}");
+    // Each file meets the state the admitted ones before it left.
+    for (i, pair) in files.windows(2).enumerate() {
+        let carried = match pair[0]["decision"].as_str().unwrap() {
+            "reject" => &pair[0]["current_root_bytes"],
+            _ => &pair[0]["estimated_root_bytes"],
+        };
+        assert_eq!(&pair[1]["current_root_bytes"], carried, "file {} after file {i}", i + 1);
+    }
+    // An app an earlier file created is updated, as marathon-deploy updates it.
+    assert_eq!(files[7]["write"], "PUT /v2/apps/prod/app-03?force=true");
+    assert_eq!(files[8]["write"], "POST /v2/apps");
+    assert_eq!(files[19]["write"], "PUT /v2/apps/prod/app-00?force=true");
+    assert!(files.iter().all(|f| f["group"] == "/prod" && f["owner"] == "team-prod@example.com"));
+    let count = |v: &str| verdicts.iter().filter(|x| **x == v).count();
+    assert_eq!(out["summary"], serde_json::json!({"admitted": 20 - count("reject"), "warned": count("warn"), "rejected": count("reject"), "undecided": 0}));
+
+    // The same file alone on the state as it was: admitted. What refuses it is the files before.
+    let alone = bin().args(["check", "--state"]).arg(&root).arg("--config").arg(&config).arg(dir.join(&names[first_reject])).output().unwrap();
+    assert_eq!(alone.status.code(), Some(0), "{}", String::from_utf8_lossy(&alone.stdout));
+
+    // As text: one line per file, in order, with the group and its owner, then the totals.
+    let (code, stdout, _) = run(&[]);
+    assert_eq!(code, 1);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 21, "{stdout}");
+    for (i, line) in lines[..20].iter().enumerate() {
+        let prefix = format!("{}: {}: ", dir.join(&names[i]).display(), verdicts[i]);
+        assert!(line.starts_with(&prefix), "{line}");
+        assert!(line.contains("(group /prod, owner team-prod@example.com): "), "{line}");
+    }
+    assert!(lines[first_reject].contains("over the admission threshold"), "{}", lines[first_reject]);
+    assert!(lines[20].starts_with("check: 20 files: "), "{}", lines[20]);
+}
+
+/// `--warnings-as-errors`: a warning fails the check as a rejection does, for one write and for
+/// files; without it a warning passes.
+#[test]
+fn warnings_as_errors_exits_1_on_a_warning() {
+    let root = tmp("warned-root.json", &state(1, 1));
+    // Warnings from 1% of the limit: any write of some size warns.
+    let config = tmp("warned.toml", "[admission]\nzk_max_node_size = 40000\nwarn_at = 0.01\n");
+    let body = tmp("warned-app.json", &definition("/prod/warned", 10, 1));
+    let one = |extra: &[&str]| {
+        let mut cmd = bin();
+        cmd.args(["check", "--json", "--method", "POST", "--path", "/v2/apps", "--state"]).arg(&root).arg("--config").arg(&config);
+        let out = cmd.arg("--body").arg(&body).args(extra).output().unwrap();
+        (out.status.code().unwrap(), serde_json::from_slice::<Value>(&out.stdout).unwrap())
+    };
+    let (code, out) = one(&[]);
+    assert_eq!((code, out["decision"].as_str()), (0, Some("warn")));
+    let (code, out) = one(&["--warnings-as-errors"]);
+    assert_eq!((code, out["decision"].as_str()), (1, Some("warn")));
+    let files = |extra: &[&str]| bin().args(["check", "--state"]).arg(&root).arg("--config").arg(&config).args(extra).arg(&body).output().unwrap().status.code();
+    assert_eq!(files(&[]), Some(0));
+    assert_eq!(files(&["--warnings-as-errors"]), Some(1));
 }

@@ -121,7 +121,7 @@ fn a_misspelt_table_fails_check_config_and_start_naming_the_line_and_the_table_m
         let mut cmd = Command::new(BIN);
         cmd.args(args).arg(&file).args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]);
         cmd.env_remove("MARATHON_ADMISSION_MARATHON");
-        let out = run_with_timeout(cmd, std::time::Duration::from_secs(60));
+        let out = run_to_end(cmd);
         assert!(!out.status.success(), "{args:?} accepted the typo: {}", show(&out));
         assert!(String::from_utf8_lossy(&out.stderr).contains(&expected), "{args:?}: want {expected:?}: {}", show(&out));
     }
@@ -421,6 +421,83 @@ fn alert_rules_name_only_metrics_the_proxy_exports() {
     // Labels the rules filter on exist with those values.
     assert!(metrics.contains(r#"route="apps""#), "{metrics}");
     assert!(metrics.contains("marathon_admission_proxy_upstream_up{"), "{metrics}");
+}
+
+fn promtool() -> &'static str {
+    let ok = Command::new("promtool").arg("--version").output().map(|o| o.status.success());
+    if !matches!(ok, Ok(true)) {
+        panic!("promtool not found: install Debian's `prometheus` package (.ci/run does: apt-get install prometheus), then rerun");
+    }
+    "promtool"
+}
+
+#[test]
+fn alert_rules_pass_promtool_check_rules() {
+    let tool = promtool();
+    let rules = deploy("prometheus/marathon-admission-proxy.rules.yml");
+    let out = Command::new(tool).args(["check", "rules"]).arg(&rules).output().unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let alerts = read("prometheus/marathon-admission-proxy.rules.yml").matches("- alert: ").count();
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("SUCCESS: {alerts} rules found")), "{}", show(&out));
+
+    // The check would catch a mistake: a misspelt function fails it.
+    let dir = TempDir::new("rules");
+    let bad = dir.write("bad.rules.yml", &read("prometheus/marathon-admission-proxy.rules.yml").replace("predict_linear(", "predict_linaer("));
+    let out = Command::new(tool).args(["check", "rules"]).arg(&bad).output().unwrap();
+    assert!(!out.status.success(), "a broken rule went unnoticed: {}", show(&out));
+}
+
+/// `promtool test rules`: the wall alert, on series a scrape every minute would give, fires for a
+/// headroom lost at a steady 14,400 bytes a day with 10 days left, saying "10 days"; not for a
+/// flat headroom, a growing one, or one 200 days from the wall; and not before it held an hour.
+#[test]
+fn the_wall_alert_fires_with_the_days_left_at_the_rate_of_the_last_days() {
+    let tool = promtool();
+    let rules_text = read("prometheus/marathon-admission-proxy.rules.yml");
+    // The alert's description, as written in the file, with the value it must show.
+    let rule = rules_text.split("- alert: MarathonBudgetWallAhead").nth(1).expect("the MarathonBudgetWallAhead alert");
+    let description = rule.split("description: \"").nth(1).unwrap().split("\"\n").next().unwrap();
+    let description = description.replace("{{ $value | printf \\\"%.1f\\\" }}", "10.0");
+    assert!(description.contains("in 10.0 days"), "{description}");
+    let dir = TempDir::new("rules-test");
+    let test = dir.write(
+        "wall.test.yml",
+        &format!(
+            r#"rule_files:
+  - {rules}
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      # 187,200 bytes of headroom, 10 fewer every minute: 144,000 left at 72h, 14,400 a day.
+      - series: 'marathon_admission_proxy_admission_headroom_bytes{{instance="a"}}'
+        values: '187200-10x4400'
+      - series: 'marathon_admission_proxy_admission_headroom_bytes{{instance="flat"}}'
+        values: '500000+0x4400'
+      - series: 'marathon_admission_proxy_admission_headroom_bytes{{instance="shrinking-usage"}}'
+        values: '100000+10x4400'
+      # 200 days away at 72h.
+      - series: 'marathon_admission_proxy_admission_headroom_bytes{{instance="far"}}'
+        values: '2923200-10x4400'
+    alert_rule_test:
+      - eval_time: 30m
+        alertname: MarathonBudgetWallAhead
+        exp_alerts: []
+      - eval_time: 72h
+        alertname: MarathonBudgetWallAhead
+        exp_alerts:
+          - exp_labels:
+              severity: ticket
+              instance: a
+            exp_annotations:
+              summary: "Marathon's ZooKeeper budget: at this rate the wall is 10 days away"
+              description: "{description}"
+"#,
+            rules = deploy("prometheus/marathon-admission-proxy.rules.yml").display()
+        ),
+    );
+    let out = Command::new(tool).args(["test", "rules"]).arg(&test).output().unwrap();
+    assert!(out.status.success(), "{}\n{}", show(&out), fs::read_to_string(&test).unwrap());
 }
 
 // --- README configuration reference ----------------------------------------------------------

@@ -1,12 +1,16 @@
 //! `report`: where the persisted bytes go, per group (own and subtree) and per app, and how much
-//! room is left before a deployment hits the limit.
+//! room is left before a deployment hits the limit. `--way-out`: the steps that bring the binding
+//! node down to a target instead ([`admission::way_out`]). `--history FILE`: the growth of the
+//! last days, from the proxy's size history ([`super::report_history`]).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use admission::way_out;
+use marathon_model::{Group, PathId};
 use serde_json::json;
 use znode_size::encoded_tree::EncodedGroup;
-use znode_size::{Estimator, Layout};
+use znode_size::{Estimator, Layout, StoreConfig};
 
 use super::store_args::{load_state, parse_state, StoreArgs};
 
@@ -31,11 +35,39 @@ pub struct ReportArgs {
     /// How many groups and apps to list.
     #[arg(long, default_value_t = 20)]
     pub top: usize,
+    /// Print the way out instead: the ordered steps (delete apps or groups, empty environments)
+    /// that bring the binding node down to `--target`.
+    #[arg(long)]
+    pub way_out: bool,
+    /// With `--way-out`: the target, as a fraction of the limit.
+    #[arg(long, default_value_t = 0.8, requires = "way_out", value_parser = parse_fraction)]
+    pub target: f64,
+    /// With `--way-out`: a group or app id the plan must not touch (repeatable, or
+    /// comma-separated), as `[admission] protect`.
+    #[arg(long, requires = "way_out", value_delimiter = ',')]
+    pub protect: Vec<String>,
+    /// The size history the proxy keeps (`[admission] history_file`): print the growth of the
+    /// last `--days` and the days left to the wall at that rate (alone, or after the report of
+    /// `--state` / `--marathon`).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["zk", "way_out"])]
+    pub history: Option<PathBuf>,
+    /// With `--history`: the days the growth is measured over.
+    #[arg(long, default_value_t = 7.0, requires = "history", value_parser = super::report_history::parse_days)]
+    pub days: f64,
     #[command(flatten)]
     pub store: StoreArgs,
 }
 
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    let history = args.history.as_deref().map(|p| super::report_history::section(p, args.days)).transpose()?;
+    if let (Some(h), None, None) = (&history, &args.state, &args.marathon) {
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(h)?);
+        } else {
+            super::report_history::print_text(h);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let flavour = args.store.flavour();
     let root = match (&args.state, &args.marathon, &args.zk) {
         (Some(path), _, _) => load_state(path, flavour)?,
@@ -46,10 +78,14 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
             };
             parse_state(&super::live::fetch_root(url, &config.proxy.upstream)?, flavour)?
         }
+        (None, None, Some(_)) if args.way_out => anyhow::bail!("--way-out needs the state: give --state ROOT.json or --marathon URL"),
         (None, None, Some(spec)) => return zk_report(spec, &args),
-        _ => anyhow::bail!("give one of --state ROOT.json, --marathon URL or --zk HOST:PORT/PATH"),
+        _ => anyhow::bail!("give one of --state ROOT.json, --marathon URL, --zk HOST:PORT/PATH or --history FILE"),
     };
     let cfg = args.store.store_config();
+    if args.way_out {
+        return way_out(&root, &cfg, &args);
+    }
     let estimator = Estimator::new(cfg.clone());
     let state = estimator.state(&root);
     let self_plan = estimator.deployment(&root, &root);
@@ -67,7 +103,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     apps.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let headroom = headroom(&cfg.layout, &apps, &self_plan, &state);
 
-    let out = json!({
+    let mut out = json!({
         "layout": cfg.layout.as_str(),
         "root_bytes": state.root_bytes,
         "root_raw_bytes": encoded.len(),
@@ -79,12 +115,61 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         "groups": groups.iter().take(args.top).collect::<Vec<_>>(),
         "apps": apps.iter().take(args.top).map(|(id, b)| json!({"id": id, "bytes": b})).collect::<Vec<_>>(),
     });
+    if let Some(h) = &history {
+        out["history"] = h.clone();
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         print_text(&out);
+        if let Some(h) = &history {
+            println!();
+            super::report_history::print_text(h);
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--way-out`: the plan, as JSON or one line per step with the request that applies it.
+fn way_out(root: &Group, cfg: &StoreConfig, args: &ReportArgs) -> anyhow::Result<ExitCode> {
+    let protect: Vec<PathId> = args.protect.iter().map(|p| p.trim()).filter(|p| !p.is_empty()).map(PathId::parse).collect();
+    if let Some(p) = args.protect.iter().map(|p| p.trim()).find(|p| !p.is_empty() && !p.starts_with('/')) {
+        anyhow::bail!("--protect takes absolute ids (e.g. /prod), got {p:?}");
+    }
+    let target_bytes = (cfg.limit_bytes() as f64 * args.target) as u64;
+    let req = way_out::Request { root, store: cfg, target_bytes, protect: &protect, max_steps: None, known_binding: None };
+    let plan = way_out::plan(&req);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "binding node now {} bytes (limit {}); target {} bytes ({:.0}% of the limit)",
+        plan.binding_bytes,
+        plan.limit_bytes,
+        plan.target_bytes,
+        100.0 * args.target
+    );
+    for (i, step) in plan.steps.iter().enumerate() {
+        let (method, path, body) = step.request();
+        let request = format!("{method} {path}{}", body.map(|b| format!(" {b}")).unwrap_or_default());
+        println!("{:>4}. {:<50} {}; then {} bytes", i + 1, request, step.describe(), step.binding_bytes_after);
+    }
+    let end = plan.steps.last().map_or(plan.binding_bytes, |s| s.binding_bytes_after);
+    match (plan.reached, plan.steps.is_empty()) {
+        (true, true) => println!("already at or under the target: nothing to do"),
+        (true, false) => println!("{} steps: the binding node ends at {end} bytes, at or under the target", plan.steps.len()),
+        (false, _) => println!("not reached: the binding node ends at {end} bytes; what is left is protected or cannot shrink further"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A fraction of the limit, in (0, 1].
+fn parse_fraction(raw: &str) -> Result<f64, String> {
+    match raw.parse::<f64>() {
+        Ok(f) if f > 0.0 && f <= 1.0 => Ok(f),
+        _ => Err(format!("a fraction of the limit in (0, 1], e.g. 0.8; got {raw:?}")),
+    }
 }
 
 /// The real node sizes under Marathon's state path, largest first (like znode-size-printer).

@@ -24,6 +24,8 @@
 //! audit_log = "stderr"          # "stderr" | "off" | a file path (appended)
 //! health_check_threshold = 2000 # Marathon-side health checks x instances above this: warn
 //! trusted_identity_sources = [] # peers (CIDRs) whose identity headers count for exemptions
+//! protect = ["/prod"]           # groups and apps the way out never proposes to touch
+//! history_file = "/var/lib/marathon-admission/history.json" # the size history across restarts
 //!
 //! [[admission.group]]           # per-group-prefix mode (longest prefix wins)
 //! prefix = "/dev"
@@ -34,6 +36,7 @@ use std::time::Duration;
 
 use admission::{GroupModes, Mode, Policy};
 use anyhow::Context;
+use marathon_model::PathId;
 use serde::Deserialize;
 use znode_size::{Layout, StoreConfig, StoreOverrides};
 
@@ -93,6 +96,8 @@ pub(crate) struct Raw {
     health_check_threshold: u64,
     max_batch_apps: usize,
     trusted_identity_sources: Vec<String>,
+    protect: Vec<String>,
+    history_file: Option<String>,
     group: Vec<GroupMode>,
 }
 
@@ -136,6 +141,8 @@ impl Default for Raw {
             health_check_threshold: 2000,
             max_batch_apps: 10_000,
             trusted_identity_sources: Vec::new(),
+            protect: Vec::new(),
+            history_file: None,
             group: Vec::new(),
         }
     }
@@ -167,6 +174,10 @@ pub struct AdmitConfig {
     pub trusted_identity_sources: Vec<ipnet::IpNet>,
     /// Per-group modes (`[[admission.group]]`); `policy.mode` where none applies.
     pub groups: GroupModes,
+    /// Group or app ids whose subtrees the way out never proposes to delete or change.
+    pub protect: Vec<PathId>,
+    /// Where `serve` keeps the binding node's size history across restarts (absent: in memory).
+    pub history_file: Option<std::path::PathBuf>,
 }
 
 impl Default for AdmitConfig {
@@ -194,6 +205,9 @@ impl AdmitConfig {
             if !g.prefix.starts_with('/') {
                 anyhow::bail!("[[admission.group]] prefix must be an absolute group id, got {:?}", g.prefix);
             }
+        }
+        if let Some(p) = raw.protect.iter().find(|p| !p.starts_with('/')) {
+            anyhow::bail!("[admission] protect: an absolute group or app id, got {p:?}");
         }
         for s in &raw.trusted_identity_sources {
             parse_source(s).with_context(|| format!("[admission] trusted_identity_sources: {s:?}"))?;
@@ -231,6 +245,8 @@ impl AdmitConfig {
             max_batch_apps: raw.max_batch_apps,
             trusted_identity_sources,
             groups,
+            protect: raw.protect.iter().map(|p| PathId::parse(p)).collect(),
+            history_file: raw.history_file.filter(|p| !p.is_empty()).map(Into::into),
         }
     }
 
@@ -308,6 +324,26 @@ mod tests {
         assert_eq!(c.store.layout, Some(Layout::Legacy));
         assert_eq!(c.store_config("1.4.13").layout, Layout::Legacy);
         assert!(!c.store_config("1.3.14").compression);
+    }
+
+    #[test]
+    fn protected_prefixes_are_absolute_ids() {
+        let t: toml::Table = "protect = [\"/prod\", \"/team/db/\"]".parse().unwrap();
+        let c = AdmitConfig::from_table(Some(&t)).unwrap();
+        assert_eq!(c.protect, vec![PathId::parse("/prod"), PathId::parse("/team/db")]);
+        assert!(AdmitConfig::default().protect.is_empty());
+        let bad: toml::Table = "protect = [\"prod\"]".parse().unwrap();
+        let e = format!("{:#}", AdmitConfig::from_table(Some(&bad)).unwrap_err());
+        assert!(e.contains("protect") && e.contains("prod"), "{e}");
+    }
+
+    #[test]
+    fn the_history_file_is_optional() {
+        assert_eq!(AdmitConfig::default().history_file, None);
+        let t: toml::Table = "history_file = \"/var/lib/m/history.json\"".parse().unwrap();
+        assert_eq!(AdmitConfig::from_table(Some(&t)).unwrap().history_file, Some("/var/lib/m/history.json".into()));
+        let off: toml::Table = "history_file = \"\"".parse().unwrap();
+        assert_eq!(AdmitConfig::from_table(Some(&off)).unwrap().history_file, None);
     }
 
     #[test]

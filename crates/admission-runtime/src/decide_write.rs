@@ -25,7 +25,8 @@
 //!   pass: they never grow the state), `"open"` forwards.
 //! - `POST /admission/v1/check?method=M&path=P` (body = the write's body) answers the decision
 //!   JSON of `marathon-admission check --json`, without forwarding and without a ledger entry.
-//! - Every decision: one audit line ([`super::audit`]) and the metrics ([`super::admit_metrics`]).
+//! - Every decision: one audit line ([`super::audit`]) and the metrics ([`super::admit_metrics`]);
+//!   the `[[notify]]` webhooks hear about refusals and warnings ([`super::notify`], queued).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -89,6 +90,8 @@ struct DecisionState {
 
 /// The answer for a write that admission evaluated.
 struct Decided {
+    /// What the write was applied to: the model root with the ledger's writes.
+    base: Arc<Group>,
     target: Arc<Group>,
     sizes: Sizes,
     decision: Decision,
@@ -129,6 +132,7 @@ pub struct Admission {
     /// The queue and the per-client rate of `POST /admission/v1/check`.
     dry_runs: GateDryRuns,
     audit: AuditLog,
+    notifier: Arc<super::notify::Notifier>,
     metrics: AdmitMetrics,
 }
 
@@ -138,6 +142,12 @@ fn verdict_str(v: Verdict) -> &'static str {
         Verdict::Warn => "warn",
         Verdict::Reject => "reject",
     }
+}
+
+/// A random pause of up to `attempt + 1` milliseconds (a cheap jitter: the clock's nanoseconds).
+fn step_aside(attempt: u32) -> std::time::Duration {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    std::time::Duration::from_micros(u64::from(nanos % 1000) * u64::from(attempt + 1))
 }
 
 /// How many apps and pods a write carries in its body (a batch, a group and its subgroups).
@@ -189,8 +199,15 @@ impl Admission {
             missing,
             dry_runs: GateDryRuns::default(),
             audit,
+            notifier: Arc::new(super::notify::Notifier::off()),
             metrics,
         }
+    }
+
+    /// Decisions are told to `notifier`'s webhooks.
+    pub fn with_notifier(mut self, notifier: Arc<super::notify::Notifier>) -> Self {
+        self.notifier = notifier;
+        self
     }
 
     /// The callers of `/admission/*` and the identities claimed for exemptions must be accepted
@@ -256,15 +273,19 @@ impl Admission {
     }
 
     async fn evaluate_attempts(&self, asked: Asked<'_>) -> (Evaluation, Option<u64>) {
-        const ATTEMPTS: usize = 5;
+        // Replicas that keep colliding step aside for a random moment, longer each time, so that
+        // one of them wins the next round; a busy burst from several replicas still ends in a
+        // decision for each write rather than in a 503.
+        const ATTEMPTS: u32 = 20;
         let (write, history) = match self.understand(asked).await {
             Ok(understood) => understood,
             Err(ev) => return (ev, None),
         };
-        for _ in 0..ATTEMPTS {
+        for attempt in 0..ATTEMPTS {
             if let Ok(done) = self.evaluate_once(asked, &write, &history).await {
                 return done;
             }
+            tokio::time::sleep(step_aside(attempt)).await;
         }
         let e = LedgerUnavailable(format!("the other replicas admitted writes during {ATTEMPTS} attempts at this decision"));
         (Self::ledger_unavailable(asked.method, asked.path, e), None)
@@ -286,13 +307,19 @@ impl Admission {
         if apps > self.config.max_batch_apps {
             return Err(Evaluation::TooManyApps { apps, limit: self.config.max_batch_apps });
         }
-        match self.missing.fill(&mut write, flavour).await {
-            Ok(history) => Ok((write, history)),
-            Err(e) => Err(Evaluation::NotSynced {
-                reason: format!("Marathon could not be asked for what this write needs ({})", e.0),
-                is_delete: false,
-            }),
+        let unavailable = |e: String| Evaluation::NotSynced {
+            reason: format!("Marathon could not be asked for what this write needs ({e})"),
+            is_delete: false,
+        };
+        let reaches_back = !write.needs().is_empty();
+        let history = self.missing.fill(&mut write, flavour).await.map_err(|e| unavailable(e.0))?;
+        if reaches_back {
+            // A rollback or a revert is decided against Marathon's present, which the versions it
+            // names are compared with: the model may not show yet what another client or replica
+            // has just written (a rollback to a large version would look like no change).
+            self.model.sync_once().await.map_err(|e| unavailable(format!("{e:#}")))?;
         }
+        Ok((write, history))
     }
 
     fn not_synced(&self, asked: Asked<'_>) -> Evaluation {
@@ -404,6 +431,7 @@ impl Admission {
             ticket = Some(id);
         }
         let decided = Decided {
+            base,
             target,
             sizes,
             decision,
@@ -496,6 +524,11 @@ impl Admission {
         };
         self.quotas.decisions.push(&rec);
         self.audit.record(&rec);
+        let (ids, quota) = match ev {
+            Evaluation::Decided(d) => (&d.affected[..], d.quota.as_ref().map(|q| &q.outcome)),
+            _ => (&[][..], None),
+        };
+        self.notifier.decided(&rec, ids, quota, &self.quotas.set());
     }
 
     async fn decide(&self, ctx: &mut RequestCtx, req: &WriteRequest<'_>) -> Flow {
@@ -563,11 +596,16 @@ impl Admission {
     }
 
     async fn rejection(&self, method: &str, shown_path: &str, d: &Decided) -> Response<Bytes> {
-        let breakdown = {
-            let mut state = self.decisions.lock().await;
-            let encoded = state.engine.encode(&d.store, &d.target);
-            Breakdown::of(&encoded, &d.target)
+        let encoded = self.decisions.lock().await.engine.encode(&d.store, &d.target);
+        let over = d.sizes.predicted.binding_bytes >= d.reject_at;
+        let way_out = match over {
+            true => super::way_out::for_rejection(&self.model, d.base.clone(), &d.store, &d.sizes.predicted, d.reject_at).await,
+            false => None,
         };
+        // The way out measured the state's next deployment already, when it ran.
+        let before = way_out.as_ref().map(|p| p.binding_bytes);
+        let (base, target, store, predicted) = (d.base.clone(), d.target.clone(), d.store.clone(), d.sizes.predicted.clone());
+        let breakdown = Breakdown::measure(encoded, base, target, store, predicted, before).await;
         let rejection = Rejection {
             method,
             path: shown_path,
@@ -576,7 +614,7 @@ impl Admission {
             reject_at: d.reject_at,
             breakdown: &breakdown,
         };
-        rejection.response()
+        rejection.response_with_way_out(way_out.as_ref())
     }
 
     /// `/admission/...` on the proxy port.
@@ -632,6 +670,17 @@ impl Admission {
     /// No client identity is established: exemptions keyed on a client do not apply.
     pub async fn check(&self, method: &str, full_path: &str, body: &[u8]) -> serde_json::Value {
         self.dry_run(method, full_path, body, &ClientIdentity::default()).await.1
+    }
+
+    /// [`Admission::check`], and the root group the write leaves when admitted: what the next
+    /// write of a run is judged on (`check` over several definition files).
+    pub async fn check_leaving(&self, method: &str, full_path: &str, body: &[u8]) -> (serde_json::Value, Option<Arc<Group>>) {
+        let (ev, json) = self.dry_run(method, full_path, body, &ClientIdentity::default()).await;
+        let target = match ev {
+            Evaluation::Decided(d) if d.decision.admitted() => Some(d.target),
+            _ => None,
+        };
+        (json, target)
     }
 
     async fn dry_run(&self, method: &str, full_path: &str, body: &[u8], client: &ClientIdentity) -> (Evaluation, serde_json::Value) {
@@ -759,6 +808,7 @@ impl RequestPhases for Admission {
         self.metrics.register(registry);
         self.quotas.register_metrics(registry);
         self.ledger.register_metrics(registry);
+        self.notifier.register_metrics(registry);
     }
 }
 

@@ -5,32 +5,40 @@
 //! - [`ServeConfig`]: the whole `proxy.toml` read once (transport tables, `[admission]`,
 //!   quotas); [`config`]: the `[admission]` table.
 //! - [`live_model`]: the root group kept in memory, re-synced from Marathon periodically.
+//! - [`binding_history`]: the binding node's size over time (`/admission/v1/history`, the budget
+//!   page's chart), kept in `[admission] history_file` by [`binding_history_file`].
 //! - [`decide_write`]: the [`proxy::RequestPhases`] implementation: decisions under one lock.
 //! - [`ledger`]: the in-flight ledger (a trait): this process's own, or [`shared_ledger`], one
 //!   budget for several replicas through ZooKeeper (`[ledger]`).
 //! - [`require_marathon_identity`]: `/admission/*` callers and exemption identities are believed
 //!   only when Marathon accepts their credentials.
 //! - [`offline_check`]: `marathon-admission check`, through the same pipeline and JSON as the
-//!   proxy's dry run.
-//! - [`rejection`]: the 422 body people can act on.
+//!   proxy's dry run; [`definition_files`]: the writes deploy tools send for definition files.
+//! - [`rejection`]: the 422 body people can act on; [`way_out`]: the steps that make room
+//!   again (`/admission/v1/way-out`, the end of a rejection).
 //! - [`follow_events`]: the model kept fresh from `/v2/events`.
 //! - [`decision_sizes`]: fast (warm) and exact estimates for a decision.
 //! - [`release_memory`]: freed heap back to the system after each model change.
 //! - [`audit`], [`admit_metrics`]: one JSON line per decision; Prometheus metrics.
+//! - [`notify`]: rejections, warnings and quotas over their limit told to `[[notify]]` webhooks.
 //! - [`quota_runtime`], [`reload`], [`usage_api`], [`ui`]: per-group quotas and exemptions, hot
 //!   reload of `proxy.toml`, `/admission/v1/groups`, `/admission/v1/decisions`, `/admission/ui`.
 
 mod admit_metrics;
 mod audit;
+pub mod binding_history;
+mod binding_history_file;
 mod classify_request;
 mod config;
 mod decide_write;
 mod decision_sizes;
+pub mod definition_files;
 mod fetch_missing;
 mod follow_events;
 mod gate_dry_runs;
 mod ledger;
 pub mod live_model;
+pub mod notify;
 pub mod offline_check;
 mod quota_runtime;
 mod rejection;
@@ -41,6 +49,7 @@ mod serve_config;
 mod shared_ledger;
 mod ui;
 mod usage_api;
+pub mod way_out;
 
 use std::sync::Arc;
 
@@ -71,14 +80,18 @@ pub fn start_admission(config: &ServeConfig, marathon: &MarathonClient) -> Arc<A
     let admit = config.admission.clone();
     let quotas = Arc::new(quota_runtime::QuotaRuntime::new(config.quotas.clone()));
     let model = LiveModel::new(marathon.clone(), admit.clone());
+    if let Some(path) = &admit.history_file {
+        binding_history_file::spawn(&model, path.clone());
+    }
     model.clone().spawn_resync();
     usage_api::spawn_gauges(model.clone(), &quotas);
+    let notifier = notify::Notifier::start(config.notify.clone(), admit.policy.warn_at);
     if let Some(path) = &config.proxy.source {
-        reload::spawn(&quotas, path.clone(), &config.proxy);
+        reload::spawn(&quotas, &notifier, path.clone(), &config.proxy);
     }
     let callers = require_marathon_identity::RequireMarathonIdentity::new(marathon.clone(), admit.trusted_identity_sources.clone());
     let open = admit.failure_policy == FailurePolicy::Open;
-    let admission = Admission::new(admit, model, quotas).requiring_marathon_identity(callers);
+    let admission = Admission::new(admit, model, quotas).requiring_marathon_identity(callers).with_notifier(notifier);
     Arc::new(match config.ledger.zookeeper {
         Some(_) => {
             let shared = shared_ledger::ZkLedger::new(config.ledger.clone(), open);

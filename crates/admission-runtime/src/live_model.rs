@@ -11,6 +11,9 @@
 //! - **Warm state**: after the root changed, a [`Prepared`] estimate state is built off the async
 //!   workers (`spawn_blocking`) so that decisions are fast; until it is ready, decisions use the
 //!   last one prepared (composition, see [`super::decision_sizes`]) or the exact path.
+//! - **History**: each preparation records the binding size it measured in
+//!   [`super::binding_history`] (off the request path, like the gauges it sets); `serve` keeps it
+//!   in `[admission] history_file` ([`super::binding_history_file`]).
 
 use std::hash::Hasher;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -24,6 +27,7 @@ use tokio::sync::{watch, Notify, RwLock};
 use znode_size::{AppFlavor, Estimator, Layout, StoreConfig};
 
 use super::admit_metrics::{AdmitMetrics, GroupLabels, MAX_GROUP_LABELS};
+use super::binding_history::{Bounds, History, Levels};
 use super::config::AdmitConfig;
 use super::decision_sizes::Prepared;
 use proxy::MarathonClient;
@@ -62,6 +66,9 @@ pub struct LiveModel {
     sync_lock: tokio::sync::Mutex<()>,
     pub(crate) stream_up: AtomicBool,
     pub metrics: AdmitMetrics,
+    /// The binding size over time, and how many times it changed (what the saver compares).
+    history: std::sync::Mutex<(History, u64)>,
+    history_changed: Notify,
 }
 
 impl LiveModel {
@@ -82,6 +89,8 @@ impl LiveModel {
             sync_lock: tokio::sync::Mutex::new(()),
             stream_up: AtomicBool::new(false),
             metrics: AdmitMetrics::default(),
+            history: std::sync::Mutex::new((History::new(Bounds::default()), 0)),
+            history_changed: Notify::new(),
         })
     }
 
@@ -177,6 +186,40 @@ impl LiveModel {
             Some(e) => format!("{base} (last error: {e})"),
             None => base,
         })
+    }
+
+    /// `GET /admission/v1/history`: the binding size over time (see [`History::answer`]).
+    pub fn history_answer(&self) -> serde_json::Value {
+        self.history.lock().unwrap().0.answer(unix_ms_now())
+    }
+
+    /// Starts from a history read back (before the first sync records into it).
+    pub(crate) fn replace_history(&self, history: History) {
+        self.history.lock().unwrap().0 = history;
+    }
+
+    /// The history and its change count.
+    pub(crate) fn history_snapshot(&self) -> (History, u64) {
+        self.history.lock().unwrap().clone()
+    }
+
+    /// Completes after the history changed (at once if it changed since the last call).
+    pub(crate) async fn history_changed(&self) {
+        self.history_changed.notified().await
+    }
+
+    fn record_history(&self, binding_bytes: u64, limit_bytes: u64) {
+        let policy = &self.config.policy;
+        let levels = Levels {
+            limit_bytes,
+            reject_at_bytes: policy.reject_at(limit_bytes),
+            warn_at_bytes: (limit_bytes as f64 * policy.warn_at) as u64,
+        };
+        let mut h = self.history.lock().unwrap();
+        if h.0.record(unix_ms_now(), binding_bytes, levels) {
+            h.1 += 1;
+            self.history_changed.notify_one();
+        }
     }
 
     /// Completes once a sync newer than `after` (a generation) has been installed.
@@ -382,6 +425,7 @@ impl LiveModel {
                             m.current_bytes.set(current as i64);
                             m.limit_bytes.set(snap.store.limit_bytes() as i64);
                             m.headroom_bytes.set(reject_at as i64 - current as i64);
+                            me.record_history(current, snap.store.limit_bytes());
                         }
                     }
                 }
@@ -395,6 +439,10 @@ impl LiveModel {
             }
         });
     }
+}
+
+fn unix_ms_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// (top-level group id, uncompressed encoded bytes), largest first.

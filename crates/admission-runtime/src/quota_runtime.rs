@@ -339,6 +339,7 @@ impl QuotaResult {
             g.dedup();
             g
         };
+        let path = super::rejection::as_marathon_names_it(path);
         let mut out = vec![format!(
             "marathon-admission rejected {method} {path}: it would exceed the quota of {} (per-group quotas set in the proxy's proxy.toml; Marathon itself would accept it).",
             groups.join(" and ")

@@ -1,6 +1,6 @@
 //! The whole `proxy.toml`, read once into plain data: the transport's tables
-//! ([`proxy::ProxyConfig`]), `[admission]` interpreted ([`AdmitConfig`]) and the quotas and
-//! exemptions ([`QuotaSet`]).
+//! ([`proxy::ProxyConfig`]), `[admission]` interpreted ([`AdmitConfig`]), the quotas and
+//! exemptions ([`QuotaSet`]) and the webhooks ([`NotifyTarget`]).
 //!
 //! Why one loader: `serve`, `serve --check-config`, the hot reload and `check --config` must agree
 //! on what a file means and on which files are refused, with the same messages (file and line).
@@ -13,11 +13,12 @@ use anyhow::Context;
 use proxy::ProxyConfig;
 
 use crate::config::AdmitConfig;
+use crate::notify::{self, NotifyTarget};
 use crate::quota_runtime;
 use crate::shared_ledger::LedgerConfig;
 
 /// A configuration, every table read and checked.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ServeConfig {
     /// Listeners, upstream, limits, runtime (and the raw admission tables, as read).
     pub proxy: ProxyConfig,
@@ -27,12 +28,8 @@ pub struct ServeConfig {
     pub quotas: QuotaSet,
     /// `[ledger]`: shared by replicas through ZooKeeper, or this process's own.
     pub ledger: LedgerConfig,
-}
-
-impl Default for ServeConfig {
-    fn default() -> Self {
-        ServeConfig { proxy: ProxyConfig::default(), admission: AdmitConfig::default(), quotas: QuotaSet::default(), ledger: LedgerConfig::default() }
-    }
+    /// `[[notify]]`.
+    pub notify: Vec<NotifyTarget>,
 }
 
 impl ServeConfig {
@@ -41,8 +38,9 @@ impl ServeConfig {
         let proxy = ProxyConfig::from_toml_str(text, source)?;
         let origin = source.map(|p| p.display().to_string()).unwrap_or_else(|| "<config>".to_owned());
         let quotas = quota_runtime::parse_text(text, &origin)?;
+        let notify = notify::parse_text(text, &origin)?;
         locate_errors(text, &origin)?;
-        Self::with_quotas(proxy, quotas)
+        Self::with_tables(proxy, quotas, notify)
     }
 
     /// Reads and parses a file.
@@ -55,7 +53,8 @@ impl ServeConfig {
     /// as no line is known).
     pub fn from_proxy_config(proxy: ProxyConfig) -> anyhow::Result<Self> {
         let quotas = quota_runtime::parse_tables(&proxy.quota, &proxy.exemption)?;
-        Self::with_quotas(proxy, quotas)
+        let notify = notify::parse_tables(&proxy.notify)?;
+        Self::with_tables(proxy, quotas, notify)
     }
 
     /// Applies the `MARATHON_ADMISSION_*` environment: the transport's variables, and
@@ -76,10 +75,10 @@ impl ServeConfig {
         Ok(())
     }
 
-    fn with_quotas(proxy: ProxyConfig, quotas: QuotaSet) -> anyhow::Result<Self> {
+    fn with_tables(proxy: ProxyConfig, quotas: QuotaSet, notify: Vec<NotifyTarget>) -> anyhow::Result<Self> {
         let admission = AdmitConfig::from_table(proxy.admission.as_ref())?;
         let ledger = LedgerConfig::from_table(proxy.ledger.as_ref())?;
-        Ok(ServeConfig { proxy, admission, quotas, ledger })
+        Ok(ServeConfig { proxy, admission, quotas, ledger, notify })
     }
 }
 
@@ -106,6 +105,11 @@ mod tests {
 
     #[test]
     fn every_table_is_read_once_into_its_type() {
+        let with_webhook = format!("{FILE}\n[[notify]]\nurl = \"https://hooks.example.com/x\"\nevents = [\"reject\"]\n");
+        let c = ServeConfig::from_toml_str(&with_webhook, None).unwrap();
+        assert_eq!(c.notify.len(), 1);
+        assert_eq!(c.notify[0].events, [notify::EventKind::Reject]);
+        assert_eq!(ServeConfig::from_proxy_config(c.proxy.clone()).unwrap().notify, c.notify);
         let c = ServeConfig::from_toml_str(FILE, None).unwrap();
         assert_eq!(c.proxy.marathon, ["http://127.0.0.1:8080"]);
         assert_eq!(c.quotas.quota.len(), 1);
@@ -134,6 +138,8 @@ mod tests {
             ("[ledger]\nzookeper = \"zk:2181/l\"\n", 4, "unknown key `zookeper` at line 4; did you mean `zookeeper`?"),
             ("[[quota]]\ngroup = \"/dev\"\nmax_aps = 3\n", 5, "unknown key `max_aps` at line 5; did you mean `max_apps`?"),
             ("[[exemption]]\ngroup = \"/dev\"\nticket = \"T\"\nexpire = 2030-01-01T00:00:00Z\n", 6, "unknown key `expire` at line 6; did you mean `expires`?"),
+            ("[[notfy]]\nurl = \"https://h/x\"\n", 3, "unknown table `notfy` at line 3; did you mean `notify`?"),
+            ("[[notify]]\nurl = \"https://h/x\"\nevent = [\"reject\"]\n", 5, "unknown key `event` at line 5; did you mean `events`?"),
         ] {
             let text = format!("marathon = [\"http://127.0.0.1:8080\"]\n\n{typo}");
             let e = ServeConfig::from_toml_str(&text, Some(Path::new("p.toml"))).unwrap_err().to_string();

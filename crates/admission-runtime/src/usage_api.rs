@@ -7,6 +7,11 @@
 //!   0.1% of the root, and beyond the 25 largest of a group, merged into one "other" leaf per
 //!   group, so that 10,000 apps stay a few hundred rectangles).
 //! - `GET /admission/v1/decisions?limit=N`: the latest decisions (audit records), newest first.
+//! - `GET /admission/v1/way-out?target=F`: the steps that bring the binding node to `F` of the
+//!   limit (default `warn_at`), never touching `[admission] protect` ([`super::way_out`]).
+//! - `GET /admission/v1/history`: the binding node's size over time with the limit, the warning
+//!   and rejection levels and the growth of the last 7 days ([`super::binding_history`]); served
+//!   from memory, also while Marathon cannot be read.
 //! - `GET /admission/ui`: the budget page ([`super::ui`]).
 //!
 //! Bytes are uncompressed protobuf bytes as Marathon persists them (a group: the length of its
@@ -331,7 +336,12 @@ fn query_param<'a>(query: Option<&'a str>, key: &str) -> Option<&'a str> {
 pub async fn route(model: &Arc<LiveModel>, quotas: &Arc<QuotaRuntime>, req: &WriteRequest<'_>) -> Option<Response<Bytes>> {
     let segs = marathon_model::ops::request_path::normalized_segments(req.path());
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
-    let known = matches!(segs.as_slice(), ["admission", "v1", "groups"] | ["admission", "v1", "decisions"] | ["admission", "ui", ..]);
+    let known = matches!(
+        segs.as_slice(),
+        ["admission", "v1", "groups"] | ["admission", "v1", "decisions"] | ["admission", "v1", "way-out"]
+            | ["admission", "v1", "history"]
+            | ["admission", "ui", ..]
+    );
     if !known {
         return None;
     }
@@ -340,6 +350,8 @@ pub async fn route(model: &Arc<LiveModel>, quotas: &Arc<QuotaRuntime>, req: &Wri
     }
     Some(match segs.as_slice() {
         ["admission", "ui", rest @ ..] => super::ui::serve(rest),
+        ["admission", "v1", "way-out"] => super::way_out::get(model, req.query()).await,
+        ["admission", "v1", "history"] => respond(StatusCode::OK, "application/json", model.history_answer().to_string()),
         ["admission", "v1", "decisions"] => {
             let n = query_param(req.query(), "limit").and_then(|v| v.parse().ok()).unwrap_or(50usize);
             let body = serde_json::json!({"decisions": quotas.decisions.latest(n)});

@@ -9,11 +9,14 @@
 //! Around [`decide`]: the mode of a write from its groups ([`GroupModes`]), the health-check wall
 //! ([`fold_health_check_wall`]), the quotas ([`quota`]) and the class of the outcome
 //! ([`ReasonClass`]); each later check may only make the decision stricter.
+//!
+//! Beside it, [`way_out`]: when the answer is no, the changes that make room again.
 
 mod health_checks;
 mod modes;
 pub mod quota;
 mod reason_class;
+pub mod way_out;
 
 pub use health_checks::{fold_health_check_wall, HealthCheckCounts};
 pub use modes::GroupModes;

@@ -311,6 +311,22 @@ impl QuotaSet {
         v.into_iter()
     }
 
+    /// Who answers for a write touching `ids`: the innermost quota over one of them that names
+    /// an owner (its group and owner); else the top-level group of the first id, without owner.
+    /// Notifications are grouped, and `check` lines labelled, by it.
+    pub fn responsible<'a>(&self, ids: impl IntoIterator<Item = &'a str>) -> Responsible {
+        let ids: Vec<&str> = ids.into_iter().collect();
+        let owned = ids
+            .iter()
+            .flat_map(|id| self.quota.iter().filter(move |q| q.owner.is_some() && q.group.contains(id)))
+            .max_by_key(|q| q.group.as_str().len());
+        if let Some(q) = owned {
+            return Responsible { group: q.group.to_string(), owner: q.owner.clone() };
+        }
+        let top = ids.first().and_then(|id| id.trim_start_matches('/').split('/').next()).filter(|s| !s.is_empty());
+        Responsible { group: top.map_or_else(|| "/".to_string(), |t| format!("/{t}")), owner: None }
+    }
+
     /// Header names that exemptions read (lower case).
     pub fn identity_headers(&self) -> Vec<&str> {
         let mut v: Vec<&str> = self.exemption.iter().filter_map(|e| e.header.as_deref()).collect();
@@ -318,6 +334,14 @@ impl QuotaSet {
         v.dedup();
         v
     }
+}
+
+/// The group a write belongs to as people know it, and who answers for it
+/// ([`QuotaSet::responsible`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Responsible {
+    pub group: String,
+    pub owner: Option<String>,
 }
 
 /// What a quota limits.

@@ -9,7 +9,9 @@
 //!
 //! [`Estimator`] is the entry point; the free functions below are what the simulator writes.
 
+pub mod binding_shares;
 pub mod config;
+pub mod deflate_shares;
 pub mod encoded_tree;
 pub mod estimate;
 pub mod gzip;

@@ -1,6 +1,6 @@
 "use strict";
-// The budget page: polls the usage API and draws headroom, a squarified treemap, quota bars and
-// the latest decisions. No dependencies.
+// The budget page: polls the usage API and draws headroom, the size history, a squarified
+// treemap, quota bars and the latest decisions. No dependencies.
 (function () {
   const REFRESH_MS = 3000;
   const $ = (id) => document.getElementById(id);
@@ -154,6 +154,103 @@
     body.replaceChildren(frag);
   }
 
+  // The way out: the plan of `GET /admission/v1/way-out`, its first steps listed with the
+  // request that applies each one.
+  const WAY_OUT_SHOWN = 25;
+  function drawWayOut(p) {
+    const box = $("wayout");
+    box.dataset.reached = String(p.reached);
+    box.dataset.steps = p.steps.length;
+    const frag = document.createDocumentFragment();
+    const end = p.steps.length ? p.steps[p.steps.length - 1].binding_bytes_after : p.binding_bytes;
+    let summary = "Now " + fmt(p.binding_bytes) + " bytes; target " + fmt(p.target_bytes) + " of " + fmt(p.limit_bytes) + ". ";
+    if (!p.steps.length) summary += p.reached ? "Nothing to do." : "Nothing outside the protected groups can shrink it.";
+    else summary += p.steps.length + " step" + (p.steps.length > 1 ? "s" : "") + " bring it to " + fmt(end) + " bytes" + (p.reached ? "." : ", not yet the target: the rest is protected or cannot shrink.");
+    frag.appendChild(el("p", p.reached ? "muted" : "warn", summary));
+    if (p.steps.length) {
+      const ol = el("ol", "steps");
+      const what = { delete_app: "delete app", delete_group: "delete group", clear_env: "empty the environment of" };
+      const how = { delete_app: "DELETE /v2/apps", delete_group: "DELETE /v2/groups", clear_env: "PUT /v2/apps" };
+      for (const s of p.steps.slice(0, WAY_OUT_SHOWN)) {
+        const li = el("li", s.action, (what[s.action] || s.action) + " " + s.id + " frees " + fmt(s.frees_bytes) + " bytes ");
+        li.dataset.id = s.id;
+        li.dataset.action = s.action;
+        li.appendChild(el("span", "muted small", "(" + how[s.action] + s.id + (s.action === "clear_env" ? " {\"env\":{}}" : "") + "; then " + fmt(s.binding_bytes_after) + ")"));
+        ol.appendChild(li);
+      }
+      frag.appendChild(ol);
+      if (p.steps.length > WAY_OUT_SHOWN) frag.appendChild(el("p", "muted", "… and " + (p.steps.length - WAY_OUT_SHOWN) + " more: GET /admission/v1/way-out"));
+    }
+    box.replaceChildren(frag);
+  }
+
+  // Where it is heading: the binding node's size over time (`GET /admission/v1/history`) as a
+  // step line (a band where older points were merged: their min..max), the warning level, the
+  // wall (where admission refuses growing writes) and the limit; the growth of the last days
+  // continued as a dashed line, up to the limit at most.
+  const DAY_MS = 86400000;
+  // The SVG namespace, from the parser: the page names no address at all.
+  const SVG_NS = (() => { const d = document.createElement("div"); d.innerHTML = "<svg></svg>"; return d.firstChild.namespaceURI; })();
+  const svg = (tag, attrs, text) => {
+    const e = document.createElementNS(SVG_NS, tag);
+    for (const k in attrs) e.setAttribute(k, attrs[k]);
+    if (text !== undefined) e.textContent = text;
+    return e;
+  };
+  const when = (t) => new Date(t).toISOString().slice(0, 16).replace("T", " ") + "Z";
+
+  function drawGrowth(h) {
+    const p = $("growth");
+    const g = h.growth;
+    p.textContent = g ? g.summary + "." : "No size recorded yet: the chart starts with the first sync.";
+    const days = g ? g.days_to_wall : null;
+    p.className = days == null ? "muted" : days < 14 ? "over" : days < 60 ? "warn" : "muted";
+    if (days == null) delete p.dataset.daysToWall; else p.dataset.daysToWall = days.toFixed(1);
+  }
+
+  function drawHistory(h) {
+    drawGrowth(h);
+    const box = $("history");
+    const pts = h.points.map(([t, bytes, min, max]) => ({ t, bytes, min, max }));
+    const W = box.clientWidth || 800, H = box.clientHeight || 240;
+    const L = 78, R = 8, T = 8, B = 20;
+    const chart = svg("svg", { viewBox: "0 0 " + W + " " + H, "data-points": pts.length });
+    if (!pts.length) { box.replaceChildren(chart); return; }
+    const last = pts[pts.length - 1];
+    const now = Math.max(h.now, last.t);
+    const t0 = Math.min(pts[0].t, now - 60000);
+    const rate = h.growth && h.growth.bytes_per_day > 0 ? h.growth.bytes_per_day : 0;
+    // The trend, a quarter of the span ahead, cut where it meets the limit.
+    let tEnd = now + (rate ? (now - t0) / 4 : 0), bEnd = last.bytes + (rate * (tEnd - now)) / DAY_MS;
+    if (rate && h.limit_bytes > last.bytes && bEnd > h.limit_bytes) { tEnd = now + ((h.limit_bytes - last.bytes) / rate) * DAY_MS; bEnd = h.limit_bytes; }
+    const top = Math.max(h.limit_bytes, ...pts.map((p) => p.max), bEnd) * 1.04 || 1;
+    const x = (t) => L + ((t - t0) / (Math.max(tEnd, now) - t0)) * (W - L - R);
+    const y = (b) => T + (1 - b / top) * (H - T - B);
+    for (const [b, label] of [[0, "0"], [top / 2, fmt(top / 2)]]) chart.appendChild(svg("text", { x: L - 6, y: y(b) + 4, "text-anchor": "end" }, label));
+    chart.appendChild(svg("text", { x: L, y: H - 5 }, when(t0)));
+    chart.appendChild(svg("text", { x: x(now), y: H - 5, "text-anchor": "end" }, "now"));
+    for (const [cls, b, name, dy] of [["warn", h.warn_at_bytes, "warning", -3], ["wall", h.reject_at_bytes, "wall", 11], ["limit", h.limit_bytes, "limit", -3]]) {
+      if (!(b > 0)) continue;
+      chart.appendChild(svg("line", { class: "level " + cls, x1: L, x2: W - R, y1: y(b), y2: y(b), "data-bytes": b }));
+      chart.appendChild(svg("text", { class: cls, x: W - R - 2, y: y(b) + dy, "text-anchor": "end" }, name + " " + fmt(b)));
+    }
+    let d = "M" + x(pts[0].t).toFixed(1) + "," + y(pts[0].bytes).toFixed(1);
+    pts.forEach((p, i) => {
+      if (p.min < p.max) {
+        const from = i ? x(pts[i - 1].t) : x(p.t) - 1;
+        chart.appendChild(svg("rect", { class: "band", x: from, y: y(p.max), width: Math.max(1, x(p.t) - from), height: Math.max(1, y(p.min) - y(p.max)) }));
+      }
+      if (i) d += "H" + x(p.t).toFixed(1) + "V" + y(p.bytes).toFixed(1);
+    });
+    d += "H" + x(now).toFixed(1);
+    chart.appendChild(svg("path", { class: "size", d, "data-points": pts.length, "data-last": last.bytes }));
+    if (rate) chart.appendChild(svg("line", { class: "trend", x1: x(now), y1: y(last.bytes), x2: x(tEnd), y2: y(bEnd) }));
+    const dot = svg("circle", { class: "size now", cx: x(now), cy: y(last.bytes), r: 3 });
+    dot.appendChild(svg("title", {}, fmt(last.bytes) + " bytes since " + when(last.t)));
+    chart.appendChild(dot);
+    box.replaceChildren(chart);
+  }
+
   async function getJSON(path) {
     // Against the origin: a page opened with the login in its URL (user:pass@host) has a base URL holding the
     // credentials, which fetch refuses; the browser sends the login it used for the page itself.
@@ -180,6 +277,31 @@
     setTimeout(refresh, REFRESH_MS);
   }
 
+  // Planning measures the state a few times: every 30 s is enough (the server keeps the plan
+  // until the state changes).
+  const WAY_OUT_MS = 30000;
+  async function refreshWayOut() {
+    try {
+      drawWayOut(await getJSON("/admission/v1/way-out"));
+    } catch (e) {
+      $("wayout").replaceChildren(el("p", "muted", "way out unavailable: " + e.message));
+    }
+    setTimeout(refreshWayOut, WAY_OUT_MS);
+  }
+
+  // The history changes with the root only; every 15 s is enough.
+  const HISTORY_MS = 15000;
+  async function refreshHistory() {
+    try {
+      drawHistory(await getJSON("/admission/v1/history"));
+    } catch (e) {
+      $("growth").textContent = "history unavailable: " + e.message;
+    }
+    setTimeout(refreshHistory, HISTORY_MS);
+  }
+
   window.squarify = squarify;
   refresh();
+  refreshWayOut();
+  refreshHistory();
 })();

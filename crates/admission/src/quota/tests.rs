@@ -351,3 +351,23 @@ fn pods_count_as_apps_do() {
     let (usage, _) = engine.usage(&out.root, &"/dev".to_string().try_into().unwrap(), true);
     assert_eq!((usage.apps, usage.instances, usage.mem), (1, 50, 3200.0));
 }
+
+#[test]
+fn the_innermost_owned_quota_answers_for_a_write() {
+    let s = set(
+        vec![
+            serde_json::json!({"group": "/dev", "max_apps": 9, "owner": "dev-leads"}),
+            serde_json::json!({"group": "/dev/team", "max_apps": 9, "owner": "team@example.com"}),
+            serde_json::json!({"group": "/dev/team/quiet", "max_apps": 9}),
+        ],
+        vec![],
+    );
+    let who = |ids: &[&str]| s.responsible(ids.iter().copied());
+    assert_eq!(who(&["/dev/team/quiet/api"]), Responsible { group: "/dev/team".into(), owner: Some("team@example.com".into()) });
+    assert_eq!(who(&["/dev/other", "/dev/team/x"]).owner.as_deref(), Some("team@example.com"));
+    assert_eq!(who(&["/dev/other"]), Responsible { group: "/dev".into(), owner: Some("dev-leads".into()) });
+    // No owner on the path: the top-level group, so that notifications still group by team.
+    assert_eq!(who(&["/devops/x/y"]), Responsible { group: "/devops".into(), owner: None });
+    assert_eq!(who(&["/lonely"]), Responsible { group: "/lonely".into(), owner: None });
+    assert_eq!(who(&[]), Responsible { group: "/".into(), owner: None });
+}
