@@ -43,8 +43,9 @@ if [ "$REFERENCE" = 1 ] && ! { command -v haproxy && command -v nginx; } >/dev/n
   $SUDO apt-get install -y -q haproxy nginx-light >/dev/null 2>&1 \
     || { $SUDO apt-get update -q >/dev/null 2>&1 && $SUDO apt-get install -y -q haproxy nginx-light >/dev/null 2>&1; } \
     || echo "haproxy/nginx not installable: reference rows skipped" >&2
-  # Debian starts the packaged services; the benchmark runs its own instances.
-  $SUDO pkill -x haproxy 2>/dev/null || true; $SUDO pkill -x nginx 2>/dev/null || true
+  # Debian may start the packaged services: they are left alone (a host's own service never
+  # is stopped by a benchmark); the benchmark's instances listen on their own loopback ports
+  # and only the processes this script started (PIDS) are ended.
 fi
 HAPROXY=$(PATH=$PATH:/usr/sbin command -v haproxy || true)
 NGINX=$(PATH=$PATH:/usr/sbin command -v nginx || true)
@@ -73,6 +74,14 @@ UPP=127.0.0.1:18090       # upstream, pinned to core 0
 PX=127.0.0.1:18081        # proxy, default workers, floating
 PX1=127.0.0.1:18082       # proxy, 1 worker, floating
 PXP=127.0.0.1:18083       # proxy, 1 worker, pinned to core 1 (-> UPP)
+
+# The ports must be free: otherwise the figures would be another program's (and the script must
+# not touch that program).
+for port in 18080 18081 18082 18083 18084 18085 18086 18087 18090 19102 19103 19104; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "127.0.0.1:$port is in use by another program: free it or run elsewhere" >&2; exit 1
+  fi
+done
 
 $UPSTREAM_BIN "$UP" >"$TMP/upstream.log" 2>&1 &
 PIDS+=($!)
