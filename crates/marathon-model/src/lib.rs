@@ -7,6 +7,7 @@
 //! at parse time, so the same value can be rendered as sent or as Marathon would store it.
 
 pub mod app;
+pub mod app_diff;
 pub mod error;
 pub mod group;
 pub mod marathon_json;

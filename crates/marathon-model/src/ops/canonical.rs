@@ -10,6 +10,7 @@ use indexmap::IndexMap;
 use serde_json::{json, Value};
 
 use super::Flavour;
+use crate::app_diff::app_diff;
 use crate::app::{FetchUri, HealthCheck, PortDefinition, PortMapping, ReadinessCheck, Residency, UpgradeStrategy};
 use crate::{App, Group, PathId, SharedApp};
 
@@ -278,21 +279,15 @@ pub fn canonical_root(mut root: Group, flavour: Flavour) -> Group {
 
 /// Replaces service port 0 with free ports from `[10000, 20000]` as Marathon's
 /// `assignDynamicServicePorts` does (ports already used anywhere in the tree are skipped).
+/// `original` has none to assign (it is what Marathon holds, or empty): only the apps `target`
+/// does not share with it are looked at to know whether any port is to be assigned.
 pub(crate) fn assign_service_ports(mut target: Group, original: &Group) -> Group {
-    let mut used: BTreeSet<u32> = BTreeSet::new();
-    let mut needs = false;
-    for app in target.transitive_apps() {
-        for &p in app.service_ports().iter() {
-            if p == 0 {
-                needs = true;
-            } else {
-                used.insert(p);
-            }
-        }
-    }
+    let needs = app_diff(original, &target).touched.iter().any(|t| t.after.service_ports().contains(&0));
     if !needs {
         return target;
     }
+    let mut used: BTreeSet<u32> =
+        target.transitive_apps().iter().flat_map(|a| a.service_ports().into_owned()).filter(|&p| p != 0).collect();
     // Indexed once: a batch of many new apps looks up each of them.
     let previous_ports: std::collections::HashMap<&str, &SharedApp> =
         original.transitive_apps().into_iter().filter_map(|a| Some((a.id()?, a))).collect();

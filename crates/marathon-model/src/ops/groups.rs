@@ -5,6 +5,7 @@ use super::apps::{check_json, ensure_group, remove, upsert, validate_app};
 use super::canonical::canonical_app;
 use super::error::id_error;
 use super::{ChangeError, Flavour, History};
+use crate::app_diff::app_diff;
 use crate::{Group, PathId, SharedApp};
 
 type Details = Vec<(String, Vec<String>)>;
@@ -257,18 +258,20 @@ pub(crate) fn revert(current: &Group, original: &Group, target: &Group) -> Group
     out
 }
 
-/// Root-level validation: no app may share its id with a group.
-pub(crate) fn validate_root(root: &Group) -> Result<(), ChangeError> {
-    let groups: std::collections::HashSet<&str> =
-        root.transitive_groups().into_iter().filter_map(|g| g.id.as_deref()).collect();
-    for app in root.transitive_apps() {
-        if let Some(id) = app.id() {
-            if groups.contains(id) {
-                return Err(ChangeError::invalid(
-                    "/",
-                    format!("Groups and Applications may not have the same identifier: {id}"),
-                ));
-            }
+/// Root-level validation: no app may share its id with a group. `original` is a root Marathon
+/// holds (which has no such clash): only the apps and groups `target` adds can clash.
+pub(crate) fn validate_change(original: &Group, target: &Group) -> Result<(), ChangeError> {
+    let clash = |id: &str| ChangeError::invalid("/", format!("Groups and Applications may not have the same identifier: {id}"));
+    let diff = app_diff(original, target);
+    let new_apps = diff.touched.iter().filter(|t| t.before.is_none()).filter_map(|t| t.after.id());
+    for id in new_apps {
+        if target.find_group(&PathId::parse(id)).is_some() {
+            return Err(clash(id));
+        }
+    }
+    for id in diff.added_groups.iter().filter_map(|g| g.id.as_deref()) {
+        if target.find_app(&PathId::parse(id)).is_some() {
+            return Err(clash(id));
         }
     }
     Ok(())

@@ -216,7 +216,7 @@ pub fn apply(
         _ => Vec::new(),
     };
     let target = stamp_versions(root, target, now, &restarted);
-    crate::ops::groups::validate_root(&target)?;
+    crate::ops::groups::validate_change(root, &target)?;
     let steps = plan_steps(root, &target, &restarted);
     let mut affected: Vec<PathId> =
         steps.iter().flat_map(|s| s.actions.iter().map(|a| PathId::parse(a.run_spec()))).collect();
