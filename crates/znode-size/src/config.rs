@@ -56,7 +56,16 @@ pub struct StoreConfig {
     pub zk_max_packet: u64,
     /// Marathon's `--zk` path (`/marathon`); state lives under `<path>/state`.
     pub zk_path: String,
+    /// `--zk_max_versions`: how many versions of the root group and of each app Marathon keeps
+    /// ([`crate::footprint`]). 25 up to 1.3 (`ZookeeperConf.scala`, v1.3.14), 50 from 1.4
+    /// (`StorageConf.scala`, v1.4.13, for the legacy store too); facts §1.7.
+    pub zk_max_versions: u32,
 }
+
+/// Marathon 1.3's `--zk_max_versions` default.
+pub const MAX_VERSIONS_1_3: u32 = 25;
+/// Marathon 1.4's and later `--zk_max_versions` default.
+pub const MAX_VERSIONS_1_4: u32 = 50;
 
 impl Default for StoreConfig {
     fn default() -> Self {
@@ -74,28 +83,30 @@ impl StoreConfig {
             compression_threshold: 64 * 1024,
             zk_max_packet: 0xfffff,
             zk_path: "/marathon".into(),
+            zk_max_versions: MAX_VERSIONS_1_3,
         }
     }
 
     /// Marathon 1.4+ on its default (new) store.
     pub fn marathon_1_4() -> Self {
-        StoreConfig { layout: Layout::V14, flavor: AppFlavor::V14, ..StoreConfig::marathon_1_3() }
+        StoreConfig { layout: Layout::V14, flavor: AppFlavor::V14, zk_max_versions: MAX_VERSIONS_1_4, ..StoreConfig::marathon_1_3() }
     }
 
     /// The settings of a Marathon reporting `version` (e.g. `1.3.14`, `1.4.13`): the layout and
     /// app encoding the version implies, then `overrides`. An explicit layout wins over the
     /// version's; a 1.4+ Marathon keeps the 1.4 app encoding on the legacy layout (its
-    /// `--internal_store_backend legacy_zk`).
+    /// `--internal_store_backend legacy_zk`, and its `--zk_max_versions` default).
     pub fn for_marathon(version: &str, overrides: &StoreOverrides) -> StoreConfig {
         let v14 = version_at_least_1_4(version);
         let layout = overrides.layout.unwrap_or(if v14 { Layout::V14 } else { Layout::Legacy });
         let flavor = if v14 || layout == Layout::V14 { AppFlavor::V14 } else { AppFlavor::V13 };
-        let d = StoreConfig { layout, flavor, ..StoreConfig::marathon_1_3() };
+        let d = StoreConfig { layout, flavor, zk_max_versions: default_max_versions(flavor), ..StoreConfig::marathon_1_3() };
         StoreConfig {
             zk_max_node_size: overrides.zk_max_node_size.unwrap_or(d.zk_max_node_size),
             compression: overrides.zk_compression.unwrap_or(d.compression),
             compression_threshold: overrides.zk_compression_threshold.unwrap_or(d.compression_threshold),
             zk_max_packet: overrides.zk_max_packet.unwrap_or(d.zk_max_packet),
+            zk_max_versions: overrides.zk_max_versions.unwrap_or(d.zk_max_versions),
             ..d
         }
     }
@@ -123,6 +134,15 @@ pub struct StoreOverrides {
     pub zk_compression: Option<bool>,
     pub zk_compression_threshold: Option<u64>,
     pub zk_max_packet: Option<u64>,
+    pub zk_max_versions: Option<u32>,
+}
+
+/// `--zk_max_versions` by default for the Marathon that encodes apps as `flavor` does.
+pub fn default_max_versions(flavor: AppFlavor) -> u32 {
+    match flavor {
+        AppFlavor::V13 => MAX_VERSIONS_1_3,
+        AppFlavor::V14 => MAX_VERSIONS_1_4,
+    }
 }
 
 /// `1.4.x` and later (and anything unparsable, Marathon's newest behaviour) → true.
@@ -161,6 +181,7 @@ mod tests {
     fn the_layout_and_encoding_follow_the_version() {
         assert_eq!(auto("1.3.14"), StoreConfig::marathon_1_3());
         assert_eq!(auto("1.4.13"), StoreConfig::marathon_1_4());
+        assert_eq!((auto("1.3.14").zk_max_versions, auto("1.4.13").zk_max_versions), (25, 50));
         assert_eq!(auto("1.10.0"), StoreConfig::marathon_1_4());
         assert_eq!(auto("garbage"), StoreConfig::marathon_1_4());
     }
@@ -172,6 +193,7 @@ mod tests {
         let legacy = StoreOverrides { layout: Some(Layout::Legacy), ..StoreOverrides::default() };
         let c = StoreConfig::for_marathon("1.4.13", &legacy);
         assert_eq!((c.layout, c.flavor), (Layout::Legacy, AppFlavor::V14), "1.4 on legacy_zk");
+        assert_eq!(c.zk_max_versions, 50, "1.4's default, whatever the store");
         assert_eq!(StoreConfig::for_marathon("1.3.14", &legacy), StoreConfig::marathon_1_3());
     }
 
@@ -183,9 +205,11 @@ mod tests {
             zk_compression: Some(false),
             zk_compression_threshold: Some(100),
             zk_max_packet: Some(4096),
+            zk_max_versions: Some(3),
         };
         let c = StoreConfig::for_marathon("1.3.14", &o);
         assert_eq!((c.zk_max_node_size, c.compression, c.compression_threshold, c.zk_max_packet), (20_000, false, 100, 4096));
+        assert_eq!(c.zk_max_versions, 3);
         assert_eq!((c.layout, c.zk_path.as_str()), (Layout::Legacy, "/marathon"));
     }
 }

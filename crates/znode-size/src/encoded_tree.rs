@@ -71,9 +71,7 @@ impl EncodedGroup {
         encode: &mut dyn FnMut(&SharedApp) -> EncodedApp,
     ) -> EncodedGroup {
         let id = group.path_id();
-        let mut header = Vec::new();
-        put_bytes(&mut header, 1, id.to_string().as_bytes());
-        put_bytes(&mut header, 2, joda_version(group.version.as_deref()).as_bytes());
+        let header = group_header(group);
 
         let encoded: Vec<EncodedApp> = group.apps().iter().map(|a| encode(a)).collect();
         let hashes: Vec<i32> = encoded.iter().map(|a| a.key_hash).collect();
@@ -83,18 +81,7 @@ impl EncodedGroup {
         let groups: Vec<EncodedGroup> =
             group.groups().iter().map(|g| EncodedGroup::legacy_with(g, flavor, encode)).collect();
 
-        let mut tail = Vec::new();
-        for dep in ordered_dependencies(group) {
-            put_bytes(&mut tail, 5, dep.as_bytes());
-        }
-        if flavor == AppFlavor::V14 {
-            for pod in group.pods() {
-                let json = serde_json::to_string(pod).unwrap_or_default();
-                let mut msg = Vec::new();
-                put_bytes(&mut msg, 1, json.as_bytes());
-                put_bytes(&mut tail, 8, &msg);
-            }
-        }
+        let tail = group_tail(group, flavor);
         let len = header.len()
             + apps.iter().map(|a| field_len(3, a.bytes.len())).sum::<usize>()
             + groups.iter().map(|g| field_len(4, g.len)).sum::<usize>()
@@ -109,6 +96,16 @@ impl EncodedGroup {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Bytes of its apps' fields.
+    pub fn apps_len(&self) -> usize {
+        self.apps.iter().map(|a| field_len(3, a.bytes.len())).sum()
+    }
+
+    /// Bytes after its apps and subgroups: its dependencies (and pods, 1.4 flavor).
+    pub fn tail_len(&self) -> usize {
+        self.tail.len()
     }
 
     /// Bytes that belong to this group itself: its header, its apps and its dependencies.
@@ -152,6 +149,32 @@ impl EncodedGroup {
             g.visit(f);
         }
     }
+}
+
+/// A group's id and version fields.
+pub fn group_header(group: &Group) -> Vec<u8> {
+    let mut header = Vec::new();
+    put_bytes(&mut header, 1, group.path_id().to_string().as_bytes());
+    put_bytes(&mut header, 2, joda_version(group.version.as_deref()).as_bytes());
+    header
+}
+
+/// A group's fields after its apps and subgroups: its dependencies, and its pods in the 1.4
+/// flavor.
+pub fn group_tail(group: &Group, flavor: AppFlavor) -> Vec<u8> {
+    let mut tail = Vec::new();
+    for dep in ordered_dependencies(group) {
+        put_bytes(&mut tail, 5, dep.as_bytes());
+    }
+    if flavor == AppFlavor::V14 {
+        for pod in group.pods() {
+            let json = serde_json::to_string(pod).unwrap_or_default();
+            let mut msg = Vec::new();
+            put_bytes(&mut msg, 1, json.as_bytes());
+            put_bytes(&mut tail, 8, &msg);
+        }
+    }
+    tail
 }
 
 /// A group version as the legacy store writes it (24-char Joda); a group without one is new and

@@ -8,12 +8,14 @@
 //! ([`v14`]) stores references instead, and only ZooKeeper's packet limit binds.
 //!
 //! [`Estimator`] is the entry point; the free functions below are what the simulator writes.
+//! [`footprint`] adds up everything Marathon keeps besides: version copies and pending plans.
 
 pub mod binding_shares;
 pub mod config;
 pub mod deflate_shares;
 pub mod encoded_tree;
 pub mod estimate;
+pub mod footprint;
 pub mod gzip;
 pub mod legacy;
 mod pieced_bytes;
@@ -27,6 +29,7 @@ pub mod wire;
 
 pub use config::{Layout, StoreConfig, StoreOverrides};
 pub use estimate::{legacy_state, Estimate, Estimator};
+pub use footprint::{footprint, Footprint};
 pub use legacy::PlanCheck;
 pub use service_definition::AppFlavor;
 pub use warm::{compose_plan, ComposedPlan, FastEstimate, WarmState};

@@ -17,14 +17,16 @@
 //! [`compose_plan`] extends one prepared state to deployments that start from another state
 //! (`base -> target` from `S -> base` and `S -> target`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use flate2::{Compress, Compression};
+use marathon_model::app_diff::app_diff;
 use marathon_model::{Group, PathId, SharedApp};
 
 use crate::config::{Layout, StoreConfig};
-use crate::encoded_tree::{EncodedApp, EncodedGroup};
+use crate::encoded_tree::{group_header, group_tail, EncodedApp, EncodedGroup};
+use crate::service_definition::AppFlavor;
 use crate::estimate::{legacy_deployment, legacy_state, Estimate, Estimator};
 use crate::legacy::{self, SIZING_UUID, SIZING_VERSION};
 use crate::pieced_bytes::PiecedBytes;
@@ -65,6 +67,9 @@ pub struct WarmState {
     /// The rare slots whose id hash collides with another's.
     colliding: Vec<Slot>,
     group_apps_end: HashMap<PathId, usize>,
+    /// `S`'s groups as lengths, in `S`'s order: a target's length is `S`'s changed where the
+    /// target differs.
+    lens: GroupLens,
     state: Estimate,
     self_plan: Estimate,
     /// Stored (possibly gzipped) value lengths of the root and of the self plan.
@@ -87,6 +92,7 @@ impl WarmState {
         let mut full = Vec::with_capacity(encoded.len());
         let mut positions: Vec<(EncodedApp, usize, usize)> = Vec::new();
         let mut group_apps_end = HashMap::new();
+        let lens = GroupLens::of(&encoded);
         encoded.write_to_tracking(
             &mut full,
             &mut |app, start, end| positions.push((app.clone(), start, end)),
@@ -126,6 +132,7 @@ impl WarmState {
             slots,
             colliding,
             group_apps_end,
+            lens,
             state,
             self_plan,
             root_value_len,
@@ -162,39 +169,35 @@ impl WarmState {
     }
 
     fn fast_legacy(&self, target: &Group) -> FastEstimate {
-        let mut changed: Vec<(Option<&Slot>, Arc<[u8]>, PathId)> = Vec::new();
-        let mut matched = 0usize;
         let flavor = self.cfg.flavor;
-        let tree = EncodedGroup::legacy_with(target, flavor, &mut |app: &SharedApp| {
-            let id = app.id().unwrap_or_default();
-            if let Some(slot) = self.slot(id) {
-                matched += 1;
-                let before = &slot.encoded.app;
-                let unchanged = SharedApp::ptr_eq(before, app)
-                    || match before.version() {
-                        Some(v) => Some(v) == app.version(),
-                        None => before == app,
-                    };
-                if unchanged {
-                    return slot.encoded.clone();
-                }
-                let encoded = EncodedApp::of(app, flavor);
-                changed.push((Some(slot), encoded.bytes.clone(), PathId::parse(id)));
-                return encoded;
-            }
-            let encoded = EncodedApp::of(app, flavor);
-            changed.push((None, encoded.bytes.clone(), PathId::parse(id)));
-            encoded
-        });
-        // Ids are unique in a tree, so when every app of `S` was matched none was removed.
-        let removed: Vec<&Slot> = if matched == self.slots.len() + self.colliding.len() {
-            Vec::new()
-        } else {
-            let present: HashSet<&str> = target.transitive_apps().into_iter().filter_map(|a| a.id()).collect();
-            self.slots.values().chain(&self.colliding).filter(|s| !present.contains(s.encoded.id())).collect()
+        let diff = app_diff(&self.root, target);
+        let unchanged = |before: &SharedApp, after: &SharedApp| match before.version() {
+            Some(v) => Some(v) == after.version(),
+            None => before == after,
         };
+        let mut changed: Vec<(Option<&Slot>, Arc<[u8]>, PathId)> = Vec::new();
+        // Bytes of each group's app fields, target minus `S`, by group id.
+        let mut apps_delta: HashMap<String, i64> = HashMap::new();
+        for t in &diff.touched {
+            let id = t.after.id().unwrap_or_default();
+            let slot = t.before.and_then(|b| self.slot(b.id().unwrap_or_default()));
+            if let (Some(before), Some(_)) = (t.before, slot) {
+                if unchanged(before, t.after) {
+                    continue;
+                }
+            }
+            let encoded = EncodedApp::of(t.after, flavor);
+            let path = PathId::parse(id);
+            let old_len = slot.map_or(0, |s| (s.end - s.start) as i64);
+            *apps_delta.entry(path.parent().to_string()).or_default() += field_len(3, encoded.bytes.len()) as i64 - old_len;
+            changed.push((slot, encoded.bytes, path));
+        }
+        let removed: Vec<&Slot> = diff.removed.iter().filter_map(|a| self.slot(a.id().unwrap_or_default())).collect();
+        for slot in &removed {
+            *apps_delta.entry(PathId::parse(slot.encoded.id()).parent().to_string()).or_default() -= (slot.end - slot.start) as i64;
+        }
 
-        let target_raw = tree.len();
+        let target_raw = self.lens.len_of(&self.root, target, &apps_delta, flavor);
         let plan_raw = legacy_plan_raw_len(self.bytes.len(), target_raw);
         let plan_compressed = self.cfg.compresses(plan_raw);
         let root_compressed = self.cfg.compresses(target_raw);
@@ -275,6 +278,50 @@ impl WarmState {
     }
 }
 
+/// A group of `S` as lengths, its subgroups in `S`'s order.
+struct GroupLens {
+    apps_len: usize,
+    tail_len: usize,
+    groups: Vec<GroupLens>,
+}
+
+impl GroupLens {
+    fn of(encoded: &EncodedGroup) -> GroupLens {
+        GroupLens {
+            apps_len: encoded.apps_len(),
+            tail_len: encoded.tail_len(),
+            groups: encoded.groups.iter().map(GroupLens::of).collect(),
+        }
+    }
+
+    /// The encoded length of `target`'s group that `S` holds as `s` (measured as `self`), its
+    /// app fields changed by `apps_delta` (by group id). A pass over groups, not apps.
+    fn len_of(&self, s: &Group, target: &Group, apps_delta: &HashMap<String, i64>, flavor: AppFlavor) -> usize {
+        let id = target.path_id().to_string();
+        let apps = (self.apps_len as i64 + apps_delta.get(&id).copied().unwrap_or(0)).max(0) as usize;
+        let tail = if s.dependencies == target.dependencies && s.pods == target.pods {
+            self.tail_len
+        } else {
+            group_tail(target, flavor).len()
+        };
+        let earlier = s.groups();
+        let subgroups: usize = target
+            .groups()
+            .iter()
+            .enumerate()
+            .map(|(i, group)| {
+                let same = |j: &usize| earlier.get(*j).is_some_and(|g| g.id == group.id);
+                let len = match Some(i).filter(same).or_else(|| (0..earlier.len()).find(same)) {
+                    Some(j) => self.groups[j].len_of(&earlier[j], group, apps_delta, flavor),
+                    None => EncodedGroup::legacy(group, flavor).len(),
+                };
+                field_len(4, len)
+            })
+            .sum();
+        group_header(target).len() + apps + subgroups + tail
+    }
+}
+
 /// The error bound of a compressed fast estimate. Deflate's block splitting and Huffman tables
 /// shift by a few bytes per block around each change, the 32 KiB after a change compresses a
 /// little differently, and new content costs more in a stream whose codes were fitted to very
@@ -331,3 +378,6 @@ fn deflate_primed(deflater: &mut Compress, ctx: &[u8], data: &[u8]) -> usize {
     crate::gzip::deflate_into(deflater, data, &mut out);
     out.len()
 }
+
+#[cfg(test)]
+mod tests;
