@@ -149,6 +149,14 @@ fn the_budget_page_shows_groups_headroom_quotas_and_decisions() {
     assert!(grown.starts_with('+'), "{growth}");
     let shown = &dom[dom.find("id=\"growth\"").expect("the growth sentence")..];
     assert!(shown[..shown.find("</p>").unwrap()].contains(grown), "{grown:?} is not on the page:\n{dom}");
+    // The ZooKeeper footprint: a row per part, and the API's total.
+    let footprint = &dom[dom.find("id=\"footprint\"").expect("the footprint table")..];
+    let footprint = &footprint[..footprint.find("</table>").unwrap()];
+    for part in ["root", "root_versions", "services", "service_versions", "plans"] {
+        assert!(footprint.contains(&format!("data-part=\"{part}\"")), "no {part} row:\n{footprint}");
+    }
+    assert!(footprint.contains(&format!("data-total-bytes=\"{}\"", api["footprint"]["total_bytes"])), "{footprint}");
+    assert!(footprint.contains("group:root:&lt;version&gt;"), "{footprint}");
     // Quota bars, and the latest decisions (the rejection among them).
     assert!(dom.contains("data-group=\"/dev\"") && dom.contains("data-group=\"/prod\""), "{dom}");
     assert!(dom.contains("team-dev@example.com"), "{dom}");

@@ -4,6 +4,9 @@
 
 use std::process::Command;
 
+#[path = "../crates/proxy/tests/common/eventually.rs"]
+mod eventually;
+use eventually::eventually;
 use marathon_sim::testing::ZooKeeper;
 use marathon_sim::SimConfig;
 use serde_json::Value;
@@ -53,4 +56,125 @@ async fn zk_sizes_match_the_prediction_from_the_state() {
     assert!(predicted["root_bytes"].as_u64().unwrap() > 0);
     sim.shutdown().await;
     let _ = std::fs::remove_file(state_file);
+}
+
+const SEED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus/marathon/groups/0581-mesosphere-marathon-155_100.json");
+
+async fn report_async(args: Vec<String>) -> Value {
+    tokio::task::spawn_blocking(move || report(&args.iter().map(String::as_str).collect::<Vec<_>>())).await.unwrap()
+}
+
+/// The footprint part `part` of a `report --json`.
+fn part<'a>(report: &'a Value, part: &str) -> &'a Value {
+    let items = report["footprint"]["items"].as_array().unwrap_or_else(|| panic!("no footprint in {report}"));
+    items.iter().find(|i| i["part"] == part).unwrap_or_else(|| panic!("no {part} in {items:?}"))
+}
+
+fn n(v: &Value, key: &str) -> u64 {
+    v[key].as_u64().unwrap_or_else(|| panic!("{key} in {v}"))
+}
+
+/// Writes `body` with `method` to the simulator; the status must be a success.
+async fn write(sim_url: &str, method: reqwest::Method, path: &str, body: String) {
+    let request = reqwest::Client::new().request(method, format!("{sim_url}{path}")).body(body);
+    let r = request.header("Content-Type", "application/json").send().await.unwrap();
+    assert!(r.status().is_success(), "{path}: {} {}", r.status(), r.text().await.unwrap_or_default());
+}
+
+/// Waits until no deployment is listed and no plan node is left in ZooKeeper (a deployment ends
+/// just after its write was answered).
+async fn settled(sim_url: &str, zk_spec: &str) {
+    eventually("no deployment pending, in Marathon or in ZooKeeper", || async {
+        let listed = reqwest::get(format!("{sim_url}/v2/deployments")).await.unwrap().bytes().await.unwrap();
+        let listed: Vec<Value> = serde_json::from_slice(&listed).unwrap();
+        let nodes = marathon_zk::zk_report(zk_spec).await.unwrap().nodes;
+        listed.is_empty() && !nodes.iter().any(|n| marathon_zk::role(&n.path) == marathon_zk::NodeRole::Plan)
+    })
+    .await;
+}
+
+/// Saves the simulator's `GET /v2/groups` to a file for `report --state`.
+async fn save_state(sim_url: &str, name: &str) -> std::path::PathBuf {
+    let state = reqwest::get(format!("{sim_url}/v2/groups?embed=group.groups&embed=group.apps")).await.unwrap().bytes().await.unwrap();
+    let file = std::env::temp_dir().join(format!("report-zk-{name}-{}.json", std::process::id()));
+    std::fs::write(&file, &state).unwrap();
+    file
+}
+
+/// Marathon 1.3 keeps the newest `zk_max_versions` copies of the root and of each app: after five
+/// changes of one app with `--zk_max_versions 3`, the real ZooKeeper holds three of each, the
+/// footprint counts three, and its bytes (every copy taken at the current size, which only grew)
+/// are not below the real ones. The current nodes, read or predicted, are the same bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_version_copies_zookeeper_holds_are_within_the_footprint() {
+    let zk = ZooKeeper::start().expect("ZooKeeper from Debian's zookeeper package (.ci/run installs it)");
+    let zk_spec = format!("{}/marathon", zk.connect_string());
+    let config = SimConfig { zk: Some(zk_spec.clone()), zk_max_versions: 3, ..SimConfig::default() }
+        .with_state_file(std::path::Path::new(SEED))
+        .unwrap();
+    let sim = marathon_sim::start(config).await.unwrap();
+    for i in 1..=5 {
+        let env: serde_json::Map<String, Value> = (0..i).map(|k| (format!("SETTING_{k}"), Value::from("some-value"))).collect();
+        let body = serde_json::json!({"cmd": "sleep 1", "env": env});
+        settled(&sim.url(), &zk_spec).await;
+        write(&sim.url(), reqwest::Method::PUT, "/v2/apps/cudcos/extra", body.to_string()).await;
+    }
+    settled(&sim.url(), &zk_spec).await;
+    let state_file = save_state(&sim.url(), "versions").await;
+
+    let max3 = |source: &str, value: &str| vec![source.to_string(), value.to_string(), "--zk-max-versions".into(), "3".into()];
+    let real = report_async(max3("--zk", &zk_spec)).await;
+    let mut state_args = max3("--state", state_file.to_str().unwrap());
+    state_args.extend(["--pending-deployments".to_string(), "0".to_string()]);
+    let predicted = report_async(state_args).await;
+
+    let roots = part(&real, "root_versions");
+    assert_eq!((n(roots, "real_nodes"), n(roots, "nodes")), (3, 3), "{roots}");
+    assert!(n(roots, "real_bytes") <= n(roots, "bytes"), "{roots}");
+    let copies = part(&real, "service_versions");
+    assert_eq!(n(copies, "real_nodes"), 3, "the changed app's newest three: {copies}");
+    assert_eq!(n(copies, "nodes"), 3 * 101);
+    assert!(n(copies, "real_bytes") <= n(copies, "bytes"), "{copies}");
+    for current in ["root", "services"] {
+        let (r, p) = (part(&real, current), part(&predicted, current));
+        assert_eq!(n(r, "real_bytes"), n(r, "bytes"), "{current}: the estimate from ZooKeeper starts from the real nodes");
+        assert_eq!(n(r, "real_bytes"), n(p, "bytes"), "{current}: read from ZooKeeper vs predicted from GET /v2/groups");
+    }
+    assert_eq!(n(part(&real, "services"), "real_nodes"), 101);
+    assert_eq!(real["footprint"]["total_bytes"], predicted["footprint"]["total_bytes"], "the same rules on the same nodes");
+    assert_eq!((n(part(&real, "plans"), "real_nodes"), real["footprint"]["pending_deployments"].as_u64()), (0, Some(0)));
+    sim.shutdown().await;
+    let _ = std::fs::remove_file(state_file);
+}
+
+/// On 1.4 a pending deployment keeps a `StoredPlan`; `report --zk` finds the plans (and counts the
+/// deployments pending from them), `report --marathon` counts what `/v2/deployments` lists, and
+/// both estimate each plan at least as large as the real ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_deployments_keep_their_plans_in_the_footprint() {
+    let zk = ZooKeeper::start().expect("ZooKeeper from Debian's zookeeper package (.ci/run installs it)");
+    let zk_spec = format!("{}/marathon", zk.connect_string());
+    let config = SimConfig { zk: Some(zk_spec.clone()), deploy_delay: std::time::Duration::from_secs(600), ..SimConfig::v14() }
+        .with_state_file(std::path::Path::new(SEED))
+        .unwrap();
+    let sim = marathon_sim::start(config).await.unwrap();
+    for id in ["/cudcos/p1", "/cudcos/p2"] {
+        write(&sim.url(), reqwest::Method::POST, "/v2/apps", serde_json::json!({"id": id, "cmd": "sleep 1"}).to_string()).await;
+    }
+
+    let real = report_async(vec!["--zk".into(), zk_spec.clone()]).await;
+    let live = report_async(vec!["--marathon".into(), sim.url(), "--layout".into(), "v1.4".into()]).await;
+    for r in [&real, &live] {
+        assert_eq!(r["footprint"]["layout"], "v1.4");
+        assert_eq!(r["footprint"]["pending_deployments"], 2, "{}", r["footprint"]);
+        assert_eq!(r["footprint"]["kept_versions"], 50 + 2, "1.4's 50, and one copy per pending deployment");
+        let plans = part(r, "plans");
+        assert_eq!(n(plans, "nodes"), 2);
+        assert!(n(plans, "bytes") >= n(part(&real, "plans"), "real_bytes"), "{plans}");
+    }
+    assert_eq!(n(part(&real, "plans"), "real_nodes"), 2);
+    assert_eq!(n(part(&real, "root_versions"), "real_nodes"), 3, "the seed's and one per deployment");
+    assert_eq!(n(part(&real, "services"), "real_bytes"), n(part(&live, "services"), "bytes"), "1.4 app nodes, to the byte");
+    assert_eq!(n(part(&real, "root"), "real_bytes"), n(part(&live, "root"), "bytes"));
+    sim.shutdown().await;
 }

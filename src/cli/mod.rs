@@ -3,6 +3,7 @@
 pub mod check;
 mod live;
 pub mod report;
+mod report_footprint;
 mod report_history;
 pub mod serve;
 pub mod sim;

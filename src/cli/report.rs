@@ -1,7 +1,9 @@
 //! `report`: where the persisted bytes go, per group (own and subtree) and per app, and how much
 //! room is left before a deployment hits the limit. `--way-out`: the steps that bring the binding
 //! node down to a target instead ([`admission::way_out`]). `--history FILE`: the growth of the
-//! last days, from the proxy's size history ([`super::report_history`]).
+//! last days, from the proxy's size history ([`super::report_history`]). Every report ends with
+//! the ZooKeeper footprint: what ZooKeeper holds for Marathon's apps besides the binding node
+//! (version copies, pending plans; [`super::report_footprint`]).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,6 +14,7 @@ use serde_json::json;
 use znode_size::encoded_tree::EncodedGroup;
 use znode_size::{Estimator, Layout, StoreConfig};
 
+use super::report_footprint::{self, RealFootprint};
 use super::store_args::{load_state, parse_state, StoreArgs};
 
 #[derive(clap::Args, Debug)]
@@ -51,6 +54,11 @@ pub struct ReportArgs {
     /// `--state` / `--marathon`).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["zk", "way_out"])]
     pub history: Option<PathBuf>,
+    /// Deployments in progress: each keeps a plan (and, on 1.4+, root versions) in ZooKeeper;
+    /// counted in the footprint [default: with --marathon, what `/v2/deployments` lists; with
+    /// --state, not known; --zk counts the plan nodes it finds].
+    #[arg(long)]
+    pub pending_deployments: Option<u32>,
     /// With `--history`: the days the growth is measured over.
     #[arg(long, default_value_t = 7.0, requires = "history", value_parser = super::report_history::parse_days)]
     pub days: f64,
@@ -69,6 +77,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let flavour = args.store.flavour();
+    let mut pending = args.pending_deployments;
     let root = match (&args.state, &args.marathon, &args.zk) {
         (Some(path), _, _) => load_state(path, flavour)?,
         (None, Some(url), _) => {
@@ -76,7 +85,11 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
                 Some(path) => admission_runtime::ServeConfig::load(path)?,
                 None => admission_runtime::ServeConfig::default(),
             };
-            parse_state(&super::live::fetch_root(url, &config.proxy.upstream)?, flavour)?
+            let root = parse_state(&super::live::fetch_root(url, &config.proxy.upstream)?, flavour)?;
+            if pending.is_none() && !args.way_out {
+                pending = Some(super::live::fetch_pending_deployments(url, &config.proxy.upstream)?);
+            }
+            root
         }
         (None, None, Some(_)) if args.way_out => anyhow::bail!("--way-out needs the state: give --state ROOT.json or --marathon URL"),
         (None, None, Some(spec)) => return zk_report(spec, &args),
@@ -102,6 +115,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     encoded.visit(&mut |g| apps.extend(g.apps.iter().map(|a| (a.id().to_string(), a.bytes.len()))));
     apps.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let headroom = headroom(&cfg.layout, &apps, &self_plan, &state);
+    let footprint = report_footprint::estimated(&root, &encoded, &self_plan, &cfg, pending);
 
     let mut out = json!({
         "layout": cfg.layout.as_str(),
@@ -114,6 +128,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         "headroom": headroom,
         "groups": groups.iter().take(args.top).collect::<Vec<_>>(),
         "apps": apps.iter().take(args.top).map(|(id, b)| json!({"id": id, "bytes": b})).collect::<Vec<_>>(),
+        "footprint": report_footprint::to_json(&footprint, None),
     });
     if let Some(h) = &history {
         out["history"] = h.clone();
@@ -122,6 +137,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         print_text(&out);
+        report_footprint::print_text(&footprint, None);
         if let Some(h) = &history {
             println!();
             super::report_history::print_text(h);
@@ -172,11 +188,17 @@ fn parse_fraction(raw: &str) -> Result<f64, String> {
     }
 }
 
-/// The real node sizes under Marathon's state path, largest first (like znode-size-printer).
+/// The real node sizes under Marathon's state path, largest first (like znode-size-printer), and
+/// the footprint they add up to beside the one the rules allow for the current nodes read.
 fn zk_report(spec: &str, args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let report = runtime.block_on(marathon_zk::zk_report(spec))?;
-    let limit = args.store.store_config().limit_bytes();
+    let mut store = args.store.clone();
+    store.layout = store.layout.or_else(|| report.layout.as_deref().and_then(|l| l.parse().ok()));
+    let cfg = store.store_config();
+    let limit = cfg.limit_bytes();
+    let real = RealFootprint::of(&report.nodes);
+    let footprint = real.estimate(&cfg);
     if args.json {
         let out = json!({
             "zk": report.zk,
@@ -185,6 +207,7 @@ fn zk_report(spec: &str, args: &ReportArgs) -> anyhow::Result<ExitCode> {
             "limit_bytes": limit,
             "node_count": report.nodes.len(),
             "nodes": report.nodes.iter().take(args.top).collect::<Vec<_>>(),
+            "footprint": report_footprint::to_json(&footprint, Some(&real)),
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
@@ -198,6 +221,7 @@ fn zk_report(spec: &str, args: &ReportArgs) -> anyhow::Result<ExitCode> {
         for node in report.nodes.iter().take(args.top) {
             println!("{:>12}  {}", node.bytes, node.path);
         }
+        report_footprint::print_text(&footprint, Some(&real));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use marathon_model::ops::{canonical_root, Flavour};
 use marathon_model::{Group, PathId};
+use znode_size::config::default_max_versions;
 use znode_size::{AppFlavor, Layout, StoreConfig};
 
 #[derive(clap::Args, Debug, Clone)]
@@ -25,6 +26,9 @@ pub struct StoreArgs {
     /// ZooKeeper's `jute.maxbuffer` (the 1.4+ layout's binding limit) [default: 1048575].
     #[arg(long)]
     pub zk_max_packet: Option<u64>,
+    /// Marathon's `--zk_max_versions` [default: 25; 50 with `--layout v1.4` or `--marathon-1-4`].
+    #[arg(long)]
+    pub zk_max_versions: Option<u32>,
     /// Encode apps as Marathon 1.4 does (implied by `--layout v1.4`).
     #[arg(long)]
     pub marathon_1_4: bool,
@@ -35,13 +39,15 @@ impl StoreArgs {
         let defaults = StoreConfig::marathon_1_3();
         let layout = self.layout.unwrap_or(Layout::Legacy);
         let v14 = self.marathon_1_4 || layout == Layout::V14;
+        let flavor = if v14 { AppFlavor::V14 } else { AppFlavor::V13 };
         StoreConfig {
             layout,
-            flavor: if v14 { AppFlavor::V14 } else { AppFlavor::V13 },
+            flavor,
             zk_max_node_size: self.zk_max_node_size.unwrap_or(defaults.zk_max_node_size),
             compression: !self.disable_zk_compression,
             compression_threshold: self.zk_compression_threshold.unwrap_or(defaults.compression_threshold),
             zk_max_packet: self.zk_max_packet.unwrap_or(defaults.zk_max_packet),
+            zk_max_versions: self.zk_max_versions.unwrap_or(default_max_versions(flavor)),
             ..defaults
         }
     }
@@ -76,6 +82,7 @@ impl StoreArgs {
         int("zk_max_node_size", self.zk_max_node_size);
         int("zk_compression_threshold", self.zk_compression_threshold);
         int("zk_max_packet", self.zk_max_packet);
+        int("zk_max_versions", self.zk_max_versions.map(u64::from));
         if self.disable_zk_compression {
             t.insert("zk_compression".into(), toml::Value::Boolean(false));
         }

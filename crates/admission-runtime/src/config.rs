@@ -13,6 +13,7 @@
 //! zk_max_node_size = 1024000    # Marathon's --zk_max_node_size
 //! zk_compression = true
 //! zk_compression_threshold = 65536
+//! zk_max_versions = 25          # Marathon's --zk_max_versions (default 25 on 1.3, 50 on 1.4+)
 //! failure_policy = "closed"     # model not synced: "closed" (503) | "open" (forward)
 //! resync_interval_ms = 1000     # full /v2/groups resync while the event stream is down
 //! ledger_timeout_ms = 30000     # an answered write counts against the budget at most this long
@@ -85,6 +86,7 @@ pub(crate) struct Raw {
     zk_compression: Option<bool>,
     zk_compression_threshold: Option<u64>,
     zk_max_packet: Option<u64>,
+    zk_max_versions: Option<u32>,
     failure_policy: FailurePolicy,
     resync_interval_ms: u64,
     ledger_timeout_ms: u64,
@@ -130,6 +132,7 @@ impl Default for Raw {
             zk_compression: None,
             zk_compression_threshold: None,
             zk_max_packet: None,
+            zk_max_versions: None,
             failure_policy: FailurePolicy::Closed,
             resync_interval_ms: 1000,
             ledger_timeout_ms: 30_000,
@@ -232,6 +235,7 @@ impl AdmitConfig {
                 zk_compression: raw.zk_compression,
                 zk_compression_threshold: raw.zk_compression_threshold,
                 zk_max_packet: raw.zk_max_packet,
+                zk_max_versions: raw.zk_max_versions,
             },
             failure_policy: raw.failure_policy,
             resync_interval: Duration::from_millis(raw.resync_interval_ms.max(50)),
@@ -279,6 +283,7 @@ mod tests {
             mode = "warn"
             layout = "v1.4"
             zk_max_node_size = 20000
+            zk_max_versions = 3
             failure_policy = "open"
             resync_interval_ms = 200
         "#
@@ -288,6 +293,7 @@ mod tests {
         assert_eq!(c.policy.mode, Mode::Warn);
         assert_eq!(c.failure_policy, FailurePolicy::Open);
         assert_eq!(c.store_config("1.3.14").layout, Layout::V14);
+        assert_eq!(c.store_config("1.3.14").zk_max_versions, 3);
         assert_eq!(c.store_config("1.3.14").zk_max_node_size, 20000);
         let bad: toml::Table = "marginn = 0.1".parse().unwrap();
         assert!(AdmitConfig::from_table(Some(&bad)).is_err());

@@ -14,6 +14,9 @@
 //!   from memory, also while Marathon cannot be read.
 //! - `GET /admission/ui`: the budget page ([`super::ui`]).
 //!
+//! The groups answer also carries `footprint`: what ZooKeeper holds for Marathon's apps in all,
+//! version copies included ([`znode_size::footprint`]).
+//!
 //! Bytes are uncompressed protobuf bytes as Marathon persists them (a group: the length of its
 //! encoded `GroupDefinition`, apps inline; own bytes: the group's header, its apps and its
 //! dependencies). The report is computed once per model generation and quota reload, off the
@@ -29,7 +32,8 @@ use http::{header, HeaderValue, Method, Response, StatusCode};
 use marathon_model::{SharedApp, Timestamp};
 use serde::Serialize;
 use znode_size::encoded_tree::EncodedGroup;
-use znode_size::{Estimator, Layout};
+use znode_size::footprint::CurrentNodes;
+use znode_size::{Estimator, Footprint, Layout};
 
 use super::admit_metrics::MAX_GROUP_LABELS;
 use super::live_model::{LiveModel, Snapshot};
@@ -114,6 +118,9 @@ pub struct UsageReport {
     pub groups: Vec<GroupRow>,
     pub quotas: Vec<QuotaRow>,
     pub exemptions: Vec<ExemptionRow>,
+    /// Everything ZooKeeper holds for Marathon's apps, at most: the current nodes, the version
+    /// copies `zk_max_versions` keeps, pending plans (not known here: none counted).
+    pub footprint: Footprint,
     #[serde(skip)]
     pub tree: TreeNode,
 }
@@ -245,6 +252,7 @@ fn compute(
         groups: rows,
         quotas,
         exemptions,
+        footprint: Footprint::of(&CurrentNodes::from_estimate(root, &encoded, &current, &snap.store), &snap.store, None),
         tree: tree(&encoded, min_bytes),
     }
 }
@@ -424,6 +432,9 @@ mod tests {
         assert_eq!(r.groups[0].subtree.apps, 61);
         assert!(r.current_bytes > r.root_bytes, "legacy: the plan holds the root twice");
         assert_eq!(r.headroom_bytes, r.limit_bytes as i64 - r.current_bytes as i64);
+        // The footprint: the same figures as `report`'s, from the root the report was made of.
+        assert_eq!(r.footprint, znode_size::footprint(&snap.root, &store, None));
+        assert_eq!(r.footprint.item(znode_size::footprint::Part::Services).nodes, 61);
         // The tree: /big keeps its 25 largest apps above 0.1%, the rest is one "other" leaf.
         let tb = &r.tree.children[0];
         assert_eq!(tb.id, "/big");

@@ -5,7 +5,8 @@
 //!   `PATH/state` below it;
 //! - [`legacy`] and [`v14`]: the node names and paths of both Marathon layouts (the legacy
 //!   `legacy_zk` one of Marathon <= 1.3 and the bucketed one of 1.4+), with the helper that lists
-//!   a key's stored versions for pruning ([`legacy::versions_of`]);
+//!   a key's stored versions for pruning ([`legacy::versions_of`]), and what a node holds
+//!   ([`role`]: the root, an app, a version copy of either, a plan);
 //! - [`ZkStore`]: a connected client rooted at the state path, with create-or-update
 //!   ([`ZkStore::put`]), delete, list and read, retried on connection loss the way Marathon retries
 //!   (failures as [`StoreError`]);
@@ -21,7 +22,7 @@ mod report;
 mod spec;
 mod store;
 
-pub use paths::{bucket, java_hash, legacy, v14};
+pub use paths::{bucket, java_hash, legacy, role, v14, NodeRole};
 pub use report::{zk_report, NodeSize, ZkReport};
 pub use spec::ZkSpec;
 pub use store::{StoreError, ZkStore};

@@ -95,6 +95,53 @@ pub mod v14 {
     }
 }
 
+/// What a node under `PATH/state` holds of Marathon's apps, in either layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeRole {
+    /// The current root group (`group:root`, `group/2/root`).
+    Root,
+    /// A version copy of the root group (`group:root:<ver>`, `group/2/root/<ts>`).
+    RootVersion,
+    /// An app's or pod's current node (`app:<id>`, `apps/<b>/<id>`).
+    Service,
+    /// A version copy of an app or pod (`app:<id>:<ver>`, `apps/<b>/<id>/<ts>`).
+    ServiceVersion,
+    /// A pending deployment's plan (`deployment:<uuid>`, `deployment/<b>/<uuid>`).
+    Plan,
+    /// Anything else: tasks, the framework id, the storage version, the new layout's directories.
+    Other,
+}
+
+/// The role of the node at `path` (relative to `PATH/state`): legacy names are flat keys with
+/// `:` separators, the new layout's are `category/bucket/id[/ts]`.
+pub fn role(path: &str) -> NodeRole {
+    if !path.contains('/') {
+        return legacy_role(path);
+    }
+    let parts: Vec<&str> = path.split('/').collect();
+    match parts.as_slice() {
+        ["group", _, "root"] => NodeRole::Root,
+        ["group", _, "root", _] => NodeRole::RootVersion,
+        ["apps" | "pods", _, _] => NodeRole::Service,
+        ["apps" | "pods", _, _, _] => NodeRole::ServiceVersion,
+        ["deployment", _, _] => NodeRole::Plan,
+        _ => NodeRole::Other,
+    }
+}
+
+fn legacy_role(name: &str) -> NodeRole {
+    let Some((key, rest)) = name.split_once(':') else { return NodeRole::Other };
+    match key {
+        "group" if rest == "root" => NodeRole::Root,
+        "group" if rest.starts_with("root:") => NodeRole::RootVersion,
+        // A safe path holds no `:`; a version copy appends `:<ver>`.
+        "app" | "pod" if rest.contains(':') => NodeRole::ServiceVersion,
+        "app" | "pod" => NodeRole::Service,
+        "deployment" => NodeRole::Plan,
+        _ => NodeRole::Other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,5 +178,34 @@ mod tests {
             legacy::versions_of(&children, "group:root"),
             vec!["2018-01-02T03:04:05.678Z", "2017-01-02T03:04:05.678Z"]
         );
+    }
+
+    #[test]
+    fn roles_of_both_layouts() {
+        let ver = "2017-01-02T03:04:05.678Z";
+        for (path, want) in [
+            (legacy::ROOT.to_string(), NodeRole::Root),
+            (legacy::root_version(ver), NodeRole::RootVersion),
+            (legacy::app("/prod/web"), NodeRole::Service),
+            (legacy::app_version("/prod/web", ver), NodeRole::ServiceVersion),
+            (legacy::pod("/p"), NodeRole::Service),
+            (legacy::pod_version("/p", ver), NodeRole::ServiceVersion),
+            (legacy::deployment("0f1e2d3c-0000-0000-0000-000000000000"), NodeRole::Plan),
+            ("task:web.1234".to_string(), NodeRole::Other),
+            ("framework:id".to_string(), NodeRole::Other),
+            ("internal:storage:version".to_string(), NodeRole::Other),
+            (v14::root(), NodeRole::Root),
+            (v14::root_version("2017-01-02T03:04:05.678Z"), NodeRole::RootVersion),
+            (v14::app("/prod/web"), NodeRole::Service),
+            (v14::app_version("/prod/web", "2017-01-02T03:04:05Z"), NodeRole::ServiceVersion),
+            (v14::pod("/p"), NodeRole::Service),
+            (v14::pod_version("/p", "2017-01-02T03:04:05Z"), NodeRole::ServiceVersion),
+            (v14::deployment("0f1e2d3c-0000-0000-0000-000000000000"), NodeRole::Plan),
+            ("apps".to_string(), NodeRole::Other),
+            ("apps/3".to_string(), NodeRole::Other),
+            ("instance/1/web.1234".to_string(), NodeRole::Other),
+        ] {
+            assert_eq!(role(&path), want, "{path}");
+        }
     }
 }

@@ -197,13 +197,12 @@ fn version_copy_len(layout: Layout, node: NodeLen) -> u64 {
 impl Footprint {
     /// The footprint from the current nodes (estimated from a root, or read from ZooKeeper).
     pub fn of(current: &CurrentNodes, cfg: &StoreConfig, pending: Option<u32>) -> Footprint {
-        let layout = cfg.layout;
-        let kept = kept_versions(layout, cfg.zk_max_versions, pending.unwrap_or(0));
+        let (n, layout) = (cfg.zk_max_versions, cfg.layout);
+        let kept = kept_versions(layout, n, pending.unwrap_or(0));
         let n_services = current.services.len() as u64;
         let services: u64 = current.services.iter().map(|s| s.bytes).sum();
         let service_copies: u64 = current.services.iter().map(|s| version_copy_len(layout, *s)).sum();
         let p = pending.unwrap_or(0) as u64;
-        let (n, layout) = (cfg.zk_max_versions, cfg.layout);
         let item = |part, nodes, bytes| {
             let (nodes_named, rule) = describe(layout, part, n, pending);
             FootprintItem { part, nodes_named, nodes, bytes, rule }

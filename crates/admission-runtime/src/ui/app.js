@@ -1,6 +1,6 @@
 "use strict";
 // The budget page: polls the usage API and draws headroom, the size history, a squarified
-// treemap, quota bars and the latest decisions. No dependencies.
+// treemap, the ZooKeeper footprint, quota bars and the latest decisions. No dependencies.
 (function () {
   const REFRESH_MS = 3000;
   const $ = (id) => document.getElementById(id);
@@ -154,6 +154,30 @@
     body.replaceChildren(frag);
   }
 
+  // The footprint: a row per part (current nodes, version copies, pending plans), then the total.
+  function drawFootprint(f) {
+    const box = $("footprint");
+    box.dataset.totalBytes = f.total_bytes;
+    const frag = document.createDocumentFragment();
+    for (const i of f.items) {
+      const tr = el("tr");
+      tr.dataset.part = i.part;
+      tr.dataset.bytes = i.bytes;
+      tr.appendChild(el("td", "", i.nodes_named));
+      tr.appendChild(el("td", "num", fmt(i.nodes)));
+      tr.appendChild(el("td", "num", fmt(i.bytes)));
+      tr.appendChild(el("td", "muted", i.rule));
+      frag.appendChild(tr);
+    }
+    const total = el("tr", "total");
+    total.appendChild(el("td", "", "total (zk_max_versions " + f.zk_max_versions + ")"));
+    total.appendChild(el("td", "num", fmt(f.total_nodes)));
+    total.appendChild(el("td", "num", fmt(f.total_bytes)));
+    total.appendChild(el("td", "muted", "node data only; ZooKeeper adds each node's path and stat"));
+    frag.appendChild(total);
+    box.querySelector("tbody").replaceChildren(frag);
+  }
+
   // The way out: the plan of `GET /admission/v1/way-out`, its first steps listed with the
   // request that applies each one.
   const WAY_OUT_SHOWN = 25;
@@ -267,6 +291,7 @@
       drawSummary(r);
       drawTree(r.tree, r.root_bytes);
       drawQuotas(r.quotas);
+      drawFootprint(r.footprint);
       drawDecisions(d.decisions);
       st.className = "muted";
       st.textContent = "updated " + new Date().toLocaleTimeString() + " · refreshes every " + REFRESH_MS / 1000 + " s";

@@ -4,11 +4,13 @@
 //! It polls `GET /admission/v1/groups?tree=1` and `GET /admission/v1/decisions` every few seconds
 //! and draws: the root's headroom to the limit (`#headroom`), a squarified treemap of groups and
 //! apps sized by persisted bytes (`#treemap`; small apps arrive merged into one "other" leaf per
-//! group, so 10,000 apps stay a few hundred rectangles), quota bars (`#quotas`) and the latest
-//! decisions (`#decisions`); and, every 30 s, the way out (`GET /admission/v1/way-out`, `#wayout`:
-//! the first steps to the warning level and what each frees); and, every 15 s, the binding node's
-//! size over time (`GET /admission/v1/history`, `#history`: an inline SVG chart with the warning
-//! level, the wall and the limit, and `#growth`: the growth of the last days and the days left).
+//! group, so 10,000 apps stay a few hundred rectangles), the ZooKeeper footprint (`#footprint`:
+//! the nodes Marathon keeps for its apps, version copies included, at most), quota bars
+//! (`#quotas`) and the latest decisions (`#decisions`); and, every 30 s, the way out
+//! (`GET /admission/v1/way-out`, `#wayout`: the first steps to the warning level and what each
+//! frees); and, every 15 s, the binding node's size over time (`GET /admission/v1/history`,
+//! `#history`: an inline SVG chart with the warning level, the wall and the limit, and `#growth`:
+//! the growth of the last days and the days left).
 
 use std::sync::OnceLock;
 
@@ -56,6 +58,7 @@ mod tests {
         assert!(p.contains("#treemap"));
         assert!(p.contains("id=\"wayout\"") && p.contains("/admission/v1/way-out"));
         assert!(p.contains("id=\"history\"") && p.contains("/admission/v1/history"));
+        assert!(p.contains("id=\"footprint\"") && p.contains("function drawFootprint"));
         assert!(!p.contains("/*STYLE*/") && !p.contains("/*SCRIPT*/"));
         for external in ["http://", "https://", "src=\"/", "href=\"/", "@import"] {
             assert!(!p.contains(external), "external resource {external:?} in the page");
