@@ -56,8 +56,9 @@ pub async fn check_files(config: &ServeConfig, root: Group, marathon_version: &s
     Ok(out)
 }
 
-/// Admission over a model holding `root` that never asks Marathon anything.
-async fn offline(config: &ServeConfig, mut admit: AdmitConfig, root: Group, marathon_version: &str) -> anyhow::Result<Admission> {
+/// Admission over a model holding `root` that never asks Marathon anything (also what the
+/// in-process decision benchmark drives).
+pub async fn offline(config: &ServeConfig, mut admit: AdmitConfig, root: Group, marathon_version: &str) -> anyhow::Result<Admission> {
     admit.events = false;
     let quotas = Arc::new(quota_runtime::QuotaRuntime::new(config.quotas.clone()));
     let never_asked = proxy::MarathonClient::for_marathons(Vec::new(), &config.proxy.upstream)?;
