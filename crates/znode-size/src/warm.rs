@@ -77,6 +77,13 @@ pub struct WarmState {
     plan_value_len: usize,
     /// Deflate sizes of `S`'s apps in their context, by byte offset, computed on first use.
     old_in_context: std::sync::Mutex<HashMap<usize, usize>>,
+    /// Deflate sizes of apps that are not `S`'s, in the context of `S` where they land, by
+    /// (offset, a hash of the app's bytes): while the model moves away from `S`, every decision
+    /// meets the same changed apps again (in its base and in its target).
+    new_in_context: std::sync::Mutex<HashMap<(usize, u64), usize>>,
+    /// Keys the hash of that cache (random per state: no body can be made to collide with
+    /// another on purpose).
+    content_keys: std::collections::hash_map::RandomState,
 }
 
 impl WarmState {
@@ -138,6 +145,8 @@ impl WarmState {
             root_value_len,
             plan_value_len,
             old_in_context: Default::default(),
+            new_in_context: Default::default(),
+            content_keys: Default::default(),
         }
     }
 
@@ -220,8 +229,7 @@ impl WarmState {
                 Some(slot) => slot.start,
                 None => self.insertion_point(&id.parent()),
             };
-            let ctx = self.bytes.range(at.saturating_sub(WINDOW), at);
-            delta += deflated_len(&ctx, &new_field) as i64;
+            delta += self.new_in_context(at, &new_field) as i64;
             app_raw_delta += new_field.len() as i64;
             touched_raw += new_field.len();
             if let Some(slot) = old {
@@ -269,6 +277,25 @@ impl WarmState {
             let ctx = self.bytes.range(slot.start.saturating_sub(WINDOW), slot.start);
             deflated_len(&ctx, &field_bytes(&slot.encoded.bytes))
         })
+    }
+
+    /// The deflate size of `field` (an app that is not `S`'s) primed with the 32 KiB of `S` before
+    /// `at` (cached; the cache is bounded, as the model may move far from `S` before the next
+    /// preparation).
+    fn new_in_context(&self, at: usize, field: &[u8]) -> usize {
+        const MAX_CACHED: usize = 4096;
+        let key = (at, std::hash::BuildHasher::hash_one(&self.content_keys, field));
+        if let Some(&len) = self.new_in_context.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return len;
+        }
+        let ctx = self.bytes.range(at.saturating_sub(WINDOW), at);
+        let len = deflated_len(&ctx, field);
+        let mut cache = self.new_in_context.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= MAX_CACHED {
+            cache.clear();
+        }
+        cache.insert(key, len);
+        len
     }
 
     /// Where a new app of group `group` lands in the bytes of `S`: after the group's apps, or at

@@ -97,3 +97,24 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn an_app_met_again_costs_what_it_cost_and_another_at_its_place_its_own() {
+    let store = StoreConfig::marathon_1_3();
+    let s = heroku_root(300, 10);
+    let put = |seed: u64, env: usize| {
+        let mut t = s.clone();
+        let apps = t.find_group_mut(&PathId::parse("/heroku")).unwrap().apps.as_mut().unwrap();
+        let mut a = app("/heroku/app-3", env, seed);
+        a.version = Some("2017-03-02T10:00:00.000Z".into());
+        apps[3] = SharedApp::new(a);
+        t
+    };
+    let (small, large) = (put(1, 2), put(2, 60));
+    let warm = WarmState::prepare(&s, &store);
+    let first = warm.deployment(&small, &[]);
+    assert_eq!(warm.deployment(&small, &[]), first, "the same app at the same place");
+    let fresh = WarmState::prepare(&s, &store).deployment(&large, &[]);
+    assert_eq!(warm.deployment(&large, &[]), fresh, "another app at the same place is measured, not looked up");
+    assert!(fresh.estimate.binding_bytes > first.estimate.binding_bytes);
+}
