@@ -82,8 +82,11 @@ fn main() {
             for (what, moving) in [("at rest", false), ("moving", true)] {
                 let a = admission(warm, root.clone()).await;
                 let (v, took) = series(&a, &ids, count, moving, usize::from(moving)).await;
+                let by_path = |path: &str| v.iter().filter(|v| v.ends_with(&format!("\"{path}\""))).count();
                 println!(
-                    "| {apps} | {label} | {what} | n={count} | decision p50 {:.2} ms | p99 {:.2} ms | max {:.2} ms |",
+                    "| {apps} | {label} | {what} | n={count} ({} warm, {} exact) | decision p50 {:.2} ms | p99 {:.2} ms | max {:.2} ms |",
+                    by_path("warm"),
+                    by_path("exact"),
                     pct(&took, 50.0),
                     pct(&took, 99.0),
                     pct(&took, 100.0)

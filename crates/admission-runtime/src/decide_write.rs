@@ -50,7 +50,7 @@ use super::quota_runtime::QuotaRuntime;
 use super::require_marathon_identity::RequireMarathonIdentity;
 use admission::quota::ClientIdentity;
 use super::rejection::{Breakdown, Rejection};
-use super::decision_sizes::{SizeEngine, Sizes, Thresholds};
+use super::decision_sizes::{Prepared, SizeEngine, Sizes, Thresholds};
 use proxy::phases::{Flow, RequestCtx, RequestPhases, RequestSummary, UpstreamFailure, WriteRequest};
 use proxy::RouteClass;
 
@@ -386,6 +386,7 @@ impl Admission {
 
         // Sizes, off the async workers (the exact path gzips megabytes).
         let prepared = self.model.prepared();
+        let counted = prepared.clone();
         let engine = state.as_mut().map(|s| std::mem::take(&mut s.engine)).unwrap_or_default();
         let (b, t, store) = (base.clone(), target.clone(), snap.store.clone());
         let joined = tokio::task::spawn_blocking(move || {
@@ -410,7 +411,7 @@ impl Admission {
         let mut decision = admission::decide(&policy, &sizes.current, &sizes.predicted);
         let over = sizes.predicted.binding_bytes >= th.reject_at;
         let mut reason = ReasonClass::of_size_decision(&decision, mode, over);
-        let hc_target = self.further_checks(mode, &base, &target, &mut decision, &mut reason);
+        let hc_target = self.further_checks(mode, counted.as_deref(), &base, &target, &mut decision, &mut reason);
         // Per-group quotas: may only make the decision stricter.
         let quota = self.quotas.check(mode, &snap.store, &base, &target, &ids, client, &mut decision);
         if let Some(q) = &quota {
@@ -459,16 +460,22 @@ impl Admission {
     fn further_checks(
         &self,
         mode: Mode,
+        prepared: Option<&Prepared>,
         base: &Group,
         target: &Group,
         decision: &mut Decision,
         reason: &mut ReasonClass,
     ) -> u64 {
-        // A pass over every app: the base is counted only when the target is over the wall (the
+        // Counted from the prepared state's count where there is one (what the roots do not share
+        // with it), else over every app; the base only when the target is over the wall (the
         // base's count only matters then).
-        let target_count = target.marathon_health_checks();
+        let count = |root: &Group| match prepared {
+            Some(p) => p.marathon_health_checks(root),
+            None => root.marathon_health_checks(),
+        };
+        let target_count = count(target);
         let threshold = self.config.health_check_threshold;
-        let base_count = if threshold > 0 && target_count > threshold { base.marathon_health_checks() } else { 0 };
+        let base_count = if threshold > 0 && target_count > threshold { count(base) } else { 0 };
         let counts = HealthCheckCounts { base: base_count, target: target_count };
         fold_health_check_wall(decision, reason, mode, threshold, counts);
         counts.target

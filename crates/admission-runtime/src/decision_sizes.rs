@@ -28,6 +28,8 @@ pub struct Prepared {
     pub warm: WarmState,
     /// The fast estimate of the deployment `S -> S` (the zero point of composition).
     pub self_plan: FastEstimate,
+    /// `S`'s Marathon-side health checks (see [`Group::marathon_health_checks`]).
+    pub health_checks: u64,
 }
 
 impl Prepared {
@@ -35,7 +37,14 @@ impl Prepared {
     pub fn prepare(root: Arc<Group>, generation: u64, store: StoreConfig) -> Prepared {
         let warm = WarmState::prepare_shared(root.clone(), &store);
         let self_plan = warm.deployment(&root, &[]);
-        Prepared { root, generation, store, warm, self_plan }
+        let health_checks = root.marathon_health_checks();
+        Prepared { root, generation, store, warm, self_plan, health_checks }
+    }
+
+    /// [`Group::marathon_health_checks`] of `root`, from `S`'s count and what `root` does not
+    /// share with `S`.
+    pub fn marathon_health_checks(&self, root: &Group) -> u64 {
+        root.marathon_health_checks_since(&self.root, self.health_checks)
     }
 }
 

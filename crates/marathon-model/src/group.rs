@@ -159,6 +159,16 @@ impl Group {
         self.transitive_apps().iter().map(|a| a.marathon_health_checks() as u64 * a.instances() as u64).sum()
     }
 
+    /// [`Group::marathon_health_checks`] from an earlier tree's count: only the apps this tree
+    /// does not share with `earlier` are looked at ([`crate::app_diff`]).
+    pub fn marathon_health_checks_since(&self, earlier: &Group, earlier_count: u64) -> u64 {
+        let of = |a: &SharedApp| a.marathon_health_checks() as u64 * a.instances() as u64;
+        let diff = crate::app_diff::app_diff(earlier, self);
+        let added: u64 = diff.touched.iter().map(|t| of(t.after)).sum();
+        let gone: u64 = diff.touched.iter().filter_map(|t| t.before).chain(diff.removed.iter().copied()).map(of).sum();
+        (earlier_count + added).saturating_sub(gone)
+    }
+
     /// Packs every app of the subtree (see [`SharedApp::pack`]): for a tree kept for long.
     pub fn pack_apps(&mut self) {
         for app in self.apps.iter_mut().flatten() {

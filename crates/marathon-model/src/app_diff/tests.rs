@@ -5,8 +5,10 @@ use proptest::prelude::*;
 use super::*;
 use crate::{App, PathId};
 
+/// An app with one Marathon-side health check (so that the count follows the instances).
 fn app(id: &str, instances: u32) -> SharedApp {
-    SharedApp::new(App { id: Some(id.into()), instances: Some(instances), ..App::default() })
+    let checks = Some(vec![serde_json::from_str(r#"{"protocol": "HTTP"}"#).unwrap()]);
+    SharedApp::new(App { id: Some(id.into()), instances: Some(instances), health_checks: checks, ..App::default() })
 }
 
 /// `/g0` .. `/g{groups-1}`, each with `apps` apps and one subgroup `/gN/sub` with two.
@@ -146,6 +148,8 @@ proptest! {
             prop_assert_eq!(found.as_ref(), Some(&t.at));
             prop_assert!(SharedApp::ptr_eq(located.app_at_mut(&t.at).unwrap(), t.after));
         }
+        // What is counted over every app follows from the count of the earlier tree.
+        prop_assert_eq!(after.marathon_health_checks_since(&before, before.marathon_health_checks()), after.marathon_health_checks());
         // The locations follow the depth-first order.
         prop_assert!(diff.touched.windows(2).all(|w| w[0].at < w[1].at));
     }
