@@ -18,7 +18,8 @@
 //!   again (`/admission/v1/way-out`, the end of a rejection).
 //! - [`follow_events`]: the model kept fresh from `/v2/events`.
 //! - [`decision_sizes`]: fast (warm) and exact estimates for a decision.
-//! - [`release_memory`]: freed heap back to the system after each model change.
+//! - [`release_memory`]: freed heap back to the system after each model change;
+//!   [`upkeep_lane`]: model upkeep on a thread that runs behind the decisions.
 //! - [`audit`], [`admit_metrics`]: one JSON line per decision; Prometheus metrics.
 //! - [`notify`]: rejections, warnings and quotas over their limit told to `[[notify]]` webhooks.
 //! - [`quota_runtime`], [`reload`], [`usage_api`], [`ui`]: per-group quotas and exemptions, hot
@@ -48,6 +49,7 @@ mod require_marathon_identity;
 mod serve_config;
 mod shared_ledger;
 mod ui;
+mod upkeep_lane;
 mod usage_api;
 pub mod way_out;
 

@@ -263,7 +263,7 @@ impl LiveModel {
         if !unchanged {
             let previous = self.current.read().await.as_ref().map(|c| c.root.clone());
             let app_flavor = store.flavor;
-            let root = tokio::task::spawn_blocking(move || build_root(body, flavour, app_flavor, previous))
+            let root = super::upkeep_lane::run(move || build_root(body, flavour, app_flavor, previous))
                 .await
                 .map_err(|e| anyhow::anyhow!("parsing /v2/groups: {e}"))??;
             let snap = Snapshot {
@@ -369,10 +369,11 @@ impl LiveModel {
         }
         let me = self.clone();
         tokio::spawn(async move {
-            // At most one preparation per PREPARE_SPACING: during a burst of writes, decisions
-            // compose against the last prepared state instead of competing with a new one for
-            // the CPU (a preparation costs about one exact decision).
-            const PREPARE_SPACING: Duration = Duration::from_millis(1000);
+            // At most one preparation per PREPARE_SPACING, on the upkeep thread (behind the
+            // decisions): during a burst of writes, decisions compose against the last prepared
+            // state, and a state prepared often keeps what they compose small (a preparation
+            // costs about one exact decision).
+            const PREPARE_SPACING: Duration = Duration::from_millis(250);
             let mut last: Option<Instant> = None;
             loop {
                 if let Some(t) = last {
@@ -392,7 +393,7 @@ impl LiveModel {
                         let warm = me.config.warm && snap.store.layout == Layout::Legacy;
                         let (root, generation, store) = (snap.root.clone(), snap.generation, snap.store.clone());
                         let reject_at = me.config.policy.reject_at(store.limit_bytes());
-                        let done = tokio::task::spawn_blocking(move || {
+                        let done = super::upkeep_lane::run(move || {
                             let groups = top_group_bytes(&root, &store);
                             let hc = root.marathon_health_checks();
                             if warm {
@@ -415,7 +416,7 @@ impl LiveModel {
                                 *me.prepared.lock().unwrap() = Some(Arc::new(p));
                             }
                             // The previous root and warm state, and this round's scratch, are free.
-                            tokio::task::spawn_blocking(super::release_memory::release_freed_memory);
+                            super::upkeep_lane::spawn(super::release_memory::release_freed_memory);
                             let m = &me.metrics;
                             m.group_bytes.clear();
                             for (g, bytes) in groups.into_iter().take(MAX_GROUP_LABELS) {
