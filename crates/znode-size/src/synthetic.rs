@@ -67,3 +67,40 @@ pub fn heroku_root(apps: usize, env_vars: usize) -> Group {
     root.groups = Some(groups);
     root
 }
+
+/// A root with `apps` apps in deep groups, as installations that outgrew the legacy layout hold
+/// them: `/org-{o}/team-{t}/svc-{s}/app-{i}`, 10 organisations of 10 teams, 10 apps per service
+/// group (so 50,000 apps are 5,000 service groups three levels down), each app with `env_vars`
+/// environment variables and the synthetic app's labels.
+pub fn deep_root(apps: usize, env_vars: usize) -> Group {
+    const ORGS: usize = 10;
+    const TEAMS: usize = 10;
+    const PER_SERVICE: usize = 10;
+    let version = Some("2017-03-01T10:00:00.000Z".to_string());
+    let group = |id: &str| Group { version: version.clone(), ..Group::empty(&PathId::parse(id)) };
+    let services = apps.div_ceil(PER_SERVICE);
+    let mut root = Group { version: version.clone(), ..Group::empty_root() };
+    let mut orgs: Vec<Group> = (0..ORGS).map(|o| group(&format!("/org-{o}"))).collect();
+    for (o, org) in orgs.iter_mut().enumerate() {
+        let mut teams: Vec<Group> = (0..TEAMS).map(|t| group(&format!("/org-{o}/team-{t}"))).collect();
+        for (t, team) in teams.iter_mut().enumerate() {
+            let mut svcs = Vec::new();
+            // Services go round the teams: every team gets its share.
+            for s in (o * TEAMS + t..services).step_by(ORGS * TEAMS) {
+                let sid = format!("/org-{o}/team-{t}/svc-{s}");
+                let mut svc = group(&sid);
+                let first = s * PER_SERVICE;
+                svc.apps = Some(
+                    (first..(first + PER_SERVICE).min(apps))
+                        .map(|i| SharedApp::new(app(&format!("{sid}/app-{i}"), env_vars, i as u64 + 1)))
+                        .collect(),
+                );
+                svcs.push(svc);
+            }
+            team.groups = Some(svcs);
+        }
+        org.groups = Some(teams);
+    }
+    root.groups = Some(orgs);
+    root
+}

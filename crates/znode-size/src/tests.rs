@@ -138,3 +138,14 @@ fn on_1_4_pods_are_nodes_of_their_own_and_each_written_node_is_compared_with_its
     assert!(!e.deployment(&base, &base).grows_a_node);
     assert!(!e.state(&with_pod).grows_a_node, "a state writes nothing");
 }
+
+#[test]
+fn deep_roots_hold_every_app_three_groups_down() {
+    let root = crate::synthetic::deep_root(1234, 2);
+    let apps = root.transitive_apps();
+    assert_eq!(apps.len(), 1234);
+    let ids: std::collections::HashSet<&str> = apps.iter().filter_map(|a| a.id()).collect();
+    assert_eq!(ids.len(), 1234, "ids are unique");
+    assert!(apps.iter().all(|a| a.id().unwrap().matches('/').count() == 4), "/org/team/svc/app");
+    assert_eq!(root.transitive_groups().len(), 1 + 10 + 100 + 124);
+}
