@@ -4,9 +4,12 @@
 //! `report --state`.
 //!
 //! [`Encoder`] keeps the engine's per-app cache between writes, so a change re-encodes only the
-//! apps it touches (the gzip of the whole plan remains, as in Marathon).
+//! apps it touches, and the encoded current root, which the next plan starts from (the gzip of
+//! the whole plan remains, as in Marathon: its exact length is the verdict).
 
+use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use marathon_model::{App, Group, Pod};
 pub use znode_size::{AppFlavor, Layout, PlanCheck, StoreConfig};
 use znode_size::{legacy, Estimator};
@@ -14,6 +17,8 @@ use znode_size::{legacy, Estimator};
 /// Encodes Marathon's nodes (apps keep their encoding between writes: see `znode_size`).
 pub struct Encoder {
     est: Estimator,
+    /// The `GroupDefinition` bytes of the root last committed ([`Encoder::committed`]).
+    current: Mutex<Option<(Arc<Group>, Bytes)>>,
 }
 
 /// What a legacy deployment writes: the plan node (and its check) and the new root node.
@@ -22,7 +27,7 @@ pub struct LegacyDeployment {
     /// `deployment:<plan_id>` bytes.
     pub plan_entry: Vec<u8>,
     /// The target root's `GroupDefinition` bytes (wrap with [`Encoder::legacy_root_entry_from`]).
-    pub target_payload: Vec<u8>,
+    pub target_payload: Bytes,
 }
 
 fn random_uuid() -> String {
@@ -31,7 +36,7 @@ fn random_uuid() -> String {
 
 impl Encoder {
     pub fn new(cfg: StoreConfig) -> Encoder {
-        Encoder { est: Estimator::new(cfg) }
+        Encoder { est: Estimator::new(cfg), current: Mutex::new(None) }
     }
 
     pub fn cfg(&self) -> StoreConfig {
@@ -41,14 +46,30 @@ impl Encoder {
     /// Marathon 1.3's validator and the plan node: the plan from `original` to `target`, wrapped as
     /// `deployment:<plan_id>` (the validator's `deployment-<id>` name has the same length), accepted
     /// iff strictly under `zk_max_node_size`.
-    pub fn legacy_deployment(&self, plan_id: &str, version: &str, original: &Group, target: &Group) -> LegacyDeployment {
-        let original = self.est.encode(original).to_bytes();
-        let target_payload = self.est.encode(target).to_bytes();
+    pub fn legacy_deployment(&self, plan_id: &str, version: &str, original: &Arc<Group>, target: &Group) -> LegacyDeployment {
+        let original = self.root_payload(original);
+        let target_payload = Bytes::from(self.est.encode(target).to_bytes());
         let cfg = self.cfg();
         let payload = legacy::plan_payload(plan_id, version, &original, &target_payload);
         let plan_entry = legacy::entry(&format!("deployment:{plan_id}"), plan_id, &payload, &cfg);
         let check = legacy::check_plan_entry(plan_entry.len(), &cfg);
         LegacyDeployment { check, plan_entry, target_payload }
+    }
+
+    /// `root` is now the state, encoded as `payload` (the target of the deployment just committed,
+    /// or the seed): the next plan's original.
+    pub fn committed(&self, root: &Arc<Group>, payload: Bytes) {
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some((root.clone(), payload));
+    }
+
+    /// The `GroupDefinition` bytes of `root`: kept when it is the committed root, else encoded.
+    pub fn root_payload(&self, root: &Arc<Group>) -> Bytes {
+        if let Some((current, payload)) = &*self.current.lock().unwrap_or_else(|p| p.into_inner()) {
+            if Arc::ptr_eq(current, root) {
+                return payload.clone();
+            }
+        }
+        Bytes::from(self.est.encode(root).to_bytes())
     }
 
     /// The `group:root` entry around already encoded root bytes.
@@ -58,9 +79,8 @@ impl Encoder {
     }
 
     /// The whole `group:root` znode (legacy layout).
-    pub fn legacy_root_entry(&self, root: &Group) -> Vec<u8> {
-        let payload = self.est.encode(root).to_bytes();
-        self.legacy_root_entry_from(&payload)
+    pub fn legacy_root_entry(&self, root: &Arc<Group>) -> Vec<u8> {
+        self.legacy_root_entry_from(&self.root_payload(root))
     }
 
     /// An `app:<safePath>` znode (legacy layout); `name` is the znode name.
@@ -107,7 +127,7 @@ mod tests {
 
     #[test]
     fn plan_check_is_strict_and_matches_the_entry() {
-        let g = Group::empty_root();
+        let g = Arc::new(Group::empty_root());
         let id = "00000000-0000-0000-0000-000000000000";
         let enc = Encoder::new(StoreConfig::marathon_1_3());
         let d = enc.legacy_deployment(id, "2017-01-01T00:00:00.000Z", &g, &g);
@@ -121,11 +141,32 @@ mod tests {
     }
 
     #[test]
+    fn plans_from_the_committed_root_are_the_engines_plans() {
+        let cfg = StoreConfig::marathon_1_3();
+        let id = "00000000-0000-0000-0000-000000000000";
+        let version = "2017-01-01T00:00:00.000Z";
+        let flavour = marathon_model::ops::Flavour::V13;
+        let first = Arc::new(marathon_model::ops::canonical_root(znode_size::synthetic::heroku_root(200, 5), flavour));
+        let mut second = (*first).clone();
+        second.groups.as_mut().unwrap()[0].apps.as_mut().unwrap()[7].make_mut().instances = Some(9);
+        let second = Arc::new(second);
+
+        let enc = Encoder::new(cfg.clone());
+        enc.committed(&first, enc.root_payload(&first));
+        let there = enc.legacy_deployment(id, version, &first, &second);
+        assert_eq!(there.plan_entry, znode_size::legacy_plan_entry(id, version, &first, &second, &cfg));
+        enc.committed(&second, there.target_payload.clone());
+        let back = enc.legacy_deployment(id, version, &second, &first);
+        assert_eq!(back.plan_entry, znode_size::legacy_plan_entry(id, version, &second, &first, &cfg));
+        assert_ne!(there.plan_entry, back.plan_entry);
+    }
+
+    #[test]
     fn root_entry_length_matches_the_engine() {
-        let root = marathon_model::ops::canonical_root(
+        let root = Arc::new(marathon_model::ops::canonical_root(
             Group::parse(br#"{"id":"/","apps":[{"id":"/a","cmd":"sleep 1","version":"2017-01-01T00:00:00.000Z"}],"version":"2017-01-01T00:00:00.000Z"}"#).unwrap(),
             marathon_model::ops::Flavour::V13,
-        );
+        ));
         let enc = Encoder::new(StoreConfig::marathon_1_3());
         let entry = enc.legacy_root_entry(&root);
         let est = Estimator::new(StoreConfig::marathon_1_3()).state(&root);

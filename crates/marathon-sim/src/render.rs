@@ -1,8 +1,16 @@
 //! JSON bodies the way Marathon renders them.
+//!
+//! Groups are written as JSON text from each app's own JSON, which [`AppJson`] keeps per app
+//! value: a write changes a few apps, so the next `GET /v2/groups` (or deployment event) of a
+//! root of thousands of apps renders only those and copies the rest.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use marathon_model::ops::Flavour;
-use marathon_model::{App, Group};
-use serde_json::{json, Map, Value};
+use marathon_model::{App, Group, SharedApp};
+use serde::Serialize;
+use serde_json::{json, Value};
 
 use crate::state::{Deployment, Sim};
 
@@ -11,26 +19,125 @@ pub fn app(app: &App, _flavour: Flavour) -> Value {
     serde_json::to_value(app).unwrap_or(Value::Null)
 }
 
-/// A group as `GET /v2/groups` renders it: `id`, `dependencies`, `version`, then `apps` and `groups`
-/// when embedded (1.4+: `pods` too).
+/// A group as `GET /v2/groups` renders it ([`AppJson::group`]), as a value.
 pub fn group(g: &Group, flavour: Flavour, embed_apps: bool, embed_groups: bool) -> Value {
-    let mut m = Map::new();
-    m.insert("id".into(), json!(g.id.clone().unwrap_or_else(|| "/".into())));
-    m.insert("dependencies".into(), json!(g.dependencies.clone().unwrap_or_default()));
-    m.insert("version".into(), json!(g.version));
-    if embed_apps {
-        m.insert("apps".into(), Value::Array(g.apps().iter().map(|a| app(&a.app(), flavour)).collect()));
+    serde_json::from_slice(&AppJson::default().group(g, flavour, embed_apps, embed_groups)).unwrap_or(Value::Null)
+}
+
+/// A JSON object from its fields, each already JSON text, in this order.
+pub fn object(fields: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(fields.iter().map(|(k, v)| k.len() + v.len() + 4).sum::<usize>() + 2);
+    out.push('{');
+    for (i, (key, value)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&Value::from(*key).to_string());
+        out.push(':');
+        out.push_str(value);
     }
-    if embed_groups {
-        m.insert(
-            "groups".into(),
-            Value::Array(g.groups().iter().map(|s| group(s, flavour, embed_apps, embed_groups)).collect()),
-        );
+    out.push('}');
+    out
+}
+
+/// `value` as compact JSON text (`null` for what JSON cannot hold, as `serde_json::to_value`).
+fn json_text(out: &mut Vec<u8>, value: &impl Serialize) {
+    let start = out.len();
+    if serde_json::to_writer(&mut *out, value).is_err() {
+        out.truncate(start);
+        out.extend_from_slice(b"null");
     }
-    if flavour == Flavour::V14 && embed_apps {
-        m.insert("pods".into(), Value::Array(g.pods().iter().map(|p| serde_json::to_value(p).unwrap_or(Value::Null)).collect()));
+}
+
+/// The JSON of the apps last rendered, by id, each with the app value it was made from (a
+/// different value under the same id is rendered again).
+#[derive(Default)]
+pub struct AppJson {
+    by_id: Mutex<HashMap<String, Rendered>>,
+}
+
+/// An app value and its JSON.
+struct Rendered {
+    app: SharedApp,
+    json: Arc<[u8]>,
+}
+
+impl AppJson {
+    /// A group as `GET /v2/groups` renders it: `id`, `dependencies`, `version`, then `apps` and
+    /// `groups` when embedded (1.4+: `pods` too). Rendering the whole root forgets the apps it
+    /// no longer holds.
+    pub fn group(&self, g: &Group, flavour: Flavour, embed_apps: bool, embed_groups: bool) -> Vec<u8> {
+        let mut known = self.by_id.lock().unwrap_or_else(|p| p.into_inner());
+        let mut render = Render { flavour, embed_apps, embed_groups, known: &mut known, apps: 0 };
+        let mut out = Vec::new();
+        render.group(&mut out, g);
+        let rendered = render.apps;
+        let whole_root = g.path_id().is_root() && embed_apps && embed_groups;
+        if whole_root && known.len() > rendered {
+            let present: HashSet<&str> = g.transitive_apps().into_iter().filter_map(SharedApp::id).collect();
+            known.retain(|id, _| present.contains(id.as_str()));
+        }
+        out
     }
-    Value::Object(m)
+}
+
+struct Render<'a> {
+    flavour: Flavour,
+    embed_apps: bool,
+    embed_groups: bool,
+    known: &'a mut HashMap<String, Rendered>,
+    /// Apps written so far.
+    apps: usize,
+}
+
+impl Render<'_> {
+    fn group(&mut self, out: &mut Vec<u8>, g: &Group) {
+        out.extend_from_slice(b"{\"id\":");
+        json_text(out, &g.id.as_deref().unwrap_or("/"));
+        out.extend_from_slice(b",\"dependencies\":");
+        json_text(out, &g.dependencies.as_deref().unwrap_or_default());
+        out.extend_from_slice(b",\"version\":");
+        json_text(out, &g.version);
+        if self.embed_apps {
+            out.extend_from_slice(b",\"apps\":");
+            self.list(out, g.apps(), Render::app);
+        }
+        if self.embed_groups {
+            out.extend_from_slice(b",\"groups\":");
+            self.list(out, g.groups(), Render::group);
+        }
+        if self.flavour == Flavour::V14 && self.embed_apps {
+            out.extend_from_slice(b",\"pods\":");
+            self.list(out, g.pods(), |_, out, p| json_text(out, p));
+        }
+        out.push(b'}');
+    }
+
+    fn list<T>(&mut self, out: &mut Vec<u8>, items: &[T], mut item: impl FnMut(&mut Self, &mut Vec<u8>, &T)) {
+        out.push(b'[');
+        for (i, x) in items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            item(self, out, x);
+        }
+        out.push(b']');
+    }
+
+    /// The app's JSON, rendered once per app value.
+    fn app(&mut self, out: &mut Vec<u8>, a: &SharedApp) {
+        self.apps += 1;
+        let id = a.id().unwrap_or_default();
+        match self.known.get(id) {
+            Some(known) if SharedApp::ptr_eq(&known.app, a) => out.extend_from_slice(&known.json),
+            _ => {
+                let mut json = Vec::new();
+                json_text(&mut json, a);
+                out.extend_from_slice(&json);
+                self.known.insert(id.to_string(), Rendered { app: a.clone(), json: json.into() });
+            }
+        }
+    }
 }
 
 /// Marathon 1.3.14's 422 for a plan over `--zk_max_node_size` (the validator's exact wording).
@@ -133,4 +240,103 @@ pub fn info(sim: &Sim) -> Value {
         "event_subscriber": null,
         "http_config": {"http_port": port, "https_port": 8443},
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use marathon_model::{PathId, Pod};
+    use serde_json::Map;
+
+    /// Marathon's group shape written the plain way (a JSON value, field by field): what the text
+    /// renderer must produce byte for byte.
+    fn reference(g: &Group, flavour: Flavour, embed_apps: bool, embed_groups: bool) -> String {
+        fn value(g: &Group, flavour: Flavour, embed_apps: bool, embed_groups: bool) -> Value {
+            let mut m = Map::new();
+            m.insert("id".into(), json!(g.id.clone().unwrap_or_else(|| "/".into())));
+            m.insert("dependencies".into(), json!(g.dependencies.clone().unwrap_or_default()));
+            m.insert("version".into(), json!(g.version));
+            if embed_apps {
+                m.insert("apps".into(), g.apps().iter().map(|a| serde_json::to_value(&*a.app()).unwrap()).collect());
+            }
+            if embed_groups {
+                m.insert("groups".into(), g.groups().iter().map(|s| value(s, flavour, embed_apps, embed_groups)).collect());
+            }
+            if flavour == Flavour::V14 && embed_apps {
+                m.insert("pods".into(), g.pods().iter().map(|p| serde_json::to_value(p).unwrap()).collect());
+            }
+            Value::Object(m)
+        }
+        value(g, flavour, embed_apps, embed_groups).to_string()
+    }
+
+    fn corpus(kind: &str) -> Vec<Vec<u8>> {
+        let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/marathon").join(kind);
+        let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "json")).collect();
+        files.sort();
+        files.iter().map(|f| std::fs::read(f).unwrap()).collect()
+    }
+
+    /// Every corpus group and app (under a root with a dependency and the corpus pods), and a root
+    /// of a few hundred apps.
+    fn roots() -> Vec<Group> {
+        let mut roots: Vec<Group> = corpus("groups")
+            .iter()
+            .filter_map(|bytes| Group::parse(bytes).ok()?.normalized(&PathId::root()).ok())
+            .collect();
+        let mut root = Group::empty_root();
+        root.version = Some("2017-01-01T00:00:00.000Z".into());
+        let apps: Vec<SharedApp> = corpus("apps").iter().filter_map(|b| App::parse(b).ok()).map(SharedApp::new).collect();
+        let mut sub = Group::empty(&PathId::parse("/corpus"));
+        sub.apps = Some(apps);
+        sub.dependencies = Some(vec!["/other".into()]);
+        sub.pods = Some(corpus("pods").iter().filter_map(|b| Pod::parse(b).ok()).collect());
+        root.groups = Some(vec![sub]);
+        roots.push(root);
+        roots.push(znode_size::synthetic::heroku_root(300, 5));
+        roots
+    }
+
+    #[test]
+    fn text_is_the_json_of_marathons_shape_byte_for_byte() {
+        let roots = roots();
+        assert!(roots.len() > 50, "the corpus is there");
+        let cache = AppJson::default();
+        for flavour in [Flavour::V13, Flavour::V14] {
+            for root in &roots {
+                for (apps, groups) in [(true, true), (true, false), (false, true), (false, false)] {
+                    let text = cache.group(root, flavour, apps, groups);
+                    assert_eq!(String::from_utf8(text).unwrap(), reference(root, flavour, apps, groups), "{:?}", root.id);
+                }
+                for sub in root.groups() {
+                    assert_eq!(String::from_utf8(cache.group(sub, flavour, true, true)).unwrap(), reference(sub, flavour, true, true));
+                }
+            }
+        }
+        assert_eq!(group(&roots[0], Flavour::V13, true, true).to_string(), reference(&roots[0], Flavour::V13, true, true));
+    }
+
+    #[test]
+    fn an_app_changed_under_the_same_id_and_version_is_rendered_again() {
+        let cache = AppJson::default();
+        let mut root = znode_size::synthetic::heroku_root(20, 2);
+        let before = cache.group(&root, Flavour::V13, true, true);
+        let app = root.groups.as_mut().unwrap()[0].apps.as_mut().unwrap()[3].make_mut();
+        app.instances = Some(7);
+        let after = cache.group(&root, Flavour::V13, true, true);
+        assert_ne!(before, after);
+        assert_eq!(String::from_utf8(after).unwrap(), reference(&root, Flavour::V13, true, true));
+    }
+
+    #[test]
+    fn rendering_the_whole_root_forgets_removed_apps() {
+        let cache = AppJson::default();
+        let mut root = znode_size::synthetic::heroku_root(20, 2);
+        cache.group(&root, Flavour::V13, true, true);
+        root.groups.as_mut().unwrap()[0].apps.as_mut().unwrap().truncate(1);
+        cache.group(&root.groups()[0], Flavour::V13, true, true);
+        assert_eq!(cache.by_id.lock().unwrap().len(), 20, "a subgroup alone forgets nothing");
+        cache.group(&root, Flavour::V13, true, true);
+        assert_eq!(cache.by_id.lock().unwrap().len(), root.transitive_apps().len());
+    }
 }

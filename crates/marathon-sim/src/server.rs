@@ -69,7 +69,11 @@ fn full(bytes: impl Into<Bytes>) -> ResBody {
 }
 
 fn json_response(status: u16, body: &Value) -> Response<ResBody> {
-    let mut r = Response::new(full(serde_json::to_vec(body).unwrap_or_default()));
+    json_text_response(status, serde_json::to_vec(body).unwrap_or_default())
+}
+
+fn json_text_response(status: u16, json: Vec<u8>) -> Response<ResBody> {
+    let mut r = Response::new(full(json));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json; qs=2"));
     r
@@ -220,7 +224,7 @@ async fn route(
             // `versions/{v}`: the root as stored at that version (Marathon's GetRootVersionRE).
             if let Some(ver) = rest.strip_prefix("versions/") {
                 return match sim.root_at(ver) {
-                    Some(root) => json_response(200, &render::group(&root, flavour, true, true)),
+                    Some(root) => json_text_response(200, sim.group_json(&root, true, true)),
                     None => error(&ChangeError::UnknownGroup(PathId::root())),
                 };
             }
@@ -234,7 +238,7 @@ async fn route(
             if let Some((gid, ver)) = rest.split_once("/versions/") {
                 let id = PathId::resolve(gid, &PathId::root());
                 return match sim.root_at(ver).and_then(|r| r.find_group(&id).cloned()) {
-                    Some(g) => json_response(200, &render::group(&g, flavour, true, true)),
+                    Some(g) => json_text_response(200, sim.group_json(&g, true, true)),
                     None => error(&ChangeError::UnknownGroup(id)),
                 };
             }
@@ -313,7 +317,7 @@ fn get_group(sim: &Arc<Sim>, id: &PathId, q: &Query) -> Response<ResBody> {
     } else {
         (embeds.iter().any(|e| e.starts_with("group.apps")), embeds.contains(&"group.groups"))
     };
-    json_response(200, &render::group(g, sim.flavour, apps, groups))
+    json_text_response(200, sim.group_json(g, apps, groups))
 }
 
 fn app_subresource(sim: &Arc<Sim>, method: &str, rest: &str) -> Response<ResBody> {
@@ -430,7 +434,7 @@ fn events(sim: &Arc<Sim>, accept: &str, q: Query, mut shutdown: watch::Receiver<
         return json_response(405, &json!({"message": "HTTP method GET is not supported by this URL"}));
     }
     let filter = Filter(q.all("event_type").into_iter().map(str::to_string).collect());
-    let mut sub = sim.events.subscribe();
+    let mut sub = sim.events.subscribe(filter);
     let (tx, rx) = mpsc::channel::<Bytes>(256);
     let remote = sim.http_addr.lock().unwrap().clone();
     let attached = crate::events::Event::new(
@@ -443,7 +447,7 @@ fn events(sim: &Arc<Sim>, accept: &str, q: Query, mut shutdown: watch::Receiver<
         &marathon_model::Timestamp::now().to_joda(),
     );
     tokio::spawn(async move {
-        if filter.accepts("event_stream_attached") && tx.send(attached.frame()).await.is_err() {
+        if sub.filter.accepts("event_stream_attached") && tx.send(attached.frame()).await.is_err() {
             return;
         }
         let mut heartbeat = tokio::time::interval(Duration::from_secs(10));
@@ -454,9 +458,9 @@ fn events(sim: &Arc<Sim>, accept: &str, q: Query, mut shutdown: watch::Receiver<
                 _ = heartbeat.tick() => {
                     if tx.send(Bytes::from_static(b"\r\n")).await.is_err() { break; }
                 }
-                ev = sub.recv() => match ev {
+                ev = sub.rx.recv() => match ev {
                     Ok(ev) => {
-                        if filter.accepts(&ev.event_type) && tx.send(ev.frame()).await.is_err() {
+                        if sub.filter.accepts(&ev.event_type) && tx.send(ev.frame()).await.is_err() {
                             break;
                         }
                     }

@@ -2,12 +2,13 @@
 //! Marathon 1.3's plan-size check, refuse conflicting deployments, persist into ZooKeeper in the
 //! chosen layout, then commit, publish events and keep the deployment listed for the delay.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use marathon_model::ops::{self, Change, ChangeError, Flavour, History, Outcome, Step, Write};
+use marathon_model::app_diff::app_diff;
 use marathon_model::{App, Group, PathId, SharedApp, Timestamp};
 use marathon_zk::{legacy, v14, StoreError, ZkSpec, ZkStore};
 use serde_json::{json, Map, Value};
@@ -90,6 +91,8 @@ pub struct Sim {
     deployments: Mutex<Vec<Deployment>>,
     last_version: Mutex<Timestamp>,
     pub events: EventBus,
+    /// Apps' JSON between renders of groups.
+    app_json: render::AppJson,
     pub zk: Option<ZkStore>,
     pub counters: Counters,
     pub http_addr: Mutex<String>,
@@ -133,6 +136,11 @@ impl Sim {
         }
         let mut root = ops::canonical_root(seed, flavour);
         stamp_missing_versions(&mut root, &Timestamp::now().to_joda());
+        let root = Arc::new(root);
+        if store.layout == Layout::Legacy {
+            // Every plan starts from the current root: its encoding is kept from the start.
+            encoder.committed(&root, encoder.root_payload(&root));
+        }
         let zk = match &cfg.zk {
             Some(spec) => Some(ZkStore::connect(&ZkSpec::parse(spec)?).await?),
             None => None,
@@ -141,18 +149,19 @@ impl Sim {
             flavour,
             store,
             encoder,
-            root: RwLock::new(Arc::new(root.clone())),
+            root: RwLock::new(root.clone()),
             write_lock: tokio::sync::Mutex::new(()),
             versions: Mutex::new(Versions::default()),
             deployments: Mutex::new(Vec::new()),
             last_version: Mutex::new(Timestamp::from_millis(0)),
             events: EventBus::default(),
+            app_json: render::AppJson::default(),
             zk,
             counters: Counters::default(),
             http_addr: Mutex::new(String::new()),
             cfg,
         });
-        sim.remember(&Arc::new(root.clone()));
+        sim.remember(&root, &root.transitive_apps());
         if sim.zk.is_some() {
             // Persist the seed as Marathon's state (no deployment).
             sim.persist_seed(&root).await.map_err(|e| anyhow::anyhow!("writing the seed state to ZooKeeper: {e}"))?;
@@ -191,7 +200,15 @@ impl Sim {
         self.versions.lock().unwrap().app_at(id, version)
     }
 
-    fn remember(&self, root: &Arc<Group>) {
+    /// `g` as `GET /v2/groups` renders it (see [`render::AppJson::group`]).
+    pub fn group_json(&self, g: &Group, embed_apps: bool, embed_groups: bool) -> Vec<u8> {
+        self.app_json.group(g, self.flavour, embed_apps, embed_groups)
+    }
+
+    /// Keeps `root` as a version, and the versions of `apps` (of `root`: all of them for the seed;
+    /// after a write, those it does not share with the previous root, the only ones whose version
+    /// can have changed).
+    fn remember(&self, root: &Arc<Group>, apps: &[&SharedApp]) {
         let mut h = self.versions.lock().unwrap();
         let v = root.version.clone().unwrap_or_default();
         h.roots.retain(|(x, _)| *x != v);
@@ -201,7 +218,7 @@ impl Sim {
         while h.roots.len() > keep {
             h.roots.remove(0);
         }
-        for app in root.transitive_apps() {
+        for app in apps {
             let (Some(id), Some(ver)) = (app.id(), app.version()) else { continue };
             let list = h.apps.entry(id.to_string()).or_default();
             if list.last().map(|(v, _)| v.as_str()) != Some(ver) {
@@ -233,14 +250,21 @@ impl Sim {
         self.events.publish(Event::new(event_type, body, &self.timestamp()));
     }
 
-    fn heavy_plan(&self, d: &Deployment) -> Value {
-        json!({
-            "id": d.id,
-            "original": render::group(&d.original, self.flavour, true, true),
-            "target": render::group(&d.target, self.flavour, true, true),
-            "steps": d.steps,
-            "version": d.version.to_joda(),
-        })
+    fn publish_json(&self, event_type: &str, fields: &[(&str, &str)]) {
+        self.events.publish(Event::from_json_fields(event_type, fields, &self.timestamp()));
+    }
+
+    /// The plan as the deployment events of 1.3 carry it, whole root groups included (JSON text).
+    fn heavy_plan(&self, d: &Deployment) -> String {
+        let original = String::from_utf8(self.group_json(&d.original, true, true)).unwrap_or_default();
+        let target = String::from_utf8(self.group_json(&d.target, true, true)).unwrap_or_default();
+        render::object(&[
+            ("id", &json!(d.id).to_string()),
+            ("original", &original),
+            ("target", &target),
+            ("steps", &json!(d.steps).to_string()),
+            ("version", &json!(d.version.to_joda()).to_string()),
+        ])
     }
 
     /// Runs one state-changing write. `client_ip` and `uri` feed `api_post_event`.
@@ -338,7 +362,11 @@ impl Sim {
         // Move, not copy: the outcome's root becomes the state (answers only need the ids).
         let new_root = Arc::new(std::mem::take(&mut out.root));
         *self.root.write().unwrap() = new_root.clone();
-        self.remember(&new_root);
+        if let Some(d) = &legacy {
+            self.encoder.committed(&new_root, d.target_payload.clone());
+        }
+        let touched: Vec<&SharedApp> = app_diff(&root, &new_root).touched.iter().map(|t| t.after).collect();
+        self.remember(&new_root, &touched);
         let deployment = Deployment {
             id: plan_id.clone(),
             version: now,
@@ -380,11 +408,9 @@ impl Sim {
         body.insert("groupId".into(), json!(group_id));
         body.insert("version".into(), json!(version));
         self.publish("group_change_success", body);
-        if self.events.subscribers() > 0 {
-            let mut body = Map::new();
-            body.insert("plan".into(), self.heavy_plan(&deployment));
-            body.insert("currentStep".into(), json!(deployment.steps.first().cloned().unwrap_or(Step { actions: vec![] })));
-            self.publish("deployment_info", body);
+        if self.events.wants("deployment_info") {
+            let step = json!(deployment.steps.first().cloned().unwrap_or(Step { actions: vec![] })).to_string();
+            self.publish_json("deployment_info", &[("plan", &self.heavy_plan(&deployment)), ("currentStep", &step)]);
         }
         self.schedule_finish(plan_id.clone());
         self.answer(&w, &out, &plan_id, &version)
@@ -439,22 +465,18 @@ impl Sim {
     }
 
     fn finish_deployment_events(&self, d: &Deployment, success: bool) {
-        if self.events.subscribers() == 0 {
+        let last = if success { "deployment_success" } else { "deployment_failed" };
+        let steps = success && self.events.wants("deployment_step_success");
+        if !steps && !self.events.wants(last) {
             return;
         }
         let plan = self.heavy_plan(d);
-        if success {
+        if steps {
             for step in &d.steps {
-                let mut body = Map::new();
-                body.insert("plan".into(), plan.clone());
-                body.insert("currentStep".into(), json!(step));
-                self.publish("deployment_step_success", body);
+                self.publish_json("deployment_step_success", &[("plan", &plan), ("currentStep", &json!(step).to_string())]);
             }
         }
-        let mut body = Map::new();
-        body.insert("id".into(), json!(d.id));
-        body.insert("plan".into(), plan);
-        self.publish(if success { "deployment_success" } else { "deployment_failed" }, body);
+        self.publish_json(last, &[("id", &json!(d.id).to_string()), ("plan", &plan)]);
     }
 
     fn schedule_finish(self: &Arc<Self>, plan_id: String) {
@@ -506,7 +528,7 @@ impl Sim {
         }
     }
 
-    async fn persist_seed(&self, root: &Group) -> Result<(), StoreError> {
+    async fn persist_seed(&self, root: &Arc<Group>) -> Result<(), StoreError> {
         let Some(zk) = &self.zk else { return Ok(()) };
         let version = root.version.clone().unwrap_or_default();
         match self.store.layout {
@@ -549,17 +571,8 @@ impl Sim {
             return Ok(());
         };
         let target = &out.root;
-        let changed: Vec<&SharedApp> = target
-            .transitive_apps()
-            .into_iter()
-            .filter(|a| a.id().is_some_and(|id| out.affected.contains(&PathId::parse(id))))
-            .collect();
-        let deleted: Vec<String> = original
-            .transitive_apps()
-            .into_iter()
-            .filter_map(|a| a.id().map(str::to_string))
-            .filter(|id| target.find_app(&PathId::parse(id)).is_none())
-            .collect();
+        let changed = acted_on(target, &out.affected);
+        let deleted: Vec<String> = app_diff(original, target).removed.iter().filter_map(|a| a.id().map(str::to_string)).collect();
         match self.store.layout {
             Layout::Legacy => {
                 // 9. the plan, 10. affected apps (+ versions), removed apps expunged, 11. the root.
@@ -639,6 +652,12 @@ impl Sim {
         }
         Ok(())
     }
+}
+
+/// The apps of `root` among `run_specs` (a plan's `affectedRunSpecIds`), in the tree's order.
+fn acted_on<'a>(root: &'a Group, run_specs: &[PathId]) -> Vec<&'a SharedApp> {
+    let ids: HashSet<String> = run_specs.iter().map(PathId::to_string).collect();
+    root.transitive_apps().into_iter().filter(|a| a.id().is_some_and(|id| ids.contains(id))).collect()
 }
 
 /// The group a change is about (`groupId` in `group_change_*` events).

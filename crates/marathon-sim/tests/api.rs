@@ -89,6 +89,8 @@ async fn groups_dry_run_rollback_and_revert() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     settle(&base).await;
     assert_eq!(get(&base, "/v2/apps/shop/web").await.json()["app"]["instances"], 2);
+    let versions = get(&base, "/v2/apps/shop/web/versions").await.json();
+    assert_eq!(versions["versions"].as_array().unwrap().len(), 3, "each group change that scaled web is a version of it: {versions}");
     let g = get(&base, "/v2/groups").await.json();
     assert_eq!(g["groups"][0]["id"], "/shop");
     assert_eq!(g["groups"][0]["apps"].as_array().unwrap().len(), 2);
