@@ -62,7 +62,7 @@ async fn admission(marathon: Marathon, warm: bool, root: marathon_model::Group) 
     // Nothing re-syncs this model: it must not count as stale during a long series.
     config.admission.resync_interval = std::time::Duration::from_secs(3600);
     let a = offline_check::offline(&config, config.admission.clone(), root, marathon.version).await.expect("offline admission");
-    while warm && marathon.flavour == Flavour::V13 && a.model().prepared().is_none() {
+    while warm && a.model().prepared().is_none() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     a

@@ -755,7 +755,7 @@ impl Admission {
     /// The state's sizes now (from the warm state when it fits, else exact).
     fn current_sizes(&self, snap: &Snapshot) -> znode_size::Estimate {
         if let Some(p) = self.model.prepared().filter(|p| Arc::ptr_eq(&p.root, &snap.root) && p.store == snap.store) {
-            return p.warm.state().clone();
+            return p.state().clone();
         }
         znode_size::Estimator::new(snap.store.clone()).state(&snap.root)
     }

@@ -17,28 +17,60 @@
 use std::sync::Arc;
 
 use marathon_model::Group;
-use znode_size::{compose_plan, Estimate, Estimator, FastEstimate, Layout, StoreConfig, WarmState};
+use znode_size::{compose_plan, Estimate, Estimator, FastEstimate, Layout, StoreConfig, V14State, WarmState};
 
-/// A [`WarmState`] for one model root.
+/// A root measured once for the decisions that come after it: a [`WarmState`] (legacy layout)
+/// or a [`V14State`] (1.4+).
 pub struct Prepared {
     /// The root it was prepared for (compared by pointer and by generation).
     pub root: Arc<Group>,
     pub generation: u64,
     pub store: StoreConfig,
-    pub warm: WarmState,
-    /// The fast estimate of the deployment `S -> S` (the zero point of composition).
-    pub self_plan: FastEstimate,
+    pub sized: PreparedSizes,
     /// `S`'s Marathon-side health checks (see [`Group::marathon_health_checks`]).
     pub health_checks: u64,
+}
+
+/// What a preparation measured, by layout.
+pub enum PreparedSizes {
+    Legacy {
+        warm: WarmState,
+        /// The fast estimate of the deployment `S -> S` (the zero point of composition).
+        self_plan: FastEstimate,
+    },
+    V14(V14State),
 }
 
 impl Prepared {
     /// Expensive (seconds on a multi-MB root on one core): run it off the async workers.
     pub fn prepare(root: Arc<Group>, generation: u64, store: StoreConfig) -> Prepared {
-        let warm = WarmState::prepare_shared(root.clone(), &store);
-        let self_plan = warm.deployment(&root, &[]);
+        let sized = match store.layout {
+            Layout::Legacy => {
+                let warm = WarmState::prepare_shared(root.clone(), &store);
+                let self_plan = warm.deployment(&root, &[]);
+                PreparedSizes::Legacy { warm, self_plan }
+            }
+            Layout::V14 => PreparedSizes::V14(V14State::prepare(root.clone(), &store)),
+        };
         let health_checks = root.marathon_health_checks();
-        Prepared { root, generation, store, warm, self_plan, health_checks }
+        Prepared { root, generation, store, sized, health_checks }
+    }
+
+    /// The root at rest.
+    pub fn state(&self) -> &Estimate {
+        match &self.sized {
+            PreparedSizes::Legacy { warm, .. } => warm.state(),
+            PreparedSizes::V14(v) => v.state(),
+        }
+    }
+
+    /// What binds the root now, as the budget shows it: legacy, a deployment that changes nothing
+    /// (it stores the root twice); 1.4+, the root at rest.
+    pub fn binding(&self) -> &Estimate {
+        match &self.sized {
+            PreparedSizes::Legacy { self_plan, .. } => &self_plan.estimate,
+            PreparedSizes::V14(v) => v.state(),
+        }
     }
 
     /// [`Group::marathon_health_checks`] of `root`, from `S`'s count and what `root` does not
@@ -103,12 +135,19 @@ impl SizeEngine {
         target: &Group,
         th: Thresholds,
     ) -> Sizes {
-        let Some(p) = prepared.filter(|p| p.store == *store && store.layout == Layout::Legacy) else {
+        let Some(p) = prepared.filter(|p| p.store == *store) else {
             return self.exact_sizes(store, base, target);
         };
-        match fast(p, base, target, store) {
-            Some((sizes, bound)) if !needs_exact(&sizes, bound, th) => sizes,
-            _ => self.exact_sizes(store, base, target),
+        match &p.sized {
+            PreparedSizes::Legacy { .. } => match fast(p, base, target, store) {
+                Some((sizes, bound)) if !needs_exact(&sizes, bound, th) => sizes,
+                _ => self.exact_sizes(store, base, target),
+            },
+            // Exact figures, from what the roots do not share with `S`.
+            PreparedSizes::V14(v14) => {
+                let (current, predicted) = v14.sizes(base, target);
+                Sizes { current, predicted, path: "warm" }
+            }
         }
     }
 
@@ -134,14 +173,15 @@ fn needs_exact(s: &Sizes, bound: u64, th: Thresholds) -> bool {
 
 /// The composed fast estimate and its error bound; `None` when only the exact path can say.
 fn fast(p: &Prepared, base: &Arc<Group>, target: &Group, store: &StoreConfig) -> Option<(Sizes, u64)> {
-    let t = p.warm.deployment(target, &[]);
+    let PreparedSizes::Legacy { warm, self_plan } = &p.sized else { return None };
+    let t = warm.deployment(target, &[]);
     if Arc::ptr_eq(base, &p.root) {
-        let sizes = Sizes { current: p.warm.state().clone(), predicted: t.estimate.clone(), path: "warm" };
+        let sizes = Sizes { current: warm.state().clone(), predicted: t.estimate.clone(), path: "warm" };
         return Some((sizes, t.error_bound));
     }
     // base != S: compose.
-    let b = p.warm.deployment(base, &[]);
-    let c = compose_plan(&p.self_plan, &b, &t, store)?;
+    let b = warm.deployment(base, &[]);
+    let c = compose_plan(self_plan, &b, &t, store)?;
     Some((Sizes { current: c.current, predicted: c.predicted.estimate, path: "warm" }, c.predicted.error_bound))
 }
 

@@ -390,7 +390,7 @@ impl LiveModel {
                         .as_ref()
                         .is_some_and(|p| Arc::ptr_eq(&p.root, &snap.root) && p.store == snap.store);
                     if !fits {
-                        let warm = me.config.warm && snap.store.layout == Layout::Legacy;
+                        let warm = me.config.warm;
                         let (root, generation, store) = (snap.root.clone(), snap.generation, snap.store.clone());
                         let reject_at = me.config.policy.reject_at(store.limit_bytes());
                         let done = super::upkeep_lane::run(move || {
@@ -398,7 +398,7 @@ impl LiveModel {
                             let hc = root.marathon_health_checks();
                             if warm {
                                 let p = Prepared::prepare(root, generation, store);
-                                let current = p.self_plan.estimate.binding_bytes;
+                                let current = p.binding().binding_bytes;
                                 (Some(p), groups, hc, current)
                             } else {
                                 let e = Estimator::new(store.clone());

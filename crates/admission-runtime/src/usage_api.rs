@@ -201,7 +201,7 @@ fn compute(
     let root = &snap.root;
     let encoded = est.encode(root);
     let current = match prepared.filter(|p| Arc::ptr_eq(&p.root, root) && p.store == snap.store) {
-        Some(p) => p.self_plan.estimate.clone(),
+        Some(p) => p.binding().clone(),
         None if snap.store.layout == Layout::Legacy => est.deployment(root, root),
         None => est.state(root),
     };

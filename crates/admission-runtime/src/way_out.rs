@@ -44,7 +44,7 @@ static LAST_PLAN: tokio::sync::Mutex<Option<Cached>> = tokio::sync::Mutex::const
 /// The binding node of `root`'s next deployment when the model's warm state has it already.
 fn known_binding(model: &LiveModel, root: &Arc<Group>, store: &StoreConfig) -> Option<u64> {
     let p = model.prepared()?;
-    (Arc::ptr_eq(&p.root, root) && p.store == *store && store.layout == Layout::Legacy).then(|| p.self_plan.estimate.binding_bytes)
+    (Arc::ptr_eq(&p.root, root) && p.store == *store && store.layout == Layout::Legacy).then(|| p.binding().binding_bytes)
 }
 
 /// The first steps that make room for a rejected write: the base it was applied to must shrink

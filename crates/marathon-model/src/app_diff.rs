@@ -52,12 +52,13 @@ fn walk<'a>(before: &'a Group, after: &'a Group, path: &mut Vec<u32>, out: &mut 
     apps(before.apps(), after.apps(), path, out);
     let earlier = before.groups();
     let mut matched = vec![false; earlier.len()];
-    let by_id = (earlier.len() > 16).then(|| index_by(earlier, |g| g.id.as_deref()));
+    // Indexed by id only once a group is not where it was (and there are many to search).
+    let mut by_id: Option<HashMap<Option<&str>, usize>> = None;
     for (i, group) in after.groups().iter().enumerate() {
         let same = |j: &usize| earlier.get(*j).is_some_and(|g| g.id == group.id);
-        let found = Some(i).filter(same).or_else(|| match &by_id {
-            Some(map) => map.get(&group.id.as_deref()).copied(),
-            None => (0..earlier.len()).find(same),
+        let found = Some(i).filter(same).or_else(|| match earlier.len() > 16 {
+            true => by_id.get_or_insert_with(|| index_by(earlier, |g| g.id.as_deref())).get(&group.id.as_deref()).copied(),
+            false => (0..earlier.len()).find(same),
         });
         path.push(i as u32);
         match found {

@@ -1,11 +1,12 @@
 //! What Marathon would persist for a state or a deployment, in the layout in force.
 
-use marathon_model::{Group, PathId};
+use marathon_model::app_diff::app_diff;
+use marathon_model::{Group, PathId, SharedApp};
 use prost::Message;
 use serde::Serialize;
 
 use crate::config::{Layout, StoreConfig};
-use crate::encoded_tree::{EncodedApp, EncodedGroup};
+use crate::encoded_tree::EncodedGroup;
 use crate::gzip::java_gzip_len;
 use crate::legacy::{self, SIZING_UUID, SIZING_VERSION};
 use crate::v14;
@@ -112,7 +113,12 @@ impl Estimator {
     /// 1.4+: the root node, and each app and pod node the deployment writes (all of them for a
     /// state).
     fn v14(&self, root: &Group, original: Option<&Group>) -> Estimate {
-        let root_data = v14::stored_group(root).encoded_len();
+        self.v14_with(root, original, v14::stored_group(root).encoded_len(), None)
+    }
+
+    /// [`Estimator::v14`] with the root's `StoredGroup` length known, and for a state, when
+    /// `known_largest` says it, the largest app node (`Some(None)`: no app).
+    pub(crate) fn v14_with(&self, root: &Group, original: Option<&Group>, root_data: usize, known_largest: Option<Option<(u64, String)>>) -> Estimate {
         let root_packet = v14::create_version_packet(&v14::root_node_path(&self.cfg), root_data);
         let mut binding = ("group root".to_string(), root_packet);
         let mut grows_a_node = false;
@@ -122,15 +128,23 @@ impl Estimator {
                 binding = (name, packet);
             }
         };
-        for app in root.transitive_apps() {
-            let id = PathId::parse(app.id().unwrap_or(""));
-            let before = original.and_then(|o| o.find_app(&id));
+        // A deployment writes the apps the target does not share with the original.
+        let written_apps: Vec<(Option<&SharedApp>, &SharedApp)> = match (original, &known_largest) {
+            (Some(o), _) => app_diff(o, root).touched.into_iter().map(|t| (t.before, t.after)).collect(),
+            (None, Some(largest)) => {
+                if let Some((packet, id)) = largest {
+                    written(format!("app {id}"), *packet, None);
+                }
+                Vec::new()
+            }
+            (None, None) => root.transitive_apps().into_iter().map(|a| (None, a)).collect(),
+        };
+        for (before, app) in written_apps {
             if before.is_some_and(|b| b == app) {
                 continue;
             }
-            let path = v14::app_node_path(&id, &self.cfg);
-            let packet = |a: &marathon_model::SharedApp| v14::create_version_packet(&path, EncodedApp::of(a, self.cfg.flavor).bytes.len());
-            written(format!("app {id}"), packet(app), before.map(packet));
+            let packet = |a: &SharedApp| v14::app_packet(a, &self.cfg);
+            written(format!("app {}", app.id().unwrap_or("")), packet(app), before.map(packet));
         }
         for pod in root.transitive_groups().into_iter().flat_map(|g| g.pods()) {
             let id = PathId::parse(pod.id.as_deref().unwrap_or(""));

@@ -19,6 +19,7 @@ pub mod footprint;
 pub mod gzip;
 pub mod legacy;
 mod pieced_bytes;
+pub mod prepared_v14;
 pub mod proto;
 pub mod scala_order;
 pub mod service_definition;
@@ -32,6 +33,7 @@ pub use estimate::{legacy_state, Estimate, Estimator};
 pub use footprint::{footprint, Footprint};
 pub use legacy::PlanCheck;
 pub use service_definition::AppFlavor;
+pub use prepared_v14::V14State;
 pub use warm::{compose_plan, ComposedPlan, FastEstimate, WarmState};
 
 use marathon_model::{App, Group};

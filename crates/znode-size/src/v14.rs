@@ -3,11 +3,13 @@
 //! Nothing is compressed and Marathon checks no size; the binding limit is ZooKeeper's own request
 //! packet limit (`jute.maxbuffer`), which counts the node path and the request header too.
 
-use marathon_model::{Group, PathId, Timestamp};
+use marathon_model::{Group, PathId, SharedApp, Timestamp};
 use prost::Message;
 
 use crate::config::StoreConfig;
+use crate::encoded_tree::EncodedApp;
 use crate::proto::{AppReference, DeploymentPlanDefinition, GroupDefinition};
+use crate::wire::field_len;
 
 /// Bytes a `create` request adds around the data: header, path length and flags, and the
 /// OPEN_ACL_UNSAFE ACL vector (facts §2.5).
@@ -37,16 +39,43 @@ pub fn stored_group(group: &Group) -> GroupDefinition {
                 version: iso_version(a.version()),
             })
             .collect(),
-        pod_refs: group
-            .pods()
-            .iter()
-            .map(|p| AppReference {
-                id: PathId::parse(p.id.as_deref().unwrap_or("")).safe_path(),
-                version: iso_version(p.version.as_deref()),
-            })
-            .collect(),
+        pod_refs: pod_refs(group),
         deprecated_pods: Vec::new(),
     }
+}
+
+fn pod_refs(group: &Group) -> Vec<AppReference> {
+    group
+        .pods()
+        .iter()
+        .map(|p| AppReference { id: PathId::parse(p.id.as_deref().unwrap_or("")).safe_path(), version: iso_version(p.version.as_deref()) })
+        .collect()
+}
+
+/// A group's `StoredGroup` fields other than its app references and subgroups (id, version,
+/// dependencies, pod references).
+pub fn group_own_len(group: &Group) -> usize {
+    let id = group.path_id();
+    GroupDefinition {
+        id: id.safe_path(),
+        version: iso_version(group.version.as_deref()),
+        dependencies: group.dependencies.iter().flatten().map(|d| PathId::resolve(d, &id).safe_path()).collect(),
+        pod_refs: pod_refs(group),
+        ..GroupDefinition::default()
+    }
+    .encoded_len()
+}
+
+/// The field an app's reference takes in its group's `StoredGroup`.
+pub fn app_ref_field_len(app: &SharedApp) -> usize {
+    let r = AppReference { id: PathId::parse(app.id().unwrap_or("")).safe_path(), version: iso_version(app.version()) };
+    field_len(6, r.encoded_len())
+}
+
+/// The request packet that writes an app's node (a version node of its `ServiceDefinition`).
+pub fn app_packet(app: &SharedApp, cfg: &StoreConfig) -> u64 {
+    let path = app_node_path(&PathId::parse(app.id().unwrap_or("")), cfg);
+    create_version_packet(&path, EncodedApp::of(app, cfg.flavor).bytes.len())
 }
 
 /// A `StoredPlan`: ids and root versions only.
