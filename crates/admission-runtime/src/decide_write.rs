@@ -603,7 +603,6 @@ impl Admission {
     }
 
     async fn rejection(&self, method: &str, shown_path: &str, d: &Decided) -> Response<Bytes> {
-        let encoded = self.decisions.lock().await.engine.encode(&d.store, &d.target);
         let over = d.sizes.predicted.binding_bytes >= d.reject_at;
         let way_out = match over {
             true => super::way_out::for_rejection(&self.model, d.base.clone(), &d.store, &d.sizes.predicted, d.reject_at).await,
@@ -612,7 +611,7 @@ impl Admission {
         // The way out measured the state's next deployment already, when it ran.
         let before = way_out.as_ref().map(|p| p.binding_bytes);
         let (base, target, store, predicted) = (d.base.clone(), d.target.clone(), d.store.clone(), d.sizes.predicted.clone());
-        let breakdown = Breakdown::measure(encoded, base, target, store, predicted, before).await;
+        let breakdown = Breakdown::measure(base, target, store, predicted, before).await;
         let rejection = Rejection {
             method,
             path: shown_path,

@@ -150,11 +150,6 @@ impl SizeEngine {
             }
         }
     }
-
-    /// The encoded tree of `root` (for the rejection's breakdown), with the exact estimator's cache.
-    pub fn encode(&mut self, store: &StoreConfig, root: &Group) -> znode_size::encoded_tree::EncodedGroup {
-        self.exact(store).encode(root)
-    }
 }
 
 /// True when a threshold lies within `bound` of what the fast sizes say.

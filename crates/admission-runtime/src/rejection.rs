@@ -35,11 +35,11 @@ pub struct Breakdown {
 static MEASURING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 
 impl Breakdown {
-    /// The parts of the node `predicted` binds on, for the deployment `base -> target`
-    /// (`encoded`: the target), and `before` (measured on `base` when not given): off the async
-    /// workers, as it costs a gzip of each root, and of the plan when `before` is not known.
+    /// The parts of the node `predicted` binds on, for the deployment `base -> target`, and
+    /// `before` (measured on `base` when not given): off the async workers and outside the
+    /// decision order, as it costs an encoding of the target, a gzip of each root, and of the plan
+    /// when `before` is not known.
     pub async fn measure(
-        encoded: EncodedGroup,
         base: Arc<Group>,
         target: Arc<Group>,
         store: StoreConfig,
@@ -52,6 +52,7 @@ impl Breakdown {
         let job = tokio::task::spawn_blocking(move || {
             let _measuring = measuring;
             let before = || before.unwrap_or_else(|| admission::way_out::binding_bytes(&base, &store));
+            let encoded = EncodedGroup::legacy(&target, store.flavor);
             Breakdown::of(&encoded, &base, &target, &store, &predicted, before)
         });
         job.await.unwrap_or_default()
@@ -390,8 +391,7 @@ mod tests {
         let store = StoreConfig { compression_threshold: 4096, ..StoreConfig::marathon_1_3() };
         let estimator = znode_size::Estimator::new(store.clone());
         let predicted = estimator.deployment(&base, &target);
-        let encoded = estimator.encode(&target);
-        let b = Breakdown::measure(encoded, base.clone(), target.clone(), store.clone(), predicted.clone(), None).await;
+        let b = Breakdown::measure(base.clone(), target.clone(), store.clone(), predicted.clone(), None).await;
 
         let before = b.before.unwrap();
         assert_eq!(before, estimator.deployment(&base, &base).binding_bytes);
