@@ -22,6 +22,17 @@
 //!
 //! `--scenario replicas`: writes per second through three replicas sharing one ledger in a
 //! ZooKeeper on loopback, against one replica with its own, in the same run.
+//!
+//! `--scenario burst [--apps 2000|10000] [--clients 8] [--writes 240]`: a release train. For each
+//! root, and for the warm proxy and the exact one (baseline), each on a simulator freshly seeded
+//! with the same root: `clients` clients (a connection each) send `writes` real writes in all, one
+//! app each, as fast as answered (new instance counts; every fourth also a new environment
+//! variable, so the model moves). Writes per second, decision times and paths from the audit log,
+//! and verdicts checked against the audit line's own sizes.
+//!
+//! `--apps 50000 --layout v1.4` (also with `--scenario burst`): the simulator as Marathon 1.4.13
+//! (new layout) seeded with `deep_root(apps, 1)`; the proxy learns the version from `/v2/info`
+//! alone.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -37,6 +48,91 @@ type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Ful
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+}
+
+/// A numeric argument, or `default`.
+fn arg_usize(name: &str, default: usize) -> usize {
+    arg(name).map_or(default, |v| v.parse().unwrap_or_else(|_| panic!("{name}: expected a number, got `{v}`")))
+}
+
+/// The Marathon the simulator plays.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Marathon {
+    /// 1.3.14: legacy layout, the deployment plan binds.
+    V13,
+    /// 1.4.13: new layout.
+    V14,
+}
+
+impl Marathon {
+    /// `--layout v1.4`, else 1.3.14.
+    fn from_args() -> Marathon {
+        match arg("--layout").as_deref() {
+            None | Some("legacy") => Marathon::V13,
+            Some("v1.4") => Marathon::V14,
+            Some(other) => panic!("--layout: expected v1.4 or legacy, got `{other}`"),
+        }
+    }
+
+    /// The simulator's settings: the version it reports in `/v2/info` is all the proxy is told.
+    fn sim(self, state: Option<marathon_model::Group>) -> marathon_sim::SimConfig {
+        let defaults = match self {
+            Marathon::V13 => marathon_sim::SimConfig::default(),
+            Marathon::V14 => marathon_sim::SimConfig::v14(),
+        };
+        marathon_sim::SimConfig { state, ..defaults }
+    }
+}
+
+/// A seeded root: `heroku_root(apps, env)` on 1.3.14, `deep_root(apps, env)` on 1.4.
+#[derive(Clone, Copy)]
+struct Seed {
+    marathon: Marathon,
+    apps: usize,
+    env: usize,
+}
+
+impl Seed {
+    /// The roots a run measures: `--layout v1.4`: `deep_root(--apps or 50000, 1)`; else
+    /// `heroku_root(2000, 10)` and `heroku_root(10000, 1)`, or the one `--apps` names.
+    fn from_args() -> Vec<Seed> {
+        let only = arg("--apps");
+        match Marathon::from_args() {
+            Marathon::V14 => vec![Seed { marathon: Marathon::V14, apps: arg_usize("--apps", 50_000), env: 1 }],
+            Marathon::V13 => [(2000, 10), (10_000, 1)]
+                .into_iter()
+                .filter(|(apps, _)| only.as_deref().is_none_or(|a| a == apps.to_string()))
+                .map(|(apps, env)| Seed { marathon: Marathon::V13, apps, env })
+                .collect(),
+        }
+    }
+
+    fn root(self) -> marathon_model::Group {
+        match self.marathon {
+            Marathon::V13 => znode_size::synthetic::heroku_root(self.apps, self.env),
+            Marathon::V14 => znode_size::synthetic::deep_root(self.apps, self.env),
+        }
+    }
+
+    /// How table rows name the root: `2000` (1.3.14), `50000 (1.4)`.
+    fn tag(self) -> String {
+        match self.marathon {
+            Marathon::V13 => self.apps.to_string(),
+            Marathon::V14 => format!("{} (1.4)", self.apps),
+        }
+    }
+
+    fn describe(self) -> String {
+        match self.marathon {
+            Marathon::V13 => format!("heroku_root({}, {}), Marathon 1.3.14 (legacy layout)", self.apps, self.env),
+            Marathon::V14 => format!("deep_root({}, {}), Marathon 1.4.13 (new layout)", self.apps, self.env),
+        }
+    }
+}
+
+/// The app ids of `root`, in its order.
+fn app_ids(root: &marathon_model::Group) -> Vec<String> {
+    root.transitive_apps().iter().filter_map(|a| a.id().map(str::to_string)).collect()
 }
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
@@ -77,7 +173,6 @@ struct Proxy {
     child: Child,
     url: String,
     admin: String,
-    #[allow(dead_code)]
     audit: PathBuf,
 }
 
@@ -154,7 +249,14 @@ struct Audit {
     dry: Vec<f64>,
     real: Vec<f64>,
     real_warm: usize,
+    real_exact: usize,
     dry_warm: usize,
+    /// Real writes decided on their size, and those whose verdict disagrees with the line's own
+    /// sizes ([`verdict_differs`]).
+    real_sized: usize,
+    real_differ: usize,
+    /// The largest `predicted_bytes` of a real write, as a share of its `limit_bytes`.
+    real_binding_max: f64,
 }
 
 fn read_audit(path: &std::path::Path) -> Audit {
@@ -169,15 +271,47 @@ fn read_audit(path: &std::path::Path) -> Audit {
         } else {
             a.real.push(ms);
             a.real_warm += warm as usize;
+            a.real_exact += (v["estimator"] == "exact") as usize;
+            if let (Some(b), Some(l)) = (v["predicted_bytes"].as_f64(), v["limit_bytes"].as_f64()) {
+                a.real_binding_max = a.real_binding_max.max(b / l);
+            }
+            if let Some(differs) = verdict_differs(&v) {
+                a.real_sized += 1;
+                a.real_differ += differs as usize;
+            }
         }
     }
     a
 }
 
+/// Whether an audit line's verdict disagrees with its own sizes: refused while `predicted_bytes`
+/// (the binding node's predicted size) is under the reject level, or let through at or over it.
+/// The reject level is the default policy's (what the bench's proxies run with) applied to
+/// `limit_bytes`: the line does not carry it. The health-check wall only turns an allowed write
+/// into a warning, so its lines count as admitted on size; `None` for the rest (a change that
+/// shrinks the state passes over the level by design; quotas refuse for their own reasons). The
+/// sizes are those the decision was made with (the warm estimate on the warm path), not the
+/// exact ones.
+fn verdict_differs(v: &serde_json::Value) -> Option<bool> {
+    let sized = matches!(v["reason"].as_str()?, "within_limit" | "near_limit" | "over_limit" | "health_checks");
+    let (predicted, limit) = (v["predicted_bytes"].as_u64()?, v["limit_bytes"].as_u64()?);
+    let over = predicted >= admission::Policy::default().reject_at(limit);
+    sized.then(|| (v["decision"] == "reject") != over)
+}
+
+/// Waits until the audit log holds `n` lines of real writes (its writer thread is behind the
+/// answers); gives up after 30 s.
+async fn wait_audit(path: &std::path::Path, n: usize) {
+    let t0 = Instant::now();
+    while read_audit(path).real.len() < n && t0.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// VmRSS of the proxy in front of an empty Marathon, settled: the process's own share of every
 /// memory figure (code pages, runtime, buffers), apart from the model.
-async fn empty_model_rss(binary: &str, dir: &std::path::Path) -> f64 {
-    let sim = marathon_sim::start(marathon_sim::SimConfig::default()).await.unwrap();
+async fn empty_model_rss(binary: &str, marathon: Marathon, dir: &std::path::Path) -> f64 {
+    let sim = marathon_sim::start(marathon.sim(None)).await.unwrap();
     let c: HttpClient = Client::builder(TokioExecutor::new()).build_http();
     let p = start_proxy(binary, &sim.url(), &Setup { label: "empty", warm: true, ledger: None, extra: "" }, 99, dir).await;
     wait_settled(&c, &p).await;
@@ -188,11 +322,10 @@ async fn empty_model_rss(binary: &str, dir: &std::path::Path) -> f64 {
     rss
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn scenario(binary: &str, apps: usize, env: usize, dry_n: usize, real_n: usize, dir: &std::path::Path, empty_rss: f64, zk: Option<(&str, &str)>) {
-    let root = znode_size::synthetic::heroku_root(apps, env);
-    let ids: Vec<String> = root.transitive_apps().iter().filter_map(|a| a.id().map(str::to_string)).collect();
-    let sim = marathon_sim::start(marathon_sim::SimConfig { state: Some(root), ..Default::default() }).await.unwrap();
+async fn scenario(binary: &str, seed: Seed, (dry_n, real_n): (usize, usize), dir: &std::path::Path, empty_rss: f64, zk: Option<(&str, &str)>) {
+    let root = seed.root();
+    let ids = app_ids(&root);
+    let sim = marathon_sim::start(seed.marathon.sim(Some(root))).await.unwrap();
     let c: HttpClient = Client::builder(TokioExecutor::new()).build_http();
     let (_, groups) = send(&c, "GET", &format!("{}/v2/groups?embed=group.groups&embed=group.apps&embed=group.pods", sim.url()), "").await;
     let json_bytes = groups.len() as f64;
@@ -210,14 +343,15 @@ async fn scenario(binary: &str, apps: usize, env: usize, dry_n: usize, real_n: u
     }
     let sync_p50 = pct(&mut syncs.clone(), 50.0);
     let sync_max = pct(&mut syncs, 100.0);
-    println!("## {apps} apps x {env} env vars: /v2/groups JSON {:.1} MB; full sync p50 {sync_p50:.0} ms, max {sync_max:.0} ms", json_bytes / 1e6);
+    println!("## {}: /v2/groups JSON {:.1} MB; full sync p50 {sync_p50:.0} ms, max {sync_max:.0} ms", seed.describe(), json_bytes / 1e6);
+    let apps = seed.tag();
 
     let mut setups = vec![Setup { label: "warm", warm: true, ledger: None, extra: "" }, Setup { label: "exact (baseline)", warm: false, ledger: None, extra: "" }];
     if let Some((zk, zk_no_fsync)) = zk {
         // The shared ledger's cost, against the local one (the first row) in the same run; and
         // the same on an ensemble that does not fsync, to tell the proxy's cost from the disk's.
-        setups.insert(1, Setup { label: "warm, shared ledger (ZooKeeper)", warm: true, ledger: Some(format!("{zk}/bench-ledger-{apps}")), extra: "" });
-        setups.insert(2, Setup { label: "warm, shared ledger (ZooKeeper, forceSync=no)", warm: true, ledger: Some(format!("{zk_no_fsync}/bench-ledger-{apps}")), extra: "" });
+        setups.insert(1, Setup { label: "warm, shared ledger (ZooKeeper)", warm: true, ledger: Some(format!("{zk}/bench-ledger-{}", seed.apps)), extra: "" });
+        setups.insert(2, Setup { label: "warm, shared ledger (ZooKeeper, forceSync=no)", warm: true, ledger: Some(format!("{zk_no_fsync}/bench-ledger-{}", seed.apps)), extra: "" });
     }
     for (tag, setup) in setups.iter().enumerate() {
         let warm = setup.warm;
@@ -445,6 +579,120 @@ async fn metric(c: &HttpClient, p: &Proxy, name: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// `clients` clients, each with a connection of its own, sending real writes (`PUT`) as fast as
+/// answered: client `k`'s `i`-th write is `write(k, i)` (URL and body), until that is `None`.
+/// The statuses of the answers and the wall time.
+async fn concurrent_writes<W>(clients: usize, write: W) -> (std::collections::BTreeMap<u16, u32>, Duration)
+where
+    W: Fn(usize, usize) -> Option<(String, String)> + Send + Sync + 'static,
+{
+    let write = std::sync::Arc::new(write);
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for k in 0..clients {
+        let write = write.clone();
+        tasks.push(tokio::spawn(async move {
+            let c: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+            let mut statuses = std::collections::BTreeMap::new();
+            for i in 0.. {
+                let Some((url, body)) = write(k, i) else { break };
+                let (status, _) = send(&c, "PUT", &url, &body).await;
+                *statuses.entry(status).or_insert(0u32) += 1;
+            }
+            statuses
+        }));
+    }
+    let mut statuses = std::collections::BTreeMap::new();
+    for task in tasks {
+        for (s, k) in task.await.unwrap() {
+            *statuses.entry(s).or_insert(0) += k;
+        }
+    }
+    (statuses, t.elapsed())
+}
+
+/// A release train: `clients` clients send `writes` real writes in all, one app each, as fast as
+/// answered, through the warm proxy and through the exact one (baseline), each in front of a
+/// simulator freshly seeded with the same root. Every write sets a new instance count; every
+/// fourth also adds an environment variable (the app's own variables sent along: a PUT replaces
+/// `env`), so that apps change in full and the model moves.
+async fn burst(binary: &str, seed: Seed, clients: usize, writes: usize, dir: &std::path::Path) {
+    let root = seed.root();
+    let apps = root.transitive_apps();
+    assert!(writes <= apps.len(), "--writes {writes}: more than the {} apps", apps.len());
+    // One app per write: a prime step visits distinct apps.
+    let planned: Vec<(String, String)> = (0..writes)
+        .map(|j| {
+            let app = apps[(j * 104_729 + 7) % apps.len()].app();
+            let mut body = serde_json::json!({"instances": 3 + j % 3});
+            if j % 4 == 0 {
+                let mut env = serde_json::to_value(&app.env).unwrap_or_default().as_object().cloned().unwrap_or_default();
+                env.insert("RELEASE_TAG".into(), release_tag(j).into());
+                body["env"] = env.into();
+            }
+            (app.id.clone().expect("synthetic apps have ids"), body.to_string())
+        })
+        .collect();
+    println!("## Release train: {}; {clients} clients, {writes} writes (every fourth with a new env var)", seed.describe());
+    let setups = [Setup { label: "warm", warm: true, ledger: None, extra: "" }, Setup { label: "exact (baseline)", warm: false, ledger: None, extra: "" }];
+    for (tag, setup) in setups.iter().enumerate() {
+        let sim = marathon_sim::start(seed.marathon.sim(Some(root.clone()))).await.unwrap();
+        let c: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+        let p = start_proxy(binary, &sim.url(), setup, 70 + tag, dir).await;
+        wait_settled(&c, &p).await;
+        let (url, planned) = (p.url.clone(), planned.clone());
+        let write = move |k: usize, i: usize| {
+            let (id, body) = planned.get(i * clients + k)?;
+            Some((format!("{url}/v2/apps{id}?force=true"), body.clone()))
+        };
+        let (statuses, took) = concurrent_writes(clients, write).await;
+        let audit = p.audit.clone();
+        wait_audit(&audit, writes).await;
+        drop(p);
+        sim.shutdown().await;
+        let mut a = read_audit(&audit);
+        let secs = took.as_secs_f64();
+        println!(
+            "| {} | {} | {writes} writes, {clients} clients | statuses {statuses:?} | {secs:.1} s, {:.1} writes/s | decision p50 {:.2} / p99 {:.2} / max {:.2} ms | on the exact path {} of {} | binding at most {:.1}% of the limit | verdicts against the line's own sizes: {} of {} differ | load {} |",
+            seed.tag(),
+            setup.label,
+            writes as f64 / secs,
+            pct(&mut a.real, 50.0),
+            pct(&mut a.real, 99.0),
+            pct(&mut a.real, 100.0),
+            a.real_exact,
+            a.real.len(),
+            100.0 * a.real_binding_max,
+            a.real_differ,
+            a.real_sized,
+            load_average()
+        );
+    }
+    println!(
+        "(a warm decision's audit line holds the warm estimate it was decided on, not the exact size: \
+         whether the exact path would have decided otherwise on the same state is not in the audit log, and not counted here)"
+    );
+}
+
+/// 40 hex digits that compress badly, different for each write.
+fn release_tag(j: usize) -> String {
+    let mut x = (j as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (0..40)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from_digit((x % 16) as u32, 16).unwrap()
+        })
+        .collect()
+}
+
+/// The 1-, 5- and 15-minute load averages.
+fn load_average() -> String {
+    let s = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
 /// Decisions per second through three replicas sharing one ledger, against one replica with its
 /// own, in the same run: 9 clients (3 per replica) each sending `writes` real writes to apps of
 /// their own, as fast as answered. A small root (200 apps), so that the simulator is not what is
@@ -469,28 +717,13 @@ async fn replicas(binary: &str, dir: &std::path::Path, zk: &str, writes: usize) 
             proxies.push(p);
         }
         let urls: Vec<String> = proxies.iter().map(|p| p.url.clone()).collect();
-        let t = Instant::now();
-        let mut clients = Vec::new();
-        for k in 0..9usize {
-            let (url, ids) = (urls[k % n].clone(), ids.clone());
-            clients.push(tokio::spawn(async move {
-                let c: HttpClient = Client::builder(TokioExecutor::new()).build_http();
-                let mut statuses = std::collections::BTreeMap::new();
-                for i in 0..writes {
-                    let id = &ids[(k * 20 + i % 20) % ids.len()];
-                    let (status, _) = send(&c, "PUT", &format!("{url}/v2/apps{id}?force=true"), &format!("{{\"instances\": {}}}", 1 + (i % 3))).await;
-                    *statuses.entry(status).or_insert(0u32) += 1;
-                }
-                statuses
-            }));
-        }
-        let mut statuses = std::collections::BTreeMap::new();
-        for cl in clients {
-            for (s, k) in cl.await.unwrap() {
-                *statuses.entry(s).or_insert(0) += k;
-            }
-        }
-        let secs = t.elapsed().as_secs_f64();
+        let ids = ids.clone();
+        let write = move |k: usize, i: usize| {
+            let id = &ids[(k * 20 + i % 20) % ids.len()];
+            (i < writes).then(|| (format!("{}/v2/apps{id}?force=true", urls[k % n]), format!("{{\"instances\": {}}}", 1 + (i % 3))))
+        };
+        let (statuses, took) = concurrent_writes(9, write).await;
+        let secs = took.as_secs_f64();
         let total: u32 = statuses.values().sum();
         let mut conflicts = 0.0;
         for p in &proxies {
@@ -504,36 +737,48 @@ async fn replicas(binary: &str, dir: &std::path::Path, zk: &str, writes: usize) 
 
 fn main() {
     let binary = arg("--binary").unwrap_or_else(|| "target/release/marathon-admission".into());
-    let only = arg("--apps");
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
-        println!("machine: {} cores; proxy binary {binary}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
-        if arg("--scenario").as_deref() == Some("dry-run-load") {
-            dry_run_load(&binary, dir.path()).await;
-            return;
-        }
-        if arg("--scenario").as_deref() == Some("replicas") {
-            let zk = marathon_sim::testing::ZooKeeper::start().expect("ZooKeeper (Debian's zookeeper package)");
-            replicas(&binary, dir.path(), &zk.connect_string(), 30).await;
-            return;
-        }
-        let empty = empty_model_rss(&binary, dir.path()).await;
-        // `--ledger zookeeper`: also a proxy sharing its ledger through a ZooKeeper on loopback.
-        let zk = (arg("--ledger").as_deref() == Some("zookeeper")).then(|| {
-            let start = |fsync: bool| {
-                let zk = if fsync { marathon_sim::testing::ZooKeeper::start() } else { marathon_sim::testing::ZooKeeper::start_without_fsync() };
-                zk.expect("ZooKeeper (Debian's zookeeper package)")
-            };
-            (start(true), start(false))
-        });
-        let zk_spec = zk.as_ref().map(|(z, n)| (z.connect_string(), n.connect_string()));
-        let zk_spec = zk_spec.as_ref().map(|(z, n)| (z.as_str(), n.as_str()));
-        if only.as_deref().is_none_or(|a| a == "2000") {
-            scenario(&binary, 2000, 10, 300, 60, dir.path(), empty, zk_spec).await;
-        }
-        if only.as_deref().is_none_or(|a| a == "10000") {
-            scenario(&binary, 10_000, 1, 200, 20, dir.path(), empty, zk_spec).await;
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+        println!("machine: {cores} cores, load {}; proxy binary {binary}", load_average());
+        match arg("--scenario").as_deref() {
+            Some("dry-run-load") => dry_run_load(&binary, dir.path()).await,
+            Some("replicas") => {
+                let zk = marathon_sim::testing::ZooKeeper::start().expect("ZooKeeper (Debian's zookeeper package)");
+                replicas(&binary, dir.path(), &zk.connect_string(), 30).await;
+            }
+            Some("burst") => {
+                let (clients, writes) = (arg_usize("--clients", 8), arg_usize("--writes", 240));
+                for seed in Seed::from_args() {
+                    burst(&binary, seed, clients, writes, dir.path()).await;
+                }
+            }
+            None => decisions(&binary, dir.path()).await,
+            Some(other) => panic!("--scenario: expected dry-run-load, replicas or burst, got `{other}`"),
         }
     });
+}
+
+/// The default scenario on each root of the run.
+async fn decisions(binary: &str, dir: &std::path::Path) {
+    let empty = empty_model_rss(binary, Marathon::from_args(), dir).await;
+    // `--ledger zookeeper`: also a proxy sharing its ledger through a ZooKeeper on loopback.
+    let zk = (arg("--ledger").as_deref() == Some("zookeeper")).then(|| {
+        let start = |fsync: bool| {
+            let zk = if fsync { marathon_sim::testing::ZooKeeper::start() } else { marathon_sim::testing::ZooKeeper::start_without_fsync() };
+            zk.expect("ZooKeeper (Debian's zookeeper package)")
+        };
+        (start(true), start(false))
+    });
+    let zk_spec = zk.as_ref().map(|(z, n)| (z.connect_string(), n.connect_string()));
+    let zk_spec = zk_spec.as_ref().map(|(z, n)| (z.as_str(), n.as_str()));
+    for seed in Seed::from_args() {
+        // Dry runs and real writes through the warm proxy (the exact one: fewer).
+        let counts = match (seed.marathon, seed.apps) {
+            (Marathon::V13, 2000) => (300, 60),
+            _ => (200, 20),
+        };
+        scenario(binary, seed, counts, dir, empty, zk_spec).await;
+    }
 }

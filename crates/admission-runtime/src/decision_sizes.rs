@@ -32,6 +32,8 @@ pub struct Prepared {
 }
 
 /// What a preparation measured, by layout.
+// One lives at a time (the latest root's): the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum PreparedSizes {
     Legacy {
         warm: WarmState,

@@ -48,6 +48,9 @@ pub struct FastEstimate {
     pub error_bound: u64,
 }
 
+/// An app a target changes or adds: `S`'s slot of it (if any), its new encoding, its id.
+type ChangedApp<'a> = (Option<&'a Slot>, Arc<[u8]>, PathId);
+
 struct Slot {
     /// The app of `S` and its bytes. A target app is unchanged when it is the same value or has
     /// the same version (apps without a version are compared in full).
@@ -184,7 +187,8 @@ impl WarmState {
             Some(v) => Some(v) == after.version(),
             None => before == after,
         };
-        let mut changed: Vec<(Option<&Slot>, Arc<[u8]>, PathId)> = Vec::new();
+        // (`S`'s slot of the app if it had one, the app's new encoding, its id)
+        let mut changed: Vec<ChangedApp> = Vec::new();
         // Bytes of each group's app fields, target minus `S`, by group id.
         let mut apps_delta: HashMap<String, i64> = HashMap::new();
         for t in &diff.touched {

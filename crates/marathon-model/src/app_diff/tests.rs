@@ -109,8 +109,11 @@ fn apply(root: &mut Group, edit: &Edit, serial: usize) {
     }
 }
 
+/// (touched: the earlier id if any and the later id, in order; removed ids; added group ids)
+type Found = (Vec<(Option<String>, String)>, BTreeSet<String>, BTreeSet<String>);
+
 /// The same answer the slow way: every app of both trees by id.
-fn by_id(before: &Group, after: &Group) -> (Vec<(Option<String>, String)>, BTreeSet<String>, BTreeSet<String>) {
+fn by_id(before: &Group, after: &Group) -> Found {
     let earlier: HashMap<&str, &SharedApp> = before.transitive_apps().into_iter().filter_map(|a| Some((a.id()?, a))).collect();
     let later: BTreeSet<&str> = after.transitive_apps().into_iter().filter_map(|a| a.id()).collect();
     let touched = after

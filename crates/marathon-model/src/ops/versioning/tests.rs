@@ -149,7 +149,7 @@ proptest! {
         let step_of = |id: &str| steps.iter().position(|s| s.actions.iter().any(|a| a.run_spec() == id && a.action != "StartApplication"));
         for a in stamped.transitive_apps() {
             for dep in a.dependencies() {
-                if let (Some(mine), Some(theirs)) = (step_of(a.id().unwrap()), step_of(&dep)) {
+                if let (Some(mine), Some(theirs)) = (step_of(a.id().unwrap()), step_of(dep)) {
                     prop_assert!(mine > theirs, "{} before its dependency {}", a.id().unwrap(), dep);
                 }
             }
