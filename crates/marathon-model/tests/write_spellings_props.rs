@@ -220,9 +220,17 @@ fn respell(c: &Canonical, plan: &Plan) -> (String, bool) {
         _ => sep_transparent(c.tokens[i - 1].role, c.tokens[i].role, SEPARATORS[sep]),
     };
     if plan.wide {
+        // What makes a spelling wide is a break in the prefix. A separator before a parameter is
+        // not one: what it adds may become part of the parameter (`/0%2F..%2Fid` is the id
+        // `0/../id` to Jersey), so it is kept transparent here.
+        for i in (0..n).filter(|&i| !c.tokens[i].in_prefix) {
+            if !sep_ok(i, seps[i]) {
+                seps[i] = 0;
+            }
+        }
         let prefix_breaks = (0..n).any(|i| {
             let t = &c.tokens[i];
-            let sep_in_prefix = i == 0 || c.tokens[i - 1].in_prefix;
+            let sep_in_prefix = t.in_prefix;
             (t.in_prefix && t.role == Role::Lit && encode[i] & low_bits(t.text.len()) != 0)
                 || (sep_in_prefix && !sep_ok(i, seps[i]))
         });
