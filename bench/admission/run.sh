@@ -7,6 +7,11 @@
 # whose ledger is shared through a ZooKeeper on loopback: its cost against the local one)
 #        bench/admission/run.sh --scenario dry-run-load  (real writes beside heavy dry runs)
 #        bench/admission/run.sh --scenario replicas --ledger zookeeper  (3 replicas, one ledger)
+#        bench/admission/run.sh --scenario burst [--apps 2000|10000] [--clients 8] [--writes 240]
+#          (a release train: concurrent clients' real writes, warm against exact, same seed)
+#        bench/admission/run.sh --apps 50000 --layout v1.4 [--limit 4000000]  (the simulator as
+#          Marathon 1.4.13, deep_root(50000, 1), about 3x the default limit at rest; --limit raises
+#          the node size limits; also with --scenario burst)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"

@@ -32,7 +32,9 @@
 //!
 //! `--apps 50000 --layout v1.4` (also with `--scenario burst`): the simulator as Marathon 1.4.13
 //! (new layout) seeded with `deep_root(apps, 1)`; the proxy learns the version from `/v2/info`
-//! alone.
+//! alone. What binds there (the largest ZooKeeper request) is, by the proxy's estimate, about 3x
+//! ZooKeeper's default `jute.maxbuffer` at rest, so every write that grows it is refused; `--limit 4000000` raises the
+//! node size limits as such an installation must.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -80,8 +82,19 @@ impl Marathon {
             Marathon::V13 => marathon_sim::SimConfig::default(),
             Marathon::V14 => marathon_sim::SimConfig::v14(),
         };
-        marathon_sim::SimConfig { state, ..defaults }
+        let zk_max_node_size = raised_limit().unwrap_or(defaults.zk_max_node_size);
+        marathon_sim::SimConfig { state, zk_max_node_size, ..defaults }
     }
+}
+
+/// `--limit BYTES`: the node size limits raised, as an installation whose root outgrew the
+/// defaults must raise them: Marathon's `--zk_max_node_size` (what binds on 1.3.14; the simulator
+/// runs Marathon's own check with it) and ZooKeeper's `jute.maxbuffer` (what binds on 1.4; the
+/// simulator keeps its state in memory and checks no size there). The proxy is told both
+/// (`zk_max_node_size`, `zk_max_packet`), as an operator would tell it; its layout still comes
+/// from `/v2/info`.
+fn raised_limit() -> Option<u64> {
+    arg("--limit").map(|v| v.parse().unwrap_or_else(|_| panic!("--limit: expected bytes, got `{v}`")))
 }
 
 /// A seeded root: `heroku_root(apps, env)` on 1.3.14, `deep_root(apps, env)` on 1.4.
@@ -123,9 +136,10 @@ impl Seed {
     }
 
     fn describe(self) -> String {
+        let limit = raised_limit().map(|n| format!(", node size limits raised to {n} bytes")).unwrap_or_default();
         match self.marathon {
-            Marathon::V13 => format!("heroku_root({}, {}), Marathon 1.3.14 (legacy layout)", self.apps, self.env),
-            Marathon::V14 => format!("deep_root({}, {}), Marathon 1.4.13 (new layout)", self.apps, self.env),
+            Marathon::V13 => format!("heroku_root({}, {}), Marathon 1.3.14 (legacy layout{limit})", self.apps, self.env),
+            Marathon::V14 => format!("deep_root({}, {}), Marathon 1.4.13 (new layout{limit})", self.apps, self.env),
         }
     }
 }
@@ -199,11 +213,12 @@ async fn start_proxy(binary: &str, sim_url: &str, setup: &Setup, tag: usize, dir
     let _ = std::fs::remove_file(&audit);
     let cfg = dir.join(format!("proxy-{tag}.toml"));
     let ledger = setup.ledger.as_ref().map(|zk| format!("[ledger]\nzookeeper = \"{zk}\"\n")).unwrap_or_default();
+    let limits = raised_limit().map(|n| format!("zk_max_node_size = {n}\nzk_max_packet = {n}\n")).unwrap_or_default();
     std::fs::write(
         &cfg,
         format!(
             "listen = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:{admin}\"\nmarathon = [\"{sim_url}\"]\n\
-             [runtime]\nworker_threads = 2\n{ledger}[admission]\nwarm = {}\naudit_log = \"{}\"\n{}\n",
+             [runtime]\nworker_threads = 2\n{ledger}[admission]\nwarm = {}\naudit_log = \"{}\"\n{limits}{}\n",
             setup.warm,
             audit.display(),
             setup.extra
@@ -257,6 +272,8 @@ struct Audit {
     real_differ: usize,
     /// The largest `predicted_bytes` of a real write, as a share of its `limit_bytes`.
     real_binding_max: f64,
+    /// Real writes by `decision/reason`.
+    real_verdicts: std::collections::BTreeMap<String, usize>,
 }
 
 fn read_audit(path: &std::path::Path) -> Audit {
@@ -272,6 +289,8 @@ fn read_audit(path: &std::path::Path) -> Audit {
             a.real.push(ms);
             a.real_warm += warm as usize;
             a.real_exact += (v["estimator"] == "exact") as usize;
+            let verdict = format!("{}/{}", v["decision"].as_str().unwrap_or("?"), v["reason"].as_str().unwrap_or("?"));
+            *a.real_verdicts.entry(verdict).or_default() += 1;
             if let (Some(b), Some(l)) = (v["predicted_bytes"].as_f64(), v["limit_bytes"].as_f64()) {
                 a.real_binding_max = a.real_binding_max.max(b / l);
             }
@@ -357,6 +376,7 @@ async fn scenario(binary: &str, seed: Seed, (dry_n, real_n): (usize, usize), dir
         let warm = setup.warm;
         let p = start_proxy(binary, &sim.url(), setup, tag, dir).await;
         let settle = wait_settled(&c, &p).await;
+        let at_rest = binding_share(&c, &p).await;
         let pid = p.child.id();
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let rss_idle = proc_kb(pid, "VmRSS:") as f64 * 1024.0;
@@ -398,9 +418,11 @@ async fn scenario(binary: &str, seed: Seed, (dry_n, real_n): (usize, usize), dir
             pct(&mut rt_dry, 99.0)
         );
         println!(
-            "| {apps} | {path} | writes n={} ({} warm) statuses {statuses:?} | decision p50 {:.2} ms | p99 {:.2} ms | round trip p50 {:.0} / p99 {:.0} ms |",
+            "| {apps} | {path} | writes n={} ({} warm) statuses {statuses:?} verdicts {:?} (binding node at rest {:.1}% of the limit) | decision p50 {:.2} ms | p99 {:.2} ms | round trip p50 {:.0} / p99 {:.0} ms |",
             a.real.len(),
             a.real_warm,
+            a.real_verdicts,
+            100.0 * at_rest,
             pct(&mut a.real, 50.0),
             pct(&mut a.real, 99.0),
             pct(&mut rt_real, 50.0),
@@ -653,7 +675,7 @@ async fn burst(binary: &str, seed: Seed, clients: usize, writes: usize, dir: &st
         let mut a = read_audit(&audit);
         let secs = took.as_secs_f64();
         println!(
-            "| {} | {} | {writes} writes, {clients} clients | statuses {statuses:?} | {secs:.1} s, {:.1} writes/s | decision p50 {:.2} / p99 {:.2} / max {:.2} ms | on the exact path {} of {} | binding at most {:.1}% of the limit | verdicts against the line's own sizes: {} of {} differ | load {} |",
+            "| {} | {} | {writes} writes, {clients} clients | statuses {statuses:?} | {secs:.1} s, {:.1} writes/s | decision p50 {:.2} / p99 {:.2} / max {:.2} ms | on the exact path {} of {} | verdicts {:?} | binding at most {:.1}% of the limit | verdicts against the line's own sizes: {} of {} differ | load {} |",
             seed.tag(),
             setup.label,
             writes as f64 / secs,
@@ -662,6 +684,7 @@ async fn burst(binary: &str, seed: Seed, clients: usize, writes: usize, dir: &st
             pct(&mut a.real, 100.0),
             a.real_exact,
             a.real.len(),
+            a.real_verdicts,
             100.0 * a.real_binding_max,
             a.real_differ,
             a.real_sized,
@@ -691,6 +714,12 @@ fn release_tag(j: usize) -> String {
 fn load_average() -> String {
     let s = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+/// The binding node's size at rest as a share of the limit, from the proxy's gauges.
+async fn binding_share(c: &HttpClient, p: &Proxy) -> f64 {
+    let gauge = |name: &'static str| metric(c, p, name);
+    gauge("marathon_admission_proxy_admission_current_bytes").await / gauge("marathon_admission_proxy_admission_limit_bytes").await
 }
 
 /// Decisions per second through three replicas sharing one ledger, against one replica with its
