@@ -122,6 +122,13 @@ fn added<'a>(group: &'a Group, path: &mut Vec<u32>, out: &mut AppDiff<'a>) {
     }
 }
 
+/// The index among `earlier` of the group with `group`'s id, looked for first at `at` (where it
+/// sits when nothing moved).
+pub fn same_group(earlier: &[Group], at: usize, group: &Group) -> Option<usize> {
+    let same = |j: &usize| earlier.get(*j).is_some_and(|g| g.id == group.id);
+    Some(at).filter(same).or_else(|| (0..earlier.len()).find(same))
+}
+
 fn index_by<'a, T, K: std::hash::Hash + Eq>(items: &'a [T], key: impl Fn(&'a T) -> K) -> HashMap<K, usize> {
     items.iter().enumerate().map(|(i, x)| (key(x), i)).collect()
 }

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use marathon_model::app_diff::app_diff;
+use marathon_model::app_diff::{self, app_diff};
 use marathon_model::{Group, PathId, SharedApp};
 
 use crate::config::StoreConfig;
@@ -71,8 +71,7 @@ impl RefLens {
             .iter()
             .enumerate()
             .map(|(i, group)| {
-                let same = |j: &usize| earlier.get(*j).is_some_and(|g| g.id == group.id);
-                let len = match Some(i).filter(same).or_else(|| (0..earlier.len()).find(same)) {
+                let len = match app_diff::same_group(earlier, i, group) {
                     Some(j) => self.groups[j].len_of(&earlier[j], group, refs_delta, versions),
                     None => prost::Message::encoded_len(&v14::stored_group(group)),
                 };

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use flate2::{Compress, Compression};
-use marathon_model::app_diff::app_diff;
+use marathon_model::app_diff::{self, app_diff};
 use marathon_model::{Group, PathId, SharedApp};
 
 use crate::config::{Layout, StoreConfig};
@@ -341,8 +341,7 @@ impl GroupLens {
             .iter()
             .enumerate()
             .map(|(i, group)| {
-                let same = |j: &usize| earlier.get(*j).is_some_and(|g| g.id == group.id);
-                let len = match Some(i).filter(same).or_else(|| (0..earlier.len()).find(same)) {
+                let len = match app_diff::same_group(earlier, i, group) {
                     Some(j) => self.groups[j].len_of(&earlier[j], group, apps_delta, flavor),
                     None => EncodedGroup::legacy(group, flavor).len(),
                 };
