@@ -294,7 +294,7 @@ fn readme_curl_lines_work_against_a_running_proxy() {
     let rejection = stdout.lines().find(|l| l.starts_with("{\"message\":\"marathon-admission rejected")).unwrap_or_else(|| panic!("{stdout}"));
     let body: serde_json::Value = serde_json::from_str(rejection).unwrap();
     let message = body["message"].as_str().unwrap();
-    for needle in ["POST /v2/apps", "zk_max_node_size): 1024000 bytes", "admission threshold: 1013760 bytes", "/demo/huge", "400 env vars", "Way out"] {
+    for needle in ["POST /v2/apps", "zk_max_node_size): 1024000 bytes", "admission threshold: 1023488 bytes", "/demo/huge", "400 env vars", "Way out"] {
         assert!(message.contains(needle), "`{needle}` missing: {message}");
     }
     assert!(stdout.contains("{\"ready\":true"), "{stdout}");

@@ -38,6 +38,9 @@ pub struct AuditRecord {
     pub limit_bytes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub estimator: Option<&'static str>,
+    /// How far Marathon's bytes may lie above `predicted_bytes`, where it was measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_bound_bytes: Option<u64>,
     pub decision_ms: f64,
     pub dry_run: bool,
 }
@@ -144,6 +147,7 @@ mod tests {
             current_bytes: None,
             limit_bytes: None,
             estimator: None,
+            error_bound_bytes: None,
             decision_ms: 0.0,
             dry_run: false,
         };

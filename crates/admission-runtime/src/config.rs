@@ -6,7 +6,9 @@
 //! ```toml
 //! [admission]
 //! enabled = true                # false: transparent proxy
-//! margin = 0.01                 # reject at limit minus 1%
+//! margin = "auto"               # the limit less each decision's measured error bound and a floor;
+//!                               # or a fixed fraction (0.01: the limit less 1%, whatever the bound)
+//! margin_floor = 0.0005         # with "auto": refused in any case within 0.05% of the limit
 //! warn_at = 0.8                 # warn above 80% of the limit
 //! mode = "enforce"              # "enforce" | "warn" | "off"
 //! layout = "auto"               # "auto" (from /v2/info) | "legacy" | "v1.4"
@@ -35,7 +37,7 @@
 
 use std::time::Duration;
 
-use admission::{GroupModes, Mode, Policy};
+use admission::{GroupModes, Margin, Mode, Policy};
 use anyhow::Context;
 use marathon_model::PathId;
 use serde::Deserialize;
@@ -49,6 +51,14 @@ pub enum FailurePolicy {
     Closed,
     /// Not synced: forward.
     Open,
+}
+
+/// `margin`: `"auto"` or a fraction of the limit.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+enum RawMargin {
+    Fraction(f64),
+    Word(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -78,7 +88,8 @@ impl LayoutChoice {
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct Raw {
     enabled: bool,
-    margin: f64,
+    margin: RawMargin,
+    margin_floor: f64,
     warn_at: f64,
     mode: Mode,
     layout: LayoutChoice,
@@ -124,7 +135,8 @@ impl Default for Raw {
         let p = Policy::default();
         Raw {
             enabled: true,
-            margin: p.margin,
+            margin: RawMargin::Word("auto".into()),
+            margin_floor: p.margin.fixed_part(),
             warn_at: p.warn_at,
             mode: p.mode,
             layout: LayoutChoice::Auto,
@@ -189,6 +201,19 @@ impl Default for AdmitConfig {
     }
 }
 
+/// The margin `margin` and `margin_floor` ask for.
+fn margin_of(raw: &Raw) -> anyhow::Result<Margin> {
+    let fraction = |what: &str, f: f64| match (0.0..1.0).contains(&f) {
+        true => Ok(f),
+        false => Err(anyhow::anyhow!("[admission] {what} must be in [0, 1), got {f}")),
+    };
+    match &raw.margin {
+        RawMargin::Word(w) if w == "auto" => Ok(Margin::Auto { floor: fraction("margin_floor", raw.margin_floor)? }),
+        RawMargin::Word(w) => anyhow::bail!("[admission] margin must be \"auto\" or a fraction of the limit in [0, 1), got {w:?}"),
+        RawMargin::Fraction(f) => Ok(Margin::Fixed(fraction("margin", *f)?)),
+    }
+}
+
 impl AdmitConfig {
     /// Reads the table (absent = defaults). Unknown keys are errors.
     pub fn from_table(table: Option<&toml::Table>) -> anyhow::Result<AdmitConfig> {
@@ -198,9 +223,7 @@ impl AdmitConfig {
                 .try_into()
                 .map_err(|e: toml::de::Error| anyhow::anyhow!("[admission]: {}", proxy::config::toml_errors::with_suggestion(e.message())))?,
         };
-        if !(0.0..1.0).contains(&raw.margin) {
-            anyhow::bail!("[admission] margin must be in [0, 1), got {}", raw.margin);
-        }
+        margin_of(&raw)?;
         if !(0.0..=1.0).contains(&raw.warn_at) {
             anyhow::bail!("[admission] warn_at must be in [0, 1], got {}", raw.warn_at);
         }
@@ -219,6 +242,7 @@ impl AdmitConfig {
     }
 
     fn from_raw(raw: Raw) -> AdmitConfig {
+        let margin = margin_of(&raw).unwrap_or_default();
         let trusted_identity_sources = raw.trusted_identity_sources.iter().filter_map(|s| parse_source(s).ok()).collect();
         let groups = GroupModes::new(raw.group.into_iter().map(|g| (g.prefix, g.mode)));
         let audit = match raw.audit_log.as_str() {
@@ -228,7 +252,7 @@ impl AdmitConfig {
         };
         AdmitConfig {
             enabled: raw.enabled,
-            policy: Policy { margin: raw.margin, warn_at: raw.warn_at, mode: raw.mode },
+            policy: Policy { margin, warn_at: raw.warn_at, mode: raw.mode },
             store: StoreOverrides {
                 layout: raw.layout.layout(),
                 zk_max_node_size: raw.zk_max_node_size,
@@ -297,6 +321,18 @@ mod tests {
         assert_eq!(c.store_config("1.3.14").zk_max_node_size, 20000);
         let bad: toml::Table = "marginn = 0.1".parse().unwrap();
         assert!(AdmitConfig::from_table(Some(&bad)).is_err());
+    }
+
+    #[test]
+    fn the_margin_is_auto_with_a_floor_or_a_fixed_fraction() {
+        assert_eq!(AdmitConfig::default().policy.margin, Margin::Auto { floor: admission::DEFAULT_FLOOR });
+        let read = |s: &str| AdmitConfig::from_table(Some(&s.parse::<toml::Table>().unwrap())).map(|c| c.policy.margin);
+        assert_eq!(read("margin = \"auto\"\nmargin_floor = 0.001").unwrap(), Margin::Auto { floor: 0.001 });
+        assert_eq!(read("margin = 0.01").unwrap(), Margin::Fixed(0.01));
+        for (bad, says) in [("margin = 2.0", "margin must be in [0, 1)"), ("margin = \"tight\"", "\"auto\" or a fraction"), ("margin_floor = -1.0", "margin_floor")] {
+            let e = format!("{:#}", read(bad).unwrap_err());
+            assert!(e.contains(says), "{bad}: {e}");
+        }
     }
 
     #[test]

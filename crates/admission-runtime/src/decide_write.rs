@@ -96,7 +96,10 @@ struct Decided {
     sizes: Sizes,
     decision: Decision,
     reason: ReasonClass,
+    /// This decision's threshold (its measured bound taken off).
     reject_at: u64,
+    /// How `reject_at` lies below the limit, in words.
+    margin: String,
     affected: Vec<PathId>,
     store: znode_size::StoreConfig,
     hc_target: u64,
@@ -350,7 +353,11 @@ impl Admission {
         };
         let (ledger_ids, pending): (Vec<u64>, Vec<Write>) = ledger.pending().iter().cloned().unzip();
         self.metrics.ledger_entries.set(ledger_ids.len() as i64);
-        let now = Timestamp::now();
+        let now = match snap.store.layout {
+            // 1.4+ writes the clock as ISO text of 20 to 24 characters: size at the widest.
+            znode_size::Layout::V14 => Timestamp::now().at_widest_iso(),
+            znode_size::Layout::Legacy => Timestamp::now(),
+        };
         let base: Arc<Group> = match state.as_ref().and_then(|s| s.base.as_ref()) {
             _ if pending.is_empty() => snap.root.clone(),
             Some(c) if Arc::ptr_eq(&c.model_root, &snap.root) && c.ledger_ids == ledger_ids => c.base.clone(),
@@ -382,7 +389,7 @@ impl Admission {
         let mode = self.config.groups.mode_for(self.config.policy.mode, ids.iter().map(String::as_str));
         let policy = Policy { mode, ..self.config.policy.clone() };
         let limit = snap.store.limit_bytes();
-        let th = Thresholds { reject_at: policy.reject_at(limit), warn_at: (limit as f64 * policy.warn_at) as u64 };
+        let th = Thresholds::of(&policy, limit);
 
         // Sizes, off the async workers (the exact path gzips megabytes).
         let prepared = self.model.prepared();
@@ -408,8 +415,10 @@ impl Admission {
             }
         };
 
-        let mut decision = admission::decide(&policy, &sizes.current, &sizes.predicted);
-        let over = sizes.predicted.binding_bytes >= th.reject_at;
+        let mut decision = admission::decide(&policy, &sizes.current, &sizes.predicted, sizes.bound.as_ref());
+        let reject_at = policy.reject_at_with(limit, sizes.bound.as_ref());
+        let margin = policy.margin.describe(sizes.bound.as_ref());
+        let over = sizes.predicted.binding_bytes >= reject_at;
         let mut reason = ReasonClass::of_size_decision(&decision, mode, over);
         let hc_target = self.further_checks(mode, counted.as_deref(), &base, &target, &mut decision, &mut reason);
         // Per-group quotas: may only make the decision stricter.
@@ -437,7 +446,8 @@ impl Admission {
             sizes,
             decision,
             reason,
-            reject_at: th.reject_at,
+            reject_at,
+            margin,
             affected,
             store: snap.store.clone(),
             hc_target,
@@ -526,6 +536,10 @@ impl Admission {
             current_bytes: current,
             limit_bytes: limit,
             estimator,
+            error_bound_bytes: match ev {
+                Evaluation::Decided(d) => d.sizes.bound.as_ref().map(|b| b.bytes),
+                _ => None,
+            },
             decision_ms: elapsed.as_secs_f64() * 1000.0,
             dry_run,
         };
@@ -618,6 +632,7 @@ impl Admission {
             current: &d.sizes.current,
             predicted: &d.sizes.predicted,
             reject_at: d.reject_at,
+            margin: &d.margin,
             breakdown: &breakdown,
         };
         rejection.response_with_way_out(way_out.as_ref())
@@ -742,6 +757,8 @@ impl Admission {
                 out["quota"] = json!(d.quota.as_ref().map(|q| &q.outcome));
                 out["limit_bytes"] = json!(p.limit_bytes);
                 out["reject_at_bytes"] = json!(d.reject_at);
+                out["error_bound_bytes"] = json!(d.sizes.bound.as_ref().map(|b| b.bytes));
+                out["error_bound"] = json!(d.sizes.bound);
                 (verdict_str(d.decision.decision), d.decision.reasons.clone())
             }
         };

@@ -13,11 +13,16 @@
 //! - **exact**: [`Estimator`] (one gzip of the whole plan). Used when no prepared state fits,
 //!   in the 1.4+ layout (which needs no gzip), and whenever a threshold that decides something
 //!   (reject, warn, or whether the change shrinks the root group) lies within the error bound.
+//! - **the bound of the exact estimate** (legacy, `margin = "auto"`): what Marathon's bytes may
+//!   add to it (orders `GET /v2/groups` does not show, the plan's id and clock), measured
+//!   ([`znode_size::error_bound`]) only when the estimate lies between the lowest and the highest
+//!   threshold a decision can get: elsewhere the bound changes nothing.
 
 use std::sync::Arc;
 
+use admission::{Decision, Policy};
 use marathon_model::Group;
-use znode_size::{compose_plan, Estimate, Estimator, FastEstimate, Layout, StoreConfig, V14State, WarmState};
+use znode_size::{compose_plan, ErrorBound, Estimate, Estimator, FastEstimate, Layout, StoreConfig, V14State, WarmState};
 
 /// A root measured once for the decisions that come after it: a [`WarmState`] (legacy layout)
 /// or a [`V14State`] (1.4+).
@@ -91,13 +96,38 @@ pub struct Sizes {
     pub predicted: Estimate,
     /// "warm" or "exact".
     pub path: &'static str,
+    /// How far Marathon's binding node may lie above `predicted`, where it was measured.
+    pub bound: Option<ErrorBound>,
 }
 
 /// What decides: the thresholds and whether a reject is possible at all.
 #[derive(Debug, Clone, Copy)]
 pub struct Thresholds {
+    /// The lowest threshold a decision can get (its measured bound at the largest).
+    pub reject_from: u64,
+    /// The threshold of an estimate without error.
     pub reject_at: u64,
     pub warn_at: u64,
+}
+
+/// Alternatives measured for a bound: about half a second on two cores for a plan near a
+/// megabyte, paid only by decisions between the two thresholds.
+pub const BOUND_ROUNDS: u32 = 6;
+
+impl Thresholds {
+    /// The thresholds `policy` sets for a node of `limit` bytes.
+    pub fn of(policy: &Policy, limit: u64) -> Thresholds {
+        Thresholds {
+            reject_from: policy.reject_from(limit),
+            reject_at: policy.reject_at(limit),
+            warn_at: (limit as f64 * policy.warn_at) as u64,
+        }
+    }
+
+    /// Whether an estimate of `binding` bytes needs its bound to be decided.
+    fn needs_bound(&self, binding: u64) -> bool {
+        (self.reject_from..self.reject_at).contains(&binding)
+    }
 }
 
 /// The estimators a decision uses; owned by the serialized decision state.
@@ -125,7 +155,16 @@ impl SizeEngine {
         let est = self.exact(store);
         let current = est.state(base);
         let predicted = est.deployment(base, target);
-        Sizes { current, predicted, path: "exact" }
+        Sizes { current, predicted, path: "exact", bound: None }
+    }
+
+    /// The exact sizes, with their measured bound when the thresholds need it.
+    fn exact_decided(&mut self, store: &StoreConfig, base: &Group, target: &Group, th: Thresholds) -> Sizes {
+        let mut sizes = self.exact_sizes(store, base, target);
+        if store.layout == Layout::Legacy && th.needs_bound(sizes.predicted.binding_bytes) {
+            sizes.bound = Some(znode_size::error_bound::deployment_bound(store, base, target, BOUND_ROUNDS));
+        }
+        sizes
     }
 
     /// Sizes for `base -> target`, fast when `prepared` fits, exact where it decides something.
@@ -138,34 +177,46 @@ impl SizeEngine {
         th: Thresholds,
     ) -> Sizes {
         let Some(p) = prepared.filter(|p| p.store == *store) else {
-            return self.exact_sizes(store, base, target);
+            return self.exact_decided(store, base, target, th);
         };
         match &p.sized {
             PreparedSizes::Legacy { .. } => match fast(p, base, target, store) {
                 Some((sizes, bound)) if !needs_exact(&sizes, bound, th) => sizes,
-                _ => self.exact_sizes(store, base, target),
+                _ => self.exact_decided(store, base, target, th),
             },
             // Exact figures, from what the roots do not share with `S`.
             PreparedSizes::V14(v14) => {
                 let (current, predicted) = v14.sizes(base, target);
-                Sizes { current, predicted, path: "warm" }
+                Sizes { current, predicted, path: "warm", bound: None }
             }
         }
     }
 }
 
-/// True when a threshold lies within `bound` of what the fast sizes say.
+/// The size decision the exact path takes for `base -> target` (before the health-check wall
+/// and the quotas): the reference the warm path and the tests are held to.
+pub fn exact_decision(policy: &Policy, store: &StoreConfig, base: &Group, target: &Group) -> Decision {
+    let th = Thresholds::of(policy, store.limit_bytes());
+    let sizes = SizeEngine::default().exact_decided(store, base, target, th);
+    admission::decide(policy, &sizes.current, &sizes.predicted, sizes.bound.as_ref())
+}
+
+/// True when a threshold lies within `bound` of what the fast sizes say, or the estimate lies
+/// where only its measured bound decides.
 fn needs_exact(s: &Sizes, bound: u64, th: Thresholds) -> bool {
+    let b = s.predicted.binding_bytes;
+    let near = |t: u64| b.abs_diff(t) <= bound;
+    if th.needs_bound(b) || near(th.reject_from) {
+        return true;
+    }
     if bound == 0 {
         return false;
     }
-    let b = s.predicted.binding_bytes;
-    let near = |t: u64| b.abs_diff(t) <= bound;
     if near(th.reject_at) || near(th.warn_at) {
         return true;
     }
     // Over the threshold, "does it shrink the root group" decides reject or warn.
-    b >= th.reject_at && s.predicted.root_bytes.abs_diff(s.current.root_bytes) <= bound
+    b >= th.reject_from && s.predicted.root_bytes.abs_diff(s.current.root_bytes) <= bound
 }
 
 /// The composed fast estimate and its error bound; `None` when only the exact path can say.
@@ -173,13 +224,13 @@ fn fast(p: &Prepared, base: &Arc<Group>, target: &Group, store: &StoreConfig) ->
     let PreparedSizes::Legacy { warm, self_plan } = &p.sized else { return None };
     let t = warm.deployment(target, &[]);
     if Arc::ptr_eq(base, &p.root) {
-        let sizes = Sizes { current: warm.state().clone(), predicted: t.estimate.clone(), path: "warm" };
+        let sizes = Sizes { current: warm.state().clone(), predicted: t.estimate.clone(), path: "warm", bound: None };
         return Some((sizes, t.error_bound));
     }
     // base != S: compose.
     let b = warm.deployment(base, &[]);
     let c = compose_plan(self_plan, &b, &t, store)?;
-    Some((Sizes { current: c.current, predicted: c.predicted.estimate, path: "warm" }, c.predicted.error_bound))
+    Some((Sizes { current: c.current, predicted: c.predicted.estimate, path: "warm", bound: None }, c.predicted.error_bound))
 }
 
 #[cfg(test)]
@@ -217,17 +268,40 @@ mod tests {
         let cerr = f.current.root_bytes.abs_diff(exact.current.root_bytes);
         assert!(cerr <= bound, "current error {cerr} > bound {bound}");
         // Thresholds right at the exact value: the engine hands over to the exact path.
-        let th = Thresholds { reject_at: exact.predicted.binding_bytes, warn_at: 1 };
+        let th = Thresholds { reject_from: exact.predicted.binding_bytes, reject_at: exact.predicted.binding_bytes, warn_at: 1 };
         let got = engine.sizes(&store, Some(&p), &base, &target, th);
         assert_eq!(got.path, "exact");
         assert_eq!(got.predicted, exact.predicted);
         // Far from every threshold: fast.
-        let th = Thresholds { reject_at: u64::MAX / 2, warn_at: u64::MAX / 2 };
+        let th = Thresholds { reject_from: u64::MAX / 2, reject_at: u64::MAX / 2, warn_at: u64::MAX / 2 };
         assert_eq!(engine.sizes(&store, Some(&p), &base, &target, th).path, "warm");
         // base == S.
         let (f2, bound2) = fast(&p, &s, &target, &store).unwrap();
         let exact = engine.exact_sizes(&store, &s, &target);
         assert!(f2.predicted.binding_bytes.abs_diff(exact.predicted.binding_bytes) <= bound2);
         assert_eq!(f2.current, exact.current);
+    }
+
+    /// The bound is measured where it decides something (between the lowest and the highest
+    /// threshold), by the exact path, and nowhere else.
+    #[test]
+    fn the_bound_is_measured_only_between_the_thresholds() {
+        let store = StoreConfig::marathon_1_3();
+        let s = Arc::new(heroku_root(300, 10));
+        let p = Prepared::prepare(s.clone(), 1, store.clone());
+        let target = write(&s, "PUT", "/v2/apps/heroku/app-0", r#"{"instances": 9}"#);
+        let mut engine = SizeEngine::default();
+        let binding = engine.exact_sizes(&store, &s, &target).predicted.binding_bytes;
+        let between = Thresholds { reject_from: binding - 100, reject_at: binding + 100, warn_at: u64::MAX / 2 };
+        let got = engine.sizes(&store, Some(&p), &s, &target, between);
+        assert_eq!(got.path, "exact");
+        let bound = got.bound.expect("measured between the thresholds");
+        assert_eq!(bound.rounds, BOUND_ROUNDS);
+        // heroku_root has five subgroups beside `/heroku` and groups of 2-4 apps: all in unknown orders.
+        assert!(bound.unknown_orders >= 2, "{bound:?}");
+        let below = Thresholds { reject_from: binding + 50_000, reject_at: binding + 60_000, warn_at: u64::MAX / 2 };
+        assert!(engine.sizes(&store, Some(&p), &s, &target, below).bound.is_none());
+        let above = Thresholds { reject_from: binding - 60_000, reject_at: binding - 50_000, warn_at: 1 };
+        assert!(engine.sizes(&store, None, &s, &target, above).bound.is_none());
     }
 }

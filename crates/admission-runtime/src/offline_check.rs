@@ -66,3 +66,6 @@ pub async fn offline(config: &ServeConfig, mut admit: AdmitConfig, root: Group, 
     model.install(root, marathon_version).await;
     Ok(Admission::with_audit(admit, model, quotas, AuditLog::off()))
 }
+
+#[cfg(test)]
+mod tests;

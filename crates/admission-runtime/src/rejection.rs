@@ -120,6 +120,8 @@ pub struct Rejection<'a> {
     pub predicted: &'a Estimate,
     /// The admission threshold (limit minus margin).
     pub reject_at: u64,
+    /// How the threshold lies below the limit, in words ([`admission::Margin::describe`]).
+    pub margin: &'a str,
     pub breakdown: &'a Breakdown,
 }
 
@@ -146,13 +148,13 @@ impl Rejection<'_> {
         match p.layout {
             Layout::Legacy => out.push(format!(
                 "Predicted deployment plan: {} bytes; current root group: {} bytes (after this write: {} bytes); \
-                 ZooKeeper node limit (zk_max_node_size): {} bytes; admission threshold: {} bytes (limit minus safety margin).",
-                p.binding_bytes, c.root_bytes, p.root_bytes, limit, self.reject_at
+                 ZooKeeper node limit (zk_max_node_size): {} bytes; admission threshold: {} bytes (the limit {}).",
+                p.binding_bytes, c.root_bytes, p.root_bytes, limit, self.reject_at, self.margin
             )),
             Layout::V14 => out.push(format!(
                 "Predicted largest ZooKeeper write ({}): {} bytes; current: {} bytes; \
-                 ZooKeeper packet limit (jute.maxbuffer): {} bytes; admission threshold: {} bytes (limit minus safety margin).",
-                p.binding_node, p.binding_bytes, c.binding_bytes, limit, self.reject_at
+                 ZooKeeper packet limit (jute.maxbuffer): {} bytes; admission threshold: {} bytes (the limit {}).",
+                p.binding_node, p.binding_bytes, c.binding_bytes, limit, self.reject_at, self.margin
             )),
         }
         out.push(match p.layout {
@@ -317,7 +319,7 @@ mod tests {
     #[test]
     fn message_says_it_all() {
         let (c, p, b) = sample();
-        let r = Rejection { method: "POST", path: "/v2/apps", current: &c, predicted: &p, reject_at: 19_800, breakdown: &b };
+        let r = Rejection { method: "POST", path: "/v2/apps", current: &c, predicted: &p, reject_at: 19_800, margin: "minus a 1.00% safety margin", breakdown: &b };
         let m = r.points().join(" ");
         for needle in [
             "POST /v2/apps",
@@ -345,7 +347,7 @@ mod tests {
     #[test]
     fn response_shape() {
         let (c, p, b) = sample();
-        let r = Rejection { method: "PUT", path: "/v2/apps/x?force=true", current: &c, predicted: &p, reject_at: 19_800, breakdown: &b };
+        let r = Rejection { method: "PUT", path: "/v2/apps/x?force=true", current: &c, predicted: &p, reject_at: 19_800, margin: "minus a 1.00% safety margin", breakdown: &b };
         let resp = r.response_with_way_out(None);
         assert_eq!(resp.status(), 422);
         assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/json");
@@ -364,7 +366,7 @@ mod tests {
     #[test]
     fn the_path_is_named_as_marathon_names_it() {
         let (c, p, b) = sample();
-        let r = Rejection { method: "PUT", path: "/v2/apps//dev/./x?force=true", current: &c, predicted: &p, reject_at: 19_800, breakdown: &b };
+        let r = Rejection { method: "PUT", path: "/v2/apps//dev/./x?force=true", current: &c, predicted: &p, reject_at: 19_800, margin: "minus a 1.00% safety margin", breakdown: &b };
         let first = &r.points()[0];
         assert!(first.contains("PUT /v2/apps/dev/x?force=true:"), "{first}");
         assert_eq!(as_marathon_names_it("/v2/groups//"), "/v2/groups");
@@ -403,7 +405,7 @@ mod tests {
         let dev_raw = encoded_len_of(&estimator.encode(&target), "/dev");
         assert!(b.groups[0].1 < dev_raw, "{} vs {dev_raw}", b.groups[0].1);
 
-        let r = Rejection { method: "POST", path: "/v2/apps", current: &predicted, predicted: &predicted, reject_at: before + 10, breakdown: &b };
+        let r = Rejection { method: "POST", path: "/v2/apps", current: &predicted, predicted: &predicted, reject_at: before + 10, margin: "minus a 1.00% safety margin", breakdown: &b };
         let m = r.points().join(" ");
         let adds = predicted.binding_bytes - before;
         assert!(m.contains(&format!("this write adds {adds} bytes")), "{m}");
@@ -432,7 +434,7 @@ mod tests {
     #[test]
     fn the_way_out_ends_the_message() {
         let (c, p, b) = sample();
-        let r = Rejection { method: "POST", path: "/v2/apps", current: &c, predicted: &p, reject_at: 19_800, breakdown: &b };
+        let r = Rejection { method: "POST", path: "/v2/apps", current: &c, predicted: &p, reject_at: 19_800, margin: "minus a 1.00% safety margin", breakdown: &b };
         let points = r.points_with_way_out(Some(&plan(true, 3)));
         assert_eq!(points.len(), r.points().len() + 1);
         let last = points.last().unwrap();
@@ -450,7 +452,7 @@ mod tests {
     fn empty_breakdown_still_explains() {
         let (c, p, _) = sample();
         let b = Breakdown::default();
-        let r = Rejection { method: "POST", path: "/v2/groups", current: &c, predicted: &p, reject_at: 19_800, breakdown: &b };
+        let r = Rejection { method: "POST", path: "/v2/groups", current: &c, predicted: &p, reject_at: 19_800, margin: "minus a 1.00% safety margin", breakdown: &b };
         let points = r.points();
         assert!(points.iter().all(|s| !s.contains("Largest")));
         assert!(points.last().unwrap().starts_with("Way out"));

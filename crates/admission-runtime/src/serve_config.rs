@@ -159,6 +159,6 @@ mod tests {
         let before = c.admission.policy.margin;
         c.override_admission(toml::toml! { margin = 0.05 }).unwrap();
         assert_ne!(before, c.admission.policy.margin);
-        assert_eq!(c.admission.policy.margin, 0.05);
+        assert_eq!(c.admission.policy.margin, admission::Margin::Fixed(0.05));
     }
 }

@@ -10,7 +10,6 @@ use common::*;
 use marathon_model::ops::{apply, parse_write, Flavour, NoHistory};
 use marathon_model::{Group, Timestamp};
 use admission_runtime::{Admission, AdmitConfig, LiveModel};
-use znode_size::Estimator;
 
 const LIMIT: u64 = 20_000;
 
@@ -146,13 +145,13 @@ async fn concurrent_writes_cannot_together_exceed_the_budget() {
     let bodies: Vec<String> = (0..n).map(|i| app_body(&format!("/c/app-{i:02}"), 12)).collect();
 
     // How many fit one after the other.
-    let est = Estimator::new(s.admit.store_config("1.3.14"));
+    let store = s.admit.store_config("1.3.14");
     let mut root = admission_runtime::live_model::parse_root(br#"{"id":"/","apps":[],"groups":[]}"#, Flavour::V13).unwrap();
     let mut fits = 0;
     for b in &bodies {
         let w = parse_write("POST", "/v2/apps", None, b.as_bytes(), Flavour::V13).unwrap().unwrap();
         let o = apply(&root, &w, Timestamp::now(), Flavour::V13, &NoHistory).unwrap();
-        let d = admission::decide(&s.admit.policy, &est.state(&root), &est.deployment(&root, &o.root));
+        let d = admission_runtime::exact_decision(&s.admit.policy, &store, &root, &o.root);
         if !d.admitted() {
             break;
         }

@@ -9,7 +9,6 @@ use common::*;
 use marathon_model::ops::{apply, parse_write, Flavour, NoHistory};
 use marathon_model::{Group, PathId, Timestamp};
 use admission_runtime::Admission;
-use znode_size::Estimator;
 
 fn big_seed(n: usize, group: &str) -> Group {
     let apps: Vec<serde_json::Value> =
@@ -206,13 +205,14 @@ async fn race_of_100_concurrent_writes() {
     let n = 100;
     let bodies: Vec<String> = (0..n).map(|i| app_body(&format!("/race/app-{i:03}"), 12)).collect();
 
-    let est = Estimator::new(s.admit.store_config("1.3.14"));
+    let store = s.admit.store_config("1.3.14");
+    let decide = |from: &Group, to: &Group| admission_runtime::exact_decision(&s.admit.policy, &store, from, to);
     let mut root = admission_runtime::live_model::parse_root(br#"{"id":"/","apps":[],"groups":[]}"#, Flavour::V13).unwrap();
     let mut fits = 0;
     for b in &bodies {
         let w = parse_write("POST", "/v2/apps", None, b.as_bytes(), Flavour::V13).unwrap().unwrap();
         let o = apply(&root, &w, Timestamp::now(), Flavour::V13, &NoHistory).unwrap();
-        if !admission::decide(&s.admit.policy, &est.state(&root), &est.deployment(&root, &o.root)).admitted() {
+        if !decide(&root, &o.root).admitted() {
             break;
         }
         root = o.root;
@@ -249,8 +249,7 @@ async fn race_of_100_concurrent_writes() {
     for i in refused {
         let w = parse_write("POST", "/v2/apps", None, bodies[i].as_bytes(), Flavour::V13).unwrap().unwrap();
         let o = apply(&final_root, &w, Timestamp::now(), Flavour::V13, &NoHistory).unwrap();
-        let d = admission::decide(&s.admit.policy, &est.state(&final_root), &est.deployment(&final_root, &o.root));
-        assert!(!d.admitted(), "write {i} was refused but would have fitted");
+        assert!(!decide(&final_root, &o.root).admitted(), "write {i} was refused but would have fitted");
     }
     s.proxy.shutdown().await.unwrap();
     s.sim.shutdown().await;

@@ -81,6 +81,14 @@ impl Timestamp {
         out.push('Z');
         out
     }
+
+    /// This instant moved by at most 1 ms so that [`Timestamp::to_iso_offset`] writes all three
+    /// millisecond digits: the widest form, so that a size computed with it is never below the
+    /// size Marathon's own clock gives.
+    pub fn at_widest_iso(self) -> Self {
+        let ms = self.millis().rem_euclid(1000);
+        Timestamp::from_millis(self.millis() + if ms % 10 == 0 { 1 } else { 0 })
+    }
 }
 
 impl fmt::Display for Timestamp {
@@ -128,6 +136,16 @@ mod tests {
         assert_eq!(at("2017-01-01T10:20:56.780Z"), "2017-01-01T10:20:56.78Z");
         assert_eq!(at("2017-01-01T10:20:56.700Z"), "2017-01-01T10:20:56.7Z");
         assert_eq!(at("2017-01-01T10:20:56.000Z"), "2017-01-01T10:20:56Z");
+    }
+
+    #[test]
+    fn the_widest_iso_form_has_three_millisecond_digits() {
+        for raw in ["2017-01-01T10:20:56.000Z", "2017-01-01T10:20:56.780Z", "2017-01-01T10:20:56.789Z", "2017-01-01T10:20:56.990Z"] {
+            let t = Timestamp::parse(raw).unwrap();
+            let w = t.at_widest_iso();
+            assert_eq!(w.to_iso_offset().len(), 24, "{raw}");
+            assert!(w.millis() - t.millis() <= 1, "{raw}");
+        }
     }
 
     #[test]

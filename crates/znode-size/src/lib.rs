@@ -14,6 +14,7 @@ pub mod binding_shares;
 pub mod config;
 pub mod deflate_shares;
 pub mod encoded_tree;
+pub mod error_bound;
 pub mod estimate;
 pub mod footprint;
 pub mod gzip;
@@ -29,6 +30,7 @@ pub mod warm;
 pub mod wire;
 
 pub use config::{Layout, StoreConfig, StoreOverrides};
+pub use error_bound::ErrorBound;
 pub use estimate::{legacy_state, Estimate, Estimator};
 pub use footprint::{footprint, Footprint};
 pub use legacy::PlanCheck;

@@ -125,6 +125,7 @@ mod tests {
             current_bytes: Some(500),
             limit_bytes: Some(1000),
             estimator: Some("exact"),
+            error_bound_bytes: None,
             decision_ms: 1.0,
             dry_run: false,
         }

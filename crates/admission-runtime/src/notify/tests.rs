@@ -30,6 +30,7 @@ fn rejection(app: &str) -> AuditRecord {
         current_bytes: Some(900_000),
         limit_bytes: Some(1_024_000),
         estimator: Some("exact"),
+        error_bound_bytes: None,
         decision_ms: 1.0,
         dry_run: false,
     }

@@ -1,0 +1,78 @@
+//! What a decision near the wall pays for its measured error bound, and whether the bound covers
+//! the orders Marathon may pick, on roots of the sizes users run near the limit.
+//!
+//! `cargo bench -p znode-size --bench error_bound [-- --orders 30]`: for each root, the exact
+//! estimate of one write (the baseline, same run), the bound and its time, and the worst of
+//! `--orders` random orders of every group's subgroups (both roots) with a random plan id and clock,
+//! each a whole plan entry as the simulator writes it.
+
+use std::time::Instant;
+
+use marathon_model::ops::{apply, parse_write, Flavour, NoHistory};
+use marathon_model::{Group, Timestamp};
+use znode_size::error_bound::deployment_bound;
+use znode_size::synthetic::{deep_root, heroku_root};
+use znode_size::{legacy_plan_entry, Estimator, StoreConfig};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let orders: usize = args.iter().position(|a| a == "--orders").and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(30);
+    let cfg = StoreConfig::marathon_1_3();
+    println!("| root | plan (of the limit) | exact estimate | bound | bound time | ratio | unknown sets | worst of {orders} orders above the estimate | covered |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---|");
+    for (name, root, write) in [
+        ("heroku_root(2000, 10)", heroku_root(2000, 10), "/team-1/new"),
+        ("heroku_root(2150, 10)", heroku_root(2150, 10), "/team-1/new"),
+        ("deep_root(2000, 10)", deep_root(2000, 10), "/org-1/team-1/new"),
+        ("deep_root(2150, 10)", deep_root(2150, 10), "/org-1/team-1/new"),
+    ] {
+        let body = format!(r#"{{"id":"{write}","cmd":"sleep 1","env":{{"A":"b"}}}}"#);
+        let at = Timestamp::now().millis();
+        let target = write_at(&root, &body, at);
+        let t0 = Instant::now();
+        let e = Estimator::new(cfg.clone()).deployment(&root, &target).binding_bytes;
+        let exact = t0.elapsed();
+        let t1 = Instant::now();
+        let bound = deployment_bound(&cfg, &root, &target, 6);
+        let measured = t1.elapsed();
+        let mut rng = fastrand::Rng::with_seed(1);
+        let mut worst = 0u64;
+        for _ in 0..orders {
+            let later = at + rng.i64(0..300_000);
+            let t = shuffled(&write_at(&root, &body, later), &mut rng);
+            let o = shuffled(&root, &mut rng);
+            let id = format!("{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}", rng.u32(..), rng.u16(..), rng.u16(..4096), rng.u16(..4096), rng.u64(..1 << 48));
+            let size = legacy_plan_entry(&id, &Timestamp::from_millis(later).to_joda(), &o, &t, &cfg).len() as u64;
+            worst = worst.max(size);
+        }
+        println!(
+            "| {name} | {e} ({:.1}%) | {:.1} ms | {} B ({:.3}%) | {:.1} ms | {:.1}x | {} | {:+} B | {} |",
+            100.0 * e as f64 / cfg.zk_max_node_size as f64,
+            exact.as_secs_f64() * 1e3,
+            bound.bytes,
+            100.0 * bound.bytes as f64 / cfg.zk_max_node_size as f64,
+            measured.as_secs_f64() * 1e3,
+            measured.as_secs_f64() / exact.as_secs_f64(),
+            bound.unknown_orders,
+            worst as i64 - e as i64,
+            if worst <= e + bound.bytes { "yes" } else { "NO" },
+        );
+    }
+}
+
+fn write_at(root: &Group, body: &str, at_ms: i64) -> Group {
+    let w = parse_write("POST", "/v2/apps", None, body.as_bytes(), Flavour::V13).unwrap().unwrap();
+    apply(root, &w, Timestamp::from_millis(at_ms), Flavour::V13, &NoHistory).unwrap().root
+}
+
+/// Every group's subgroups in a random order.
+fn shuffled(g: &Group, rng: &mut fastrand::Rng) -> Group {
+    let mut g = g.clone();
+    if let Some(groups) = g.groups.as_mut() {
+        rng.shuffle(groups);
+        for sub in groups.iter_mut() {
+            *sub = shuffled(sub, rng);
+        }
+    }
+    g
+}

@@ -1,0 +1,214 @@
+//! How far Marathon's stored bytes can be from the estimate of one deployment, measured.
+//!
+//! A protobuf's length does not depend on the order of its repeated fields, but the gzip size of a
+//! legacy plan does, and some orders cannot be known from `GET /v2/groups`:
+//! - a group's **subgroups** (`Set[Group]`): the API sorts them by id; Marathon stores them in
+//!   insertion order up to 4 and in the order of a hash over the whole group (its version, so the
+//!   clock, included) from 5;
+//! - a group's **apps** when it has 2 to 4 (insertion order; the API sorts them too). From 5 the
+//!   order is the hash order of their ids, which the estimate reproduces;
+//! - the **constraints and health checks** of an app the write sets, from 5 of either (a hash of
+//!   each element; up to 4 they keep the order the body gives, and a stored app's order is the
+//!   order the API shows);
+//! - the plan's **id** (a random UUID) and **clock** (the write's version, written into the plan,
+//!   every group and every app it changes): fixed widths, but their digits compress differently.
+//!
+//! The bound is measured, not assumed: the plan is assembled again under `rounds` alternative
+//! choices of every unknown at once (a random order of each uncertain set, a random id, a clock up
+//! to five minutes later) and gzipped as Marathon does. The bound is how far the worst of them lies
+//! above the estimate, plus twice its distance from their median (orders not drawn lie beyond
+//! what was drawn by about as much as the upper half of the draws spreads). It costs `rounds`
+//! gzips of the plan, so callers measure it only for decisions close enough to the limit for it to
+//! matter. The 1.4+ layout stores no gzip: its only unknown, the width of the clock's ISO
+//! timestamps, is taken at its widest by the caller.
+
+use marathon_model::app_diff::app_diff;
+use marathon_model::{App, Group, SharedApp, Timestamp};
+use prost::Message;
+use serde::Serialize;
+
+use crate::config::StoreConfig;
+use crate::encoded_tree::{joda_version, EncodedGroup};
+use crate::estimate::legacy_deployment;
+use crate::gzip::java_gzip_len;
+use crate::legacy::{self, SIZING_UUID, SIZING_VERSION};
+use crate::service_definition::service_definition;
+
+/// How many bytes Marathon's plan may hold beyond the estimate, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErrorBound {
+    pub bytes: u64,
+    /// Sets whose stored order cannot be known (subgroups, small app maps, large constraint and
+    /// health-check sets of the apps the write sets).
+    pub unknown_orders: usize,
+    /// Alternatives measured.
+    pub rounds: u32,
+}
+
+impl ErrorBound {
+    /// What is uncertain, in words.
+    pub fn describe(&self) -> String {
+        let orders = match self.unknown_orders {
+            0 => String::new(),
+            1 => "the order Marathon stores 1 set in, ".to_string(),
+            n => format!("the order Marathon stores {n} sets in, "),
+        };
+        format!("{orders}the plan's id and clock; measured over {} alternatives", self.rounds)
+    }
+}
+
+/// Sets of the two trees whose order is unknown, and the apps whose own sets are.
+struct Unknowns {
+    original_sets: usize,
+    target_sets: usize,
+    /// Apps of the target whose constraints or health checks Marathon orders by hash.
+    reordered_apps: Vec<SharedApp>,
+}
+
+impl Unknowns {
+    fn count(&self) -> usize {
+        self.original_sets + self.target_sets + self.reordered_apps.len()
+    }
+}
+
+/// Measures the bound of the legacy deployment `original -> target` (see the module docs).
+pub fn deployment_bound(cfg: &StoreConfig, original: &Group, target: &Group, rounds: u32) -> ErrorBound {
+    let flavor = cfg.flavor;
+    let original_tree = EncodedGroup::legacy(original, flavor);
+    let target_tree = EncodedGroup::legacy(target, flavor);
+    let unknowns = Unknowns {
+        original_sets: uncertain_sets(&original_tree),
+        target_sets: uncertain_sets(&target_tree),
+        reordered_apps: app_diff(original, target)
+            .touched
+            .into_iter()
+            .map(|t| t.after.clone())
+            .filter(|a| hash_ordered_sets(&a.app()))
+            .collect(),
+    };
+    let estimate = plan_len(cfg, SIZING_UUID, SIZING_VERSION, &original_tree.to_bytes(), &target_tree.to_bytes());
+    let stamp = joda_version(target.version.as_deref());
+    let seeds: Vec<u64> = (0..u64::from(rounds)).map(|r| seed_of(&stamp, r)).collect();
+    let alternative = |seed: u64| {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let mut o = original_tree.clone();
+        let mut t = target_tree.clone();
+        shuffle_uncertain(&mut o, &mut rng);
+        shuffle_uncertain(&mut t, &mut rng);
+        reorder_apps(&mut t, &unknowns.reordered_apps, cfg, &mut rng);
+        let later = later_stamp(&stamp, &mut rng);
+        let mut target_bytes = t.to_bytes();
+        replace_all(&mut target_bytes, stamp.as_bytes(), later.as_bytes());
+        plan_len(cfg, &random_uuid(&mut rng), &later, &o.to_bytes(), &target_bytes)
+    };
+    let mut found = in_parallel(&seeds, &alternative);
+    found.push(estimate);
+    ErrorBound { bytes: beyond(estimate, &mut found), unknown_orders: unknowns.count(), rounds }
+}
+
+/// How far the worst of the alternatives `found` (the estimate among them) lies above the
+/// estimate, plus twice as far as it lies above their median: the upper tail, drawn again and
+/// again, spreads about that much further. The median rather than the best: an order that packs
+/// better (a group next to its look-alike) says nothing about how much worse the others get.
+fn beyond(estimate: u64, found: &mut [u64]) -> u64 {
+    found.sort_unstable();
+    let worst = found.last().copied().unwrap_or(estimate).max(estimate);
+    let median = found[found.len() / 2];
+    (worst - estimate) + 2 * (worst - median)
+}
+
+/// The binding length of the plan entry for these halves.
+fn plan_len(cfg: &StoreConfig, plan_id: &str, version: &str, original: &[u8], target: &[u8]) -> u64 {
+    let payload = legacy::plan_payload(plan_id, version, original, target);
+    let value_len = if cfg.compresses(payload.len()) { java_gzip_len(&payload) } else { payload.len() };
+    legacy_deployment(cfg, 0, value_len, payload.len()).binding_bytes
+}
+
+/// Groups of the tree with subgroups in an unknown order, and with 2 to 4 apps.
+fn uncertain_sets(tree: &EncodedGroup) -> usize {
+    let mut n = 0;
+    tree.visit(&mut |g| n += usize::from(g.groups.len() >= 2) + usize::from((2..=4).contains(&g.apps.len())));
+    n
+}
+
+/// Whether Marathon keeps the app's constraints or health checks in a hash order (5 or more).
+fn hash_ordered_sets(app: &App) -> bool {
+    app.constraints.as_ref().is_some_and(|c| c.len() >= 5) || app.health_checks.as_ref().is_some_and(|h| h.len() >= 5)
+}
+
+/// A random order for every set [`uncertain_sets`] counts.
+fn shuffle_uncertain(tree: &mut EncodedGroup, rng: &mut fastrand::Rng) {
+    if (2..=4).contains(&tree.apps.len()) {
+        rng.shuffle(&mut tree.apps);
+    }
+    rng.shuffle(&mut tree.groups);
+    for g in &mut tree.groups {
+        shuffle_uncertain(g, rng);
+    }
+}
+
+/// Encodes each of `apps` again with its constraints and health checks in a random order.
+fn reorder_apps(tree: &mut EncodedGroup, apps: &[SharedApp], cfg: &StoreConfig, rng: &mut fastrand::Rng) {
+    for encoded in &mut tree.apps {
+        if !apps.iter().any(|a| SharedApp::ptr_eq(a, &encoded.app)) {
+            continue;
+        }
+        let mut app = encoded.app.app().into_owned();
+        if let Some(c) = app.constraints.as_mut() {
+            rng.shuffle(c);
+        }
+        if let Some(h) = app.health_checks.as_mut() {
+            rng.shuffle(h);
+        }
+        encoded.bytes = service_definition(&app, cfg.flavor).encode_to_vec().into();
+    }
+    for g in &mut tree.groups {
+        reorder_apps(g, apps, cfg, rng);
+    }
+}
+
+/// The write's stamp as Marathon's clock may give it: up to five minutes later (same width).
+fn later_stamp(stamp: &str, rng: &mut fastrand::Rng) -> String {
+    let at = Timestamp::parse(stamp).map(|t| t.millis()).unwrap_or(0);
+    Timestamp::from_millis(at + rng.i64(0..300_000)).to_joda()
+}
+
+/// A random version-4 UUID as `UUID.toString` writes it.
+fn random_uuid(rng: &mut fastrand::Rng) -> String {
+    let hex = |n: usize, rng: &mut fastrand::Rng| (0..n).map(|_| rng.digit(16)).collect::<String>();
+    let variant = ['8', '9', 'a', 'b'][rng.usize(0..4)];
+    format!("{}-{}-4{}-{variant}{}-{}", hex(8, rng), hex(4, rng), hex(3, rng), hex(3, rng), hex(12, rng))
+}
+
+/// Replaces every occurrence of `from` by `to` (the same length).
+fn replace_all(bytes: &mut [u8], from: &[u8], to: &[u8]) {
+    debug_assert_eq!(from.len(), to.len());
+    let mut i = 0;
+    while i + from.len() <= bytes.len() {
+        if bytes[i..].starts_with(from) {
+            bytes[i..i + from.len()].copy_from_slice(to);
+            i += from.len();
+        } else {
+            i += 1;
+        }
+    }
+}
+
+/// A seed per round that is the same for the same write stamp (a decision can be repeated).
+fn seed_of(stamp: &str, round: u64) -> u64 {
+    stamp.bytes().fold(round.wrapping_mul(0x9e37_79b9_7f4a_7c15), |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+}
+
+/// `f` of every seed, on up to as many threads as the machine has cores.
+fn in_parallel(seeds: &[u64], f: &(dyn Fn(u64) -> u64 + Sync)) -> Vec<u64> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(seeds.len()).max(1);
+    let chunk = seeds.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> =
+            seeds.chunks(chunk).map(|part| s.spawn(move || part.iter().map(|&seed| f(seed)).collect::<Vec<u64>>())).collect();
+        handles.into_iter().flat_map(|h| h.join().expect("a bound round panicked")).collect()
+    })
+}
+
+#[cfg(test)]
+mod tests;
