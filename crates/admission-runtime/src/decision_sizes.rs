@@ -110,10 +110,6 @@ pub struct Thresholds {
     pub warn_at: u64,
 }
 
-/// Alternatives measured for a bound: about half a second on two cores for a plan near a
-/// megabyte, paid only by decisions between the two thresholds.
-pub const BOUND_ROUNDS: u32 = 6;
-
 impl Thresholds {
     /// The thresholds `policy` sets for a node of `limit` bytes.
     pub fn of(policy: &Policy, limit: u64) -> Thresholds {
@@ -162,7 +158,7 @@ impl SizeEngine {
     fn exact_decided(&mut self, store: &StoreConfig, base: &Group, target: &Group, th: Thresholds) -> Sizes {
         let mut sizes = self.exact_sizes(store, base, target);
         if store.layout == Layout::Legacy && th.needs_bound(sizes.predicted.binding_bytes) {
-            sizes.bound = Some(znode_size::error_bound::deployment_bound(store, base, target, BOUND_ROUNDS));
+            sizes.bound = Some(znode_size::error_bound::deployment_bound(store, base, target, znode_size::error_bound::ROUNDS));
         }
         sizes
     }
@@ -296,7 +292,7 @@ mod tests {
         let got = engine.sizes(&store, Some(&p), &s, &target, between);
         assert_eq!(got.path, "exact");
         let bound = got.bound.expect("measured between the thresholds");
-        assert_eq!(bound.rounds, BOUND_ROUNDS);
+        assert_eq!(bound.rounds, znode_size::error_bound::ROUNDS);
         // heroku_root has five subgroups beside `/heroku` and groups of 2-4 apps: all in unknown orders.
         assert!(bound.unknown_orders >= 2, "{bound:?}");
         let below = Thresholds { reject_from: binding + 50_000, reject_at: binding + 60_000, warn_at: u64::MAX / 2 };

@@ -58,7 +58,7 @@ use std::sync::Arc;
 pub use config::{AdmitConfig, FailurePolicy, GroupMode, LayoutChoice};
 pub use ledger::{Ledger, LocalLedger, Reservation};
 pub use decide_write::Admission;
-pub use decision_sizes::{exact_decision, BOUND_ROUNDS};
+pub use decision_sizes::exact_decision;
 pub use live_model::LiveModel;
 pub use serve_config::ServeConfig;
 pub use shared_ledger::LedgerConfig;

@@ -9,7 +9,6 @@ use super::*;
 use crate::synthetic::app;
 use crate::Estimator;
 
-const ROUNDS: u32 = 6;
 const STAMP_MS: i64 = 1_764_758_145_123;
 
 fn cfg() -> StoreConfig {
@@ -187,13 +186,12 @@ fn replace_all_swaps_every_occurrence() {
 }
 
 #[test]
-fn an_order_that_packs_better_does_not_widen_the_bound() {
-    // Half the alternatives far below the estimate, the rest close above it.
-    let mut found = vec![184_588, 184_628, 184_677, 188_118, 188_189, 188_195, 188_189];
-    assert_eq!(beyond(188_189, &mut found), 6 + 2 * (188_195 - 188_118));
-    // Everything above: the worst and its distance from the median.
-    let mut found = vec![1_010, 1_020, 1_030, 1_000];
-    assert_eq!(beyond(1_000, &mut found), 30 + 2 * 10);
+fn the_bound_is_the_worst_draw_above_the_estimate_plus_three_upper_deviations() {
+    // Upper half [1020, 1030] around the median 1020: rms 7.07, times 3 rounded up.
+    assert_eq!(beyond(1_000, &[1_010, 1_020, 1_030]), 30 + 22);
+    // A cluster far below (an order that packs better) does not widen it.
+    assert_eq!(beyond(1_000, &[900, 905, 1_020, 1_020]), 20);
+    assert_eq!(beyond(1_000, &[]), 0);
 }
 
 #[test]
