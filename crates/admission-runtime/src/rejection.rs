@@ -319,10 +319,13 @@ mod tests {
     #[test]
     fn message_says_it_all() {
         let (c, p, b) = sample();
-        let r = Rejection { method: "POST", path: "/v2/apps", current: &c, predicted: &p, reject_at: 19_800, margin: "minus a 1.00% safety margin", breakdown: &b };
+        let margin = "minus a 0.05% floor and this estimate's error bound of 190 bytes (the order Marathon stores 2 sets in)";
+        let r = Rejection { method: "POST", path: "/v2/apps", current: &c, predicted: &p, reject_at: 19_800, margin, breakdown: &b };
         let m = r.points().join(" ");
         for needle in [
             "POST /v2/apps",
+            // The threshold says how it lies below the limit: the decision's own bound.
+            "admission threshold: 19800 bytes (the limit minus a 0.05% floor and this estimate's error bound of 190 bytes",
             "20400 bytes",
             "9500 bytes",
             "20000 bytes",
