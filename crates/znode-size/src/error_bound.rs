@@ -53,6 +53,9 @@ pub struct ErrorBound {
 impl ErrorBound {
     /// What is uncertain, in words.
     pub fn describe(&self) -> String {
+        if self.rounds == 0 {
+            return "the plan is stored uncompressed: no order, id or clock changes its size".into();
+        }
         let orders = match self.unknown_orders {
             0 => String::new(),
             1 => "the order Marathon stores 1 set in, ".to_string(),
@@ -91,7 +94,12 @@ pub fn deployment_bound(cfg: &StoreConfig, original: &Group, target: &Group, rou
             .filter(|a| hash_ordered_sets(&a.app()))
             .collect(),
     };
-    let estimate = plan_len(cfg, SIZING_UUID, SIZING_VERSION, &original_tree.to_bytes(), &target_tree.to_bytes());
+    let (original_bytes, target_bytes) = (original_tree.to_bytes(), target_tree.to_bytes());
+    if !cfg.compresses(legacy::plan_payload(SIZING_UUID, SIZING_VERSION, &original_bytes, &target_bytes).len()) {
+        // Stored as it is: no order changes a protobuf's length, the id and clock have fixed widths.
+        return ErrorBound { bytes: 0, unknown_orders: unknowns.count(), rounds: 0 };
+    }
+    let estimate = plan_len(cfg, SIZING_UUID, SIZING_VERSION, &original_bytes, &target_bytes);
     let stamp = joda_version(target.version.as_deref());
     let seeds: Vec<u64> = (0..u64::from(rounds)).map(|r| seed_of(&stamp, r)).collect();
     let alternative = |seed: u64| {

@@ -216,3 +216,13 @@ fn a_heroku_like_root_under_a_hundred_orders_and_clocks_is_covered() {
     }
     assert!(worst <= e + bound.bytes, "worst {worst} > estimate {e} + bound {}", bound.bytes);
 }
+
+#[test]
+fn a_plan_stored_uncompressed_has_no_bound() {
+    let original = root_with_subgroups(3);
+    let target = write_at(&original, "PUT", "/v2/apps/g-0/app-0", r#"{"instances": 3}"#, STAMP_MS);
+    let cfg = StoreConfig { compression: false, ..cfg() };
+    let bound = deployment_bound(&cfg, &original, &target, ROUNDS);
+    assert_eq!((bound.bytes, bound.rounds), (0, 0), "{bound:?}");
+    assert!(bound.unknown_orders >= 2, "the orders are unknown, but cost nothing: {bound:?}");
+}
