@@ -70,6 +70,13 @@ async fn small_write_passes_untouched() {
     // The ledger's own timeout far beyond the test's patience: only the model can let a write go.
     let s = setup(None, &format!("ledger_timeout_ms = {}", 10 * PATIENCE.as_millis())).await;
     let c = client();
+    // A write the proxy decides and Marathon refuses (it holds that app already: 409) is not
+    // charged. First, while the ledger is empty: nothing else in it can be let go meanwhile.
+    let (status, _, body) = fetch(&c, req("POST", &format!("{}/v2/apps", s.sim.url()), &app_body("/held", 1))).await;
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let (status, _, body) = fetch(&c, req("POST", &s.proxy.url("/v2/apps"), &app_body("/held", 1))).await;
+    assert_eq!(status, 409, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(s.admission.ledger_len(), 0, "a write Marathon refuses is not charged");
     let (status, headers, body) = fetch(&c, req("POST", &s.proxy.url("/v2/apps"), &app_body("/a", 1))).await;
     // Admitted and answered, the write stays charged in the ledger (nothing has read the ledger
     // since, so nothing could have let it go).
@@ -95,7 +102,7 @@ async fn small_write_passes_untouched() {
     let (status, _, body) = fetch(&c, req("POST", &s.proxy.url("/v2/apps"), "{not json")).await;
     assert!(!is_our_rejection(status, &body));
     assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
-    assert_eq!(s.admission.ledger_len(), 1, "a body Marathon refuses is not charged");
+    assert_eq!(s.admission.ledger_len(), 1, "a body nobody can read is not charged");
     // Once a model synced after Marathon's answer shows the write, the next decision (here a dry
     // run, which reads the ledger too) lets it go.
     let check = s.proxy.url("/admission/v1/check?method=POST&path=/v2/apps");

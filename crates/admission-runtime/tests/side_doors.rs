@@ -161,19 +161,23 @@ async fn proxy_in_front_of(marathon: &str, tables: &str) -> (RunningProxy, std::
     (proxy, admission)
 }
 
-/// A Marathon that takes `delay` to answer `POST /v2/apps`: a relay on 127.0.0.1 in front of the
+/// A Marathon that answers the first `POST /v2/apps` only once the test releases it (the
+/// returned `Notify`), and any other request at once: a relay on 127.0.0.1 in front of the
 /// simulator that names itself as the leader (so that the proxy stays behind it).
-async fn slow_marathon(sim: String, delay: Duration) -> String {
+async fn held_marathon(sim: String) -> (String, std::sync::Arc<tokio::sync::Notify>) {
     use http_body_util::BodyExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let me = listener.local_addr().unwrap().to_string();
     let leader = me.clone();
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let first_post = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let held = (release.clone(), first_post);
     tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else { return };
-            let (sim, leader) = (sim.clone(), leader.clone());
+            let (sim, leader, held) = (sim.clone(), leader.clone(), held.clone());
             let relay = hyper::service::service_fn(move |r: http::Request<hyper::body::Incoming>| {
-                let (sim, leader) = (sim.clone(), leader.clone());
+                let (sim, leader, held) = (sim.clone(), leader.clone(), held.clone());
                 async move {
                     let (parts, body) = r.into_parts();
                     let body = body.collect().await?.to_bytes();
@@ -182,8 +186,11 @@ async fn slow_marathon(sim: String, delay: Duration) -> String {
                         let named = serde_json::json!({"leader": leader}).to_string();
                         return Ok::<_, hyper::Error>(http::Response::new(http_body_util::Full::new(bytes::Bytes::from(named))));
                     }
-                    if parts.method == http::Method::POST && parts.uri.path() == "/v2/apps" {
-                        tokio::time::sleep(delay).await;
+                    if parts.method == http::Method::POST
+                        && parts.uri.path() == "/v2/apps"
+                        && held.1.swap(false, std::sync::atomic::Ordering::SeqCst)
+                    {
+                        held.0.notified().await;
                     }
                     let (status, headers, answer) =
                         fetch(&client(), req(parts.method.as_str(), &format!("{sim}{path}"), &String::from_utf8_lossy(&body))).await;
@@ -198,7 +205,7 @@ async fn slow_marathon(sim: String, delay: Duration) -> String {
             tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(hyper_util::rt::TokioIo::new(tcp), relay));
         }
     });
-    format!("http://{me}")
+    (format!("http://{me}"), release)
 }
 
 /// The ledger's timeout counts from Marathon's answer: a write Marathon is still working on stays
@@ -207,7 +214,7 @@ async fn slow_marathon(sim: String, delay: Duration) -> String {
 async fn a_write_marathon_is_still_answering_stays_charged() {
     const SMALL_LIMIT: u64 = 20_000;
     let sim = marathon_sim::start(marathon_sim::SimConfig::default()).await.unwrap();
-    let relay = slow_marathon(sim.url(), Duration::from_secs(3)).await;
+    let (relay, release) = held_marathon(sim.url()).await;
     let tables = format!(
         "[admission]\nzk_max_node_size = {SMALL_LIMIT}\nevents = false\nresync_interval_ms = 100\nledger_timeout_ms = 200\naudit_log = \"off\""
     );
@@ -218,15 +225,13 @@ async fn a_write_marathon_is_still_answering_stays_charged() {
         let url = proxy.url("/v2/apps");
         async move { fetch(&client(), req("POST", &url, &large_app("/team/first", 7_000))).await }
     });
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while admission.ledger_len() == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "the first write never entered the ledger");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    // Well past the ledger's timeout, while Marathon still works on the first write.
+    eventually("the first write is in the ledger", || async { admission.ledger_len() == 1 }).await;
+    // Time passing is what is tested: well past the ledger's timeout, while Marathon still holds
+    // the first write (released only after the second is answered).
     tokio::time::sleep(Duration::from_millis(600)).await;
     let (status, _, answer) = fetch(&client(), req("POST", &proxy.url("/v2/apps"), &large_app("/team/second", 7_000))).await;
     assert!(is_our_rejection(status, &answer), "{status} {}", shown(&answer));
+    release.notify_one();
     let (status, _, answer) = first.await.unwrap();
     assert_eq!(status, 201, "{}", shown(&answer));
     assert!(sim.root().find_app(&PathId::parse("/team/second")).is_none());

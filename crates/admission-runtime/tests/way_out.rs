@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
-
 use admission::way_out::{self, Action, Plan};
 use admission_runtime::live_model::parse_root;
 use common::admission_setup::*;
@@ -119,16 +117,15 @@ async fn applying_the_way_out_through_the_proxy_lets_the_rejected_write_pass() {
     assert!(now.abs_diff(planned) <= 64 + planned / 200, "applied {now}, planned {planned}");
 
     // Once the proxy's model shows it, the write that was rejected passes.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    eventually("the model shows the state at the target", || async {
         let (_, _, body) = fetch(&c, get(&s.proxy.url("/admission/v1/way-out"))).await;
         let p: Plan = serde_json::from_slice(&body).unwrap();
-        if p.steps.is_empty() && p.reached {
-            break;
+        match p.steps.is_empty() && p.reached {
+            true => Ok(()),
+            false => Err(format!("{p:?}")),
         }
-        assert!(Instant::now() < deadline, "the model never showed the state at the target: {p:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
     let (status, _, body) = fetch(&c, req("POST", &s.proxy.url("/v2/apps"), &write_body())).await;
     assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
 

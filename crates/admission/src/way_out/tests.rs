@@ -1,5 +1,3 @@
-use std::time::Instant;
-
 use marathon_model::{Group, PathId};
 use serde_json::{json, Value};
 use znode_size::{Layout, StoreConfig};
@@ -256,20 +254,18 @@ fn steps_say_what_to_send() {
 }
 
 /// 10,000 heroku-like apps (a plan of about 666 KB) down to half of that, thousands of
-/// deletions: seconds, not minutes (run in release:
-/// `cargo test --release -p admission -- --ignored ten_thousand`).
+/// deletions: the plan reaches the target, and applying it lands where it says. Slow in a debug
+/// build, hence ignored (run in release:
+/// `cargo test --release -p admission -- --ignored ten_thousand`). How fast it plans is for a
+/// benchmark to measure, not for a test to assert.
 #[test]
 #[ignore]
-fn ten_thousand_apps_in_seconds() {
+fn ten_thousand_apps_reach_half() {
     let r = znode_size::synthetic::heroku_root(10_000, 1);
     let store = StoreConfig::marathon_1_3();
-    let started = Instant::now();
     let target = binding_bytes(&r, &store) / 2;
     let p = plan_for(&r, &store, target, &[]);
-    let took = started.elapsed();
-    eprintln!("binding {} -> target {target}: {} steps, reached {}, {took:?}", p.binding_bytes, p.steps.len(), p.reached);
-    assert!(took.as_secs_f64() < 5.0, "{took:?}");
-    assert!(p.reached);
+    assert!(p.reached, "binding {} -> target {target}: {} steps", p.binding_bytes, p.steps.len());
     let mut after = r.clone();
     for s in &p.steps {
         apply_step(&mut after, s.action, &s.id);
