@@ -16,8 +16,8 @@
 //! The bound is measured, not assumed: the plan is assembled again under `rounds` alternative
 //! choices of every unknown at once (a random order of each uncertain set, a random id, a clock up
 //! to five minutes later) and gzipped as Marathon does. The bound is how far the worst of them lies
-//! above the estimate, plus three times the spread of the upper half of them (orders not drawn
-//! lie beyond the worst drawn by about as much as the draws spread). It costs `rounds`
+//! above the estimate, plus three standard deviations of the top cluster of them (orders not
+//! drawn lie beyond the worst drawn by about as much as the draws spread). It costs `rounds`
 //! gzips of the plan, so callers measure it only for decisions close enough to the limit for it to
 //! matter. The 1.4+ layout stores no gzip: its only unknown, the width of the clock's ISO
 //! timestamps, is taken at its widest by the caller.
@@ -118,22 +118,38 @@ pub fn deployment_bound(cfg: &StoreConfig, original: &Group, target: &Group, rou
     ErrorBound { bytes: beyond(estimate, &found), unknown_orders: unknowns.count(), rounds }
 }
 
-/// How far the worst of the alternatives `found` lies above the estimate, plus three times their
-/// upper deviation (the root mean square distance above their median of the draws above it):
-/// orders not drawn reach beyond the worst drawn by about as much as the upper half of the draws
-/// spreads. Only the upper half: the sizes over orders are not symmetric. Orders that put the
+/// How far the worst of the alternatives `found` lies above the estimate, plus three standard
+/// deviations of the cluster it belongs to: orders not drawn reach beyond the worst drawn by about
+/// as much as the draws spread. The sizes over orders often fall in clusters: orders that put the
 /// original's last group right before the target's first copy of it pack a few kilobytes better
-/// (deflate finds the whole group again in its window), a cluster below the rest that says
-/// nothing about how much worse the others get. Measured on synthetic roots near the wall
-/// (`benches/error_bound.rs`), none of 200 random orders per root lay beyond this bound.
+/// (deflate finds the whole group again in its window), partly so when only part of it is found.
+/// Those better clusters say nothing about how much worse the others get, so the spread is the
+/// top cluster's: the highest draws (at least three) that lie further above the next draw than
+/// three times their own range, at the widest such gap; all draws when there is none. Measured on synthetic roots
+/// near the wall (`benches/error_bound.rs`): none of 300 random orders per root lay beyond it.
 fn beyond(estimate: u64, found: &[u64]) -> u64 {
     let mut sorted = found.to_vec();
     sorted.sort_unstable();
     let Some(&worst) = sorted.last() else { return 0 };
-    let median = sorted[sorted.len() / 2] as f64;
-    let upper = &sorted[sorted.len() / 2..];
-    let spread = (upper.iter().map(|&x| (x as f64 - median).powi(2)).sum::<f64>() / upper.len() as f64).sqrt();
-    worst.saturating_sub(estimate) + (3.0 * spread).ceil() as u64
+    // Gaps from the widest down: the first that parts off a top cluster of three or more draws
+    // spreading less than a third of it.
+    let mut gaps: Vec<usize> = (0..sorted.len().saturating_sub(3)).collect();
+    gaps.sort_by_key(|&i| std::cmp::Reverse(sorted[i + 1] - sorted[i]));
+    let top = gaps
+        .into_iter()
+        .find(|&i| sorted[i + 1] - sorted[i] > 3 * (worst - sorted[i + 1]))
+        .map_or(&sorted[..], |i| &sorted[i + 1..]);
+    worst.saturating_sub(estimate) + (3.0 * deviation(top)).ceil() as u64
+}
+
+/// The sample standard deviation (0 for fewer than two).
+fn deviation(xs: &[u64]) -> f64 {
+    if xs.len() < 2 {
+        return 0.0;
+    }
+    let n = xs.len() as f64;
+    let mean = xs.iter().map(|&x| x as f64).sum::<f64>() / n;
+    (xs.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
 }
 
 /// The binding length of the plan entry for these halves.

@@ -20,8 +20,13 @@ fn run(cmd: &mut Command, input: &[u8]) -> Vec<u8> {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?} ({e}); .ci/run installs it"));
-    child.stdin.take().unwrap().write_all(input).unwrap();
+    // Fed from another thread: a tool that answers while it reads (gzip -d) would otherwise fill
+    // its output pipe while the input is still being written.
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let feeder = std::thread::spawn(move || stdin.write_all(&input));
     let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap().unwrap();
     assert!(out.status.success(), "{cmd:?} failed");
     out.stdout
 }
@@ -105,4 +110,54 @@ fn protoc_decodes_the_service_definition_field_by_field() {
     assert!(text.contains("27 {\n  1: 10001"), "{text}");
     // The health check got portIndex 0 (field 2) as Marathon's reader adds it.
     assert!(text.contains("12 {\n  1: 0\n  2: 0\n"), "{text}");
+}
+
+/// A whole plan node as the simulator stores it (a heroku-like root, one app scaled), taken apart
+/// by tools that share nothing with the engine: `protoc --decode_raw` names the entry's and the
+/// plan's fields, `gzip -d` opens the value, and Java's `GZIPOutputStream` of what it holds gives
+/// the stored value back byte for byte.
+#[test]
+fn a_whole_stored_plan_is_java_s_gzip_and_decodes_field_by_field() {
+    use marathon_model::ops::{apply, parse_write, Flavour, NoHistory};
+    use prost::Message;
+
+    let cfg = StoreConfig::marathon_1_3();
+    let original = znode_size::synthetic::heroku_root(1000, 10);
+    let w = parse_write("PUT", "/v2/apps/heroku/app-0", None, br#"{"instances": 7}"#, Flavour::V13).unwrap().unwrap();
+    let target = apply(&original, &w, marathon_model::Timestamp::from_millis(1_764_756_000_123), Flavour::V13, &NoHistory).unwrap().root;
+    let plan_id = "6f1c2a34-5b6d-4e7f-8a9b-0c1d2e3f4a5b";
+    let version = "2026-12-03T10:00:00.123Z";
+    let entry = znode_size::legacy_plan_entry(plan_id, version, &original, &target, &cfg);
+
+    // The ZKStoreEntry: name, uuid, value, compressed (facts §1.3).
+    let text = String::from_utf8(run(Command::new("protoc").arg("--decode_raw"), &entry)).unwrap();
+    assert!(text.starts_with(&format!("1: \"deployment:{plan_id}\"\n2: \"{plan_id}\"\n3: ")), "{}", &text[..200.min(text.len())]);
+    assert!(text.trim_end().ends_with("4: 1"), "compressed flag: {}", &text[text.len().saturating_sub(200)..]);
+    let stored = znode_size::proto::ZkStoreEntry::decode(&entry[..]).unwrap().value;
+
+    // The value opens with gzip, and Java compresses what it holds to the same bytes.
+    let raw = run(Command::new("gzip").arg("-dc"), &stored);
+    let dir = java_gzipper();
+    let java = run(Command::new("java").arg("-cp").arg(&dir).arg("Gz"), &raw);
+    assert_eq!(java.len(), stored.len(), "Java's gzip of the plan is {} bytes, the stored value {}", java.len(), stored.len());
+    assert_eq!(java[10..], stored[10..], "the deflate stream differs from Java's");
+
+    // The DeploymentPlanDefinition: id, version, the original (4) and the target (5) root groups,
+    // each with its groups and apps; the scaled app's instances differ between the two.
+    let plan = String::from_utf8(run(Command::new("protoc").arg("--decode_raw"), &raw)).unwrap();
+    assert!(plan.starts_with(&format!("1: \"{plan_id}\"\n2: \"{version}\"\n4 {{\n")), "{}", &plan[..200]);
+    assert_eq!(plan.matches("\n5 {\n").count(), 1, "one target root group");
+    let halves: Vec<&str> = plan.split("\n5 {\n").collect();
+    for (half, text) in ["original", "target"].iter().zip(&halves) {
+        assert_eq!(text.matches("1: \"/heroku/app-").count(), 800, "{half}: the /heroku apps");
+        assert!(text.contains("1: \"/team-4\""), "{half}: the team groups");
+    }
+    // The app's own field 3 (instances): the first line at the indentation of its id.
+    let app0 = |half: &str| {
+        let mut lines = half.lines().skip_while(|l| l.trim_start() != "1: \"/heroku/app-0\"");
+        let id = lines.next().unwrap();
+        let indent = &id[..id.len() - id.trim_start().len()];
+        lines.find(|l| l.strip_prefix(indent).is_some_and(|rest| rest.starts_with("3: "))).unwrap().trim().to_string()
+    };
+    assert_eq!((app0(halves[0]).as_str(), app0(halves[1]).as_str()), ("3: 2", "3: 7"), "instances before and after");
 }
