@@ -573,7 +573,10 @@ impl Ledger for Arc<ZkLedger> {
         if ticket & LOCAL_TICKET != 0 {
             return self.local.release(ticket & !LOCAL_TICKET);
         }
-        *self.last_len.lock().unwrap() = self.last_len.lock().unwrap().saturating_sub(1);
+        // One guard: a second `lock()` in the same statement would wait for the first forever.
+        let mut len = self.last_len.lock().unwrap();
+        *len = len.saturating_sub(1);
+        drop(len);
         self.spawn_zk("releasing a refused write", move |client, dir| {
             Box::pin(async move {
                 match client.delete(&node(&dir, ticket), None).await {
@@ -645,5 +648,30 @@ mod tests {
         assert_eq!(l.reservations, vec![1, 3]);
         assert_eq!(l.answered.get(&3).map(|(at, _)| *at), Some(1_700_000_000_123));
         assert!(l.answered.contains_key(&9), "a marker without its reservation is listed, to be removed");
+    }
+
+    /// A write Marathon refused leaves the count it was charged to, and the call returns: the
+    /// count used to be locked twice in one statement, which blocked the worker thread (and with
+    /// it every decision of the replica) for good.
+    #[test]
+    fn releasing_a_refused_write_returns_and_uncounts_it() {
+        let config = LedgerConfig {
+            zookeeper: Some(ZkLocation { hosts: "127.0.0.1:1".into(), path: "/ledger".into() }),
+            timeout: Duration::from_millis(100),
+            session_timeout: Duration::from_secs(4),
+            digest: None,
+        };
+        let ledger = ZkLedger::new(config, false);
+        *ledger.last_len.lock().unwrap() = 2;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let l = ledger.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let _in_runtime = rt.enter();
+            l.release(7);
+            tx.send(l.len()).unwrap();
+        });
+        let len = rx.recv_timeout(Duration::from_secs(60)).expect("release() never returned");
+        assert_eq!(len, 1);
     }
 }
