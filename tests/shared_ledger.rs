@@ -469,7 +469,8 @@ fn concurrent_writes_through_replicas_sharing_the_ledger_fill_the_room_and_never
     assert!(binding <= limit, "the stored state needs {binding} bytes of {limit}\n{}", ctx());
     // Nothing that fitted was refused. The simulator took `capacity` of these (equal-sized)
     // writes one after another; the replicas may leave one unused: they refuse at the limit minus
-    // `margin` (1% of 20,000 bytes, less than one write), which can cost the last write. Fewer
+    // the margin (here the 0.05% floor: a plan this small is stored uncompressed, so no bound),
+    // which can cost the last write. Fewer
     // than `capacity - 1` means a write that fitted was refused, e.g. because a reservation was
     // counted twice, or counted after the model already showed its write.
     assert!(
