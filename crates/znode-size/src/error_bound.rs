@@ -125,8 +125,9 @@ pub fn deployment_bound(cfg: &StoreConfig, original: &Group, target: &Group, rou
 /// (deflate finds the whole group again in its window), partly so when only part of it is found.
 /// Those better clusters say nothing about how much worse the others get, so the spread is the
 /// top cluster's: the highest draws (at least three) that lie further above the next draw than
-/// three times their own range, at the widest such gap; all draws when there is none. Measured on synthetic roots
-/// near the wall (`benches/error_bound.rs`): none of 300 random orders per root lay beyond it.
+/// three times their own range, at the widest such gap; all draws when there is none. Measured
+/// on synthetic roots near the wall (`benches/error_bound.rs`): none of 300 random orders per
+/// root lay beyond it.
 fn beyond(estimate: u64, found: &[u64]) -> u64 {
     let mut sorted = found.to_vec();
     sorted.sort_unstable();
