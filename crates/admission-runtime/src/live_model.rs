@@ -395,12 +395,13 @@ impl LiveModel {
                         let reject_at = me.config.policy.reject_at(store.limit_bytes());
                         let done = super::upkeep_lane::run(move || {
                             let groups = top_group_bytes(&root, &store);
-                            let hc = root.marathon_health_checks();
                             if warm {
+                                // The preparation counted the health checks already.
                                 let p = Prepared::prepare(root, generation, store);
-                                let current = p.binding().binding_bytes;
+                                let (hc, current) = (p.health_checks, p.binding().binding_bytes);
                                 (Some(p), groups, hc, current)
                             } else {
+                                let hc = root.marathon_health_checks();
                                 let e = Estimator::new(store.clone());
                                 let current = if store.layout == Layout::Legacy {
                                     e.deployment(&root, &root).binding_bytes
