@@ -16,7 +16,7 @@
 //! The bound is measured, not assumed: the plan is assembled again under `rounds` alternative
 //! choices of every unknown at once (a random order of each uncertain set, a random id, a clock up
 //! to five minutes later) and gzipped as Marathon does. The bound is how far the worst of them lies
-//! above the estimate, plus three standard deviations of the top cluster of them (orders not
+//! above the estimate, plus three standard deviations of the draws within a cluster (orders not
 //! drawn lie beyond the worst drawn by about as much as the draws spread). It costs `rounds`
 //! gzips of the plan, so callers measure it only for decisions close enough to the limit for it to
 //! matter. The 1.4+ layout stores no gzip: its only unknown, the width of the clock's ISO
@@ -119,28 +119,41 @@ pub fn deployment_bound(cfg: &StoreConfig, original: &Group, target: &Group, rou
 }
 
 /// How far the worst of the alternatives `found` lies above the estimate, plus three standard
-/// deviations of the cluster it belongs to: orders not drawn reach beyond the worst drawn by about
-/// as much as the draws spread. The sizes over orders often fall in clusters: orders that put the
-/// original's last group right before the target's first copy of it pack a few kilobytes better
-/// (deflate finds the whole group again in its window), partly so when only part of it is found.
-/// Those better clusters say nothing about how much worse the others get, so the spread is the
-/// top cluster's: the highest draws (at least three) that lie further above the next draw than
-/// three times their own range, at the widest such gap; all draws when there is none. Measured
-/// on synthetic roots near the wall (`benches/error_bound.rs`): none of 300 random orders per
-/// root lay beyond it.
+/// deviations of the draws within a cluster: orders not drawn reach beyond the worst drawn by
+/// about as much as the draws spread. The sizes over orders fall in clusters: orders that put
+/// the original's last group right before the target's first copy of it pack a few kilobytes
+/// better (deflate finds the whole group again in its window), partly so when only part of it is
+/// found. How far apart the clusters lie says nothing about how much worse an order can get than
+/// the worst drawn, so the draws are split where a gap between sorted draws is over five times
+/// the median gap, and the spread is the largest within a cluster (of all draws when every
+/// cluster is a single draw). Measured on synthetic roots near the wall
+/// (`benches/error_bound.rs`): none of 300 random orders per root lay beyond it.
 fn beyond(estimate: u64, found: &[u64]) -> u64 {
     let mut sorted = found.to_vec();
     sorted.sort_unstable();
     let Some(&worst) = sorted.last() else { return 0 };
-    // Gaps from the widest down: the first that parts off a top cluster of three or more draws
-    // spreading less than a third of it.
-    let mut gaps: Vec<usize> = (0..sorted.len().saturating_sub(3)).collect();
-    gaps.sort_by_key(|&i| std::cmp::Reverse(sorted[i + 1] - sorted[i]));
-    let top = gaps
-        .into_iter()
-        .find(|&i| sorted[i + 1] - sorted[i] > 3 * (worst - sorted[i + 1]))
-        .map_or(&sorted[..], |i| &sorted[i + 1..]);
-    worst.saturating_sub(estimate) + (3.0 * deviation(top)).ceil() as u64
+    worst.saturating_sub(estimate) + (3.0 * spread_within_clusters(&sorted)).ceil() as u64
+}
+
+/// The largest standard deviation of the clusters of `sorted` (see [`beyond`]).
+fn spread_within_clusters(sorted: &[u64]) -> f64 {
+    let gaps: Vec<u64> = sorted.windows(2).map(|w| w[1] - w[0]).collect();
+    let mut by_size = gaps.clone();
+    by_size.sort_unstable();
+    let wide = 5 * by_size.get(by_size.len() / 2).copied().unwrap_or(0).max(1);
+    let mut clusters = Vec::new();
+    let mut start = 0;
+    for (i, &gap) in gaps.iter().enumerate() {
+        if gap > wide {
+            clusters.push(&sorted[start..=i]);
+            start = i + 1;
+        }
+    }
+    clusters.push(&sorted[start..]);
+    if clusters.iter().all(|c| c.len() < 2) {
+        return deviation(sorted);
+    }
+    clusters.into_iter().map(deviation).fold(0.0, f64::max)
 }
 
 /// The sample standard deviation (0 for fewer than two).
