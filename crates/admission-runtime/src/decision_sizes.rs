@@ -293,7 +293,7 @@ mod tests {
         assert_eq!(got.path, "exact");
         let bound = got.bound.expect("measured between the thresholds");
         assert_eq!(bound.rounds, znode_size::error_bound::ROUNDS);
-        // heroku_root has five subgroups beside `/heroku` and groups of 2-4 apps: all in unknown orders.
+        // heroku_root's root holds six subgroups (`/heroku` and five teams): an unknown order in each root.
         assert!(bound.unknown_orders >= 2, "{bound:?}");
         let below = Thresholds { reject_from: binding + 50_000, reject_at: binding + 60_000, warn_at: u64::MAX / 2 };
         assert!(engine.sizes(&store, Some(&p), &s, &target, below).bound.is_none());
