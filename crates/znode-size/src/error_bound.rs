@@ -29,8 +29,7 @@ use serde::Serialize;
 
 use crate::config::StoreConfig;
 use crate::encoded_tree::{joda_version, EncodedGroup};
-use crate::estimate::legacy_deployment;
-use crate::gzip::java_gzip_len;
+use crate::estimate::legacy_plan;
 use crate::legacy::{self, SIZING_UUID, SIZING_VERSION};
 use crate::service_definition::service_definition;
 
@@ -168,9 +167,7 @@ fn deviation(xs: &[u64]) -> f64 {
 
 /// The binding length of the plan entry for these halves.
 fn plan_len(cfg: &StoreConfig, plan_id: &str, version: &str, original: &[u8], target: &[u8]) -> u64 {
-    let payload = legacy::plan_payload(plan_id, version, original, target);
-    let value_len = if cfg.compresses(payload.len()) { java_gzip_len(&payload) } else { payload.len() };
-    legacy_deployment(cfg, 0, value_len, payload.len()).binding_bytes
+    legacy_plan(cfg, 0, &legacy::plan_payload(plan_id, version, original, target)).binding_bytes
 }
 
 /// Groups of the tree with subgroups in an unknown order, and with 2 to 4 apps.

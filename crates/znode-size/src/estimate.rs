@@ -66,6 +66,13 @@ pub(crate) fn legacy_deployment(cfg: &StoreConfig, root_bytes: u64, plan_value_l
     }
 }
 
+/// A legacy deployment's estimate from its `DeploymentPlanDefinition` bytes (gzipped where
+/// Marathon gzips them).
+pub(crate) fn legacy_plan(cfg: &StoreConfig, root_bytes: u64, payload: &[u8]) -> Estimate {
+    let value_len = if cfg.compresses(payload.len()) { java_gzip_len(payload) } else { payload.len() };
+    legacy_deployment(cfg, root_bytes, value_len, payload.len())
+}
+
 /// The exact path: the whole tree assembled (and gzipped where Marathon does). Apps keep their
 /// encoding between estimates ([`EncodedApp::of`]), so a change re-encodes only what it touches.
 pub struct Estimator {
@@ -98,8 +105,7 @@ impl Estimator {
                 let target = self.encode(target);
                 let root_bytes = self.legacy_root_entry_len(&target);
                 let payload = legacy::plan_payload(SIZING_UUID, SIZING_VERSION, &original.to_bytes(), &target.to_bytes());
-                let value_len = if self.cfg.compresses(payload.len()) { java_gzip_len(&payload) } else { payload.len() };
-                legacy_deployment(&self.cfg, root_bytes, value_len, payload.len())
+                legacy_plan(&self.cfg, root_bytes, &payload)
             }
             Layout::V14 => self.v14(target, Some(original)),
         }
