@@ -31,8 +31,14 @@ fn run(cmd: &mut Command, input: &[u8]) -> Vec<u8> {
     out.stdout
 }
 
-/// Compiles a Java program that gzips stdin exactly as Marathon's `IO.gzipCompress` does.
+/// Compiles a Java program that gzips stdin exactly as Marathon's `IO.gzipCompress` does, once
+/// for all the tests of this binary (two compiling into one directory at once race each other).
 fn java_gzipper() -> PathBuf {
+    static COMPILED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    COMPILED.get_or_init(compile_java_gzipper).clone()
+}
+
+fn compile_java_gzipper() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("java-gzip");
     std::fs::create_dir_all(&dir).unwrap();
     let src = dir.join("Gz.java");
