@@ -24,6 +24,7 @@ pub mod prepared_v14;
 pub mod proto;
 pub mod scala_order;
 pub mod service_definition;
+pub mod stored_order;
 pub mod synthetic;
 pub mod v14;
 pub mod warm;
