@@ -10,7 +10,9 @@
 //! - [`ZkStore`]: a connected client rooted at the state path, with create-or-update
 //!   ([`ZkStore::put`]), delete, list and read, retried on connection loss the way Marathon retries
 //!   (failures as [`StoreError`]);
-//! - [`zk_report`]: the real size of every node under the state path, as ZooKeeper reports it.
+//! - [`zk_report`]: the real size of every node under the state path, as ZooKeeper reports it;
+//! - [`RootNodeReader`]: a read-only session that reads the root group node of either layout and
+//!   watches it for the next change (what the admission model compares itself with).
 //!
 //! It is a crate of its own so that production code does not import the simulator: the runtime,
 //! the binary's `report --zk` and the simulator (`marathon-sim`, which persists through it) all
@@ -19,10 +21,12 @@
 
 mod paths;
 mod report;
+mod root_node;
 mod spec;
 mod store;
 
 pub use paths::{bucket, java_hash, legacy, role, v14, NodeRole};
 pub use report::{zk_report, NodeSize, ZkReport};
+pub use root_node::{RootLayout, RootNode, RootNodeChange, RootNodeReader};
 pub use spec::ZkSpec;
 pub use store::{StoreError, ZkStore};

@@ -2,7 +2,7 @@
 
 use zookeeper_client as zkc;
 
-use crate::paths::{legacy, v14};
+use crate::root_node::RootLayout;
 use crate::spec::ZkSpec;
 use crate::store::connect_client;
 
@@ -53,7 +53,7 @@ pub async fn zk_report(spec: &str) -> anyhow::Result<ZkReport> {
     }
     nodes.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.path.cmp(&b.path)));
     let find = |p: &str| nodes.iter().find(|n| n.path == p).map(|n| n.bytes);
-    let (layout, root_bytes) = match (find(legacy::ROOT), find(&v14::root())) {
+    let (layout, root_bytes) = match (find(&RootLayout::Legacy.relative_path()), find(&RootLayout::V14.relative_path())) {
         (Some(b), _) => (Some("legacy".to_string()), Some(b)),
         (None, Some(b)) => (Some("v1.4".to_string()), Some(b)),
         _ => (None, None),

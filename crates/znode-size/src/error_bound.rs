@@ -13,6 +13,12 @@
 //! - the plan's **id** (a random UUID) and **clock** (the write's version, written into the plan,
 //!   every group and every app it changes): fixed widths, but their digits compress differently.
 //!
+//! When the original's order was read from ZooKeeper ([`OriginalOrder::Stored`], see
+//! [`crate::stored_order`]), only what Marathon decides anew remains unknown: the order of every
+//! set of 5 or more subgroups in the target (each group's version changes, so its hash does),
+//! the constraint and health-check sets above, the id and the clock. Sets of 2 to 4 keep the
+//! insertion order the target inherits from the original.
+//!
 //! The bound is measured, not assumed: the plan is assembled again under `rounds` alternative
 //! choices of every unknown at once (a random order of each uncertain set, a random id, a clock up
 //! to five minutes later) and gzipped as Marathon does. The bound is how far the worst of them lies
@@ -64,6 +70,15 @@ impl ErrorBound {
     }
 }
 
+/// What the model knows of the original root's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OriginalOrder {
+    /// The API's order (subgroups and apps sorted by id): Marathon's may differ.
+    Unknown,
+    /// Read from the stored root node: the model's order is Marathon's.
+    Stored,
+}
+
 /// Sets of the two trees whose order is unknown, and the apps whose own sets are.
 struct Unknowns {
     original_sets: usize,
@@ -78,14 +93,21 @@ impl Unknowns {
     }
 }
 
-/// Measures the bound of the legacy deployment `original -> target` (see the module docs).
+/// Measures the bound of the legacy deployment `original -> target`, the original's order
+/// unknown (see the module docs).
 pub fn deployment_bound(cfg: &StoreConfig, original: &Group, target: &Group, rounds: u32) -> ErrorBound {
+    deployment_bound_knowing(cfg, original, target, rounds, OriginalOrder::Unknown)
+}
+
+/// [`deployment_bound`], knowing as much of the original's order as `known` says.
+pub fn deployment_bound_knowing(cfg: &StoreConfig, original: &Group, target: &Group, rounds: u32, known: OriginalOrder) -> ErrorBound {
     let flavor = cfg.flavor;
     let original_tree = EncodedGroup::legacy(original, flavor);
     let target_tree = EncodedGroup::legacy(target, flavor);
+    let stored = known == OriginalOrder::Stored;
     let unknowns = Unknowns {
-        original_sets: uncertain_sets(&original_tree),
-        target_sets: uncertain_sets(&target_tree),
+        original_sets: if stored { 0 } else { uncertain_sets(&original_tree) },
+        target_sets: if stored { hash_ordered_subgroup_sets(&target_tree) } else { uncertain_sets(&target_tree) },
         reordered_apps: app_diff(original, target)
             .touched
             .into_iter()
@@ -105,8 +127,12 @@ pub fn deployment_bound(cfg: &StoreConfig, original: &Group, target: &Group, rou
         let mut rng = fastrand::Rng::with_seed(seed);
         let mut o = original_tree.clone();
         let mut t = target_tree.clone();
-        shuffle_uncertain(&mut o, &mut rng);
-        shuffle_uncertain(&mut t, &mut rng);
+        if stored {
+            shuffle_hash_ordered_subgroups(&mut t, &mut rng);
+        } else {
+            shuffle_uncertain(&mut o, &mut rng);
+            shuffle_uncertain(&mut t, &mut rng);
+        }
         reorder_apps(&mut t, &unknowns.reordered_apps, cfg, &mut rng);
         let later = later_stamp(&stamp, &mut rng);
         let mut target_bytes = t.to_bytes();
@@ -175,6 +201,23 @@ fn uncertain_sets(tree: &EncodedGroup) -> usize {
     let mut n = 0;
     tree.visit(&mut |g| n += usize::from(g.groups.len() >= 2) + usize::from((2..=4).contains(&g.apps.len())));
     n
+}
+
+/// Groups of the tree with 5 or more subgroups (a hash order that changes with every deployment).
+fn hash_ordered_subgroup_sets(tree: &EncodedGroup) -> usize {
+    let mut n = 0;
+    tree.visit(&mut |g| n += usize::from(g.groups.len() >= 5));
+    n
+}
+
+/// A random order for every set [`hash_ordered_subgroup_sets`] counts.
+fn shuffle_hash_ordered_subgroups(tree: &mut EncodedGroup, rng: &mut fastrand::Rng) {
+    if tree.groups.len() >= 5 {
+        rng.shuffle(&mut tree.groups);
+    }
+    for g in &mut tree.groups {
+        shuffle_hash_ordered_subgroups(g, rng);
+    }
 }
 
 /// Whether Marathon keeps the app's constraints or health checks in a hash order (5 or more).

@@ -238,3 +238,43 @@ fn a_plan_stored_uncompressed_has_no_bound() {
     assert_eq!((bound.bytes, bound.rounds), (0, 0), "{bound:?}");
     assert!(bound.unknown_orders >= 2, "the orders are unknown, but cost nothing: {bound:?}");
 }
+
+#[test]
+fn a_stored_order_of_up_to_four_leaves_only_the_id_and_clock() {
+    // Marathon's order, read from ZooKeeper: not the id order.
+    let original = with_subgroups_in(&root_with_subgroups(4), &[2, 0, 3, 1]);
+    let body = r#"{"id":"/g-1/new","cmd":"sleep 1","env":{"A":"b"}}"#;
+    let target = write_at(&original, "POST", "/v2/apps", body, STAMP_MS);
+    let order = |g: &Group| g.groups().iter().map(|s| s.id.clone().unwrap()).collect::<Vec<_>>();
+    assert_eq!(order(&target), order(&original), "the target inherits the insertion order");
+    let unknown = deployment_bound(&cfg(), &original, &target, ROUNDS);
+    let known = deployment_bound_knowing(&cfg(), &original, &target, ROUNDS, OriginalOrder::Stored);
+    assert_eq!(known.unknown_orders, 0, "{known:?}");
+    assert!(unknown.unknown_orders >= 2, "{unknown:?}");
+    let e = estimate(&original, &target);
+    let mut rng = fastrand::Rng::with_seed(11);
+    let mut worst = 0;
+    for _ in 0..30 {
+        let at = STAMP_MS + rng.i64(0..300_000);
+        let t = write_at(&original, "POST", "/v2/apps", body, at);
+        worst = worst.max(stored(&original, &t, &random_uuid(&mut rng), &Timestamp::from_millis(at).to_joda()));
+    }
+    assert!(worst <= e + known.bytes, "worst id and clock {worst} > estimate {e} + bound {}", known.bytes);
+}
+
+#[test]
+fn a_stored_order_from_five_still_covers_the_target_s_new_hash_order() {
+    let original = with_subgroups_in(&root_with_subgroups(7), &[4, 1, 6, 0, 3, 5, 2]);
+    let target = write_at(&original, "PUT", "/v2/apps/g-3/app-0", r#"{"instances": 5}"#, STAMP_MS);
+    let known = deployment_bound_knowing(&cfg(), &original, &target, ROUNDS, OriginalOrder::Stored);
+    assert_eq!(known.unknown_orders, 1, "only the target's set of 7 is in an unknown order: {known:?}");
+    let e = estimate(&original, &target);
+    let mut rng = fastrand::Rng::with_seed(13);
+    let mut worst = 0;
+    for _ in 0..200 {
+        let mut t: Vec<usize> = (0..7).collect();
+        rng.shuffle(&mut t);
+        worst = worst.max(stored(&original, &with_subgroups_in(&target, &t), SIZING_UUID, SIZING_VERSION));
+    }
+    assert!(worst <= e + known.bytes, "worst order {worst} > estimate {e} + bound {}", known.bytes);
+}
