@@ -18,6 +18,7 @@
 
 pub mod authenticate;
 pub mod events;
+mod marathon_order;
 pub mod persisted;
 pub mod render;
 mod server;
@@ -84,6 +85,21 @@ impl MarathonVersion {
     }
 }
 
+/// In which order the simulator keeps, persists and lists a group's subgroups and apps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StoredOrder {
+    /// The order the state lists them in, everywhere: `GET /v2/groups` shows the persisted order.
+    /// Marathon does not do this; it lets a client see exactly what was persisted.
+    #[default]
+    AsListed,
+    /// As Marathon: the state (and ZooKeeper, and the plan-size check) holds Marathon's own order
+    /// (insertion order up to 4 members, a hash order from 5; see `marathon_order.rs`), and the
+    /// API lists a group's subgroups, apps and pods sorted by id, as Marathon's
+    /// `DefaultInfoService` does. `GET /v2/apps` lists apps in the order of Marathon's set of
+    /// apps, and deployment events carry the groups in the persisted order, as Marathon's do.
+    Marathon,
+}
+
 /// How to run the simulator.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
@@ -115,6 +131,8 @@ pub struct SimConfig {
     pub dcos_service_accounts: Vec<(String, String)>,
     /// How long an issued auth token is good for (default 5 days, as DC/OS).
     pub dcos_token_ttl: Duration,
+    /// Whose order of subgroups and apps to keep and list (default [`StoredOrder::AsListed`]).
+    pub stored_order: StoredOrder,
 }
 
 impl Default for SimConfig {
@@ -133,6 +151,7 @@ impl Default for SimConfig {
             http_realm: authenticate::DEFAULT_HTTP_REALM.to_string(),
             dcos_service_accounts: Vec::new(),
             dcos_token_ttl: authenticate::DCOS_DEFAULT_TOKEN_TTL,
+            stored_order: StoredOrder::AsListed,
         }
     }
 }

@@ -19,9 +19,19 @@ pub fn app(app: &App, _flavour: Flavour) -> Value {
     serde_json::to_value(app).unwrap_or(Value::Null)
 }
 
-/// A group as `GET /v2/groups` renders it ([`AppJson::group`]), as a value.
+/// A group as `GET /v2/groups` renders it ([`AppJson::group`], lists as stored), as a value.
 pub fn group(g: &Group, flavour: Flavour, embed_apps: bool, embed_groups: bool) -> Value {
-    serde_json::from_slice(&AppJson::default().group(g, flavour, embed_apps, embed_groups)).unwrap_or(Value::Null)
+    serde_json::from_slice(&AppJson::default().group(g, flavour, embed_apps, embed_groups, Lists::AsStored))
+        .unwrap_or(Value::Null)
+}
+
+/// In which order a rendered group lists its subgroups, apps and pods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lists {
+    /// As the group holds them.
+    AsStored,
+    /// Sorted by id, as Marathon's API lists them.
+    ById,
 }
 
 /// A JSON object from its fields, each already JSON text, in this order.
@@ -66,9 +76,9 @@ impl AppJson {
     /// A group as `GET /v2/groups` renders it: `id`, `dependencies`, `version`, then `apps` and
     /// `groups` when embedded (1.4+: `pods` too). Rendering the whole root forgets the apps it
     /// no longer holds.
-    pub fn group(&self, g: &Group, flavour: Flavour, embed_apps: bool, embed_groups: bool) -> Vec<u8> {
+    pub fn group(&self, g: &Group, flavour: Flavour, embed_apps: bool, embed_groups: bool, lists: Lists) -> Vec<u8> {
         let mut known = self.by_id.lock().unwrap_or_else(|p| p.into_inner());
-        let mut render = Render { flavour, embed_apps, embed_groups, known: &mut known, apps: 0 };
+        let mut render = Render { flavour, embed_apps, embed_groups, lists, known: &mut known, apps: 0 };
         let mut out = Vec::new();
         render.group(&mut out, g);
         let rendered = render.apps;
@@ -85,6 +95,7 @@ struct Render<'a> {
     flavour: Flavour,
     embed_apps: bool,
     embed_groups: bool,
+    lists: Lists,
     known: &'a mut HashMap<String, Rendered>,
     /// Apps written so far.
     apps: usize,
@@ -100,22 +111,34 @@ impl Render<'_> {
         json_text(out, &g.version);
         if self.embed_apps {
             out.extend_from_slice(b",\"apps\":");
-            self.list(out, g.apps(), Render::app);
+            self.list(out, g.apps(), |a| a.id(), Render::app);
         }
         if self.embed_groups {
             out.extend_from_slice(b",\"groups\":");
-            self.list(out, g.groups(), Render::group);
+            self.list(out, g.groups(), |s| s.id.as_deref(), Render::group);
         }
         if self.flavour == Flavour::V14 && self.embed_apps {
             out.extend_from_slice(b",\"pods\":");
-            self.list(out, g.pods(), |_, out, p| json_text(out, p));
+            self.list(out, g.pods(), |p| p.id.as_deref(), |_, out, p| json_text(out, p));
         }
         out.push(b'}');
     }
 
-    fn list<T>(&mut self, out: &mut Vec<u8>, items: &[T], mut item: impl FnMut(&mut Self, &mut Vec<u8>, &T)) {
+    /// `items` as a JSON array. Sorting siblings by their whole id is Marathon's `PathId`
+    /// ordering: they differ in the last segment only.
+    fn list<T>(
+        &mut self,
+        out: &mut Vec<u8>,
+        items: &[T],
+        id: impl Fn(&T) -> Option<&str>,
+        mut item: impl FnMut(&mut Self, &mut Vec<u8>, &T),
+    ) {
+        let mut items: Vec<&T> = items.iter().collect();
+        if self.lists == Lists::ById {
+            items.sort_by(|a, b| id(a).cmp(&id(b)));
+        }
         out.push(b'[');
-        for (i, x) in items.iter().enumerate() {
+        for (i, x) in items.into_iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
@@ -305,11 +328,11 @@ mod tests {
         for flavour in [Flavour::V13, Flavour::V14] {
             for root in &roots {
                 for (apps, groups) in [(true, true), (true, false), (false, true), (false, false)] {
-                    let text = cache.group(root, flavour, apps, groups);
+                    let text = cache.group(root, flavour, apps, groups, Lists::AsStored);
                     assert_eq!(String::from_utf8(text).unwrap(), reference(root, flavour, apps, groups), "{:?}", root.id);
                 }
                 for sub in root.groups() {
-                    assert_eq!(String::from_utf8(cache.group(sub, flavour, true, true)).unwrap(), reference(sub, flavour, true, true));
+                    assert_eq!(String::from_utf8(cache.group(sub, flavour, true, true, Lists::AsStored)).unwrap(), reference(sub, flavour, true, true));
                 }
             }
         }
@@ -317,13 +340,35 @@ mod tests {
     }
 
     #[test]
+    fn by_id_lists_siblings_sorted_at_every_depth_and_as_stored_keeps_the_order() {
+        let root = Group::parse(
+            br#"{"id":"/","apps":[{"id":"/z","cmd":"x"},{"id":"/y","cmd":"x"}],
+                 "groups":[{"id":"/b","groups":[{"id":"/b/d"},{"id":"/b/c"}]},{"id":"/a-x"},{"id":"/a"}]}"#,
+        )
+        .unwrap()
+        .normalized(&PathId::root())
+        .unwrap();
+        let ids = |v: &Value, key: &str| -> Vec<String> {
+            v[key].as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap().to_string()).collect()
+        };
+        let cache = AppJson::default();
+        let sorted: Value = serde_json::from_slice(&cache.group(&root, Flavour::V13, true, true, Lists::ById)).unwrap();
+        assert_eq!(ids(&sorted, "apps"), ["/y", "/z"]);
+        assert_eq!(ids(&sorted, "groups"), ["/a", "/a-x", "/b"]);
+        assert_eq!(ids(&sorted["groups"][2], "groups"), ["/b/c", "/b/d"]);
+        let stored: Value = serde_json::from_slice(&cache.group(&root, Flavour::V13, true, true, Lists::AsStored)).unwrap();
+        assert_eq!(ids(&stored, "groups"), ["/b", "/a-x", "/a"]);
+        assert_eq!(ids(&stored["groups"][0], "groups"), ["/b/d", "/b/c"]);
+    }
+
+    #[test]
     fn an_app_changed_under_the_same_id_and_version_is_rendered_again() {
         let cache = AppJson::default();
         let mut root = znode_size::synthetic::heroku_root(20, 2);
-        let before = cache.group(&root, Flavour::V13, true, true);
+        let before = cache.group(&root, Flavour::V13, true, true, Lists::AsStored);
         let app = root.groups.as_mut().unwrap()[0].apps.as_mut().unwrap()[3].make_mut();
         app.instances = Some(7);
-        let after = cache.group(&root, Flavour::V13, true, true);
+        let after = cache.group(&root, Flavour::V13, true, true, Lists::AsStored);
         assert_ne!(before, after);
         assert_eq!(String::from_utf8(after).unwrap(), reference(&root, Flavour::V13, true, true));
     }
@@ -332,11 +377,11 @@ mod tests {
     fn rendering_the_whole_root_forgets_removed_apps() {
         let cache = AppJson::default();
         let mut root = znode_size::synthetic::heroku_root(20, 2);
-        cache.group(&root, Flavour::V13, true, true);
+        cache.group(&root, Flavour::V13, true, true, Lists::AsStored);
         root.groups.as_mut().unwrap()[0].apps.as_mut().unwrap().truncate(1);
-        cache.group(&root.groups()[0], Flavour::V13, true, true);
+        cache.group(&root.groups()[0], Flavour::V13, true, true, Lists::AsStored);
         assert_eq!(cache.by_id.lock().unwrap().len(), 20, "a subgroup alone forgets nothing");
-        cache.group(&root, Flavour::V13, true, true);
+        cache.group(&root, Flavour::V13, true, true, Lists::AsStored);
         assert_eq!(cache.by_id.lock().unwrap().len(), root.transitive_apps().len());
     }
 }

@@ -298,8 +298,8 @@ fn get_apps(sim: &Arc<Sim>, q: &Query) -> Response<ResBody> {
     let deployments = sim.deployments();
     let id_filter = q.get("id").map(str::to_lowercase);
     let cmd_filter = q.get("cmd").map(str::to_lowercase);
-    let apps: Vec<Value> = root
-        .transitive_apps()
+    let apps: Vec<Value> = sim
+        .app_list(root.transitive_apps())
         .into_iter()
         .filter(|a| id_filter.as_ref().is_none_or(|f| a.id().unwrap_or("").to_lowercase().contains(f)))
         .filter(|a| cmd_filter.as_ref().is_none_or(|f| a.app().cmd.as_deref().unwrap_or("").to_lowercase().contains(f)))
@@ -370,12 +370,13 @@ fn app_subresource(sim: &Arc<Sim>, method: &str, rest: &str) -> Response<ResBody
             if let Some(prefix) = rest.strip_suffix("/*") {
                 let gid = PathId::resolve(prefix, &PathId::root());
                 let deployments = sim.deployments();
-                let apps: Vec<Value> = root
+                let in_group: Vec<_> = root
                     .transitive_apps()
                     .into_iter()
                     .filter(|a| gid.includes(&PathId::parse(a.id().unwrap_or("/"))))
-                    .map(|a| app_with_counts(sim, &a.app(), &deployments))
                     .collect();
+                let apps: Vec<Value> =
+                    sim.app_list(in_group).into_iter().map(|a| app_with_counts(sim, &a.app(), &deployments)).collect();
                 return json_response(200, &json!({ "*": apps }));
             }
             error(&ChangeError::UnknownApp(id))

@@ -15,8 +15,9 @@ use serde_json::{json, Map, Value};
 
 use crate::events::{Event, EventBus};
 use crate::persisted::{self, AppFlavor, Encoder, Layout, StoreConfig};
-use crate::render;
-use crate::SimConfig;
+use crate::marathon_order::{in_set_order, marathon_order};
+use crate::render::{self, Lists};
+use crate::{SimConfig, StoredOrder};
 
 /// A deployment that is still listed.
 #[derive(Clone)]
@@ -136,6 +137,9 @@ impl Sim {
         }
         let mut root = ops::canonical_root(seed, flavour);
         stamp_missing_versions(&mut root, &Timestamp::now().to_joda());
+        if cfg.stored_order == StoredOrder::Marathon {
+            root = marathon_order(None, root, flavour);
+        }
         let root = Arc::new(root);
         if store.layout == Layout::Legacy {
             // Every plan starts from the current root: its encoding is kept from the start.
@@ -202,7 +206,20 @@ impl Sim {
 
     /// `g` as `GET /v2/groups` renders it (see [`render::AppJson::group`]).
     pub fn group_json(&self, g: &Group, embed_apps: bool, embed_groups: bool) -> Vec<u8> {
-        self.app_json.group(g, self.flavour, embed_apps, embed_groups)
+        let lists = match self.cfg.stored_order {
+            StoredOrder::AsListed => Lists::AsStored,
+            StoredOrder::Marathon => Lists::ById,
+        };
+        self.app_json.group(g, self.flavour, embed_apps, embed_groups, lists)
+    }
+
+    /// Apps as `GET /v2/apps` lists them: with [`StoredOrder::Marathon`], in the order of
+    /// Marathon's set of apps.
+    pub fn app_list<'a>(&self, apps: Vec<&'a SharedApp>) -> Vec<&'a SharedApp> {
+        match self.cfg.stored_order {
+            StoredOrder::AsListed => apps,
+            StoredOrder::Marathon => in_set_order(apps),
+        }
     }
 
     /// Keeps `root` as a version, and the versions of `apps` (of `root`: all of them for the seed;
@@ -255,9 +272,11 @@ impl Sim {
     }
 
     /// The plan as the deployment events of 1.3 carry it, whole root groups included (JSON text).
+    /// Marathon writes these groups as it holds them: in the persisted order, not sorted.
     fn heavy_plan(&self, d: &Deployment) -> String {
-        let original = String::from_utf8(self.group_json(&d.original, true, true)).unwrap_or_default();
-        let target = String::from_utf8(self.group_json(&d.target, true, true)).unwrap_or_default();
+        let json = |g: &Group| self.app_json.group(g, self.flavour, true, true, Lists::AsStored);
+        let original = String::from_utf8(json(&d.original)).unwrap_or_default();
+        let target = String::from_utf8(json(&d.target)).unwrap_or_default();
         render::object(&[
             ("id", &json!(d.id).to_string()),
             ("original", &original),
@@ -292,6 +311,10 @@ impl Sim {
         };
         if w.change.is_dry_run() {
             return Answer::json(200, json!({"steps": out.steps}));
+        }
+        if self.cfg.stored_order == StoredOrder::Marathon {
+            // Before the size check: what is checked is what is persisted.
+            out.root = marathon_order(Some(root.as_ref()), std::mem::take(&mut out.root), self.flavour);
         }
         let plan_id = uuid::Uuid::new_v4().to_string();
         let version = now.to_joda();

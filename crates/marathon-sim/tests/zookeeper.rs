@@ -5,7 +5,8 @@ mod common;
 use common::*;
 use marathon_model::{Group, PathId};
 use marathon_sim::testing::ZooKeeper;
-use marathon_sim::{start, SimConfig};
+use marathon_sim::{start, SimConfig, SimHandle, StoredOrder};
+use znode_size::stored_order::StoredOrder as PersistedOrder;
 use znode_size::{Estimator, StoreConfig};
 
 async fn zk_client(zk: &ZooKeeper) -> zookeeper_client::Client {
@@ -159,5 +160,113 @@ async fn zk_report_reads_real_sizes_largest_first() {
     assert_eq!(report.root_bytes, Some(real));
     assert!(report.nodes.windows(2).all(|w| w[0].bytes >= w[1].bytes));
     assert!(report.nodes.iter().any(|n| n.path == "app:r0"));
+    sim.shutdown().await;
+}
+
+fn marathon_ordered(zk: &ZooKeeper) -> SimConfig {
+    // A low threshold gzips the root: its length then depends on the order it is written in.
+    SimConfig { zk: Some(zk.connect_string()), stored_order: StoredOrder::Marathon, zk_compression_threshold: 100, ..SimConfig::default() }
+}
+
+fn sorted_by_id(mut g: Group) -> Group {
+    if let Some(apps) = g.apps.as_mut() {
+        apps.sort_by(|a, b| a.id().cmp(&b.id()));
+    }
+    if let Some(groups) = g.groups.as_mut() {
+        let subs: Vec<Group> = groups.drain(..).map(sorted_by_id).collect();
+        groups.extend(subs);
+        groups.sort_by(|a, b| a.id.cmp(&b.id));
+    }
+    g
+}
+
+/// The legacy root node as the proxy reads it (a `ZKStoreEntry`, gzip when flagged, around the
+/// root's `GroupDefinition`), checked against the simulator's state: same members, same order,
+/// same length as the simulator's encoder gives for that state (nothing drifts).
+async fn persisted_root(client: &zookeeper_client::Client, sim: &SimHandle) -> PersistedOrder {
+    let (node, _) = client.get_data("/marathon/state/group:root").await.expect("group:root");
+    assert_eq!(node[node.len() - 2..], [0x20, 1], "compressed: past the threshold of 100 bytes");
+    let stored = PersistedOrder::from_legacy_root_node(&node).expect("a legacy root node");
+    let root = sim.root();
+    assert!(stored.matches(&root), "the simulator's state is in the persisted order");
+    assert_eq!(node.len(), sim.sim().encoder.legacy_root_entry(&root).len(), "the persisted root is the state's");
+    stored
+}
+
+/// The ids of `group`'s subgroups and apps in the order `stored` lists them.
+fn persisted_members(stored: &PersistedOrder, root: &Group, group: &str) -> (Vec<String>, Vec<String>) {
+    let mut copy = sorted_by_id(root.clone());
+    stored.apply(&mut copy);
+    assert!(stored.matches(&copy));
+    let g = copy.find_group(&PathId::parse(group)).expect("group");
+    let groups = g.groups().iter().map(|s| s.id.clone().unwrap()).collect();
+    let apps = g.apps().iter().map(|a| a.id().unwrap().to_string()).collect();
+    (groups, apps)
+}
+
+fn listed(v: &serde_json::Value, key: &str) -> Vec<String> {
+    v[key].as_array().unwrap().iter().map(|x| x["id"].as_str().unwrap().to_string()).collect()
+}
+
+#[tokio::test]
+async fn marathon_order_lists_by_id_and_persists_in_insertion_order() {
+    let zk = ZooKeeper::start().expect("ZooKeeper");
+    let sim = start(marathon_ordered(&zk)).await.unwrap();
+    let base = sim.url();
+    for (path, body) in [
+        ("/v2/groups", r#"{"id":"/b"}"#),
+        ("/v2/groups", r#"{"id":"/a"}"#),
+        ("/v2/apps", r#"{"id":"/g/y","cmd":"sleep 1"}"#),
+        ("/v2/apps", r#"{"id":"/g/x","cmd":"sleep 1"}"#),
+    ] {
+        let r = call(&base, "POST", path, body).await;
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        settle(&base).await;
+    }
+    let shown = get(&base, "/v2/groups").await.json();
+    assert_eq!(listed(&shown, "groups"), ["/a", "/b", "/g"]);
+    assert_eq!(listed(&shown["groups"][2], "apps"), ["/g/x", "/g/y"]);
+
+    let client = zk_client(&zk).await;
+    let stored = persisted_root(&client, &sim).await;
+    assert_eq!(persisted_members(&stored, &sim.root(), "/").0, ["/b", "/a", "/g"]);
+    assert_eq!(persisted_members(&stored, &sim.root(), "/g").1, ["/g/y", "/g/x"]);
+
+    // Marathon 1.3 re-inserts the changed app with `Group.updateApp`, whose `makeGroup` takes
+    // its group out of the root's set and adds it back at the end.
+    assert_eq!(call(&base, "POST", "/v2/apps", r#"{"id":"/h/z","cmd":"sleep 1"}"#).await.status, 201);
+    settle(&base).await;
+    assert_eq!(call(&base, "PUT", "/v2/apps/g/y", r#"{"instances":2}"#).await.status, 200);
+    settle(&base).await;
+    let stored = persisted_root(&client, &sim).await;
+    assert_eq!(persisted_members(&stored, &sim.root(), "/").0, ["/b", "/a", "/h", "/g"]);
+    assert_eq!(persisted_members(&stored, &sim.root(), "/g").1, ["/g/y", "/g/x"], "an updated app keeps its place");
+    assert_eq!(listed(&get(&base, "/v2/groups").await.json(), "groups"), ["/a", "/b", "/g", "/h"]);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn marathon_order_reshuffles_six_subgroups_at_each_deployment() {
+    let zk = ZooKeeper::start().expect("ZooKeeper");
+    let sim = start(marathon_ordered(&zk)).await.unwrap();
+    let base = sim.url();
+    let client = zk_client(&zk).await;
+    let by_id: Vec<String> = ["a", "b", "c", "d", "e", "f"].iter().map(|s| format!("/six/{s}")).collect();
+    let r = call(&base, "POST", "/v2/groups", r#"{"id":"/six","groups":[{"id":"a"},{"id":"b"},{"id":"c"},{"id":"d"},{"id":"e"},{"id":"f"}]}"#).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    settle(&base).await;
+    let mut seen = Vec::new();
+    for i in 0..3 {
+        let stored = persisted_root(&client, &sim).await;
+        seen.push(persisted_members(&stored, &sim.root(), "/six").0);
+        assert_eq!(listed(&get(&base, "/v2/groups/six").await.json(), "groups"), by_id, "the API sorts");
+        // Another deployment elsewhere: every group gets a new version.
+        let r = call(&base, "POST", "/v2/apps", format!(r#"{{"id":"/other/app{i}","cmd":"sleep 1"}}"#)).await;
+        assert_eq!(r.status, 201);
+        settle(&base).await;
+    }
+    // A hash of the version orders them: each deployment is a new draw among 720 orders.
+    assert!(seen.iter().any(|order| *order != by_id), "{seen:?}");
+    assert!(seen.windows(2).any(|w| w[0] != w[1]), "{seen:?}");
     sim.shutdown().await;
 }
