@@ -54,6 +54,8 @@ pub struct AdmitMetrics {
     pub event_stream_up: Gauge,
     pub ledger_entries: Gauge,
     pub marathon_health_checks: Gauge,
+    pub estimate_error_bytes: Gauge,
+    pub zookeeper_read_up: Gauge,
 }
 
 fn decision_histogram() -> Histogram {
@@ -70,6 +72,8 @@ impl Default for AdmitMetrics {
             current_bytes: Gauge::default(),
             limit_bytes: Gauge::default(),
             headroom_bytes: Gauge::default(),
+            estimate_error_bytes: Gauge::default(),
+            zookeeper_read_up: Gauge::default(),
             group_bytes: Family::default(),
             model_age_seconds: FloatGauge::default(),
             model_syncs: Counter::default(),
@@ -119,6 +123,12 @@ impl AdmitMetrics {
         r.register("events", "Events received from Marathon's /v2/events", self.events.clone());
         r.register("event_stream_up", "1 while the /v2/events subscription is open", self.event_stream_up.clone());
         r.register("ledger_entries", "Admitted writes not yet seen in the model", self.ledger_entries.clone());
+        r.register(
+            "estimate_error_bytes",
+            "The model's size of the current root node minus ZooKeeper's dataLength ([zookeeper] read; measured when both hold the same root version)",
+            self.estimate_error_bytes.clone(),
+        );
+        r.register("zookeeper_read_up", "1 while the root node is read from ZooKeeper ([zookeeper] read)", self.zookeeper_read_up.clone());
         r.register(
             "marathon_health_checks",
             "Marathon-side health checks (HTTP, HTTPS, TCP) x instances in the model root",

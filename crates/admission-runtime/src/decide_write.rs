@@ -51,6 +51,7 @@ use super::require_marathon_identity::RequireMarathonIdentity;
 use admission::quota::ClientIdentity;
 use super::rejection::{Breakdown, Rejection};
 use super::decision_sizes::{Prepared, SizeEngine, Sizes, Thresholds};
+use znode_size::error_bound::OriginalOrder;
 use proxy::phases::{Flow, RequestCtx, RequestPhases, RequestSummary, UpstreamFailure, WriteRequest};
 use proxy::RouteClass;
 
@@ -394,7 +395,9 @@ impl Admission {
         // Sizes, off the async workers (the exact path gzips megabytes).
         let prepared = self.model.prepared();
         let counted = prepared.clone();
-        let engine = state.as_mut().map(|s| std::mem::take(&mut s.engine)).unwrap_or_default();
+        let mut engine = state.as_mut().map(|s| std::mem::take(&mut s.engine)).unwrap_or_default();
+        // Writes admitted but not yet in the model reorder sets the stored order does not show.
+        engine.original_order = if snap.order_known && Arc::ptr_eq(&base, &snap.root) { OriginalOrder::Stored } else { OriginalOrder::Unknown };
         let (b, t, store) = (base.clone(), target.clone(), snap.store.clone());
         let joined = tokio::task::spawn_blocking(move || {
             let mut engine = engine;
@@ -825,6 +828,14 @@ impl RequestPhases for Admission {
             return Err(r);
         }
         self.ledger.health()
+    }
+
+    fn readiness_detail(&self) -> serde_json::Value {
+        let zk = self.model.zk_read();
+        if zk.state == "off" {
+            return serde_json::Value::Null;
+        }
+        serde_json::json!({ "zookeeper_read": zk })
     }
 
     fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {

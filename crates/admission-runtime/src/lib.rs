@@ -16,7 +16,8 @@
 //!   proxy's dry run; [`definition_files`]: the writes deploy tools send for definition files.
 //! - [`rejection`]: the 422 body people can act on; [`way_out`]: the steps that make room
 //!   again (`/admission/v1/way-out`, the end of a rejection).
-//! - [`follow_events`]: the model kept fresh from `/v2/events`.
+//! - [`follow_events`]: the model kept fresh from `/v2/events`; [`read_stored_root`]: Marathon's
+//!   root node read from ZooKeeper when allowed (`[zookeeper] read`), for its stored order.
 //! - [`decision_sizes`]: fast (warm) and exact estimates for a decision.
 //! - [`release_memory`]: freed heap back to the system after each model change;
 //!   [`upkeep_lane`]: model upkeep on a thread that runs behind the decisions.
@@ -44,6 +45,7 @@ pub mod offline_check;
 mod quota_runtime;
 mod rejection;
 pub mod release_memory;
+mod read_stored_root;
 mod reload;
 mod require_marathon_identity;
 mod serve_config;
@@ -61,6 +63,7 @@ pub use decide_write::Admission;
 pub use decision_sizes::exact_decision;
 pub use live_model::LiveModel;
 pub use serve_config::ServeConfig;
+pub use read_stored_root::{ZkReadConfig, ZkReadStatus};
 pub use shared_ledger::LedgerConfig;
 
 use proxy::{MarathonClient, NoPhases, RequestPhases};
@@ -87,6 +90,7 @@ pub fn start_admission(config: &ServeConfig, marathon: &MarathonClient) -> Arc<A
         binding_history_file::spawn(&model, path.clone());
     }
     model.clone().spawn_resync();
+    read_stored_root::spawn(model.clone(), config.zookeeper.clone());
     usage_api::spawn_gauges(model.clone(), &quotas);
     let notifier = notify::Notifier::start(config.notify.clone(), admit.policy.warn_at);
     if let Some(path) = &config.proxy.source {

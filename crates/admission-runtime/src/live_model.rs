@@ -11,6 +11,9 @@
 //! - **Warm state**: after the root changed, a [`Prepared`] estimate state is built off the async
 //!   workers (`spawn_blocking`) so that decisions are fast; until it is ready, decisions use the
 //!   last one prepared (composition, see [`super::decision_sizes`]) or the exact path.
+//! - **Stored order** ([`super::read_stored_root`], with `[zookeeper] read`): the order of
+//!   subgroups and apps Marathon stored, read from its root node, is laid over every root the
+//!   model takes (the API sorts them by id), so that the model encodes to ZooKeeper's bytes.
 //! - **History**: each preparation records the binding size it measured in
 //!   [`super::binding_history`] (off the request path, like the gauges it sets); `serve` keeps it
 //!   in `[admission] history_file` ([`super::binding_history_file`]).
@@ -30,6 +33,7 @@ use super::admit_metrics::{AdmitMetrics, GroupLabels, MAX_GROUP_LABELS};
 use super::binding_history::{Bounds, History, Levels};
 use super::config::AdmitConfig;
 use super::decision_sizes::Prepared;
+use super::read_stored_root::{StoredRoot, ZkReadStatus};
 use proxy::MarathonClient;
 
 /// The whole root group, as the model needs it (apps, groups and pods embedded).
@@ -49,6 +53,9 @@ pub struct Snapshot {
     pub generation: u64,
     /// Hash of the `/v2/groups` body `root` was parsed from; `None` after an event patched it.
     pub body_hash: Option<u64>,
+    /// The root's order of subgroups and apps is the one Marathon stored (read from ZooKeeper,
+    /// for this very version of the root).
+    pub order_known: bool,
 }
 
 pub struct LiveModel {
@@ -69,6 +76,8 @@ pub struct LiveModel {
     /// The binding size over time, and how many times it changed (what the saver compares).
     history: std::sync::Mutex<(History, u64)>,
     history_changed: Notify,
+    /// The root node read from ZooKeeper (`[zookeeper] read`), and how reading it goes.
+    stored: std::sync::Mutex<(Option<Arc<StoredRoot>>, ZkReadStatus)>,
 }
 
 impl LiveModel {
@@ -91,6 +100,7 @@ impl LiveModel {
             metrics: AdmitMetrics::default(),
             history: std::sync::Mutex::new((History::new(Bounds::default()), 0)),
             history_changed: Notify::new(),
+            stored: std::sync::Mutex::new((None, ZkReadStatus { state: "off", ..ZkReadStatus::default() })),
         })
     }
 
@@ -263,9 +273,14 @@ impl LiveModel {
         if !unchanged {
             let previous = self.current.read().await.as_ref().map(|c| c.root.clone());
             let app_flavor = store.flavor;
-            let root = super::upkeep_lane::run(move || build_root(body, flavour, app_flavor, previous))
-                .await
-                .map_err(|e| anyhow::anyhow!("parsing /v2/groups: {e}"))??;
+            let stored = self.stored_root();
+            let (root, order_known) = super::upkeep_lane::run(move || {
+                let mut root = build_root(body, flavour, app_flavor, previous)?;
+                let (_, order_known) = lay_stored_order(&mut root, stored.as_deref());
+                Ok::<_, anyhow::Error>((root, order_known))
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("parsing /v2/groups: {e}"))??;
             let snap = Snapshot {
                 root: Arc::new(root),
                 version,
@@ -274,8 +289,10 @@ impl LiveModel {
                 fetch_started,
                 generation,
                 body_hash: Some(hash),
+                order_known,
             };
             *self.current.write().await = Some(snap);
+            self.note_order_known(order_known);
         }
         *self.last_ok.lock().unwrap() = Some(Instant::now());
         *self.last_error.lock().unwrap() = None;
@@ -305,6 +322,7 @@ impl LiveModel {
             fetch_started: Instant::now(),
             generation,
             body_hash: None,
+            order_known: false,
         };
         *self.current.write().await = Some(snap);
         *self.last_ok.lock().unwrap() = Some(Instant::now());
@@ -351,6 +369,9 @@ impl LiveModel {
                 Some(c) if Arc::ptr_eq(&c.root, &snap.root) => {
                     c.root = Arc::new(root);
                     c.body_hash = None;
+                    // The root's version is not in the event: known again after the next sync.
+                    c.order_known = false;
+                    self.note_order_known(false);
                     c.generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
                 }
                 _ => return true,
@@ -358,6 +379,103 @@ impl LiveModel {
         }
         self.schedule_prepare();
         true
+    }
+
+    /// The root node last read from ZooKeeper (`[zookeeper] read`).
+    fn stored_root(&self) -> Option<Arc<StoredRoot>> {
+        self.stored.lock().unwrap().0.clone()
+    }
+
+    /// How reading the root node from ZooKeeper goes (`/readyz` detail).
+    pub fn zk_read(&self) -> ZkReadStatus {
+        self.stored.lock().unwrap().1.clone()
+    }
+
+    pub(crate) fn zk_read_status(&self, state: &'static str, error: Option<String>) {
+        if let Some(e) = &error {
+            tracing::warn!(error = %e, "[zookeeper] read: {state}");
+        }
+        let mut stored = self.stored.lock().unwrap();
+        stored.1.state = state;
+        stored.1.error = error;
+        self.metrics.zookeeper_read_up.set(i64::from(state == "reading"));
+    }
+
+    fn note_order_known(&self, known: bool) {
+        self.stored.lock().unwrap().1.order_from_zookeeper = known;
+    }
+
+    /// The layout of the Marathon synced (waits for the first sync).
+    pub(crate) async fn layout(&self) -> Layout {
+        let mut synced = self.subscribe();
+        loop {
+            if let Some(c) = self.current.read().await.as_ref() {
+                return c.store.layout;
+            }
+            if synced.changed().await.is_err() {
+                return Layout::Legacy;
+            }
+        }
+    }
+
+    /// A new read of the root node (`None`: Marathon has not written it yet): its order is laid
+    /// over the model's root, and the estimate error measured again.
+    pub(crate) async fn stored_root_read(self: &Arc<Self>, stored: Option<Arc<StoredRoot>>) {
+        {
+            let mut s = self.stored.lock().unwrap();
+            s.0 = stored.clone();
+            s.1.state = if stored.is_some() { "reading" } else { "absent" };
+            s.1.error = None;
+        }
+        self.metrics.zookeeper_read_up.set(1);
+        let Some(snap) = self.current.read().await.clone() else { return };
+        let old_root = snap.root.clone();
+        let reordered = super::upkeep_lane::run(move || {
+            let mut root = (*old_root).clone();
+            let (moved, order_known) = lay_stored_order(&mut root, stored.as_deref());
+            (root, order_known, moved)
+        })
+        .await;
+        let Ok((root, order_known, moved)) = reordered else { return };
+        let changed = {
+            let mut cur = self.current.write().await;
+            match cur.as_mut() {
+                // Only if no sync replaced the root meanwhile (a sync lays the order itself).
+                Some(c) if Arc::ptr_eq(&c.root, &snap.root) => {
+                    c.order_known = order_known;
+                    self.note_order_known(order_known);
+                    if moved {
+                        c.root = Arc::new(root);
+                        c.generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+                    }
+                    moved
+                }
+                _ => false,
+            }
+        };
+        if changed {
+            self.schedule_prepare();
+        } else {
+            self.measure_estimate_error(&snap);
+        }
+    }
+
+    /// `estimate_error_bytes`: the model's size of the current root minus ZooKeeper's, measured
+    /// off the decision path.
+    fn measure_estimate_error(self: &Arc<Self>, snap: &Snapshot) {
+        let Some(stored) = self.stored_root() else { return };
+        let (root, store, me) = (snap.root.clone(), snap.store.clone(), self.clone());
+        super::upkeep_lane::spawn(move || {
+            let error = stored.estimate_error(&root, &store);
+            let mut s = me.stored.lock().unwrap();
+            // Only for the node this was measured against (a newer read measures again).
+            if s.0.as_ref().is_some_and(|now| Arc::ptr_eq(now, &stored)) {
+                s.1.estimate_error_bytes = error;
+                if let Some(e) = error {
+                    me.metrics.estimate_error_bytes.set(e);
+                }
+            }
+        });
     }
 
     /// Builds a [`Prepared`] warm state (legacy layout, `warm = true`) and the per-group gauges
@@ -428,6 +546,7 @@ impl LiveModel {
                             m.limit_bytes.set(snap.store.limit_bytes() as i64);
                             m.headroom_bytes.set(reject_at as i64 - current as i64);
                             me.record_history(current, snap.store.limit_bytes());
+                            me.measure_estimate_error(&snap);
                         }
                     }
                 }
@@ -453,6 +572,15 @@ fn top_group_bytes(root: &Group, store: &StoreConfig) -> Vec<(String, u64)> {
     let mut out: Vec<(String, u64)> = encoded.groups.iter().map(|g| (g.id.to_string(), g.len() as u64)).collect();
     out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     out
+}
+
+/// Lays the stored order over `root`: (whether anything moved, whether the root then has exactly
+/// the stored order and is the stored version, what a decision's bound may rely on).
+fn lay_stored_order(root: &mut Group, stored: Option<&StoredRoot>) -> (bool, bool) {
+    let Some(order) = stored.and_then(|s| s.order.as_ref()) else { return (false, false) };
+    let moved = order.apply(root);
+    let version = root.version.as_deref().and_then(|v| marathon_model::Timestamp::parse(v).ok());
+    (moved, version.is_some() && version == stored.and_then(|s| s.version) && order.matches(root))
 }
 
 /// What `/v2/groups` returns, as the canonical root the estimator expects, its apps packed (the

@@ -15,6 +15,7 @@ use proxy::ProxyConfig;
 use crate::config::AdmitConfig;
 use crate::notify::{self, NotifyTarget};
 use crate::quota_runtime;
+use crate::read_stored_root::ZkReadConfig;
 use crate::shared_ledger::LedgerConfig;
 
 /// A configuration, every table read and checked.
@@ -28,6 +29,8 @@ pub struct ServeConfig {
     pub quotas: QuotaSet,
     /// `[ledger]`: shared by replicas through ZooKeeper, or this process's own.
     pub ledger: LedgerConfig,
+    /// `[zookeeper]`: reading Marathon's root node, when allowed.
+    pub zookeeper: ZkReadConfig,
     /// `[[notify]]`.
     pub notify: Vec<NotifyTarget>,
 }
@@ -78,11 +81,12 @@ impl ServeConfig {
     fn with_tables(proxy: ProxyConfig, quotas: QuotaSet, notify: Vec<NotifyTarget>) -> anyhow::Result<Self> {
         let admission = AdmitConfig::from_table(proxy.admission.as_ref())?;
         let ledger = LedgerConfig::from_table(proxy.ledger.as_ref())?;
-        Ok(ServeConfig { proxy, admission, quotas, ledger, notify })
+        let zookeeper = ZkReadConfig::from_table(proxy.zookeeper.as_ref())?;
+        Ok(ServeConfig { proxy, admission, quotas, ledger, zookeeper, notify })
     }
 }
 
-/// Reads `[admission]` (with `[[admission.group]]`) and `[ledger]` once more, from the text: the
+/// Reads `[admission]` (with `[[admission.group]]`), `[ledger]` and `[zookeeper]` once more, from the text: the
 /// proxy keeps them as plain tables, which no longer know where each key was, so that an unknown or
 /// mistyped key is reported here with its line (and the nearest known key). The values are
 /// interpreted, and checked further, from those tables.
@@ -92,6 +96,7 @@ fn locate_errors(text: &str, origin: &str) -> anyhow::Result<()> {
     struct Located {
         admission: Option<crate::config::Raw>,
         ledger: Option<crate::shared_ledger::RawLedger>,
+        zookeeper: Option<crate::read_stored_root::RawZkRead>,
     }
     toml::from_str::<Located>(text).map(drop).map_err(|e| proxy::config::toml_errors::describe(&e, text, origin))
 }

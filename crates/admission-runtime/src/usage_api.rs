@@ -411,6 +411,7 @@ mod tests {
             fetch_started: std::time::Instant::now(),
             generation: 7,
             body_hash: None,
+            order_known: false,
         };
         let set = super::super::quota_runtime::parse_text(
             "[[quota]]\ngroup = \"/big\"\nmax_apps = 100\nmax_cpus = 30\nowner = \"o\"\n[[quota]]\ngroup = \"/\"\nmax_instances = 1000\n",
@@ -458,6 +459,7 @@ mod tests {
             fetch_started: std::time::Instant::now(),
             generation: 1,
             body_hash: None,
+            order_known: false,
         };
         let r = compute(&snap, None, &QuotaSet::default(), 0, 1, &mut None);
         assert_eq!(r.groups[0].subtree.apps, 10_000);

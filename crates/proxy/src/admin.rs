@@ -62,18 +62,18 @@ impl Admin {
         }
         Ok(match req.uri().path() {
             "/healthz" => respond(StatusCode::OK, "text/plain; charset=utf-8", "ok\n"),
-            "/readyz" => match self.readiness() {
-                Ok(()) => respond(
-                    StatusCode::OK,
-                    "application/json",
-                    r#"{"ready":true,"reasons":[]}"#,
-                ),
-                Err(reasons) => respond(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "application/json",
-                    serde_json::json!({"ready": false, "reasons": reasons}).to_string(),
-                ),
-            },
+            "/readyz" => {
+                let (status, ready, reasons) = match self.readiness() {
+                    Ok(()) => (StatusCode::OK, true, Vec::new()),
+                    Err(reasons) => (StatusCode::SERVICE_UNAVAILABLE, false, reasons),
+                };
+                let mut body = serde_json::json!({"ready": ready, "reasons": reasons});
+                let detail = self.phases.readiness_detail();
+                if !detail.is_null() {
+                    body["detail"] = detail;
+                }
+                respond(status, "application/json", body.to_string())
+            }
             "/metrics" => respond(
                 StatusCode::OK,
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",

@@ -4,7 +4,7 @@
 //! Why it looks like this:
 //! - Every key has a default, so a file holding only what a later issue needs (`[[quota]]`
 //!   entries, an `[admission]` table) is a valid configuration.
-//! - Tables the proxy does not own (`[admission]`, `[[quota]]`, `[[exemption]]`, `[ledger]`,
+//! - Tables the proxy does not own (`[admission]`, `[[quota]]`, `[[exemption]]`, `[ledger]`, `[zookeeper]`,
 //!   `[[notify]]`) are kept as opaque TOML values here and interpreted by their owners, which
 //!   read them from the text too, with unknown keys refused there.
 //! - Unknown keys are errors everywhere, top-level tables included, at start, in
@@ -58,6 +58,8 @@ pub struct ProxyConfig {
     pub exemption: Vec<toml::Table>,
     /// `[ledger]`: the in-flight ledger shared by replicas; interpreted by admission.
     pub ledger: Option<toml::Table>,
+    /// `[zookeeper]`: reading Marathon's root node; interpreted by admission.
+    pub zookeeper: Option<toml::Table>,
     /// `[[notify]]` webhooks told about rejections and warnings; interpreted by admission.
     pub notify: Vec<toml::Table>,
     /// Where this configuration was read from, if from a file (for messages).
@@ -79,6 +81,7 @@ impl Default for ProxyConfig {
             quota: Vec::new(),
             exemption: Vec::new(),
             ledger: None,
+            zookeeper: None,
             notify: Vec::new(),
             source: None,
         }

@@ -220,6 +220,12 @@ pub trait RequestPhases: Send + Sync + 'static {
         Ok(())
     }
 
+    /// What `/readyz` adds under `detail` (state that informs without gating readiness); `Null`
+    /// adds nothing.
+    fn readiness_detail(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+
     /// Called once when the proxy is bound: add the implementation's metrics to the proxy's
     /// Prometheus registry (served on the admin listener's `/metrics`).
     fn register_metrics(&self, _registry: &mut prometheus_client::registry::Registry) {}

@@ -15,9 +15,14 @@
 //!
 //! When the original's order was read from ZooKeeper ([`OriginalOrder::Stored`], see
 //! [`crate::stored_order`]), only what Marathon decides anew remains unknown: the order of every
-//! set of 5 or more subgroups in the target (each group's version changes, so its hash does),
-//! the constraint and health-check sets above, the id and the clock. Sets of 2 to 4 keep the
-//! insertion order the target inherits from the original.
+//! set of subgroups in the target, the constraint and health-check sets above, the id and the
+//! clock. Subgroups, because from 5 each group's version changes with the deployment, so its
+//! hash and its place do; and up to 4, because Marathon 1.3 re-inserts every group that holds an
+//! app at the end of its parent's set once per app (`GroupManagerActor.assignDynamicServicePorts`
+//! updates every app of the target, in the order of a `Set[AppDefinition]`, through
+//! `Group.updateApp`, whose `makeGroup` takes the app's ancestors out of their parents' sets and
+//! adds them back), then once more per changed app (`GroupVersioningUtil`). Apps of 2 to 4 keep
+//! the order the target inherits from the original (`putApplication` updates a `Map4` in place).
 //!
 //! The bound is measured, not assumed: the plan is assembled again under `rounds` alternative
 //! choices of every unknown at once (a random order of each uncertain set, a random id, a clock up
@@ -107,7 +112,7 @@ pub fn deployment_bound_knowing(cfg: &StoreConfig, original: &Group, target: &Gr
     let stored = known == OriginalOrder::Stored;
     let unknowns = Unknowns {
         original_sets: if stored { 0 } else { uncertain_sets(&original_tree) },
-        target_sets: if stored { hash_ordered_subgroup_sets(&target_tree) } else { uncertain_sets(&target_tree) },
+        target_sets: if stored { subgroup_sets(&target_tree) } else { uncertain_sets(&target_tree) },
         reordered_apps: app_diff(original, target)
             .touched
             .into_iter()
@@ -128,7 +133,7 @@ pub fn deployment_bound_knowing(cfg: &StoreConfig, original: &Group, target: &Gr
         let mut o = original_tree.clone();
         let mut t = target_tree.clone();
         if stored {
-            shuffle_hash_ordered_subgroups(&mut t, &mut rng);
+            shuffle_subgroups(&mut t, &mut rng);
         } else {
             shuffle_uncertain(&mut o, &mut rng);
             shuffle_uncertain(&mut t, &mut rng);
@@ -203,20 +208,18 @@ fn uncertain_sets(tree: &EncodedGroup) -> usize {
     n
 }
 
-/// Groups of the tree with 5 or more subgroups (a hash order that changes with every deployment).
-fn hash_ordered_subgroup_sets(tree: &EncodedGroup) -> usize {
+/// Groups of the tree with 2 or more subgroups (placed anew by every deployment).
+fn subgroup_sets(tree: &EncodedGroup) -> usize {
     let mut n = 0;
-    tree.visit(&mut |g| n += usize::from(g.groups.len() >= 5));
+    tree.visit(&mut |g| n += usize::from(g.groups.len() >= 2));
     n
 }
 
-/// A random order for every set [`hash_ordered_subgroup_sets`] counts.
-fn shuffle_hash_ordered_subgroups(tree: &mut EncodedGroup, rng: &mut fastrand::Rng) {
-    if tree.groups.len() >= 5 {
-        rng.shuffle(&mut tree.groups);
-    }
+/// A random order for every set [`subgroup_sets`] counts.
+fn shuffle_subgroups(tree: &mut EncodedGroup, rng: &mut fastrand::Rng) {
+    rng.shuffle(&mut tree.groups);
     for g in &mut tree.groups {
-        shuffle_hash_ordered_subgroups(g, rng);
+        shuffle_subgroups(g, rng);
     }
 }
 
