@@ -20,6 +20,7 @@ pub mod authenticate;
 pub mod events;
 mod marathon_order;
 pub mod persisted;
+mod plan_validator;
 pub mod render;
 mod server;
 pub mod state;

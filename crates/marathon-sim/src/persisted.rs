@@ -43,9 +43,9 @@ impl Encoder {
         self.est.cfg.clone()
     }
 
-    /// Marathon 1.3's validator and the plan node: the plan from `original` to `target`, wrapped as
-    /// `deployment:<plan_id>` (the validator's `deployment-<id>` name has the same length), accepted
-    /// iff strictly under `zk_max_node_size`.
+    /// The plan node: the plan from `original` to `target`, wrapped as `deployment:<plan_id>`, and
+    /// the engine's check of it. The simulator's verdict comes from `plan_validator`, which measures
+    /// the same entry under the validator's name `deployment-<id>` (same length).
     pub fn legacy_deployment(&self, plan_id: &str, version: &str, original: &Arc<Group>, target: &Group) -> LegacyDeployment {
         let original = self.root_payload(original);
         let target_payload = Bytes::from(self.est.encode(target).to_bytes());
