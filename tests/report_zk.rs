@@ -178,3 +178,34 @@ async fn pending_deployments_keep_their_plans_in_the_footprint() {
     assert_eq!(n(part(&real, "root"), "real_bytes"), n(part(&live, "root"), "bytes"));
     sim.shutdown().await;
 }
+
+/// A simulator storing in Marathon's order (teams created out of id order, apps too) under a
+/// compressed root (9 apps of 150 env vars: over the 64 KiB threshold): `report --zk` says how many groups the API's id order misrepresents, and the
+/// size predicted from `GET /v2/groups` misses ZooKeeper's by what that order is worth, which is
+/// what `[zookeeper] read` gives the proxy back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_zk_says_how_much_of_the_stored_order_the_api_does_not_show() {
+    let zk = ZooKeeper::start().expect("ZooKeeper from Debian's zookeeper package (.ci/run installs it)");
+    let zk_spec = format!("{}/marathon", zk.connect_string());
+    let config = SimConfig { zk: Some(zk_spec.clone()), stored_order: marathon_sim::StoredOrder::Marathon, ..SimConfig::default() };
+    let sim = marathon_sim::start(config).await.unwrap();
+    for team in ["zeta", "alpha", "mid"] {
+        for app in ["worker", "server", "cron"] {
+            let env: serde_json::Map<String, Value> = (0..150)
+                .map(|k| (format!("SETTING_{k:03}"), Value::from(format!("{team}-{app}-value-{k}-0123456789-abcdefghijklmnopqrstuvwxyz"))))
+                .collect();
+            let body = serde_json::json!({"id": format!("/{team}/{app}"), "cmd": "sleep 1", "env": env});
+            write(&sim.url(), reqwest::Method::POST, "/v2/apps", body.to_string()).await;
+        }
+    }
+    settled(&sim.url(), &zk_spec).await;
+    let state = save_state(&sim.url(), "stored-order").await;
+    let real = report_async(vec!["--zk".into(), zk_spec.clone()]).await;
+    let predicted = report_async(vec!["--state".into(), state.display().to_string()]).await;
+    let order = &real["stored_order"];
+    assert_eq!(n(order, "groups"), 4, "{real}");
+    assert!(n(order, "out_of_id_order") >= 1, "the teams are stored as created, not by id: {order}");
+    assert_ne!(real["root_bytes"], predicted["root_bytes"], "the order is worth bytes here, or this test shows nothing");
+    sim.shutdown().await;
+    let _ = std::fs::remove_file(state);
+}

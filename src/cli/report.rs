@@ -199,6 +199,7 @@ fn zk_report(spec: &str, args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let limit = cfg.limit_bytes();
     let real = RealFootprint::of(&report.nodes);
     let footprint = real.estimate(&cfg);
+    let stored_order = stored_order_of(&report);
     if args.json {
         let out = json!({
             "zk": report.zk,
@@ -208,6 +209,7 @@ fn zk_report(spec: &str, args: &ReportArgs) -> anyhow::Result<ExitCode> {
             "node_count": report.nodes.len(),
             "nodes": report.nodes.iter().take(args.top).collect::<Vec<_>>(),
             "footprint": report_footprint::to_json(&footprint, Some(&real)),
+            "stored_order": stored_order,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
@@ -218,12 +220,36 @@ fn zk_report(spec: &str, args: &ReportArgs) -> anyhow::Result<ExitCode> {
             report.root_bytes.map_or("absent".to_string(), |b| b.to_string()),
             report.nodes.len()
         );
+        if let Some(o) = stored_order.as_object() {
+            println!(
+                "stored order: {} of {} groups keep their subgroups or small app sets out of id order (GET /v2/groups sorts them by id; the order changes the compressed size: [zookeeper] read lets the proxy take it from here)",
+                o["out_of_id_order"], o["groups"]
+            );
+        }
         for node in report.nodes.iter().take(args.top) {
             println!("{:>12}  {}", node.bytes, node.path);
         }
         report_footprint::print_text(&footprint, Some(&real));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the legacy root node says of its order that `GET /v2/groups` cannot (null for the 1.4+
+/// layout, whose root is not compressed, and when the node cannot be decoded: said on stderr).
+fn stored_order_of(report: &marathon_zk::ZkReport) -> serde_json::Value {
+    let Some(node) = report.root.as_ref().filter(|n| n.layout == marathon_zk::RootLayout::Legacy) else {
+        return serde_json::Value::Null;
+    };
+    match znode_size::stored_order::StoredOrder::from_legacy_root_node(&node.data) {
+        Ok(order) => {
+            let (groups, out) = order.out_of_id_order();
+            json!({"root_version": order.version, "groups": groups, "out_of_id_order": out})
+        }
+        Err(e) => {
+            eprintln!("warning: the root node cannot be decoded ({e}); its order is not reported");
+            serde_json::Value::Null
+        }
+    }
 }
 
 /// How many more apps like the median one fit before a deployment reaches the limit: each adds

@@ -2,7 +2,7 @@
 
 use zookeeper_client as zkc;
 
-use crate::root_node::RootLayout;
+use crate::root_node::{RootLayout, RootNode, RootNodeReader};
 use crate::spec::ZkSpec;
 use crate::store::connect_client;
 
@@ -24,6 +24,9 @@ pub struct ZkReport {
     /// The root group node's data length.
     pub root_bytes: Option<u64>,
     pub nodes: Vec<NodeSize>,
+    /// The root group node itself, read as the admission model reads it ([`RootNodeReader`]).
+    #[serde(skip)]
+    pub root: Option<RootNode>,
 }
 
 /// Walks every node under `PATH/state` and reads its size (like the well-known
@@ -31,6 +34,7 @@ pub struct ZkReport {
 pub async fn zk_report(spec: &str) -> anyhow::Result<ZkReport> {
     let spec = ZkSpec::parse(spec)?;
     let client = connect_client(&spec).await?;
+    let reader = RootNodeReader::with_client(client.clone(), &spec);
     let state = spec.state_path();
     let mut nodes = Vec::new();
     let mut stack = vec![String::new()];
@@ -53,10 +57,14 @@ pub async fn zk_report(spec: &str) -> anyhow::Result<ZkReport> {
     }
     nodes.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.path.cmp(&b.path)));
     let find = |p: &str| nodes.iter().find(|n| n.path == p).map(|n| n.bytes);
-    let (layout, root_bytes) = match (find(&RootLayout::Legacy.relative_path()), find(&RootLayout::V14.relative_path())) {
-        (Some(b), _) => (Some("legacy".to_string()), Some(b)),
-        (None, Some(b)) => (Some("v1.4".to_string()), Some(b)),
-        _ => (None, None),
+    let (layout, root_bytes, root_layout) = match (find(&RootLayout::Legacy.relative_path()), find(&RootLayout::V14.relative_path())) {
+        (Some(b), _) => (Some("legacy".to_string()), Some(b), Some(RootLayout::Legacy)),
+        (None, Some(b)) => (Some("v1.4".to_string()), Some(b), Some(RootLayout::V14)),
+        _ => (None, None, None),
     };
-    Ok(ZkReport { zk: spec.url(), layout, root_bytes, nodes })
+    let root = match root_layout {
+        Some(l) => reader.read(l).await?.0,
+        None => None,
+    };
+    Ok(ZkReport { zk: spec.url(), layout, root_bytes, nodes, root })
 }

@@ -74,6 +74,11 @@ impl RootNodeReader {
         Ok(RootNodeReader { client, state: spec.state_path() })
     }
 
+    /// A reader on a session opened elsewhere (`report --zk` reads the sizes on the same one).
+    pub fn with_client(client: zkc::Client, spec: &ZkSpec) -> RootNodeReader {
+        RootNodeReader { client, state: spec.state_path() }
+    }
+
     /// Whether the session can still be used (an expired or refused one never recovers).
     pub fn is_usable(&self) -> bool {
         !matches!(self.client.state(), zkc::SessionState::Expired | zkc::SessionState::Closed | zkc::SessionState::AuthFailed)

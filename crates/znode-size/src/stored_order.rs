@@ -142,6 +142,17 @@ impl StoredOrder {
     }
 }
 
+impl StoredOrder {
+    /// (groups stored, groups whose subgroups, or apps when 2 to 4, are not in id order): how
+    /// much of the stored order `GET /v2/groups` cannot show. From 5 apps the order is the hash
+    /// order of their ids, which the model reproduces, so those are not counted.
+    pub fn out_of_id_order(&self) -> (usize, usize) {
+        let sorted = |ids: &[String]| ids.windows(2).all(|w| w[0] <= w[1]);
+        let out = self.groups.values().filter(|g| !sorted(&g.subgroups) || (g.apps.len() <= 4 && !sorted(&g.apps))).count();
+        (self.groups.len(), out)
+    }
+}
+
 /// Sorts `items` by their key's position in `stored` (unknown keys last, stable).
 fn reorder<T>(items: &mut [T], stored: &[String], key: impl Fn(&T) -> String) -> bool {
     if items.len() < 2 {

@@ -38,6 +38,10 @@ fn the_stored_order_makes_the_model_encode_to_the_stored_bytes() {
 
     let order = StoredOrder::from_legacy_root_node(&node).unwrap();
     assert!(!order.matches(&by_id));
+    let (groups, out) = order.out_of_id_order();
+    assert!(out > 0 && out < groups, "{out} of {groups}");
+    let in_id_order = StoredOrder::from_legacy_root_node(&legacy_root_entry(&by_id, "u", &cfg)).unwrap();
+    assert_eq!(in_id_order.out_of_id_order(), (groups, 0));
     let mut model = by_id.clone();
     assert!(order.apply(&mut model));
     assert!(order.matches(&model));
