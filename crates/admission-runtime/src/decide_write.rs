@@ -51,7 +51,6 @@ use super::require_marathon_identity::RequireMarathonIdentity;
 use admission::quota::ClientIdentity;
 use super::rejection::{Breakdown, Rejection};
 use super::decision_sizes::{Prepared, SizeEngine, Sizes, Thresholds};
-use znode_size::error_bound::OriginalOrder;
 use proxy::phases::{Flow, RequestCtx, RequestPhases, RequestSummary, UpstreamFailure, WriteRequest};
 use proxy::RouteClass;
 
@@ -395,9 +394,7 @@ impl Admission {
         // Sizes, off the async workers (the exact path gzips megabytes).
         let prepared = self.model.prepared();
         let counted = prepared.clone();
-        let mut engine = state.as_mut().map(|s| std::mem::take(&mut s.engine)).unwrap_or_default();
-        // Writes admitted but not yet in the model reorder sets the stored order does not show.
-        engine.original_order = if snap.order_known && Arc::ptr_eq(&base, &snap.root) { OriginalOrder::Stored } else { OriginalOrder::Unknown };
+        let engine = state.as_mut().map(|s| std::mem::take(&mut s.engine)).unwrap_or_default();
         let (b, t, store) = (base.clone(), target.clone(), snap.store.clone());
         let joined = tokio::task::spawn_blocking(move || {
             let mut engine = engine;

@@ -54,7 +54,7 @@ pub struct Snapshot {
     /// Hash of the `/v2/groups` body `root` was parsed from; `None` after an event patched it.
     pub body_hash: Option<u64>,
     /// The root's order of subgroups and apps is the one Marathon stored (read from ZooKeeper,
-    /// for this very version of the root).
+    /// for this very version of the root): `/readyz` says so.
     pub order_known: bool,
 }
 

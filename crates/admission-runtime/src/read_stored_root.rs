@@ -3,9 +3,11 @@
 //! Why: `GET /v2/groups` lists subgroups and apps sorted by id; Marathon stores them in the order
 //! of its Scala sets, and the gzip of the root and of a plan depends on it. With the stored order
 //! laid over the model ([`znode_size::stored_order`]) the model's root encodes to ZooKeeper's
-//! bytes, a near-wall decision's bound keeps only what Marathon decides anew
-//! ([`znode_size::error_bound::OriginalOrder::Stored`]), and `estimate_error_bytes` says how far
-//! the model's size of the current root is from ZooKeeper's `dataLength`.
+//! bytes and a plan's estimate starts from the original Marathon stored; `estimate_error_bytes`
+//! says how far the model's size of the current root is from ZooKeeper's `dataLength`. A
+//! near-wall decision's error bound is still measured over every unknown order: the narrower one
+//! that keeps the stored original missed too many orders of the target
+//! ([`znode_size::error_bound::OriginalOrder`], docs/BENCHMARKS.md).
 //!
 //! Read-only, with a data watch on the root node (an exists watch while it is absent): nothing is
 //! polled, nothing is written. Without access, or while ZooKeeper is away, everything works as

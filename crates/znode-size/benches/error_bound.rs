@@ -5,27 +5,86 @@
 //! estimate of one write (the baseline, same run), the bound and its time, and the worst of
 //! `--orders` random orders of every group's subgroups (both roots) with a random plan id and clock,
 //! each a whole plan entry as the simulator writes it, and how many of them lie beyond the bound.
+//! Then the same with the original's order known (read from ZooKeeper: `[zookeeper] read`): the
+//! original in one fixed random order, only the target's subgroups drawn.
 
 use std::time::Instant;
 
 use marathon_model::ops::{apply, parse_write, Flavour, NoHistory};
 use marathon_model::{Group, Timestamp};
-use znode_size::error_bound::{deployment_bound, ROUNDS};
+use znode_size::error_bound::{deployment_bound, deployment_bound_knowing, OriginalOrder, ROUNDS};
 use znode_size::synthetic::{deep_root, heroku_root};
 use znode_size::{legacy_plan_entry, Estimator, StoreConfig};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let orders: usize = args.iter().position(|a| a == "--orders").and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(30);
-    let cfg = StoreConfig::marathon_1_3();
-    println!("| root | plan (of the limit) | exact estimate | bound | bound time | ratio | unknown sets | worst of {orders} orders above the estimate | orders beyond the bound |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for (name, root, write) in [
+    guessing_the_order(orders);
+    knowing_the_stored_order(orders);
+}
+
+fn roots() -> [(&'static str, Group, &'static str); 4] {
+    [
         ("heroku_root(2000, 10)", heroku_root(2000, 10), "/team-1/new"),
         ("heroku_root(2150, 10)", heroku_root(2150, 10), "/team-1/new"),
         ("deep_root(2000, 10)", deep_root(2000, 10), "/org-1/team-1/new"),
         ("deep_root(2150, 10)", deep_root(2150, 10), "/org-1/team-1/new"),
-    ] {
+    ]
+}
+
+fn random_plan_id(rng: &mut fastrand::Rng) -> String {
+    format!("{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}", rng.u32(..), rng.u16(..), rng.u16(..4096), rng.u16(..4096), rng.u64(..1 << 48))
+}
+
+/// The original's order read from ZooKeeper (`[zookeeper] read`): the estimate starts from the
+/// stored original, and the orders tried keep it as stored (only the target's subgroups drawn).
+/// Two bounds: what decisions measure (every set shuffled, as when the order is unknown) and the
+/// narrower one that shuffles only what Marathon places anew.
+fn knowing_the_stored_order(orders: usize) {
+    let cfg = StoreConfig::marathon_1_3();
+    println!();
+    println!("Knowing the stored order of the original (`[zookeeper] read`):");
+    println!();
+    println!("| root | exact estimate | bound decisions measure | beyond it | target-only bound | beyond it | worst of {orders} target orders above the estimate |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for (name, root, write) in roots() {
+        let stored = shuffled(&root, &mut fastrand::Rng::with_seed(42));
+        let body = format!(r#"{{"id":"{write}","cmd":"sleep 1","env":{{"A":"b"}}}}"#);
+        let at = Timestamp::now().millis();
+        let target = write_at(&stored, &body, at);
+        let t0 = Instant::now();
+        let e = Estimator::new(cfg.clone()).deployment(&stored, &target).binding_bytes;
+        let exact = t0.elapsed();
+        let used = deployment_bound(&cfg, &stored, &target, ROUNDS);
+        let narrow = deployment_bound_knowing(&cfg, &stored, &target, ROUNDS, OriginalOrder::Stored);
+        let mut rng = fastrand::Rng::with_seed(1);
+        let (mut worst, mut beyond_used, mut beyond_narrow) = (0u64, 0, 0);
+        for _ in 0..orders {
+            let later = at + rng.i64(0..300_000);
+            let t = shuffled(&write_at(&stored, &body, later), &mut rng);
+            let id = random_plan_id(&mut rng);
+            let size = legacy_plan_entry(&id, &Timestamp::from_millis(later).to_joda(), &stored, &t, &cfg).len() as u64;
+            worst = worst.max(size);
+            beyond_used += usize::from(size > e + used.bytes);
+            beyond_narrow += usize::from(size > e + narrow.bytes);
+        }
+        println!(
+            "| {name} | {:.1} ms | {} B ({:.3}%) | {beyond_used} | {} B ({} sets) | {beyond_narrow} | {:+} B |",
+            exact.as_secs_f64() * 1e3,
+            used.bytes,
+            100.0 * used.bytes as f64 / cfg.zk_max_node_size as f64,
+            narrow.bytes,
+            narrow.unknown_orders,
+            worst as i64 - e as i64,
+        );
+    }
+}
+
+fn guessing_the_order(orders: usize) {
+    let cfg = StoreConfig::marathon_1_3();
+    println!("| root | plan (of the limit) | exact estimate | bound | bound time | ratio | unknown sets | worst of {orders} orders above the estimate | orders beyond the bound |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (name, root, write) in roots() {
         let body = format!(r#"{{"id":"{write}","cmd":"sleep 1","env":{{"A":"b"}}}}"#);
         let at = Timestamp::now().millis();
         let target = write_at(&root, &body, at);
@@ -42,7 +101,7 @@ fn main() {
             let later = at + rng.i64(0..300_000);
             let t = shuffled(&write_at(&root, &body, later), &mut rng);
             let o = shuffled(&root, &mut rng);
-            let id = format!("{:08x}-{:04x}-4{:03x}-a{:03x}-{:012x}", rng.u32(..), rng.u16(..), rng.u16(..4096), rng.u16(..4096), rng.u64(..1 << 48));
+            let id = random_plan_id(&mut rng);
             let size = legacy_plan_entry(&id, &Timestamp::from_millis(later).to_joda(), &o, &t, &cfg).len() as u64;
             worst = worst.max(size);
             beyond += usize::from(size > e + bound.bytes);
