@@ -575,7 +575,7 @@ fn top_group_bytes(root: &Group, store: &StoreConfig) -> Vec<(String, u64)> {
 }
 
 /// Lays the stored order over `root`: (whether anything moved, whether the root then has exactly
-/// the stored order and is the stored version, what a decision's bound may rely on).
+/// the stored order and is the stored version: what `/readyz` reports as `order_from_zookeeper`).
 fn lay_stored_order(root: &mut Group, stored: Option<&StoredRoot>) -> (bool, bool) {
     let Some(order) = stored.and_then(|s| s.order.as_ref()) else { return (false, false) };
     let moved = order.apply(root);

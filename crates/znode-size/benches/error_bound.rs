@@ -1,7 +1,7 @@
 //! What a decision near the wall pays for its measured error bound, and whether the bound covers
 //! the orders Marathon may pick, on roots of the sizes users run near the limit.
 //!
-//! `cargo bench -p znode-size --bench error_bound [-- --orders 30]`: for each root, the exact
+//! `cargo bench -p znode-size --bench error_bound [-- --orders 30 --rounds 8]`: for each root, the exact
 //! estimate of one write (the baseline, same run), the bound and its time, and the worst of
 //! `--orders` random orders of every group's subgroups (both roots) with a random plan id and clock,
 //! each a whole plan entry as the simulator writes it, and how many of them lie beyond the bound.
@@ -12,15 +12,20 @@ use std::time::Instant;
 
 use marathon_model::ops::{apply, parse_write, Flavour, NoHistory};
 use marathon_model::{Group, Timestamp};
-use znode_size::error_bound::{deployment_bound, deployment_bound_knowing, OriginalOrder, ROUNDS};
+use znode_size::error_bound::{deployment_bound_knowing, OriginalOrder, ROUNDS};
 use znode_size::synthetic::{deep_root, heroku_root};
 use znode_size::{legacy_plan_entry, Estimator, StoreConfig};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let orders: usize = args.iter().position(|a| a == "--orders").and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(30);
-    guessing_the_order(orders);
-    knowing_the_stored_order(orders);
+    let flag = |name: &str, default: usize| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default);
+    let orders = flag("--orders", 30);
+    // Alternatives per bound: decisions measure ROUNDS; more shows what they would buy.
+    let rounds = flag("--rounds", ROUNDS as usize) as u32;
+    println!("{rounds} alternatives per bound");
+    println!();
+    guessing_the_order(orders, rounds);
+    knowing_the_stored_order(orders, rounds);
 }
 
 fn roots() -> [(&'static str, Group, &'static str); 4] {
@@ -40,7 +45,7 @@ fn random_plan_id(rng: &mut fastrand::Rng) -> String {
 /// stored original, and the orders tried keep it as stored (only the target's subgroups drawn).
 /// Two bounds: what decisions measure (every set shuffled, as when the order is unknown) and the
 /// narrower one that shuffles only what Marathon places anew.
-fn knowing_the_stored_order(orders: usize) {
+fn knowing_the_stored_order(orders: usize, rounds: u32) {
     let cfg = StoreConfig::marathon_1_3();
     println!();
     println!("Knowing the stored order of the original (`[zookeeper] read`):");
@@ -55,8 +60,8 @@ fn knowing_the_stored_order(orders: usize) {
         let t0 = Instant::now();
         let e = Estimator::new(cfg.clone()).deployment(&stored, &target).binding_bytes;
         let exact = t0.elapsed();
-        let used = deployment_bound(&cfg, &stored, &target, ROUNDS);
-        let narrow = deployment_bound_knowing(&cfg, &stored, &target, ROUNDS, OriginalOrder::Stored);
+        let used = deployment_bound_knowing(&cfg, &stored, &target, rounds, OriginalOrder::Unknown);
+        let narrow = deployment_bound_knowing(&cfg, &stored, &target, rounds, OriginalOrder::Stored);
         let mut rng = fastrand::Rng::with_seed(1);
         let (mut worst, mut beyond_used, mut beyond_narrow) = (0u64, 0, 0);
         for _ in 0..orders {
@@ -80,7 +85,7 @@ fn knowing_the_stored_order(orders: usize) {
     }
 }
 
-fn guessing_the_order(orders: usize) {
+fn guessing_the_order(orders: usize, rounds: u32) {
     let cfg = StoreConfig::marathon_1_3();
     println!("| root | plan (of the limit) | exact estimate | bound | bound time | ratio | unknown sets | worst of {orders} orders above the estimate | orders beyond the bound |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
@@ -92,7 +97,7 @@ fn guessing_the_order(orders: usize) {
         let e = Estimator::new(cfg.clone()).deployment(&root, &target).binding_bytes;
         let exact = t0.elapsed();
         let t1 = Instant::now();
-        let bound = deployment_bound(&cfg, &root, &target, ROUNDS);
+        let bound = deployment_bound_knowing(&cfg, &root, &target, rounds, OriginalOrder::Unknown);
         let measured = t1.elapsed();
         let mut rng = fastrand::Rng::with_seed(1);
         let mut worst = 0u64;
