@@ -12,8 +12,10 @@
 //!   write as received (method, path, query, body), the replica and the wall-clock time; any
 //!   replica re-applies them to its own model. When Marathon answers, the owner adds a marker
 //!   `a-<seq>-<answered ms>` (so that one listing says what is answered and when); when Marathon
-//!   refuses, the owner deletes the reservation. A decision deletes entries that its model shows
-//!   (answered before its last sync started, less [`CLOCK_SKEW`]) and entries answered longer
+//!   refuses, the owner deletes the reservation. The owner stops counting its own answered
+//!   entries once its model shows them (answered before its last sync started, on its own clock),
+//!   as a lone replica does. A decision deletes entries that its model shows on another replica's
+//!   clock (answered before its last sync started, less [`CLOCK_SKEW`]) and entries answered longer
 //!   than `ledger_timeout_ms` ago (or still unanswered long after; see [`super::ledger::expired`]). A reservation's content never changes, so each replica reads it once.
 //! - **A dead replica** blocks no one (nothing is held); its reservations stay charged until a
 //!   model shows them or they time out, as Marathon may have applied them.
@@ -157,6 +159,9 @@ struct Known {
     /// None when this replica cannot read it as a write (it is then not counted).
     write: Option<Write>,
     admitted_at_ms: u64,
+    /// When Marathon answered, for this replica's own reservations (its own clock, known before
+    /// the marker is listed): this replica's model shows them once a sync started after it.
+    answered_here_at_ms: Option<u64>,
 }
 
 /// What one listing of `{path}/reservations` says.
@@ -424,7 +429,7 @@ impl ZkLedger {
         for (seq, s) in stored {
             let r = &s.reservation;
             let write = parse_write(&r.method, &r.path, r.query.as_deref(), &r.body, q.flavour).ok().flatten();
-            known.insert(seq, Known { write, admitted_at_ms: r.admitted_at_ms });
+            known.insert(seq, Known { write, admitted_at_ms: r.admitted_at_ms, answered_here_at_ms: None });
         }
         let (mut pending, mut gone) = (Vec::new(), Vec::new());
         for seq in &listing.reservations {
@@ -432,10 +437,19 @@ impl ZkLedger {
             let answered_at = answered.map(|(at, _)| *at);
             let expired = known.get(seq).is_some_and(|k| expired(now, k.admitted_at_ms, answered_at, q.timeout));
             let shown = matches!((answered, shown_before), (Some((at, _)), Some(before)) if *at < before);
+            // This replica's own answered writes: its model shows them as soon as a sync started
+            // after the answer, on the same clock. They leave only its own count: the node stays
+            // for the replicas whose models may still lag.
+            let shown_here = matches!(
+                (known.get(seq).and_then(|k| k.answered_here_at_ms), q.model_synced_at_ms),
+                (Some(at), Some(sync)) if at < sync
+            );
             if expired || shown {
                 gone.push(node(&dir, *seq));
                 gone.extend(answered.map(|(_, name)| format!("{dir}/{name}")));
                 known.remove(seq);
+            } else if shown_here {
+                continue;
             } else if let Some(w) = known.get(seq).and_then(|k| k.write.as_ref()) {
                 pending.push((*seq, w.clone()));
             }
@@ -532,7 +546,8 @@ impl LedgerDecision for SharedDecision<'_> {
             _ => None,
         });
         let seq = created.ok_or_else(|| ReserveError::Unavailable(LedgerUnavailable("ZooKeeper created no reservation".into())))?;
-        l.known.lock().unwrap().insert(seq, Known { write: Some(write), admitted_at_ms: stored.reservation.admitted_at_ms });
+        let own = Known { write: Some(write), admitted_at_ms: stored.reservation.admitted_at_ms, answered_here_at_ms: None };
+        l.known.lock().unwrap().insert(seq, own);
         *l.last_len.lock().unwrap() += 1;
         Ok(seq)
     }
@@ -557,6 +572,9 @@ impl Ledger for Arc<ZkLedger> {
             return self.local.mark_answered(ticket & !LOCAL_TICKET);
         }
         let at = now_ms();
+        if let Some(k) = self.known.lock().unwrap().get_mut(&ticket) {
+            k.answered_here_at_ms = Some(at);
+        }
         let acls = self.acls();
         self.spawn_zk("marking an answered write", move |client, dir| {
             Box::pin(async move {
@@ -623,6 +641,8 @@ impl LedgerDecision for LocalTickets<'_> {
 
 #[cfg(test)]
 mod tests {
+    use marathon_model::ops::Flavour;
+
     use super::*;
 
     #[test]
@@ -650,18 +670,53 @@ mod tests {
         assert!(l.answered.contains_key(&9), "a marker without its reservation is listed, to be removed");
     }
 
-    /// A write Marathon refused leaves the count it was charged to, and the call returns: the
-    /// count used to be locked twice in one statement, which blocked the worker thread (and with
-    /// it every decision of the replica) for good.
-    #[test]
-    fn releasing_a_refused_write_returns_and_uncounts_it() {
+    fn unreachable_ledger() -> Arc<ZkLedger> {
         let config = LedgerConfig {
             zookeeper: Some(ZkLocation { hosts: "127.0.0.1:1".into(), path: "/ledger".into() }),
             timeout: Duration::from_millis(100),
             session_timeout: Duration::from_secs(4),
             digest: None,
         };
-        let ledger = ZkLedger::new(config, false);
+        ZkLedger::new(config, false)
+    }
+
+    /// A replica stops counting its own answered write as soon as its model synced after the
+    /// answer (one clock, as a lone replica does), but leaves the node for the others until the
+    /// skew has passed; another replica's answer is counted until then.
+    #[test]
+    fn own_answers_leave_this_replicas_count_at_once_and_the_ledger_after_the_skew() {
+        let ledger = unreachable_ledger();
+        let write = |app: &str| parse_write("PUT", &format!("/v2/apps/{app}"), None, br#"{"instances":2}"#, Flavour::V13).unwrap().unwrap();
+        let now = now_ms();
+        let skew = CLOCK_SKEW.as_millis() as u64;
+        let answered_at = now - 100;
+        for (seq, app, own) in [(1, "mine", true), (2, "theirs", false)] {
+            let known = Known { write: Some(write(app)), admitted_at_ms: now - 200, answered_here_at_ms: own.then_some(answered_at) };
+            ledger.known.lock().unwrap().insert(seq, known);
+        }
+        let names = [format!("r-{:010}", 1), format!("a-{:010}-{answered_at}", 1), format!("r-{:010}", 2), format!("a-{:010}-{answered_at}", 2)];
+        let listing = list(&names);
+        let query = |synced: u64| PendingQuery { model_synced_at_ms: Some(synced), timeout: Duration::from_secs(30), flavour: Flavour::V13 };
+
+        let (pending, gone) = ledger.sort_out(HashMap::new(), &listing, query(answered_at - 1));
+        assert_eq!(pending.iter().map(|(s, _)| *s).collect::<Vec<_>>(), vec![1, 2], "a sync before the answer shows neither");
+        assert!(gone.is_empty());
+
+        let (pending, gone) = ledger.sort_out(HashMap::new(), &listing, query(answered_at + 1));
+        assert_eq!(pending.iter().map(|(s, _)| *s).collect::<Vec<_>>(), vec![2], "the own write is shown here; the other replica's is still counted");
+        assert!(gone.is_empty(), "nothing leaves the shared ledger before the skew: {gone:?}");
+
+        let (pending, gone) = ledger.sort_out(HashMap::new(), &listing, query(answered_at + skew + 1));
+        assert!(pending.is_empty());
+        assert_eq!(gone.len(), 4, "both reservations and their markers leave: {gone:?}");
+    }
+
+    /// A write Marathon refused leaves the count it was charged to, and the call returns: the
+    /// count used to be locked twice in one statement, which blocked the worker thread (and with
+    /// it every decision of the replica) for good.
+    #[test]
+    fn releasing_a_refused_write_returns_and_uncounts_it() {
+        let ledger = unreachable_ledger();
         *ledger.last_len.lock().unwrap() = 2;
         let (tx, rx) = std::sync::mpsc::channel();
         let l = ledger.clone();

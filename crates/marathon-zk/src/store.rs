@@ -79,11 +79,14 @@ impl ZkStore {
             attempt += 1;
             match op().await {
                 Ok(v) => return Ok(v),
-                Err(zkc::Error::ConnectionLoss) if attempt < self.max_attempts => {
+                // A connection that stopped answering fails its requests with a custom error: the
+                // outcome is as unknown as after a lost connection, and Marathon's ZooKeeper client
+                // retries both alike before its future times out.
+                Err(zkc::Error::ConnectionLoss | zkc::Error::Custom(_)) if attempt < self.max_attempts => {
                     tracing::warn!(what, attempt, "ZooKeeper connection lost; retrying");
                     tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
                 }
-                Err(zkc::Error::ConnectionLoss) | Err(zkc::Error::Timeout) => {
+                Err(zkc::Error::ConnectionLoss | zkc::Error::Custom(_) | zkc::Error::Timeout) => {
                     return Err(StoreError::Timeout(format!(
                         "{what}: ZooKeeper connection lost {attempt} times"
                     )))
