@@ -26,11 +26,15 @@ use crate::{App, Group, ModelError, PathId, Pod, SharedApp};
 /// A document the app-by-app reading cannot take as it comes (a group's `id` after its apps, as
 /// Marathon never writes it; a malformed or odd document) is parsed the typed way instead, which
 /// gives the same root, or the error naming the field.
-pub fn parse_packed_root(bytes: &[u8], flavour: Flavour, previous: Option<&Group>) -> Result<Group, ModelError> {
+///
+/// `while_typed` sees each app that `previous` has no app of its id for, before it is packed:
+/// what a caller derives from the app then (e.g. [`SharedApp::encoding`]) costs no decoding of
+/// the packed app later.
+pub fn parse_packed_root(bytes: &[u8], flavour: Flavour, previous: Option<&Group>, while_typed: &WhileTyped) -> Result<Group, ModelError> {
     let before: HashMap<&str, &SharedApp> =
         previous.map(|p| p.transitive_apps().into_iter().filter_map(|a| Some((a.id()?, a))).collect()).unwrap_or_default();
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let streamed = GroupSeed { flavour, parent: PathId::root(), before: &before }
+    let streamed = GroupSeed { flavour, parent: PathId::root(), before: &before, while_typed }
         .deserialize(&mut de)
         .and_then(|g| de.end().map(|()| g));
     let root = match streamed {
@@ -46,12 +50,19 @@ pub fn parse_packed_root(bytes: &[u8], flavour: Flavour, previous: Option<&Group
 
 type Previous<'a> = HashMap<&'a str, &'a SharedApp>;
 
+/// What [`parse_packed_root`] calls with an app before packing it.
+pub type WhileTyped = dyn Fn(&SharedApp) + Sync;
+
+/// For callers that derive nothing while apps are typed.
+pub fn nothing_while_typed(_: &SharedApp) {}
+
 /// A group, its apps canonical and packed as they are read.
 struct GroupSeed<'a> {
     flavour: Flavour,
     /// The enclosing group's id (resolves a relative group id).
     parent: PathId,
     before: &'a Previous<'a>,
+    while_typed: &'a WhileTyped,
 }
 
 impl<'de> DeserializeSeed<'de> for GroupSeed<'_> {
@@ -80,8 +91,8 @@ impl<'de> Visitor<'de> for GroupSeed<'_> {
                     return Err(serde::de::Error::custom("a group's id after its apps or subgroups"))
                 }
                 "id" => g.id = map.next_value()?,
-                "apps" => g.apps = map.next_value_seed(Optional(AppsSeed { flavour: self.flavour, group: own, before: self.before }))?,
-                "groups" => g.groups = map.next_value_seed(Optional(GroupsSeed { flavour: self.flavour, parent: own, before: self.before }))?,
+                "apps" => g.apps = map.next_value_seed(Optional(AppsSeed { flavour: self.flavour, group: own, before: self.before, while_typed: self.while_typed }))?,
+                "groups" => g.groups = map.next_value_seed(Optional(GroupsSeed { flavour: self.flavour, parent: own, before: self.before, while_typed: self.while_typed }))?,
                 "pods" => g.pods = map.next_value::<Option<Vec<Pod>>>()?,
                 "dependencies" => g.dependencies = map.next_value()?,
                 "version" => g.version = map.next_value()?,
@@ -103,6 +114,7 @@ struct AppsSeed<'a> {
     flavour: Flavour,
     group: PathId,
     before: &'a Previous<'a>,
+    while_typed: &'a WhileTyped,
 }
 
 impl<'de> DeserializeSeed<'de> for AppsSeed<'_> {
@@ -124,8 +136,12 @@ impl<'de> Visitor<'de> for AppsSeed<'_> {
         while let Some(mut app) = seq.next_element::<App>()? {
             app.id = app.id.map(|raw| PathId::resolve(&raw, &self.group).to_string());
             let mut shared = SharedApp::new(canonical_app(app, &self.group, self.flavour));
+            let old = shared.id().and_then(|id| self.before.get(id));
+            if old.is_none() {
+                (self.while_typed)(&shared);
+            }
             shared.pack();
-            match shared.id().and_then(|id| self.before.get(id)) {
+            match old {
                 Some(old) if **old == shared => apps.push((*old).clone()),
                 _ => apps.push(shared),
             }
@@ -139,6 +155,7 @@ struct GroupsSeed<'a> {
     flavour: Flavour,
     parent: PathId,
     before: &'a Previous<'a>,
+    while_typed: &'a WhileTyped,
 }
 
 impl<'de> DeserializeSeed<'de> for GroupsSeed<'_> {
@@ -157,7 +174,7 @@ impl<'de> Visitor<'de> for GroupsSeed<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Group>, A::Error> {
         let mut groups = Vec::new();
-        while let Some(g) = seq.next_element_seed(GroupSeed { flavour: self.flavour, parent: self.parent.clone(), before: self.before })? {
+        while let Some(g) = seq.next_element_seed(GroupSeed { flavour: self.flavour, parent: self.parent.clone(), before: self.before, while_typed: self.while_typed })? {
             groups.push(g);
         }
         Ok(groups)
@@ -212,7 +229,7 @@ mod tests {
               "groups":[{"id":"db","apps":[{"id":"pg","portDefinitions":[{"port":10555}],"healthChecks":[{"protocol":"TCP"}]}],"pods":null}]},
               {"id":"/empty","apps":null}]}"#;
         for flavour in [Flavour::V13, Flavour::V14] {
-            let packed = parse_packed_root(raw, flavour, None).unwrap();
+            let packed = parse_packed_root(raw, flavour, None, &nothing_while_typed).unwrap();
             let typed = via_typed(raw, flavour);
             assert_eq!(packed, typed);
             assert!(packed.find_app(&PathId::parse("/prod/db/pg")).unwrap().is_packed());
@@ -224,19 +241,19 @@ mod tests {
     fn unchanged_apps_are_taken_from_the_previous_root() {
         let v1 = br#"{"id":"/","apps":[{"id":"/a","cmd":"x","portDefinitions":[{"port":10001}]},{"id":"/b","cmd":"y","portDefinitions":[{"port":10002}]}]}"#;
         let v2 = br#"{"id":"/","apps":[{"id":"/a","cmd":"x","portDefinitions":[{"port":10001}]},{"id":"/b","cmd":"z","portDefinitions":[{"port":10002}]}]}"#;
-        let first = parse_packed_root(v1, Flavour::V13, None).unwrap();
-        let second = parse_packed_root(v2, Flavour::V13, Some(&first)).unwrap();
+        let first = parse_packed_root(v1, Flavour::V13, None, &nothing_while_typed).unwrap();
+        let second = parse_packed_root(v2, Flavour::V13, Some(&first), &nothing_while_typed).unwrap();
         let app = |g: &Group, id: &str| g.find_app(&PathId::parse(id)).unwrap().clone();
         assert!(SharedApp::ptr_eq(&app(&first, "/a"), &app(&second, "/a")));
         assert!(!SharedApp::ptr_eq(&app(&first, "/b"), &app(&second, "/b")));
         assert_eq!(app(&second, "/b").app().cmd.as_deref(), Some("z"));
-        assert_eq!(second, parse_packed_root(v2, Flavour::V13, None).unwrap());
+        assert_eq!(second, parse_packed_root(v2, Flavour::V13, None, &nothing_while_typed).unwrap());
     }
 
     #[test]
     fn a_group_id_after_its_apps_resolves_them_against_it() {
         let raw = br#"{"groups":[{"apps":[{"id":"web","dependencies":["db"]}],"id":"/prod"}],"id":"/"}"#;
-        let packed = parse_packed_root(raw, Flavour::V13, None).unwrap();
+        let packed = parse_packed_root(raw, Flavour::V13, None, &nothing_while_typed).unwrap();
         assert_eq!(packed, via_typed(raw, Flavour::V13));
         assert!(packed.find_app(&PathId::parse("/prod/web")).is_some());
     }
@@ -244,7 +261,7 @@ mod tests {
     #[test]
     fn malformed_documents_are_errors() {
         for raw in [&b"{"[..], b"[]", br#"{"apps":[{"id":3}]}"#, br#"{"groups":{}}"#, br#"{"id":"/"} trailing"#] {
-            assert!(parse_packed_root(raw, Flavour::V13, None).is_err(), "{}", String::from_utf8_lossy(raw));
+            assert!(parse_packed_root(raw, Flavour::V13, None, &nothing_while_typed).is_err(), "{}", String::from_utf8_lossy(raw));
         }
     }
 }

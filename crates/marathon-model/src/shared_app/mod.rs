@@ -16,12 +16,12 @@
 //! every tree and estimator that holds the app, and freed with it.
 
 use std::borrow::Cow;
-use std::io::{Read, Write};
+use std::cell::RefCell;
+use std::io::Read;
 use std::sync::{Arc, OnceLock};
 
 use flate2::read::DeflateDecoder;
-use flate2::write::DeflateEncoder;
-use flate2::Compression;
+use flate2::{Compress, Compression, FlushCompress, Status};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::ops::service_ports;
@@ -184,12 +184,32 @@ impl SharedApp {
     }
 }
 
+thread_local! {
+    /// One compressor per thread, reset for each app: a full sync packs tens of thousands of
+    /// small apps, and setting up zlib's state for each one is a good part of the cost.
+    static DEFLATE: RefCell<Compress> = RefCell::new(Compress::new(Compression::default(), false));
+}
+
+/// `bytes` as a raw deflate stream (what `DeflateEncoder` writes).
+fn deflate(bytes: &[u8]) -> Box<[u8]> {
+    DEFLATE.with(|compress| {
+        let mut compress = compress.borrow_mut();
+        compress.reset();
+        let mut out = Vec::with_capacity(bytes.len() / 2 + 64);
+        loop {
+            let read = compress.total_in() as usize;
+            match compress.compress_vec(&bytes[read..], &mut out, FlushCompress::Finish).expect("deflating in memory") {
+                Status::StreamEnd => return out.into_boxed_slice(),
+                Status::Ok | Status::BufError => out.reserve(out.capacity().max(64)),
+            }
+        }
+    })
+}
+
 impl Packed {
     fn new(app: &App) -> Packed {
         let json = serde_json::to_vec(app).expect("an App always serializes");
-        let mut encoder = DeflateEncoder::new(Vec::with_capacity(json.len() / 2), Compression::default());
-        encoder.write_all(&json).expect("writing to memory");
-        let deflated_json = encoder.finish().expect("writing to memory").into_boxed_slice();
+        let deflated_json = deflate(&json);
         let facts = Facts {
             id: app.id.as_deref().map(Into::into),
             version: app.version.as_deref().map(Into::into),
