@@ -6,13 +6,10 @@
 //! decisions. A screenshot is taken
 //! too; with `MARATHON_ADMISSION_UPDATE_SCREENSHOT=1` it replaces `docs/budget-page.png`.
 
-#[path = "clients/harness.rs"]
-mod harness;
-
 use std::path::Path;
 use std::process::Command;
 
-use harness::*;
+use crate::harness::*;
 
 const QUOTAS: &str = r#"
 [[quota]]

@@ -6,9 +6,7 @@ use std::process::Command;
 use serde_json::Value;
 
 // The suite's one way to wait (this file does without the harness).
-#[path = "../crates/proxy/tests/common/eventually.rs"]
-mod eventually;
-use eventually::eventually;
+use proxy::test_util::eventually;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_marathon-admission"))

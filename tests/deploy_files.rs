@@ -3,15 +3,12 @@
 //! and configures the binary it runs, the example `proxy.toml` validates, the Containerfile is
 //! linted structurally, and the alert rules name only metrics the proxy exports.
 
-#[path = "clients/harness.rs"]
-mod harness;
-
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use harness::*;
+use crate::harness::*;
 
 fn deploy(name: &str) -> PathBuf {
     Path::new(REPO).join("deploy").join(name)

@@ -6,13 +6,10 @@
 //! `marathon-deploy`. The assertions are on what the clients print or raise, which is what a
 //! developer reads in a CI log.
 
-#[path = "clients/harness.rs"]
-mod harness;
-
 use std::path::Path;
 use std::process::Command;
 
-use harness::*;
+use crate::harness::*;
 
 const LIMIT: u64 = 20_000;
 

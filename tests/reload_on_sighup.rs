@@ -2,13 +2,10 @@
 //! even from a file that has not changed (README, "Quotas and exemptions"). A signal goes to a
 //! whole process: here to a `serve` of its own, a child of this test, never to the test process.
 
-#[path = "clients/harness.rs"]
-mod harness;
-
 use std::fs;
 use std::process::Command;
 
-use harness::*;
+use crate::harness::*;
 
 fn quota(max_apps: u32) -> String {
     format!("[[quota]]\ngroup = \"/dev\"\nmax_apps = {max_apps}\n")

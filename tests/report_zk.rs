@@ -4,9 +4,7 @@
 
 use std::process::Command;
 
-#[path = "../crates/proxy/tests/common/eventually.rs"]
-mod eventually;
-use eventually::eventually;
+use proxy::test_util::eventually;
 use marathon_sim::testing::ZooKeeper;
 use marathon_sim::SimConfig;
 use serde_json::Value;

@@ -3,14 +3,11 @@
 //! of the three credential kinds (HTTP Basic, a token file, a DC/OS service account) against the
 //! simulator requiring them, on 127.0.0.1 only, and every output searched for the secrets.
 
-#[path = "clients/harness.rs"]
-mod harness;
-
 use std::process::Command;
 use std::time::SystemTime;
 
 use base64::Engine;
-use harness::*;
+use crate::harness::*;
 use rsa::pkcs1::EncodeRsaPublicKey;
 use rsa::pkcs8::{EncodePrivateKey, LineEnding};
 

@@ -4,13 +4,10 @@
 //! proxy started again on the same file carries it on; `report --history` measures the growth
 //! from that file; a corrupt file is a warning and a fresh history, never a failed start.
 
-#[path = "clients/harness.rs"]
-mod harness;
-
 use std::path::Path;
 use std::process::Command;
 
-use harness::*;
+use crate::harness::*;
 
 fn stack_with_history(file: &Path) -> Stack {
     Stack::start(StackOpts {

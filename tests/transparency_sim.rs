@@ -5,14 +5,10 @@
 //! masked (deployment ids, timestamps, the simulator's own address). And the event stream reaches
 //! a client through the proxy as it reaches it directly: the same events, each as it comes.
 
-#[path = "clients/harness.rs"]
-#[allow(dead_code)]
-mod harness;
-
 use std::io::{BufRead, BufReader};
 use std::sync::mpsc;
 
-use harness::*;
+use crate::harness::*;
 
 /// Headers that are the connection's, not the response's.
 const NOT_COMPARED: &[&str] = &["date", "connection", "keep-alive", "transfer-encoding", "content-length"];

@@ -1,12 +1,13 @@
-//! Shared by the end-to-end tests at the root (included with `#[path]`): the binary started as a
-//! Marathon simulator and as the proxy in front of it, on free loopback ports, killed on drop; the
-//! Python venv that `.ci/run` creates; and the suite's one way to wait ([`eventually_blocking`],
-//! the very file the crates' tests use).
+//! Shared by the end-to-end tests at the root (`crate::harness` in `tests/main.rs`; included with
+//! `#[path]` by `tests/shared_ledger.rs`, a binary of its own): the binary started as a Marathon
+//! simulator and as the proxy in front of it, on free loopback ports, killed on drop; the Python
+//! venv that `.ci/run` creates; and the suite's one way to wait ([`eventually_blocking`], the
+//! crates' tests' own, from `proxy::test_util`).
 #![allow(dead_code)]
 
-#[path = "../../crates/proxy/tests/common/eventually.rs"]
-mod eventually;
-pub use eventually::*;
+// Each binary including this file uses a part of it.
+#[allow(unused_imports)]
+pub use proxy::test_util::{eventually, eventually_blocking, no_hang, showing, Look, Showing, What, PATIENCE};
 
 use std::fs;
 use std::io::Read;

@@ -1,12 +1,10 @@
 //! Admission end to end, on 127.0.0.1 only: the Marathon simulator (1.3.14 flavour, legacy
 //! layout) behind the proxy with admission installed and a small `zk_max_node_size`.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::admission_setup::*;
-use common::*;
+use crate::common::admission_setup::*;
+use crate::common::*;
 use marathon_model::ops::{apply, parse_write, Flavour, NoHistory};
 use marathon_model::{Group, Timestamp};
 use admission_runtime::{Admission, AdmitConfig, LiveModel};

@@ -2,10 +2,8 @@
 //! `/v2/events`, the dry run, the audit log and metrics, the health-check wall, per-group modes,
 //! the reason phrase, a 100-write race, the 1.4+ flavour, and ZooKeeper persistence.
 
-mod common;
-
-use common::admission_setup::*;
-use common::*;
+use crate::common::admission_setup::*;
+use crate::common::*;
 use marathon_model::ops::{apply, parse_write, Flavour, NoHistory};
 use marathon_model::{Group, PathId, Timestamp};
 use admission_runtime::Admission;

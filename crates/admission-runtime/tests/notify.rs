@@ -3,13 +3,9 @@
 //! Slack-compatible `text`, the group and its owner; the env and label values of the writes
 //! reach it nowhere.
 
-mod common;
-#[path = "common/webhook_receiver.rs"]
-mod webhook_receiver;
-
-use common::admission_setup::*;
-use common::*;
-use webhook_receiver::WebhookReceiver;
+use crate::common::admission_setup::*;
+use crate::common::*;
+use crate::common::webhook_receiver::WebhookReceiver;
 
 const LIMIT: u64 = 20_000;
 const ENV_SECRET: &str = "env-value-that-must-stay-put";

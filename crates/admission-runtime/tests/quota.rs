@@ -3,11 +3,9 @@
 //! so that hot reload watches that file; SIGHUP is signalled to a `serve` process of its own, in
 //! `tests/reload_on_sighup.rs`, never to this one, which runs every test here).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 use http::Request;
 use http_body_util::Full;
 

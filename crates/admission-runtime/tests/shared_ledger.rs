@@ -6,13 +6,11 @@
 //! two admit together what one would; with their own, each admits that much and Marathon (the
 //! simulator) refuses the excess itself.
 
-mod common;
-
 use std::sync::Arc;
 
 use admission_runtime::ServeConfig;
-use common::admission_setup::*;
-use common::*;
+use crate::common::admission_setup::*;
+use crate::common::*;
 use marathon_sim::testing::ZooKeeper;
 
 const LIMIT: u64 = 20_000;

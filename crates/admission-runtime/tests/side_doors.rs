@@ -7,12 +7,10 @@
 //! small one, so that a write the proxy lets through is one the simulator stores: each door shows
 //! as the proxy's 422, with the simulator's state unchanged.
 
-mod common;
-
 use std::time::Duration;
 
-use common::admission_setup::*;
-use common::*;
+use crate::common::admission_setup::*;
+use crate::common::*;
 use marathon_model::PathId;
 
 /// The proxy's node limit: far above the states below, far below one large app.

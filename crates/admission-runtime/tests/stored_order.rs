@@ -6,10 +6,8 @@
 //! The oracle for "the model's bytes are ZooKeeper's" is ZooKeeper's own `dataLength` of the root
 //! node, read here with a client of our own.
 
-mod common;
-
 use admission_runtime::ServeConfig;
-use common::*;
+use crate::common::*;
 use marathon_model::ops::{canonical_root, Flavour};
 use marathon_model::{Group, PathId, SharedApp};
 use marathon_sim::testing::ZooKeeper;

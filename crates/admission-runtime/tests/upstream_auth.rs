@@ -2,14 +2,12 @@
 //! Marathon's `--http_credentials` (Basic) or as DC/OS with a service account, the proxy with
 //! credentials of its own in `[upstream.auth]` (or none).
 
-mod common;
-
 use std::path::PathBuf;
 use std::time::Duration;
 
 use base64::Engine;
-use common::admission_setup::*;
-use common::*;
+use crate::common::admission_setup::*;
+use crate::common::*;
 use rsa::pkcs1::EncodeRsaPublicKey;
 use rsa::pkcs8::{EncodePrivateKey, LineEnding};
 

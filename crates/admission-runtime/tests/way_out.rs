@@ -4,12 +4,10 @@
 //! proxy as a client would (`DELETE /v2/apps/{id}`, `DELETE /v2/groups/{id}`, `PUT /v2/apps/{id}`
 //! with `{"env":{}}`); the binding node then sits at the target and the same write passes.
 
-mod common;
-
 use admission::way_out::{self, Action, Plan};
 use admission_runtime::live_model::parse_root;
-use common::admission_setup::*;
-use common::*;
+use crate::common::admission_setup::*;
+use crate::common::*;
 use marathon_model::ops::{apply, parse_write, Flavour, NoHistory};
 use marathon_model::{Group, Timestamp};
 use serde_json::{json, Value};

@@ -6,10 +6,8 @@
 //! routes that spelling to a write), and an over-quota and an over-the-wall write sent through the
 //! proxy with the same spelling get the proxy's 422 and never reach the simulator.
 
-mod common;
-
-use common::admission_setup::*;
-use common::*;
+use crate::common::admission_setup::*;
+use crate::common::*;
 
 /// Spellings of `canonical` (`/v2/<family>[/<id...>]`) that Marathon (Jetty 9.3 + Jersey 1.18)
 /// routes to the same write: trailing slash, matrix parameters, query strings, a leading

@@ -15,6 +15,7 @@
 //!   [`marathon_client`]: the proxy's own reads (leader poll; what admission reads).
 //! - [`admin`], [`metrics`]: the admin listener.
 //! - [`redact_query`]: credentials in query strings, replaced wherever a target is shown.
+//! - `test_util` (feature `test-util`, tests only): a fake Marathon, a running proxy, clients.
 //!
 //! Entry points: [`serve`] (bind, run until `shutdown`), or [`Proxy::bind`] then [`Proxy::run`]
 //! when the caller needs the bound addresses first (tests bind port 0).
@@ -44,6 +45,8 @@ pub mod tls;
 pub mod upstream;
 pub mod upstreams;
 pub(crate) mod upstream_pool;
+#[cfg(feature = "test-util")]
+pub mod test_util;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -2,9 +2,7 @@
 //! simulator (which answers `Location` and `X-Marathon-Leader` as Marathon does) behind a
 //! transparent proxy, on 127.0.0.1 only.
 
-mod common;
-
-use common::*;
+use proxy::test_util::*;
 
 #[tokio::test]
 async fn location_and_leader_name_the_proxy_and_the_leader_body_stays() {

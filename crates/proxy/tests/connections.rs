@@ -3,11 +3,9 @@
 //! connection cap a client hears 503 at once; a client that half-closes after its request still
 //! gets the answer; `CONNECT` is refused at once.
 
-mod common;
-
 use std::net::SocketAddr;
 
-use common::*;
+use proxy::test_util::*;
 use http::StatusCode;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -1,10 +1,8 @@
 //! `/v2/events`: frames arrive as Marathon writes them, a client leaving closes Marathon's stream,
 //! shutdown ends streams.
 
-mod common;
-
 use bytes::Bytes;
-use common::*;
+use proxy::test_util::*;
 use http::Request;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;

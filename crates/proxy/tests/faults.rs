@@ -1,10 +1,8 @@
 //! Faults against real local sockets: nothing hangs, nothing panics, errors are Marathon-shaped.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use proxy::test_util::*;
 use http::StatusCode;
 use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -1,10 +1,8 @@
 //! After a run of normal and faulty traffic and a shutdown, file descriptors and tasks return to
 //! their baseline. One test in its own binary, so that no other test's sockets are counted.
 
-mod common;
-
 use bytes::Bytes;
-use common::*;
+use proxy::test_util::*;
 use http::Request;
 use http_body_util::{BodyExt, Full};
 use tokio::io::AsyncWriteExt;

@@ -1,14 +1,12 @@
 //! TLS on both sides: upstream verification (CA bundle, SNI name), the HTTPS listener with
 //! HTTP/1.1 and HTTP/2 via ALPN, certificate reload without restart.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::*;
+use proxy::test_util::*;
 use http::{Request, StatusCode, Version};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};

@@ -1,13 +1,11 @@
 //! Same bytes directly and through the proxy; the request reaches Marathon as sent.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use common::*;
+use proxy::test_util::*;
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::Full;
 use proxy::{Flow, RequestCtx, RequestPhases, RequestSummary, WriteRequest};

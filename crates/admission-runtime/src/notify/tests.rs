@@ -1,12 +1,10 @@
 //! The notifier against a real receiver on 127.0.0.1: retries, final answers, a full queue, the
 //! rate limit, and a reload.
 
-#[path = "../../../proxy/tests/common/eventually.rs"]
-mod eventually;
 #[path = "../../tests/common/webhook_receiver.rs"]
 mod webhook_receiver;
 
-use eventually::eventually;
+use proxy::test_util::eventually;
 use webhook_receiver::WebhookReceiver;
 
 use super::*;

@@ -1,10 +1,9 @@
-//! Test support: the proxy's own helpers (a fake Marathon, clients, certificates), shared from
-//! `crates/proxy/tests/common` rather than copied, and the admission fixture.
+//! Test support: the proxy's own fixtures (a fake Marathon, a running proxy, clients,
+//! certificates, `eventually`), from `proxy::test_util` (feature `test-util`, enabled in this
+//! crate's dev-dependencies) rather than copied; the admission fixture; a webhook receiver.
 #![allow(dead_code, unused_imports)]
 
-#[path = "../../../proxy/tests/common/mod.rs"]
-mod transport;
-
 pub mod admission_setup;
+pub mod webhook_receiver;
 
-pub use transport::*;
+pub use proxy::test_util::*;

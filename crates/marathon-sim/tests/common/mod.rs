@@ -1,9 +1,8 @@
 //! Test helpers: a tiny HTTP client and SSE reader against the in-process simulator, and the
-//! suite's one way to wait ([`eventually`], shared with the proxy's tests).
+//! suite's one way to wait ([`eventually`], from the `eventually` crate the proxy's tests wait with
+//! too; not through `proxy::test_util`, which would relink these binaries at every proxy change).
 #![allow(dead_code)]
 
-#[path = "../../../proxy/tests/common/eventually.rs"]
-mod eventually;
 pub use eventually::*;
 
 use bytes::Bytes;

@@ -12,10 +12,8 @@ use tokio::net::TcpListener;
 use super::*;
 use crate::config::UpstreamConfig;
 
-// The integration tests' way to wait, shared rather than copied.
-#[path = "../../tests/common/eventually.rs"]
-mod eventually;
-use eventually::eventually;
+// The suite's one way to wait (the tests' dev-dependency on this crate enables `test-util`).
+use crate::test_util::eventually;
 
 struct Server {
     url: String,

@@ -1,30 +1,22 @@
-//! Test fixtures: a fake Marathon (hyper server on 127.0.0.1:0), a running proxy, clients, and
-//! the suite's one way to wait ([`eventually`]).
-#![allow(dead_code)]
-
-#[path = "eventually.rs"]
-mod eventually;
-pub use eventually::*;
+//! A fake Marathon on 127.0.0.1:0: records every request, answers the few routes the tests need
+//! (leader, apps, writes, events, and faults on purpose: slow, broken, chunked, redirecting).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http::{HeaderMap, Method, Request, Response};
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::service::service_fn;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, oneshot};
 use tokio::task::JoinSet;
 
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-pub type TestBody = http_body_util::combinators::BoxBody<Bytes, BoxError>;
+use super::{BoxError, TestBody};
 
 /// What the fake Marathon received.
 #[derive(Debug, Clone)]
@@ -306,193 +298,3 @@ pub async fn fake_marathon(name: &str, tls: Option<Arc<rustls::ServerConfig>>) -
     }
 }
 
-/// A running proxy.
-pub struct RunningProxy {
-    pub addr: SocketAddr,
-    pub admin: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    pub task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-}
-
-impl RunningProxy {
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-    pub fn admin_url(&self, path: &str) -> String {
-        format!("http://{}{}", self.admin, path)
-    }
-    /// Triggers graceful shutdown and waits for `run` to return.
-    pub async fn shutdown(mut self) -> anyhow::Result<()> {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        self.task.take().unwrap().await.unwrap()
-    }
-}
-
-impl Drop for RunningProxy {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-    }
-}
-
-/// A loopback address where nothing listens, reserved for as long as the socket lives: bound but
-/// never listening, so connections are refused and no other test can take the port meanwhile.
-pub fn dead_port() -> (String, tokio::net::TcpSocket) {
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let url = format!("http://{}", socket.local_addr().unwrap());
-    (url, socket)
-}
-
-pub fn test_config(marathons: &[String]) -> proxy::ProxyConfig {
-    let mut c = proxy::ProxyConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        admin_listen: "127.0.0.1:0".parse().unwrap(),
-        marathon: marathons.to_vec(),
-        ..Default::default()
-    };
-    c.upstream.leader_poll_interval_ms = 100;
-    c.upstream.connect_timeout_ms = 1000;
-    c.upstream.response_timeout_ms = 5000;
-    c.listener.shutdown_grace_secs = 5;
-    c
-}
-
-pub async fn start_proxy(config: proxy::ProxyConfig) -> RunningProxy {
-    start_proxy_with(config, Arc::new(proxy::NoPhases)).await
-}
-
-/// A proxy with `phases`, and a client of its own reads built from `config`.
-pub async fn start_proxy_with(
-    config: proxy::ProxyConfig,
-    phases: Arc<dyn proxy::RequestPhases>,
-) -> RunningProxy {
-    let marathon = proxy::MarathonClient::new(&config).unwrap();
-    start_proxy_sharing(config, phases, marathon).await
-}
-
-/// A proxy whose own reads go through `marathon`, the client the phases were built with (as
-/// `serve` does: the model then follows the leader the proxy's poll finds).
-pub async fn start_proxy_sharing(
-    config: proxy::ProxyConfig,
-    phases: Arc<dyn proxy::RequestPhases>,
-    marathon: proxy::MarathonClient,
-) -> RunningProxy {
-    let p = proxy::Proxy::bind(config, phases, marathon).await.unwrap();
-    let (addr, admin) = (p.local_addr(), p.admin_addr());
-    let (stop, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(p.run(async move {
-        let _ = rx.await;
-    }));
-    RunningProxy {
-        addr,
-        admin,
-        stop: Some(stop),
-        task: Some(task),
-    }
-}
-
-/// Waits until `/readyz` says ready (the first leader poll happened).
-pub async fn wait_ready(p: &RunningProxy) {
-    let c = client();
-    eventually("the proxy is ready", || async {
-        match c.request(get(&p.admin_url("/readyz"))).await {
-            Ok(r) => r.status() == 200,
-            Err(_) => false,
-        }
-    })
-    .await;
-}
-
-pub type TestClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
-
-pub fn client() -> TestClient {
-    Client::builder(TokioExecutor::new()).build_http()
-}
-
-pub fn get(url: &str) -> Request<Full<Bytes>> {
-    Request::get(url).body(Full::new(Bytes::new())).unwrap()
-}
-
-pub fn req(method: &str, url: &str, body: &str) -> Request<Full<Bytes>> {
-    Request::builder()
-        .method(method)
-        .uri(url)
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_owned())))
-        .unwrap()
-}
-
-/// Status, headers and body of a response (body collected).
-pub async fn fetch(c: &TestClient, r: Request<Full<Bytes>>) -> (StatusCode, HeaderMap, Bytes) {
-    let resp = c.request(r).await.unwrap();
-    let (parts, body) = resp.into_parts();
-    let body = body.collect().await.unwrap().to_bytes();
-    (parts.status, parts.headers, body)
-}
-
-pub fn json(b: &[u8]) -> serde_json::Value {
-    serde_json::from_slice(b).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(b)))
-}
-
-/// Number of open file descriptors of this process. Counted in `/proc`, which the tests' Linux
-/// has: without it there is nothing to count, and a count of 0 would pass every leak check.
-pub fn open_fds() -> usize {
-    let fds = Path::new("/proc/self/fd");
-    std::fs::read_dir(fds).map(|d| d.count()).unwrap_or_else(|e| panic!("{}: {e}; the descriptor count needs Linux's /proc", fds.display()))
-}
-
-/// Self-signed CA + a leaf for `names`, as PEM strings: (ca_pem, leaf_cert_pem, leaf_key_pem).
-pub fn make_ca_and_leaf(names: &[&str]) -> (String, String, String) {
-    make_ca_and_leaf_opt(names, true)
-}
-
-pub fn make_ca_and_leaf_opt(names: &[&str], ip_san: bool) -> (String, String, String) {
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "test CA");
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let leaf_key = rcgen::KeyPair::generate().unwrap();
-    let mut params =
-        rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
-    if ip_san {
-        params.subject_alt_names.push(rcgen::SanType::IpAddress("127.0.0.1".parse().unwrap()));
-    }
-    let leaf = params.signed_by(&leaf_key, &ca, &ca_key).unwrap();
-    (ca.pem(), leaf.pem(), leaf_key.serialize_pem())
-}
-
-pub fn rustls_server_config(cert_pem: &str, key_pem: &str, alpn: &[&[u8]]) -> Arc<rustls::ServerConfig> {
-    let certs: Vec<_> = rustls_pemfile::certs(&mut cert_pem.as_bytes())
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let key = rustls_pemfile::private_key(&mut key_pem.as_bytes()).unwrap().unwrap();
-    let mut c = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .unwrap();
-    c.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
-    Arc::new(c)
-}
-
-pub fn rustls_client_config(ca_pem: &str, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let mut c = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    c.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
-    Arc::new(c)
-}

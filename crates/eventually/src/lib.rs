@@ -2,11 +2,11 @@
 //! beyond anything the product should take. How fast something happens is a benchmark's business;
 //! here a deadline only turns a hang into a failure that names what never happened.
 //!
-//! std and tokio only, so that every test crate includes this very file with `#[path]`: the
-//! proxy's and the admission runtime's tests (through `crates/proxy/tests/common/mod.rs`), the
-//! simulator's (`crates/marathon-sim/tests/common/mod.rs`), the end-to-end tests at the root
-//! (`tests/clients/harness.rs`) and the proxy's own unit tests.
-#![allow(dead_code)]
+//! A crate of its own, on std and tokio only, so that every test suite of the workspace waits the
+//! same way without depending on more than this: `proxy::test_util` re-exports it for the proxy's
+//! tests, the admission runtime's and the end-to-end tests at the root; the simulator's tests take
+//! it from here, because depending on `proxy` there would relink the simulator's test binaries at
+//! every change of the proxy (and `proxy`'s own tests depend on the simulator).
 
 use std::fmt::Display;
 use std::future::Future;
