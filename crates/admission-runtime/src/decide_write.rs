@@ -965,8 +965,52 @@ mod tests {
                 && (p == "/v2/apps" || p == "/v2/groups" || p == "/v2/pods" || p == "/v2/apps/big/app-01" || p == "/v2/groups/big")
         }
 
+        /// Spellings of `POST /v2/apps` that Marathon routes to the same write.
+        fn create_app_paths() -> impl Strategy<Value = String> {
+            let path = prop::sample::select(vec!["/v2/apps", "/v2/apps/", "/v2;v=1/apps", "/v2/apps;jsessionid=0123", "//some-host/v2/apps"]);
+            let query = prop::sample::select(vec!["", "?force=true", "?pretty=true&x=%2F", "?dryRun=false", "?force=false&embed=apps.tasks"]);
+            (path, query).prop_map(|(p, q)| format!("{p}{q}"))
+        }
+
+        /// A new app of 1 to 40 env variables (every one grows the root), its keys in any order,
+        /// pretty-printed or not.
+        fn new_app_bodies() -> impl Strategy<Value = Vec<u8>> {
+            let id = prop::sample::select(vec!["/small", "/big/app-new", "/new/deep/app", "relative-id"]);
+            (id, 1..40usize, any::<bool>(), any::<bool>()).prop_map(|(id, vars, env_first, pretty)| {
+                let env: serde_json::Map<String, serde_json::Value> = (0..vars).map(|k| (format!("NEW_{k}"), serde_json::json!("a-value"))).collect();
+                let mut app = serde_json::Map::new();
+                if env_first {
+                    app.insert("env".into(), env.clone().into());
+                }
+                app.insert("id".into(), id.into());
+                app.insert("cmd".into(), "sleep 1".into());
+                app.insert("env".into(), env.into());
+                let app = serde_json::Value::Object(app);
+                match pretty {
+                    true => serde_json::to_vec_pretty(&app).unwrap(),
+                    false => serde_json::to_vec(&app).unwrap(),
+                }
+            })
+        }
+
         proptest! {
             #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+            /// On a root over the limit, a new app is refused with the proxy's 422, in every
+            /// spelling and formatting of the write; nothing of it enters the ledger.
+            #[test]
+            fn a_new_app_on_a_root_over_the_limit_is_refused_however_it_is_spelled(path in create_app_paths(), body in new_app_bodies()) {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let a = over_limit_admission(&rt);
+                let flow = rt.block_on(filter(&a, "POST", &path, &body));
+                let Flow::Respond(r) = &flow else {
+                    return Err(TestCaseError::fail(format!("POST {path} forwarded {}", String::from_utf8_lossy(&body))));
+                };
+                prop_assert_eq!(r.status().as_u16(), 422, "POST {}: {}", path, String::from_utf8_lossy(r.body()));
+                let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
+                prop_assert!(v["message"].as_str().is_some_and(|m| m.contains("marathon-admission")), "{}", v);
+                prop_assert_eq!(a.ledger_len(), 0);
+            }
 
             /// Never a panic; a body that is not JSON is Marathon's to answer.
             #[test]
