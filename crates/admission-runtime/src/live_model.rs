@@ -274,6 +274,7 @@ impl LiveModel {
             let previous = self.current.read().await.as_ref().map(|c| c.root.clone());
             let app_flavor = store.flavor;
             let stored = self.stored_root();
+            let laid = stored.clone();
             let (root, order_known) = super::upkeep_lane::run(move || {
                 let mut root = build_root(body, flavour, app_flavor, previous)?;
                 let (_, order_known) = lay_stored_order(&mut root, stored.as_deref());
@@ -293,6 +294,12 @@ impl LiveModel {
             };
             *self.current.write().await = Some(snap);
             self.note_order_known(order_known);
+            // A read of the root node that came in while this root was built was laid over the
+            // root this one replaced, or not at all: lay it over this one.
+            let newest = self.stored_root();
+            if !same_read(&laid, &newest) {
+                self.stored_root_read(newest).await;
+            }
         }
         *self.last_ok.lock().unwrap() = Some(Instant::now());
         *self.last_error.lock().unwrap() = None;
@@ -572,6 +579,14 @@ fn top_group_bytes(root: &Group, store: &StoreConfig) -> Vec<(String, u64)> {
     let mut out: Vec<(String, u64)> = encoded.groups.iter().map(|g| (g.id.to_string(), g.len() as u64)).collect();
     out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     out
+}
+
+fn same_read(a: &Option<Arc<StoredRoot>>, b: &Option<Arc<StoredRoot>>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        (None, None) => true,
+        _ => false,
+    }
 }
 
 /// Lays the stored order over `root`: (whether anything moved, whether the root then has exactly
