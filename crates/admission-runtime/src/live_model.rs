@@ -630,7 +630,6 @@ fn build_root(body: Bytes, flavour: Flavour, app_flavor: AppFlavor, previous: Op
     Ok(root)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
