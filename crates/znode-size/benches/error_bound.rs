@@ -54,12 +54,7 @@ fn knowing_the_stored_order(orders: usize, rounds: u32) {
     println!("|---|---:|---:|---:|---:|---:|---:|");
     for (name, root, write) in roots() {
         let stored = shuffled(&root, &mut fastrand::Rng::with_seed(42));
-        let body = format!(r#"{{"id":"{write}","cmd":"sleep 1","env":{{"A":"b"}}}}"#);
-        let at = Timestamp::now().millis();
-        let target = write_at(&stored, &body, at);
-        let t0 = Instant::now();
-        let e = Estimator::new(cfg.clone()).deployment(&stored, &target).binding_bytes;
-        let exact = t0.elapsed();
+        let Written { body, at, target, estimate: e, exact } = written(&cfg, &stored, write);
         let used = deployment_bound_knowing(&cfg, &stored, &target, rounds, OriginalOrder::Unknown);
         let narrow = deployment_bound_knowing(&cfg, &stored, &target, rounds, OriginalOrder::Stored);
         let mut rng = fastrand::Rng::with_seed(1);
@@ -90,12 +85,7 @@ fn guessing_the_order(orders: usize, rounds: u32) {
     println!("| root | plan (of the limit) | exact estimate | bound | bound time | ratio | unknown sets | worst of {orders} orders above the estimate | orders beyond the bound |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (name, root, write) in roots() {
-        let body = format!(r#"{{"id":"{write}","cmd":"sleep 1","env":{{"A":"b"}}}}"#);
-        let at = Timestamp::now().millis();
-        let target = write_at(&root, &body, at);
-        let t0 = Instant::now();
-        let e = Estimator::new(cfg.clone()).deployment(&root, &target).binding_bytes;
-        let exact = t0.elapsed();
+        let Written { body, at, target, estimate: e, exact } = written(&cfg, &root, write);
         let t1 = Instant::now();
         let bound = deployment_bound_knowing(&cfg, &root, &target, rounds, OriginalOrder::Unknown);
         let measured = t1.elapsed();
@@ -123,6 +113,24 @@ fn guessing_the_order(orders: usize, rounds: u32) {
             worst as i64 - e as i64,
         );
     }
+}
+
+/// A small new app at `id` written over `original` now, and the exact estimate of its plan.
+struct Written {
+    body: String,
+    at: i64,
+    target: Group,
+    estimate: u64,
+    exact: std::time::Duration,
+}
+
+fn written(cfg: &StoreConfig, original: &Group, id: &str) -> Written {
+    let body = format!(r#"{{"id":"{id}","cmd":"sleep 1","env":{{"A":"b"}}}}"#);
+    let at = Timestamp::now().millis();
+    let target = write_at(original, &body, at);
+    let t0 = Instant::now();
+    let estimate = Estimator::new(cfg.clone()).deployment(original, &target).binding_bytes;
+    Written { body, at, target, estimate, exact: t0.elapsed() }
 }
 
 fn write_at(root: &Group, body: &str, at_ms: i64) -> Group {
