@@ -35,7 +35,7 @@ use admission::{fold_health_check_wall, Decision, HealthCheckCounts, Mode, Polic
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
-use marathon_model::ops::{apply_assuming_accepted, parse_write, ChangeError, FetchedHistory, Write};
+use marathon_model::ops::{apply_assuming_accepted, parse_write, ChangeError, FetchedHistory, Flavour, Write};
 use marathon_model::{Group, PathId, Timestamp};
 use serde_json::json;
 
@@ -44,8 +44,9 @@ use super::audit::{basic_auth_user, caller_identity, AuditLog, AuditRecord};
 use super::config::{AdmitConfig, FailurePolicy};
 use super::fetch_missing::FetchMissing;
 use super::gate_dry_runs::GateDryRuns;
+use super::ledger_base::{LedgerBases, ModelRoot};
 use super::ledger::{ms_of, Ledger, LedgerUnavailable, LocalLedger, PendingQuery, Reservation, ReserveError};
-use super::live_model::{LiveModel, Snapshot};
+use super::live_model::{LiveModel, NewRoot, Snapshot};
 use super::quota_runtime::QuotaRuntime;
 use super::require_marathon_identity::RequireMarathonIdentity;
 use admission::quota::ClientIdentity;
@@ -76,16 +77,8 @@ const LARGE_BODY: usize = 1 << 20;
 #[derive(Debug, Clone, Copy)]
 struct Ticket(u64);
 
-/// The model root with the ledger's writes applied, kept for the next decision.
-struct BaseCache {
-    model_root: Arc<Group>,
-    ledger_ids: Vec<u64>,
-    base: Arc<Group>,
-}
-
 struct DecisionState {
     engine: SizeEngine,
-    base: Option<BaseCache>,
 }
 
 /// The answer for a write that admission evaluated.
@@ -130,6 +123,8 @@ pub struct Admission {
     callers: Option<RequireMarathonIdentity>,
     decisions: tokio::sync::Mutex<DecisionState>,
     ledger: Box<dyn Ledger>,
+    /// The model root with the ledger's writes applied, kept between decisions.
+    bases: Arc<LedgerBases>,
     /// Older versions and deployments' plans, asked of Marathon when a write needs them.
     missing: FetchMissing,
     /// The queue and the per-client rate of `POST /admission/v1/check`.
@@ -145,6 +140,21 @@ fn verdict_str(v: Verdict) -> &'static str {
         Verdict::Warn => "warn",
         Verdict::Reject => "reject",
     }
+}
+
+/// The clock a write is stamped with, as the layout sizes it.
+fn stamp_now(layout: znode_size::Layout) -> Timestamp {
+    match layout {
+        // 1.4+ writes the clock as ISO text of 20 to 24 characters: size at the widest.
+        znode_size::Layout::V14 => Timestamp::now().at_widest_iso(),
+        znode_size::Layout::Legacy => Timestamp::now(),
+    }
+}
+
+/// What a decision reads of the ledger on a model whose sync fetched from `fetch_started`.
+fn pending_query(fetch_started: Instant, flavour: Flavour, timeout: std::time::Duration) -> PendingQuery {
+    let synced_at = std::time::SystemTime::now().checked_sub(fetch_started.elapsed());
+    PendingQuery { model_synced_at_ms: synced_at.map(ms_of), timeout, flavour }
 }
 
 /// A random pause of up to `attempt + 1` milliseconds (a cheap jitter: the clock's nanoseconds).
@@ -197,8 +207,9 @@ impl Admission {
             model,
             quotas,
             callers: None,
-            decisions: tokio::sync::Mutex::new(DecisionState { engine: SizeEngine::default(), base: None }),
+            decisions: tokio::sync::Mutex::new(DecisionState { engine: SizeEngine::default() }),
             ledger: Box::new(LocalLedger::default()),
+            bases: Arc::default(),
             missing,
             dry_runs: GateDryRuns::default(),
             audit,
@@ -345,34 +356,15 @@ impl Admission {
             return Ok((self.not_synced(asked), None));
         };
         let flavour = snap.flavour;
-        let synced_at = std::time::SystemTime::now().checked_sub(snap.fetch_started.elapsed());
-        let pending_query = PendingQuery { model_synced_at_ms: synced_at.map(ms_of), timeout: self.config.ledger_timeout, flavour };
-        let mut ledger = match self.ledger.begin(pending_query).await {
+        let mut ledger = match self.ledger.begin(self.pending_query(&snap)).await {
             Ok(l) => l,
             Err(e) => return Ok((Self::ledger_unavailable(method, path, e), None)),
         };
-        let (ledger_ids, pending): (Vec<u64>, Vec<Write>) = ledger.pending().iter().cloned().unzip();
-        self.metrics.ledger_entries.set(ledger_ids.len() as i64);
-        let now = match snap.store.layout {
-            // 1.4+ writes the clock as ISO text of 20 to 24 characters: size at the widest.
-            znode_size::Layout::V14 => Timestamp::now().at_widest_iso(),
-            znode_size::Layout::Legacy => Timestamp::now(),
-        };
-        let base: Arc<Group> = match state.as_ref().and_then(|s| s.base.as_ref()) {
-            _ if pending.is_empty() => snap.root.clone(),
-            Some(c) if Arc::ptr_eq(&c.model_root, &snap.root) && c.ledger_ids == ledger_ids => c.base.clone(),
-            _ => {
-                let mut base: Option<Group> = None;
-                let kept = self.missing.kept_for(&pending).await;
-                for w in &pending {
-                    let from = base.as_ref().unwrap_or(&snap.root);
-                    if let Ok(o) = apply_assuming_accepted(from, w, now.clone(), flavour, &kept) {
-                        base = Some(o.root);
-                    }
-                }
-                base.map(Arc::new).unwrap_or_else(|| snap.root.clone())
-            }
-        };
+        let pending = ledger.pending().to_vec();
+        self.metrics.ledger_entries.set(pending.len() as i64);
+        let now = stamp_now(snap.store.layout);
+        let on = ModelRoot { root: snap.root.clone(), generation: snap.generation };
+        let base = self.base_for(&on, &pending, &now, flavour).await;
         let outcome = match apply_assuming_accepted(&base, write, now, flavour, history) {
             Ok(o) => o,
             Err(e) => return Ok((Evaluation::MarathonAnswers(e), None)),
@@ -428,16 +420,15 @@ impl Admission {
         }
 
         let mut ticket = None;
-        if let Some(state) = state.as_mut().filter(|_| decision.admitted()) {
+        if state.is_some() && decision.admitted() {
             let id = match ledger.reserve(Reservation::new(method, path, query, body), write.clone()).await {
                 Ok(id) => id,
                 Err(ReserveError::Conflict) => return Err(Conflict),
                 Err(ReserveError::Unavailable(e)) => return Ok((Self::ledger_unavailable(method, path, e), None)),
             };
             self.metrics.ledger_entries.set(self.ledger.len() as i64);
-            let mut ids = ledger_ids;
-            ids.push(id);
-            state.base = Some(BaseCache { model_root: snap.root.clone(), ledger_ids: ids, base: target.clone() });
+            let ids = pending.iter().map(|(id, _)| *id).chain([id]).collect();
+            self.bases.keep(&on, ids, target.clone());
             ticket = Some(id);
         }
         let decided = Decided {
@@ -455,6 +446,49 @@ impl Admission {
             degraded: ledger.degraded().map(str::to_owned),
         };
         Ok((Evaluation::Decided(Box::new(decided)), ticket))
+    }
+
+    /// What a decision reads of the ledger against `snap`.
+    fn pending_query(&self, snap: &Snapshot) -> PendingQuery {
+        pending_query(snap.fetch_started, snap.flavour, self.config.ledger_timeout)
+    }
+
+    /// `on` with the ledger's `pending` writes applied (see [`LedgerBases`]), off the async
+    /// workers.
+    async fn base_for(&self, on: &ModelRoot, pending: &[(u64, Write)], now: &Timestamp, flavour: Flavour) -> Arc<Group> {
+        if pending.is_empty() {
+            return on.root.clone();
+        }
+        let writes: Vec<Write> = pending.iter().map(|(_, w)| w.clone()).collect();
+        let kept = self.missing.kept_for(&writes).await;
+        let (bases, on, pending, now) = (self.bases.clone(), on.clone(), pending.to_vec(), now.clone());
+        let apply = move |from: &Group, w: &Write| apply_assuming_accepted(from, w, now.clone(), flavour, &kept).ok().map(|o| o.root);
+        let fallback = on.root.clone();
+        tokio::task::spawn_blocking(move || bases.base_for(&on, &pending, apply).0).await.unwrap_or(fallback)
+    }
+
+    /// Each sync builds the base of its new root with the writes this process's ledger holds
+    /// before it installs the root: during a burst, when nearly every decision meets a new root,
+    /// a decision then applies its own write and what was admitted since, not the whole ledger.
+    pub fn build_bases_before_install(self: &Arc<Self>) {
+        let me = Arc::downgrade(self);
+        self.model.before_install(Arc::new(move |new: &NewRoot| {
+            if let Some(admission) = me.upgrade() {
+                admission.build_base(new);
+            }
+        }));
+    }
+
+    /// The base of `new`, when the ledger's writes are known here and need nothing fetched.
+    fn build_base(&self, new: &NewRoot) {
+        let query = pending_query(new.fetch_started, new.flavour, self.config.ledger_timeout);
+        let Some(pending) = self.ledger.pending_known(query) else { return };
+        if pending.is_empty() || pending.iter().any(|(_, w)| !w.needs().is_empty()) {
+            return;
+        }
+        let (now, flavour, nothing) = (stamp_now(new.layout), new.flavour, FetchedHistory::default());
+        let apply = |from: &Group, w: &Write| apply_assuming_accepted(from, w, now.clone(), flavour, &nothing).ok().map(|o| o.root);
+        self.bases.base_for(&ModelRoot { root: new.root.clone(), generation: new.generation }, &pending, apply);
     }
 
     /// The ledger could not take part: decided as when the model is not synced (the failure

@@ -115,6 +115,11 @@ pub trait Ledger: Send + Sync {
     fn mark_answered(&self, ticket: u64);
     /// Marathon did not take it.
     fn release(&self, ticket: u64);
+    /// What a decision beginning now would read, when this process knows it without asking a
+    /// store (its own ledger); `None` otherwise. Lets work for the next decision start early.
+    fn pending_known(&self, _query: PendingQuery) -> Option<Vec<(u64, Write)>> {
+        None
+    }
     /// How many entries it held at the last look.
     fn len(&self) -> usize;
     fn is_empty(&self) -> bool {
@@ -211,6 +216,10 @@ impl Ledger for LocalLedger {
 
     fn release(&self, ticket: u64) {
         self.entries.lock().unwrap().1.remove(&ticket);
+    }
+
+    fn pending_known(&self, query: PendingQuery) -> Option<Vec<(u64, Write)>> {
+        Some(self.pending(query))
     }
 
     fn len(&self) -> usize {

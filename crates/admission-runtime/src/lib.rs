@@ -39,6 +39,7 @@ mod fetch_missing;
 mod follow_events;
 mod gate_dry_runs;
 mod ledger;
+mod ledger_base;
 pub mod live_model;
 pub mod notify;
 pub mod offline_check;
@@ -99,12 +100,14 @@ pub fn start_admission(config: &ServeConfig, marathon: &MarathonClient) -> Arc<A
     let callers = require_marathon_identity::RequireMarathonIdentity::new(marathon.clone(), admit.trusted_identity_sources.clone());
     let open = admit.failure_policy == FailurePolicy::Open;
     let admission = Admission::new(admit, model, quotas).requiring_marathon_identity(callers).with_notifier(notifier);
-    Arc::new(match config.ledger.zookeeper {
+    let admission = Arc::new(match config.ledger.zookeeper {
         Some(_) => {
             let shared = shared_ledger::ZkLedger::new(config.ledger.clone(), open);
             shared.spawn_keepalive();
             admission.with_ledger(Box::new(shared))
         }
         None => admission,
-    })
+    });
+    admission.build_bases_before_install();
+    admission
 }

@@ -78,6 +78,22 @@ pub struct LiveModel {
     history_changed: Notify,
     /// The root node read from ZooKeeper (`[zookeeper] read`), and how reading it goes.
     stored: std::sync::Mutex<(Option<Arc<StoredRoot>>, ZkReadStatus)>,
+    /// Work for decisions on a new root, done by the sync before it installs the root.
+    before_install: std::sync::Mutex<Option<Arc<BeforeInstall>>>,
+}
+
+/// What [`LiveModel::before_install`] registers: called with a root a sync built (off the async
+/// workers), before any decision can see it.
+pub type BeforeInstall = dyn Fn(&NewRoot) + Send + Sync;
+
+/// A root a sync built, about to be installed.
+pub struct NewRoot {
+    pub root: Arc<Group>,
+    pub generation: u64,
+    /// When the fetch of `/v2/groups` started: what Marathon answered before, the root shows.
+    pub fetch_started: Instant,
+    pub flavour: Flavour,
+    pub layout: Layout,
 }
 
 impl LiveModel {
@@ -101,7 +117,14 @@ impl LiveModel {
             history: std::sync::Mutex::new((History::new(Bounds::default()), 0)),
             history_changed: Notify::new(),
             stored: std::sync::Mutex::new((None, ZkReadStatus { state: "off", ..ZkReadStatus::default() })),
+            before_install: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Each root a sync builds is handed to `work` before it is installed (replacing what was
+    /// registered before).
+    pub fn before_install(&self, work: Arc<BeforeInstall>) {
+        *self.before_install.lock().unwrap() = Some(work);
     }
 
     pub fn config(&self) -> &AdmitConfig {
@@ -275,15 +298,21 @@ impl LiveModel {
             let app_flavor = store.flavor;
             let stored = self.stored_root();
             let laid = stored.clone();
+            let before_install = self.before_install.lock().unwrap().clone();
+            let layout = store.layout;
             let (root, order_known) = super::upkeep_lane::run(move || {
                 let mut root = build_root(body, flavour, app_flavor, previous)?;
                 let (_, order_known) = lay_stored_order(&mut root, stored.as_deref());
+                let root = Arc::new(root);
+                if let Some(work) = before_install {
+                    work(&NewRoot { root: root.clone(), generation, fetch_started, flavour, layout });
+                }
                 Ok::<_, anyhow::Error>((root, order_known))
             })
             .await
             .map_err(|e| anyhow::anyhow!("parsing /v2/groups: {e}"))??;
             let snap = Snapshot {
-                root: Arc::new(root),
+                root,
                 version,
                 flavour,
                 store,

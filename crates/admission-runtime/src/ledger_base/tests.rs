@@ -1,0 +1,90 @@
+use marathon_model::ops::{apply_assuming_accepted, parse_write, FetchedHistory, Flavour};
+use marathon_model::Timestamp;
+use znode_size::synthetic::heroku_root;
+
+use super::*;
+
+fn write(method: &str, path: &str, body: &str) -> Write {
+    parse_write(method, path, None, body.as_bytes(), Flavour::V13).unwrap().unwrap()
+}
+
+/// Scales of existing apps and a new app, as tickets 1..=n.
+fn pending(n: u64) -> Vec<(u64, Write)> {
+    (1..=n)
+        .map(|i| match i % 3 {
+            0 => (i, write("POST", "/v2/apps", &format!(r#"{{"id":"/new/app-{i}","cmd":"sleep 1","env":{{"K":"v{i}"}}}}"#))),
+            _ => (i, write("PUT", &format!("/v2/apps/heroku/app-{i}"), &format!(r#"{{"instances":{}}}"#, i + 3))),
+        })
+        .collect()
+}
+
+fn apply_at(now: &Timestamp) -> impl Fn(&Group, &Write) -> Option<Group> + '_ {
+    move |from, w| apply_assuming_accepted(from, w, now.clone(), Flavour::V13, &FetchedHistory::default()).ok().map(|o| o.root)
+}
+
+fn json(g: &Group) -> serde_json::Value {
+    serde_json::to_value(g).unwrap()
+}
+
+fn model_root(generation: u64) -> ModelRoot {
+    ModelRoot { root: Arc::new(heroku_root(40, 2)), generation }
+}
+
+#[test]
+fn a_base_extended_from_the_kept_prefix_is_the_base_built_from_the_root() {
+    let now = Timestamp::now();
+    let on = model_root(1);
+    let all = pending(5);
+    let bases = LedgerBases::default();
+    assert_eq!(bases.base_for(&on, &all[..3], apply_at(&now)).1, 3, "nothing kept yet: every write applied");
+    let (extended, applied) = bases.base_for(&on, &all, apply_at(&now));
+    assert_eq!(applied, 2, "only what came after the kept prefix");
+    let (from_root, applied) = LedgerBases::default().base_for(&on, &all, apply_at(&now));
+    assert_eq!(applied, 5);
+    assert_eq!(json(&extended), json(&from_root));
+    assert_ne!(json(&extended), json(&on.root), "the writes changed the root");
+    // The same list again: the kept base as it is.
+    let (again, applied) = bases.base_for(&on, &all, apply_at(&now));
+    assert_eq!(applied, 0);
+    assert!(Arc::ptr_eq(&again, &extended));
+}
+
+#[test]
+fn a_list_that_is_not_an_extension_or_a_new_root_starts_from_the_root() {
+    let now = Timestamp::now();
+    let on = model_root(1);
+    let all = pending(5);
+    let bases = LedgerBases::default();
+    bases.base_for(&on, &all, apply_at(&now));
+    // An entry in the middle left (refused) and a new one came: the kept base holds the write
+    // that left, so it cannot be used.
+    let six = pending(6);
+    let replaced: Vec<_> = six.iter().filter(|(id, _)| *id != 2).cloned().collect();
+    let (base, applied) = bases.base_for(&on, &replaced, apply_at(&now));
+    assert_eq!(applied, 5);
+    assert_eq!(json(&base), json(&LedgerBases::default().base_for(&on, &replaced, apply_at(&now)).0));
+    let without_second: Vec<_> = all.iter().filter(|(id, _)| *id != 2).cloned().collect();
+    assert_eq!(bases.base_for(&on, &without_second, apply_at(&now)).1, 4);
+    // A new sync: a different root, even with the same entries.
+    let next = model_root(2);
+    assert_eq!(bases.base_for(&next, &without_second, apply_at(&now)).1, 4);
+    // Nothing pending: the root itself, and the kept base stays.
+    let (bare, applied) = bases.base_for(&next, &[], apply_at(&now));
+    assert!(Arc::ptr_eq(&bare, &next.root) && applied == 0);
+    assert_eq!(bases.base_for(&next, &without_second, apply_at(&now)).1, 0);
+}
+
+#[test]
+fn a_base_of_an_older_root_or_fewer_writes_does_not_replace_the_kept_one() {
+    let now = Timestamp::now();
+    let (old, new) = (model_root(1), model_root(2));
+    let all = pending(4);
+    let bases = LedgerBases::default();
+    bases.base_for(&new, &all, apply_at(&now));
+    // A late builder of an older sync's base finishes after a decision on the newer root.
+    bases.keep(&old, vec![1], old.root.clone());
+    assert_eq!(bases.base_for(&new, &all, apply_at(&now)).1, 0, "the newer root's base kept");
+    // On the same root, a shorter prefix (a builder that read the ledger earlier) loses too.
+    bases.keep(&new, vec![1, 2], new.root.clone());
+    assert_eq!(bases.base_for(&new, &all, apply_at(&now)).1, 0);
+}
