@@ -140,6 +140,19 @@ struct Entry {
     answered_at_ms: Option<u64>,
 }
 
+impl Entry {
+    /// Neither timed out nor shown by the model `q` reads against.
+    fn pending(&self, now_ms: u64, q: PendingQuery) -> bool {
+        if expired(now_ms, self.admitted_at_ms, self.answered_at_ms, q.timeout) {
+            return false;
+        }
+        match (self.answered_at_ms, q.model_synced_at_ms) {
+            (Some(answered), Some(sync)) => answered >= sync,
+            _ => true,
+        }
+    }
+}
+
 /// The ledger of one process. Its decision lock is the caller's (decisions in one process are
 /// already taken one at a time).
 #[derive(Default)]
@@ -152,16 +165,16 @@ impl LocalLedger {
     pub fn pending(&self, q: PendingQuery) -> Vec<(u64, Write)> {
         let now = now_ms();
         let mut guard = self.entries.lock().unwrap();
-        guard.1.retain(|_, e| {
-            if expired(now, e.admitted_at_ms, e.answered_at_ms, q.timeout) {
-                return false;
-            }
-            match (e.answered_at_ms, q.model_synced_at_ms) {
-                (Some(answered), Some(sync)) => answered >= sync,
-                _ => true,
-            }
-        });
+        guard.1.retain(|_, e| e.pending(now, q));
         guard.1.iter().map(|(id, e)| (*id, e.write.clone())).collect()
+    }
+
+    /// Lists what [`Self::pending`] would, pruning nothing: `q` may be of a model root not
+    /// installed yet, and a decision on the installed one still needs what that root shows.
+    fn listed(&self, q: PendingQuery) -> Vec<(u64, Write)> {
+        let now = now_ms();
+        let guard = self.entries.lock().unwrap();
+        guard.1.iter().filter(|(_, e)| e.pending(now, q)).map(|(id, e)| (*id, e.write.clone())).collect()
     }
 
     /// Records an admitted write; its ticket.
@@ -219,7 +232,7 @@ impl Ledger for LocalLedger {
     }
 
     fn pending_known(&self, query: PendingQuery) -> Option<Vec<(u64, Write)>> {
-        Some(self.pending(query))
+        Some(self.listed(query))
     }
 
     fn len(&self) -> usize {
@@ -260,6 +273,18 @@ mod tests {
         ledger.entries.lock().unwrap().1.get_mut(&old).unwrap().answered_at_ms = Some(now - 31_000);
         let ids: Vec<u64> = ledger.pending(query(None, Duration::from_secs(30))).into_iter().map(|(id, _)| id).collect();
         assert!(!ids.contains(&old), "timed out");
+    }
+
+    #[test]
+    fn a_look_ahead_for_a_root_not_installed_yet_prunes_nothing() {
+        let ledger = LocalLedger::default();
+        let now = now_ms();
+        let a = reserve(&ledger, "/v2/apps/a", now);
+        ledger.mark_answered(a);
+        let next_sync = query(Some(now_ms() + 1), Duration::from_secs(30));
+        assert!(ledger.pending_known(next_sync).unwrap().is_empty(), "the next root shows it");
+        let installed = query(Some(now - 1), Duration::from_secs(30));
+        assert_eq!(ledger.pending(installed).len(), 1, "the installed root does not: still charged");
     }
 
     #[test]
