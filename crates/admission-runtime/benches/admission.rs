@@ -274,6 +274,30 @@ struct Audit {
     real_binding_max: f64,
     /// Real writes by `decision/reason`.
     real_verdicts: std::collections::BTreeMap<String, usize>,
+    /// Each phase of the real writes' decisions (`phases_ms`), in the order they ran.
+    real_phases: Vec<(String, Vec<f64>)>,
+}
+
+impl Audit {
+    fn note_phases(&mut self, phases: &serde_json::Value) {
+        for (name, ms) in phases.as_object().into_iter().flatten() {
+            let Some(ms) = ms.as_f64() else { continue };
+            match self.real_phases.iter_mut().find(|(n, _)| n == name) {
+                Some((_, all)) => all.push(ms),
+                None => self.real_phases.push((name.clone(), vec![ms])),
+            }
+        }
+    }
+
+    /// `phase p50 / p90 / p99 (n)` for each phase of the real writes' decisions.
+    fn phase_summary(&mut self) -> String {
+        let rows: Vec<String> = self
+            .real_phases
+            .iter_mut()
+            .map(|(name, all)| format!("{name} {:.2} / {:.2} / {:.2} ({})", pct(all, 50.0), pct(all, 90.0), pct(all, 99.0), all.len()))
+            .collect();
+        rows.join("; ")
+    }
 }
 
 fn read_audit(path: &std::path::Path) -> Audit {
@@ -298,6 +322,7 @@ fn read_audit(path: &std::path::Path) -> Audit {
                 a.real_sized += 1;
                 a.real_differ += differs as usize;
             }
+            a.note_phases(&v["phases_ms"]);
         }
     }
     a
@@ -690,6 +715,7 @@ async fn burst(binary: &str, seed: Seed, clients: usize, writes: usize, dir: &st
             a.real_sized,
             load_average()
         );
+        println!("  phases of the decisions, ms p50 / p90 / p99 (n): {}", a.phase_summary());
     }
     println!(
         "(a warm decision's audit line holds the warm estimate it was decided on, not the exact size: \

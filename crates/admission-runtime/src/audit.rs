@@ -6,7 +6,8 @@
 //! carries, never the token; absent otherwise), `method`, `path` (with its
 //! query, the values of credential parameters such as `access_token` replaced by `<redacted>`:
 //! [`proxy::redact_query`]), `decision`, `reason` (class), `reasons` (the decision's sentences: sizes and limits
-//! only), `predicted_bytes`, `current_bytes`, `limit_bytes`, `estimator`, `decision_ms`.
+//! only), `predicted_bytes`, `current_bytes`, `limit_bytes`, `estimator`, `decision_ms`, and for a
+//! decided write `phases_ms`, where that time went ([`super::phase_clock`]).
 //! Never a header value other than that user name, never a body, never env values or labels.
 //!
 //! Lines are handed to a writer thread through a channel, so a slow disk never holds a decision.
@@ -42,6 +43,9 @@ pub struct AuditRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_bound_bytes: Option<u64>,
     pub decision_ms: f64,
+    /// Where `decision_ms` went, phase by phase (decided writes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phases_ms: Option<super::phase_clock::PhaseClock>,
     pub dry_run: bool,
 }
 
@@ -149,6 +153,7 @@ mod tests {
             estimator: None,
             error_bound_bytes: None,
             decision_ms: 0.0,
+            phases_ms: None,
             dry_run: false,
         };
         let dir = tempfile::tempdir().unwrap();

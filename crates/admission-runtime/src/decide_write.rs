@@ -47,6 +47,7 @@ use super::gate_dry_runs::GateDryRuns;
 use super::ledger_base::{LedgerBases, ModelRoot};
 use super::ledger::{ms_of, Ledger, LedgerUnavailable, LocalLedger, PendingQuery, Reservation, ReserveError};
 use super::live_model::{LiveModel, NewRoot, Snapshot};
+use super::phase_clock::PhaseClock;
 use super::quota_runtime::QuotaRuntime;
 use super::require_marathon_identity::RequireMarathonIdentity;
 use admission::quota::ClientIdentity;
@@ -99,6 +100,7 @@ struct Decided {
     quota: Option<super::quota_runtime::QuotaResult>,
     /// Why the decision ran on this replica's ledger alone (a shared ledger unreachable).
     degraded: Option<String>,
+    phases: PhaseClock,
 }
 
 enum Evaluation {
@@ -291,12 +293,14 @@ impl Admission {
         // one of them wins the next round; a busy burst from several replicas still ends in a
         // decision for each write rather than in a 503.
         const ATTEMPTS: u32 = 20;
+        let mut clock = PhaseClock::start();
         let (write, history) = match self.understand(asked).await {
             Ok(understood) => understood,
             Err(ev) => return (ev, None),
         };
+        clock.lap("understand");
         for attempt in 0..ATTEMPTS {
-            if let Ok(done) = self.evaluate_once(asked, &write, &history).await {
+            if let Ok(done) = self.evaluate_once(asked, &write, &history, clock.clone()).await {
                 return done;
             }
             tokio::time::sleep(step_aside(attempt)).await;
@@ -344,7 +348,7 @@ impl Admission {
     }
 
     /// One attempt; `Err` when the shared ledger changed under it.
-    async fn evaluate_once(&self, asked: Asked<'_>, write: &Write, history: &FetchedHistory) -> Result<(Evaluation, Option<u64>), Conflict> {
+    async fn evaluate_once(&self, asked: Asked<'_>, write: &Write, history: &FetchedHistory, mut clock: PhaseClock) -> Result<(Evaluation, Option<u64>), Conflict> {
         let Asked { method, path, query, body, dry_run, client } = asked;
         // A dry run reserves nothing, so it needs no place in the decision order: it runs beside
         // the real decisions instead of holding them back.
@@ -355,6 +359,7 @@ impl Admission {
         let Some(snap) = self.model.snapshot().await else {
             return Ok((self.not_synced(asked), None));
         };
+        clock.lap("order");
         let flavour = snap.flavour;
         let mut ledger = match self.ledger.begin(self.pending_query(&snap)).await {
             Ok(l) => l,
@@ -362,9 +367,11 @@ impl Admission {
         };
         let pending = ledger.pending().to_vec();
         self.metrics.ledger_entries.set(pending.len() as i64);
+        clock.lap("ledger");
         let now = stamp_now(snap.store.layout);
         let on = ModelRoot { root: snap.root.clone(), generation: snap.generation };
         let base = self.base_for(&on, &pending, &now, flavour).await;
+        clock.lap("ledger_writes");
         let outcome = match apply_assuming_accepted(&base, write, now, flavour, history) {
             Ok(o) => o,
             Err(e) => return Ok((Evaluation::MarathonAnswers(e), None)),
@@ -374,6 +381,7 @@ impl Admission {
         }
         let affected = outcome.affected;
         let target = Arc::new(outcome.root);
+        clock.lap("apply");
 
         // The mode of the groups this write touches.
         let ids: Vec<String> =
@@ -406,6 +414,7 @@ impl Admission {
                 return Ok((Evaluation::NotAWrite, None));
             }
         };
+        clock.lap("sizes");
 
         let mut decision = admission::decide(&policy, &sizes.current, &sizes.predicted, sizes.bound.as_ref());
         let reject_at = policy.reject_at_with(limit, sizes.bound.as_ref());
@@ -418,6 +427,7 @@ impl Admission {
         if let Some(q) = &quota {
             reason = reason.after_quota(q.rejects, q.outcome.verdict);
         }
+        clock.lap("checks");
 
         let mut ticket = None;
         if state.is_some() && decision.admitted() {
@@ -430,6 +440,7 @@ impl Admission {
             let ids = pending.iter().map(|(id, _)| *id).chain([id]).collect();
             self.bases.keep(&on, ids, target.clone());
             ticket = Some(id);
+            clock.lap("reserve");
         }
         let decided = Decided {
             base,
@@ -444,6 +455,7 @@ impl Admission {
             hc_target,
             quota,
             degraded: ledger.degraded().map(str::to_owned),
+            phases: clock,
         };
         Ok((Evaluation::Decided(Box::new(decided)), ticket))
     }
@@ -575,6 +587,10 @@ impl Admission {
                 _ => None,
             },
             decision_ms: elapsed.as_secs_f64() * 1000.0,
+            phases_ms: match ev {
+                Evaluation::Decided(d) => Some(d.phases.clone()),
+                _ => None,
+            },
             dry_run,
         };
         self.quotas.decisions.push(&rec);

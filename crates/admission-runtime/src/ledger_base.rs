@@ -4,11 +4,14 @@
 //! at 10,000 apps), and during a burst of deployments the ledger holds 15-25 writes (one in
 //! flight per client, and the answered ones the model does not show yet) while the model root
 //! changes with nearly every sync. Applying them all again for every decision was most of a burst
-//! decision's time. So one base is kept, the newest root's, built from a prefix of the ledger's
-//! list (it lists in admission order): a decision applies only what came after that prefix. Each
-//! sync builds the base of its new root before it installs the root
+//! decision's time. So a base is kept per recent root, built from a prefix of the ledger's list
+//! (it lists in admission order): a decision applies only what came after that prefix. Each
+//! new root (a sync's, or an event's: one app replaced) gets its base before it is installed
 //! (`Admission::build_bases_before_install`), so a decision during a burst applies its own write
-//! and little else.
+//! and little else. Several roots' bases are kept, not one: the base of a root about to be
+//! installed is built while decisions still run on the installed one, and a root patched by an
+//! event is dropped when a sync replaced its parent meanwhile; neither may cost the installed
+//! root its base.
 //!
 //! Pure logic over trees; the caller says how one write is applied.
 
@@ -31,10 +34,13 @@ struct Kept {
     base: Arc<Group>,
 }
 
-/// The one kept base (see the module documentation).
+/// How many roots' bases are kept: the installed root's, the next one's, and one never installed.
+const KEPT: usize = 3;
+
+/// The kept bases, one per recent root (see the module documentation).
 #[derive(Default)]
 pub struct LedgerBases {
-    kept: Mutex<Option<Kept>>,
+    kept: Mutex<Vec<Kept>>,
 }
 
 impl LedgerBases {
@@ -56,15 +62,22 @@ impl LedgerBases {
         (base, pending.len() - done)
     }
 
-    /// Keeps `base` (`on.root` with the writes `ids` applied) unless a base of a newer root, or
-    /// of more writes on the same root, is kept already.
+    /// Keeps `base` (`on.root` with the writes `ids` applied) as `on.root`'s, unless the base
+    /// kept for that root extends it (built from more of the same list), or `on.root` is older
+    /// than the roots whose bases fill the set.
     pub fn keep(&self, on: &ModelRoot, ids: Vec<u64>, base: Arc<Group>) {
         let mut kept = self.kept.lock().unwrap();
-        let newer_kept = kept.as_ref().is_some_and(|k| {
-            k.on.generation > on.generation || (Arc::ptr_eq(&k.on.root, &on.root) && k.ids.len() > ids.len())
-        });
-        if !newer_kept {
-            *kept = Some(Kept { on: on.clone(), ids, base });
+        if let Some(k) = kept.iter_mut().find(|k| Arc::ptr_eq(&k.on.root, &on.root)) {
+            let extends = k.ids.len() > ids.len() && k.ids.starts_with(&ids);
+            if !extends {
+                *k = Kept { on: on.clone(), ids, base };
+            }
+            return;
+        }
+        kept.push(Kept { on: on.clone(), ids, base });
+        if kept.len() > KEPT {
+            let oldest = (0..kept.len()).min_by_key(|&i| kept[i].on.generation).expect("not empty");
+            kept.swap_remove(oldest);
         }
     }
 
@@ -72,7 +85,7 @@ impl LedgerBases {
     /// prefix of `pending`.
     fn kept_prefix(&self, on: &ModelRoot, pending: &[(u64, Write)]) -> Option<(Arc<Group>, usize)> {
         let kept = self.kept.lock().unwrap();
-        let k = kept.as_ref().filter(|k| Arc::ptr_eq(&k.on.root, &on.root))?;
+        let k = kept.iter().find(|k| Arc::ptr_eq(&k.on.root, &on.root))?;
         let is_prefix = k.ids.len() <= pending.len() && k.ids.iter().zip(pending).all(|(a, (b, _))| a == b);
         is_prefix.then(|| (k.base.clone(), k.ids.len()))
     }

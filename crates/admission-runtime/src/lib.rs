@@ -43,6 +43,7 @@ mod ledger_base;
 pub mod live_model;
 pub mod notify;
 pub mod offline_check;
+mod phase_clock;
 mod quota_runtime;
 mod rejection;
 pub mod release_memory;

@@ -82,15 +82,17 @@ pub struct LiveModel {
     before_install: std::sync::Mutex<Option<Arc<BeforeInstall>>>,
 }
 
-/// What [`LiveModel::before_install`] registers: called with a root a sync built (off the async
-/// workers), before any decision can see it.
+/// What [`LiveModel::before_install`] registers: called with a root a sync built or an event
+/// patched (off the async workers), before any decision can see it.
 pub type BeforeInstall = dyn Fn(&NewRoot) + Send + Sync;
 
-/// A root a sync built, about to be installed.
+/// A root a sync built or an event patched, about to be installed.
 pub struct NewRoot {
     pub root: Arc<Group>,
+    /// Below the generation the root is installed with, above every root installed before.
     pub generation: u64,
-    /// When the fetch of `/v2/groups` started: what Marathon answered before, the root shows.
+    /// When the fetch of `/v2/groups` the root comes from started: what Marathon answered
+    /// before, the root shows.
     pub fetch_started: Instant,
     pub flavour: Flavour,
     pub layout: Layout,
@@ -121,8 +123,8 @@ impl LiveModel {
         })
     }
 
-    /// Each root a sync builds is handed to `work` before it is installed (replacing what was
-    /// registered before).
+    /// Each root a sync builds or an event patches is handed to `work` before it is installed
+    /// (replacing what was registered before).
     pub fn before_install(&self, work: Arc<BeforeInstall>) {
         *self.before_install.lock().unwrap() = Some(work);
     }
@@ -280,38 +282,39 @@ impl LiveModel {
             h.write(&body);
             h.finish()
         };
-        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
-        let unchanged = {
+        let confirmed = {
             let mut cur = self.current.write().await;
             match cur.as_mut() {
                 Some(c) if c.body_hash == Some(hash) && c.version == version && c.store == store => {
                     // The same bytes as last time: the same root, now confirmed at `fetch_started`.
                     c.fetch_started = fetch_started;
-                    c.generation = generation;
-                    true
+                    c.generation = self.next_generation();
+                    Some(c.generation)
                 }
-                _ => false,
+                _ => None,
             }
         };
+        let unchanged = confirmed.is_some();
+        let mut generation = confirmed.unwrap_or_default();
         if !unchanged {
             let previous = self.current.read().await.as_ref().map(|c| c.root.clone());
             let app_flavor = store.flavor;
             let stored = self.stored_root();
             let laid = stored.clone();
-            let before_install = self.before_install.lock().unwrap().clone();
             let layout = store.layout;
+            let me = self.clone();
             let (root, order_known) = super::upkeep_lane::run(move || {
                 let mut root = build_root(body, flavour, app_flavor, previous)?;
                 let (_, order_known) = lay_stored_order(&mut root, stored.as_deref());
                 let root = Arc::new(root);
-                if let Some(work) = before_install {
-                    work(&NewRoot { root: root.clone(), generation, fetch_started, flavour, layout });
-                }
+                me.run_before_install(&root, fetch_started, flavour, layout);
                 Ok::<_, anyhow::Error>((root, order_known))
             })
             .await
             .map_err(|e| anyhow::anyhow!("parsing /v2/groups: {e}"))??;
-            let snap = Snapshot {
+            let mut cur = self.current.write().await;
+            generation = self.next_generation();
+            *cur = Some(Snapshot {
                 root,
                 version,
                 flavour,
@@ -320,8 +323,8 @@ impl LiveModel {
                 generation,
                 body_hash: Some(hash),
                 order_known,
-            };
-            *self.current.write().await = Some(snap);
+            });
+            drop(cur);
             self.note_order_known(order_known);
             // A read of the root node that came in while this root was built was laid over the
             // root this one replaced, or not at all: lay it over this one.
@@ -349,7 +352,8 @@ impl LiveModel {
             AppFlavor::V13 => Flavour::V13,
             AppFlavor::V14 => Flavour::V14,
         };
-        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut cur = self.current.write().await;
+        let generation = self.next_generation();
         let snap = Snapshot {
             root: Arc::new(root),
             version: version.to_string(),
@@ -360,7 +364,8 @@ impl LiveModel {
             body_hash: None,
             order_known: false,
         };
-        *self.current.write().await = Some(snap);
+        *cur = Some(snap);
+        drop(cur);
         *self.last_ok.lock().unwrap() = Some(Instant::now());
         self.synced_tx.send_replace(generation);
         self.schedule_prepare();
@@ -376,6 +381,7 @@ impl LiveModel {
         let Some(id) = app.id.as_deref().filter(|i| i.starts_with('/')).map(PathId::parse) else { return false };
         let flavour = snap.flavour;
         let old_root = snap.root.clone();
+        let (me, fetch_started, layout) = (self.clone(), snap.fetch_started, snap.store.layout);
         let patched = tokio::task::spawn_blocking(move || {
             let mut app = SharedApp::new(canonical_app(app, &id.parent(), flavour));
             app.pack();
@@ -388,6 +394,9 @@ impl LiveModel {
                 Some(slot) => *slot = app,
                 None => apps.push(app),
             }
+            let root = Arc::new(root);
+            // Shows no more of Marathon's answers than the root it patches.
+            me.run_before_install(&root, fetch_started, flavour, layout);
             Some(Some(root))
         })
         .await
@@ -403,18 +412,36 @@ impl LiveModel {
             match cur.as_mut() {
                 // Only if no sync replaced the root meanwhile.
                 Some(c) if Arc::ptr_eq(&c.root, &snap.root) => {
-                    c.root = Arc::new(root);
+                    c.root = root;
                     c.body_hash = None;
                     // The root's version is not in the event: known again after the next sync.
                     c.order_known = false;
                     self.note_order_known(false);
-                    c.generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+                    c.generation = self.next_generation();
                 }
                 _ => return true,
             }
         }
         self.schedule_prepare();
         true
+    }
+
+    /// The next generation. Roots are installed with one drawn under the write lock of
+    /// `current`, so installed generations grow in the order roots are installed, and
+    /// [`Self::run_before_install`] draws one before that: below the one its root is installed
+    /// with, above every root installed before.
+    fn next_generation(&self) -> u64 {
+        self.generation.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// The work registered with [`Self::before_install`], for a root about to be installed (off
+    /// the async workers).
+    fn run_before_install(&self, root: &Arc<Group>, fetch_started: Instant, flavour: Flavour, layout: Layout) {
+        let work = self.before_install.lock().unwrap().clone();
+        if let Some(work) = work {
+            let generation = self.next_generation();
+            work(&NewRoot { root: root.clone(), generation, fetch_started, flavour, layout });
+        }
     }
 
     /// The root node last read from ZooKeeper (`[zookeeper] read`).

@@ -139,6 +139,12 @@ async fn dry_run_audit_log_and_metrics() {
         .unwrap_or_else(|| panic!("no decision_seconds_sum in\n{metrics}"));
     let ms = last["decision_ms"].as_f64().unwrap();
     assert!(ms > 0.0 && (ms - observed * 1000.0).abs() <= 1e-9 * ms, "decision_ms {ms}, observed {observed} s");
+    // Where that time went: the phases of a decided write, in the order they ran, within it.
+    let phases = last["phases_ms"].as_object().unwrap_or_else(|| panic!("no phases_ms in {last}"));
+    let names: Vec<&str> = phases.keys().map(String::as_str).collect();
+    assert_eq!(names, ["understand", "order", "ledger", "ledger_writes", "apply", "sizes", "checks", "reserve"]);
+    let spent: f64 = phases.values().filter_map(|v| v.as_f64()).sum();
+    assert!(spent > 0.0 && spent <= ms + 0.01, "phases {spent} ms within decision_ms {ms}");
     s.proxy.shutdown().await.unwrap();
     s.sim.shutdown().await;
 }

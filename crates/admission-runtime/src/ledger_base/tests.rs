@@ -88,3 +88,35 @@ fn a_base_of_an_older_root_or_fewer_writes_does_not_replace_the_kept_one() {
     bases.keep(&new, vec![1, 2], new.root.clone());
     assert_eq!(bases.base_for(&new, &all, apply_at(&now)).1, 0);
 }
+
+#[test]
+fn a_base_built_for_a_root_never_installed_does_not_cost_the_installed_root_its_base() {
+    let now = Timestamp::now();
+    let (installed, orphan) = (model_root(5), model_root(4));
+    let all = pending(4);
+    let bases = LedgerBases::default();
+    bases.base_for(&installed, &all[..2], apply_at(&now));
+    // An event's root, built before it was installed and then dropped (a sync replaced its
+    // parent), drew a newer generation than the installed root's decisions carry.
+    let orphan = ModelRoot { generation: 7, ..orphan };
+    bases.base_for(&orphan, &all, apply_at(&now));
+    assert_eq!(bases.base_for(&installed, &all[..3], apply_at(&now)).1, 1, "still extended from its own prefix");
+    assert_eq!(bases.base_for(&installed, &all, apply_at(&now)).1, 1);
+    assert_eq!(bases.base_for(&orphan, &all, apply_at(&now)).1, 0, "the orphan's base is kept too");
+}
+
+#[test]
+fn only_the_newest_roots_keep_their_bases() {
+    let now = Timestamp::now();
+    let all = pending(2);
+    let bases = LedgerBases::default();
+    let roots: Vec<ModelRoot> = (1..=KEPT as u64 + 2).map(model_root).collect();
+    for on in &roots {
+        bases.base_for(on, &all, apply_at(&now));
+    }
+    let applied: Vec<usize> = roots.iter().map(|on| bases.base_for(on, &all, apply_at(&now)).1).collect();
+    // The two oldest were evicted, and asked again they are built again and not kept (older than
+    // every root in the set): the newest KEPT were kept throughout.
+    assert_eq!(applied, [2, 2, 0, 0, 0]);
+    assert_eq!(bases.kept.lock().unwrap().len(), KEPT);
+}

@@ -127,6 +127,7 @@ mod tests {
             estimator: Some("exact"),
             error_bound_bytes: None,
             decision_ms: 1.0,
+            phases_ms: None,
             dry_run: false,
         }
     }

@@ -30,6 +30,7 @@ fn rejection(app: &str) -> AuditRecord {
         estimator: Some("exact"),
         error_bound_bytes: None,
         decision_ms: 1.0,
+        phases_ms: None,
         dry_run: false,
     }
 }
