@@ -465,16 +465,22 @@ impl Admission {
         pending_query(snap.fetch_started, snap.flavour, self.config.ledger_timeout)
     }
 
-    /// `on` with the ledger's `pending` writes applied (see [`LedgerBases`]), off the async
-    /// workers.
+    /// `on` with the ledger's `pending` writes applied (see [`LedgerBases`]): here when that is
+    /// one write at most (as much as applying the decision's own write, which runs here too),
+    /// off the async workers when more. During a burst the hop to another thread, on a busy
+    /// machine, cost more than the one write it applied.
     async fn base_for(&self, on: &ModelRoot, pending: &[(u64, Write)], now: &Timestamp, flavour: Flavour) -> Arc<Group> {
         if pending.is_empty() {
             return on.root.clone();
         }
         let writes: Vec<Write> = pending.iter().map(|(_, w)| w.clone()).collect();
         let kept = self.missing.kept_for(&writes).await;
-        let (bases, on, pending, now) = (self.bases.clone(), on.clone(), pending.to_vec(), now.clone());
+        let now = now.clone();
         let apply = move |from: &Group, w: &Write| apply_assuming_accepted(from, w, now.clone(), flavour, &kept).ok().map(|o| o.root);
+        if self.bases.to_apply(on, pending) <= 1 {
+            return self.bases.base_for(on, pending, apply).0;
+        }
+        let (bases, on, pending) = (self.bases.clone(), on.clone(), pending.to_vec());
         let fallback = on.root.clone();
         tokio::task::spawn_blocking(move || bases.base_for(&on, &pending, apply).0).await.unwrap_or(fallback)
     }
@@ -1093,3 +1099,4 @@ mod tests {
         assert_eq!(url_resource_id("DELETE", "/v2/deployments/1"), None);
     }
 }
+

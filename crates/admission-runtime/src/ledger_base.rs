@@ -62,6 +62,11 @@ impl LedgerBases {
         (base, pending.len() - done)
     }
 
+    /// How many of `pending` [`Self::base_for`] would apply now.
+    pub fn to_apply(&self, on: &ModelRoot, pending: &[(u64, Write)]) -> usize {
+        pending.len() - self.kept_prefix(on, pending).map_or(0, |(_, done)| done)
+    }
+
     /// Keeps `base` (`on.root` with the writes `ids` applied) as `on.root`'s, unless the base
     /// kept for that root extends it (built from more of the same list), or `on.root` is older
     /// than the roots whose bases fill the set.

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use marathon_model::ops::{canonical_app, nothing_while_typed, parse_packed_root, Flavour};
+use marathon_model::ops::{canonical_app, nothing_while_typed, parse_packed_root, AppTexts, Flavour};
 use marathon_model::{App, Group, PathId, SharedApp};
 use tokio::sync::{watch, Notify, RwLock};
 use znode_size::{AppFlavor, Estimator, Layout, StoreConfig};
@@ -80,6 +80,8 @@ pub struct LiveModel {
     stored: std::sync::Mutex<(Option<Arc<StoredRoot>>, ZkReadStatus)>,
     /// Work for decisions on a new root, done by the sync before it installs the root.
     before_install: std::sync::Mutex<Option<Arc<BeforeInstall>>>,
+    /// The apps of the last sync by their text: a resync parses only the apps that changed.
+    app_texts: std::sync::Mutex<AppTexts>,
 }
 
 /// What [`LiveModel::before_install`] registers: called with a root a sync built or an event
@@ -120,6 +122,7 @@ impl LiveModel {
             history_changed: Notify::new(),
             stored: std::sync::Mutex::new((None, ZkReadStatus { state: "off", ..ZkReadStatus::default() })),
             before_install: std::sync::Mutex::new(None),
+            app_texts: Default::default(),
         })
     }
 
@@ -304,7 +307,11 @@ impl LiveModel {
             let layout = store.layout;
             let me = self.clone();
             let (root, order_known) = super::upkeep_lane::run(move || {
-                let mut root = build_root(body, flavour, app_flavor, previous)?;
+                // One sync at a time (`sync_lock`): the texts are this sync's to replace.
+                let mut texts = std::mem::take(&mut *me.app_texts.lock().unwrap());
+                let built = build_root(body, flavour, app_flavor, previous, &mut texts);
+                *me.app_texts.lock().unwrap() = texts;
+                let mut root = built?;
                 let (_, order_known) = lay_stored_order(&mut root, stored.as_deref());
                 let root = Arc::new(root);
                 me.run_before_install(&root, fetch_started, flavour, layout);
@@ -657,7 +664,7 @@ fn lay_stored_order(root: &mut Group, stored: Option<&StoredRoot>) -> (bool, boo
 /// What `/v2/groups` returns, as the canonical root the estimator expects, its apps packed (the
 /// model is kept for long and reads few apps in full; see `marathon_model::SharedApp`).
 pub fn parse_root(bytes: &[u8], flavour: Flavour) -> anyhow::Result<Group> {
-    parse_packed_root(bytes, flavour, None, &nothing_while_typed).map_err(|e| anyhow::anyhow!("/v2/groups: {e}"))
+    parse_packed_root(bytes, flavour, None, &nothing_while_typed, &mut AppTexts::default()).map_err(|e| anyhow::anyhow!("/v2/groups: {e}"))
 }
 
 /// As a full sync builds its root from a `/v2/groups` body with nothing before it: parsed, packed
@@ -667,18 +674,18 @@ pub fn parse_root_encoded(bytes: &[u8], flavour: Flavour) -> anyhow::Result<Grou
         Flavour::V13 => AppFlavor::V13,
         Flavour::V14 => AppFlavor::V14,
     };
-    build_root(Bytes::copy_from_slice(bytes), flavour, app_flavor, None)
+    build_root(Bytes::copy_from_slice(bytes), flavour, app_flavor, None, &mut AppTexts::default())
 }
 
 /// The model root from a `/v2/groups` body: parsed and packed, apps that did not change since
-/// `previous` taken from it, every app encoded (what a preparation needs first). New apps are
+/// `previous` taken from it (and apps whose text is in `texts`, unparsed), every app encoded (what a preparation needs first). New apps are
 /// encoded while still typed (decoding 50,000 packed apps again costs a second); apps that
 /// changed, after.
-fn build_root(body: Bytes, flavour: Flavour, app_flavor: AppFlavor, previous: Option<Arc<Group>>) -> anyhow::Result<Group> {
+fn build_root(body: Bytes, flavour: Flavour, app_flavor: AppFlavor, previous: Option<Arc<Group>>, texts: &mut AppTexts) -> anyhow::Result<Group> {
     let encode = move |app: &SharedApp| {
         znode_size::encoded_tree::EncodedApp::of(app, app_flavor);
     };
-    let root = parse_packed_root(&body, flavour, previous.as_deref(), &encode).map_err(|e| anyhow::anyhow!("/v2/groups: {e}"))?;
+    let root = parse_packed_root(&body, flavour, previous.as_deref(), &encode, texts).map_err(|e| anyhow::anyhow!("/v2/groups: {e}"))?;
     drop(body);
     for app in root.transitive_apps() {
         znode_size::encoded_tree::EncodedApp::of(app, app_flavor);
@@ -691,16 +698,19 @@ mod tests {
     use super::*;
 
     /// Apps encoded while typed during the parse carry the same bytes as apps encoded from their
-    /// packed form, for new apps and for apps taken from the previous root or changed since.
+    /// packed form, for new apps and for apps taken from the previous root or the previous
+    /// parse's texts, or changed since.
     #[test]
     fn apps_encoded_while_parsing_equal_apps_encoded_from_the_packed_form() {
         for (flavour, app_flavor) in [(Flavour::V13, AppFlavor::V13), (Flavour::V14, AppFlavor::V14)] {
             let root = znode_size::synthetic::deep_root(60, 3);
             let body = marathon_sim::render::group(&root, flavour, true, true).to_string();
-            let first = build_root(Bytes::from(body.clone()), flavour, app_flavor, None).unwrap();
+            let mut texts = AppTexts::default();
+            let first = build_root(Bytes::from(body.clone()), flavour, app_flavor, None, &mut texts).unwrap();
             let changed = body.replacen("\"instances\":2", "\"instances\":7", 1);
             assert_ne!(changed, body, "the test changes one app");
-            let second = build_root(Bytes::from(changed), flavour, app_flavor, Some(Arc::new(first.clone()))).unwrap();
+            let second = build_root(Bytes::from(changed), flavour, app_flavor, Some(Arc::new(first.clone())), &mut texts).unwrap();
+            assert_eq!(second, parse_root(body.replacen("\"instances\":2", "\"instances\":7", 1).as_bytes(), flavour).unwrap());
             for built in [&first, &second] {
                 for app in built.transitive_apps() {
                     assert!(app.is_packed());

@@ -77,12 +77,12 @@ fn corpus_pods_parse() {
 /// corpus group Marathon would take, in both flavours.
 #[test]
 fn corpus_groups_parse_packed_as_typed() {
-    use marathon_model::ops::{canonical_root, nothing_while_typed, parse_packed_root, Flavour};
+    use marathon_model::ops::{canonical_root, nothing_while_typed, parse_packed_root, AppTexts, Flavour};
     let mut compared = 0;
     for (name, bytes) in corpus("groups") {
         let Ok(typed) = Group::parse(&bytes).and_then(|g| g.normalized(&PathId::root())) else { continue };
         for flavour in [Flavour::V13, Flavour::V14] {
-            let packed = parse_packed_root(&bytes, flavour, None, &nothing_while_typed).unwrap_or_else(|e| panic!("groups/{name}: {e}"));
+            let packed = parse_packed_root(&bytes, flavour, None, &nothing_while_typed, &mut AppTexts::default()).unwrap_or_else(|e| panic!("groups/{name}: {e}"));
             let expected = canonical_root(typed.clone(), flavour);
             assert_eq!(packed, expected, "groups/{name} ({flavour:?})");
             assert_eq!(serde_json::to_value(&packed).unwrap(), serde_json::to_value(&expected).unwrap(), "groups/{name}");

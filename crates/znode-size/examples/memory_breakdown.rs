@@ -6,7 +6,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Arc;
 
-use marathon_model::ops::{nothing_while_typed, parse_packed_root, Flavour};
+use marathon_model::ops::{nothing_while_typed, parse_packed_root, AppTexts, Flavour};
 use marathon_model::Group;
 use znode_size::encoded_tree::EncodedApp;
 use znode_size::{Estimator, StoreConfig, WarmState};
@@ -51,7 +51,7 @@ fn main() {
     per("typed tree (Group::parse), for comparison", live() - t0);
     drop(typed);
     let t1 = live();
-    let root = Arc::new(parse_packed_root(&json, Flavour::V13, None, &nothing_while_typed).unwrap());
+    let root = Arc::new(parse_packed_root(&json, Flavour::V13, None, &nothing_while_typed, &mut AppTexts::default()).unwrap());
     per("packed model (ops::parse_packed_root, as the proxy keeps it)", live() - t1);
     let t2 = live();
     let cfg = StoreConfig::marathon_1_3();

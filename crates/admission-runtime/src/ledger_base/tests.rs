@@ -37,8 +37,11 @@ fn a_base_extended_from_the_kept_prefix_is_the_base_built_from_the_root() {
     let all = pending(5);
     let bases = LedgerBases::default();
     assert_eq!(bases.base_for(&on, &all[..3], apply_at(&now)).1, 3, "nothing kept yet: every write applied");
+    assert_eq!(bases.to_apply(&on, &all), 2);
     let (extended, applied) = bases.base_for(&on, &all, apply_at(&now));
     assert_eq!(applied, 2, "only what came after the kept prefix");
+    assert_eq!(bases.to_apply(&on, &all), 0);
+    assert_eq!(bases.to_apply(&model_root(1), &all), 5, "another root: every write");
     let (from_root, applied) = LedgerBases::default().base_for(&on, &all, apply_at(&now));
     assert_eq!(applied, 5);
     assert_eq!(json(&extended), json(&from_root));

@@ -29,7 +29,7 @@ mod tests;
 pub use assume_accepted::{apply_assuming_accepted, FetchedHistory, Needed};
 pub use canonical::{canonical_app, canonical_root, fetch_from_uri, service_ports};
 pub use error::ChangeError;
-pub use packed_root::{nothing_while_typed, parse_packed_root, WhileTyped};
+pub use packed_root::{nothing_while_typed, parse_packed_root, AppTexts, WhileTyped};
 pub use parse_write::{kills_of_tasks, parse_matched, parse_write, Query};
 pub use versioning::{plan_steps, stamp_versions, Action, Step};
 
