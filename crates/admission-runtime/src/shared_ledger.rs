@@ -164,8 +164,35 @@ struct Known {
     answered_here_at_ms: Option<u64>,
 }
 
+/// What becomes of a listed reservation in a decision's count.
+enum Fate {
+    /// Expired, or shown by the model (every replica's, by the marker): it leaves the ledger.
+    Left,
+    /// Not counted, and left in place: this replica's own answered write, which its model shows
+    /// (the node stays for the replicas whose models may still lag), or one it cannot read as a
+    /// write.
+    NotCounted,
+    /// Counted (when readable as a write).
+    Pending(Write),
+}
+
+/// The fate of a reservation `known` here (`None`: not read yet, or unreadable, so not counted),
+/// answered at `answered_at` by its marker, for a decision on a model that shows what Marathon
+/// answered before `shown_before`.
+fn fate(known: Option<&Known>, answered_at: Option<u64>, now: u64, shown_before: Option<u64>, q: PendingQuery) -> Fate {
+    let expired = known.is_some_and(|k| expired(now, k.admitted_at_ms, answered_at, q.timeout));
+    let shown = matches!((answered_at, shown_before), (Some(at), Some(before)) if at < before);
+    let shown_here = matches!((known.and_then(|k| k.answered_here_at_ms), q.model_synced_at_ms), (Some(at), Some(sync)) if at < sync);
+    match known.and_then(|k| k.write.clone()) {
+        _ if expired || shown => Fate::Left,
+        _ if shown_here => Fate::NotCounted,
+        Some(w) => Fate::Pending(w),
+        None => Fate::NotCounted,
+    }
+}
+
 /// What one listing of `{path}/reservations` says.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Listing {
     /// Reservation sequence numbers, in order.
     reservations: Vec<u64>,
@@ -219,6 +246,8 @@ pub struct ZkLedger {
     session: tokio::sync::Mutex<Option<zkc::Client>>,
     /// Reservations read so far (their content never changes), parsed.
     known: Mutex<HashMap<u64, Known>>,
+    /// The newest listing a decision read: what [`Ledger::pending_known`] answers from.
+    last_listing: Mutex<Listing>,
     last_len: Mutex<usize>,
     last_error: Mutex<Option<String>>,
     metrics: SharedLedgerMetrics,
@@ -238,6 +267,7 @@ impl ZkLedger {
             local: LocalLedger::default(),
             session: tokio::sync::Mutex::new(None),
             known: Mutex::new(HashMap::new()),
+            last_listing: Mutex::new(Listing::default()),
             last_len: Mutex::new(0),
             last_error: Mutex::new(None),
             metrics: SharedLedgerMetrics::default(),
@@ -416,6 +446,7 @@ impl ZkLedger {
             });
         }
         *self.last_len.lock().unwrap() = pending.len();
+        *self.last_listing.lock().unwrap() = listing.clone();
         Ok(pending)
     }
 
@@ -434,29 +465,31 @@ impl ZkLedger {
         let (mut pending, mut gone) = (Vec::new(), Vec::new());
         for seq in &listing.reservations {
             let answered = listing.answered.get(seq);
-            let answered_at = answered.map(|(at, _)| *at);
-            let expired = known.get(seq).is_some_and(|k| expired(now, k.admitted_at_ms, answered_at, q.timeout));
-            let shown = matches!((answered, shown_before), (Some((at, _)), Some(before)) if *at < before);
-            // This replica's own answered writes: its model shows them as soon as a sync started
-            // after the answer, on the same clock. They leave only its own count: the node stays
-            // for the replicas whose models may still lag.
-            let shown_here = matches!(
-                (known.get(seq).and_then(|k| k.answered_here_at_ms), q.model_synced_at_ms),
-                (Some(at), Some(sync)) if at < sync
-            );
-            if expired || shown {
-                gone.push(node(&dir, *seq));
-                gone.extend(answered.map(|(_, name)| format!("{dir}/{name}")));
-                known.remove(seq);
-            } else if shown_here {
-                continue;
-            } else if let Some(w) = known.get(seq).and_then(|k| k.write.as_ref()) {
-                pending.push((*seq, w.clone()));
+            match fate(known.get(seq), answered.map(|(at, _)| *at), now, shown_before, q) {
+                Fate::Left => {
+                    gone.push(node(&dir, *seq));
+                    gone.extend(answered.map(|(_, name)| format!("{dir}/{name}")));
+                    known.remove(seq);
+                }
+                Fate::NotCounted => {}
+                Fate::Pending(w) => pending.push((*seq, w)),
             }
         }
         // Reservations deleted by others leave this replica's memory too.
         known.retain(|seq, _| listing.reservations.binary_search(seq).is_ok());
         (pending, gone)
+    }
+
+    /// What [`Self::sort_out`] would count of the newest listing read, for `q`; nothing pruned.
+    fn listed(&self, q: PendingQuery) -> Vec<(u64, Write)> {
+        let listing = self.last_listing.lock().unwrap().clone();
+        let known = self.known.lock().unwrap();
+        let (now, shown_before) = (now_ms(), q.model_synced_at_ms.map(|t| t.saturating_sub(CLOCK_SKEW.as_millis() as u64)));
+        let counted = |seq: &u64| match fate(known.get(seq), listing.answered.get(seq).map(|(at, _)| *at), now, shown_before, q) {
+            Fate::Pending(w) => Some((*seq, w)),
+            Fate::Left | Fate::NotCounted => None,
+        };
+        listing.reservations.iter().filter_map(counted).collect()
     }
 
     fn spawn_zk(self: &Arc<Self>, what: &'static str, op: impl FnOnce(zkc::Client, String) -> futures_util::future::BoxFuture<'static, Result<(), zkc::Error>> + Send + 'static) {
@@ -603,6 +636,13 @@ impl Ledger for Arc<ZkLedger> {
                 }
             })
         });
+    }
+
+    /// From the newest listing a decision read: a base built from it serves a later decision
+    /// only where that decision's own read extends it (the bases compare tickets), so a stale
+    /// listing costs a rebuild, never a wrong count.
+    fn pending_known(&self, q: PendingQuery) -> Option<Vec<(u64, Write)>> {
+        Some(self.listed(q))
     }
 
     fn len(&self) -> usize {
