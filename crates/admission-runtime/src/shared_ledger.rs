@@ -751,6 +751,32 @@ mod tests {
         assert_eq!(gone.len(), 4, "both reservations and their markers leave: {gone:?}");
     }
 
+    /// What a sync's look-ahead counts from the newest listing read is what a decision on that
+    /// root would count from the same listing, and it prunes nothing.
+    #[test]
+    fn the_look_ahead_counts_as_a_decision_would_and_prunes_nothing() {
+        let ledger = unreachable_ledger();
+        let write = |app: &str| parse_write("PUT", &format!("/v2/apps/{app}"), None, br#"{"instances":2}"#, Flavour::V13).unwrap().unwrap();
+        let now = now_ms();
+        let skew = CLOCK_SKEW.as_millis() as u64;
+        let answered_at = now - 100;
+        for (seq, app, own) in [(1, "mine", true), (2, "theirs", false), (3, "in-flight", false)] {
+            let known = Known { write: Some(write(app)), admitted_at_ms: now - 200, answered_here_at_ms: own.then_some(answered_at) };
+            ledger.known.lock().unwrap().insert(seq, known);
+        }
+        let names: Vec<String> =
+            vec![format!("r-{:010}", 1), format!("a-{:010}-{answered_at}", 1), format!("r-{:010}", 2), format!("a-{:010}-{answered_at}", 2), format!("r-{:010}", 3)];
+        *ledger.last_listing.lock().unwrap() = list(&names);
+        let query = |synced: u64| PendingQuery { model_synced_at_ms: Some(synced), timeout: Duration::from_secs(30), flavour: Flavour::V13 };
+        let seqs = |p: Option<Vec<(u64, Write)>>| p.unwrap().iter().map(|(s, _)| *s).collect::<Vec<_>>();
+        assert_eq!(seqs(ledger.pending_known(query(answered_at - 1))), vec![1, 2, 3]);
+        assert_eq!(seqs(ledger.pending_known(query(answered_at + 1))), vec![2, 3], "the own answered write is shown here");
+        assert_eq!(seqs(ledger.pending_known(query(answered_at + skew + 1))), vec![3]);
+        assert_eq!(ledger.known.lock().unwrap().len(), 3, "nothing pruned by a look-ahead");
+        let (pending, _) = ledger.sort_out(HashMap::new(), &list(&names), query(answered_at + skew + 1));
+        assert_eq!(pending.iter().map(|(s, _)| *s).collect::<Vec<_>>(), vec![3], "the decision's count from the same listing");
+    }
+
     /// A write Marathon refused leaves the count it was charged to, and the call returns: the
     /// count used to be locked twice in one statement, which blocked the worker thread (and with
     /// it every decision of the replica) for good.
