@@ -177,17 +177,20 @@ enum Fate {
 }
 
 /// The fate of a reservation `known` here (`None`: not read yet, or unreadable, so not counted),
-/// answered at `answered_at` by its marker, for a decision on a model that shows what Marathon
-/// answered before `shown_before`.
-fn fate(known: Option<&Known>, answered_at: Option<u64>, now: u64, shown_before: Option<u64>, q: PendingQuery) -> Fate {
+/// answered at `answered_at` by its marker, at `now`, for a decision reading against `q`'s model:
+/// every replica's model shows an answer from before its sync less the clock skew; this
+/// replica's own, one from before its sync on its own clock.
+fn fate(known: Option<&Known>, answered_at: Option<u64>, now: u64, q: PendingQuery) -> Fate {
+    let shown_before = q.model_synced_at_ms.map(|t| t.saturating_sub(CLOCK_SKEW.as_millis() as u64));
     let expired = known.is_some_and(|k| expired(now, k.admitted_at_ms, answered_at, q.timeout));
     let shown = matches!((answered_at, shown_before), (Some(at), Some(before)) if at < before);
     let shown_here = matches!((known.and_then(|k| k.answered_here_at_ms), q.model_synced_at_ms), (Some(at), Some(sync)) if at < sync);
-    match known.and_then(|k| k.write.clone()) {
-        _ if expired || shown => Fate::Left,
-        _ if shown_here => Fate::NotCounted,
-        Some(w) => Fate::Pending(w),
-        None => Fate::NotCounted,
+    if expired || shown {
+        return Fate::Left;
+    }
+    match known.and_then(|k| k.write.as_ref()) {
+        Some(w) if !shown_here => Fate::Pending(w.clone()),
+        _ => Fate::NotCounted,
     }
 }
 
@@ -455,7 +458,6 @@ impl ZkLedger {
     fn sort_out(&self, stored: HashMap<u64, Stored>, listing: &Listing, q: PendingQuery) -> (Vec<(u64, Write)>, Vec<String>) {
         let dir = self.reservations_dir();
         let now = now_ms();
-        let shown_before = q.model_synced_at_ms.map(|t| t.saturating_sub(CLOCK_SKEW.as_millis() as u64));
         let mut known = self.known.lock().unwrap();
         for (seq, s) in stored {
             let r = &s.reservation;
@@ -465,7 +467,7 @@ impl ZkLedger {
         let (mut pending, mut gone) = (Vec::new(), Vec::new());
         for seq in &listing.reservations {
             let answered = listing.answered.get(seq);
-            match fate(known.get(seq), answered.map(|(at, _)| *at), now, shown_before, q) {
+            match fate(known.get(seq), answered.map(|(at, _)| *at), now, q) {
                 Fate::Left => {
                     gone.push(node(&dir, *seq));
                     gone.extend(answered.map(|(_, name)| format!("{dir}/{name}")));
@@ -482,10 +484,11 @@ impl ZkLedger {
 
     /// What [`Self::sort_out`] would count of the newest listing read, for `q`; nothing pruned.
     fn listed(&self, q: PendingQuery) -> Vec<(u64, Write)> {
-        let listing = self.last_listing.lock().unwrap().clone();
+        // Never held with `known` elsewhere: no order to keep.
+        let listing = self.last_listing.lock().unwrap();
         let known = self.known.lock().unwrap();
-        let (now, shown_before) = (now_ms(), q.model_synced_at_ms.map(|t| t.saturating_sub(CLOCK_SKEW.as_millis() as u64)));
-        let counted = |seq: &u64| match fate(known.get(seq), listing.answered.get(seq).map(|(at, _)| *at), now, shown_before, q) {
+        let now = now_ms();
+        let counted = |seq: &u64| match fate(known.get(seq), listing.answered.get(seq).map(|(at, _)| *at), now, q) {
             Fate::Pending(w) => Some((*seq, w)),
             Fate::Left | Fate::NotCounted => None,
         };
