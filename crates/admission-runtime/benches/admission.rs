@@ -467,6 +467,7 @@ async fn scenario(binary: &str, seed: Seed, (dry_n, real_n): (usize, usize), dir
             hwm / 1e6,
             hwm / json_bytes
         );
+        println!("  phases of the writes' decisions, ms p50 / p90 / p99 (n): {}", a.phase_summary());
     }
     sim.shutdown().await;
 }
@@ -831,8 +832,8 @@ async fn decisions(binary: &str, dir: &std::path::Path) {
     for seed in Seed::from_args() {
         // Dry runs and real writes through the warm proxy (the exact one: fewer).
         let counts = match (seed.marathon, seed.apps) {
-            (Marathon::V13, 2000) => (300, 60),
-            _ => (200, 20),
+            (Marathon::V13, 2000) => (300, arg_usize("--writes", 60)),
+            _ => (200, arg_usize("--writes", 20)),
         };
         scenario(binary, seed, counts, dir, empty, zk_spec).await;
     }

@@ -17,6 +17,11 @@
 //!   as a lone replica does. A decision deletes entries that its model shows on another replica's
 //!   clock (answered before its last sync started, less [`CLOCK_SKEW`]) and entries answered longer
 //!   than `ledger_timeout_ms` ago (or still unanswered long after; see [`super::ledger::expired`]). A reservation's content never changes, so each replica reads it once.
+//! - **A decision reads ZooKeeper only when it must**: this replica keeps its view of the
+//!   ledger (the newest listing, with its own reservations since) and a watch on the version
+//!   node; while the watch has not fired, a decision takes the view without a round trip, and
+//!   the compare-and-set still catches a view gone stale (see `watched_view`). A view read more
+//!   than a second ago is read again in the background, which prunes.
 //! - **A dead replica** blocks no one (nothing is held); its reservations stay charged until a
 //!   model shows them or they time out, as Marathon may have applied them.
 //! - **ZooKeeper unreachable or slower than `timeout_ms`**: the decision cannot use the shared
@@ -24,6 +29,8 @@
 //!   decides on this replica's ledger alone, says so in a `Warning` and counts it. Once a decision
 //!   found it so, later ones do not wait for it again: they fail at once until the background
 //!   probe (every 500 ms) reaches ZooKeeper again.
+
+mod watched_view;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -39,6 +46,7 @@ use serde::{Deserialize, Serialize};
 use zookeeper_client as zkc;
 
 use super::ledger::{expired, now_ms, Ledger, LedgerDecision, LedgerUnavailable, LocalLedger, PendingQuery, Reservation, ReserveError};
+use watched_view::WatchedView;
 
 /// Answered entries are kept until a model sync started this long after the answer: replicas'
 /// clocks differ a little, and counting a write twice for a moment only makes a decision stricter.
@@ -225,6 +233,7 @@ struct SharedLedgerMetrics {
     reserve_seconds: Histogram,
     conflicts: Counter,
     degraded: Counter,
+    views_taken: Counter,
 }
 
 impl Default for SharedLedgerMetrics {
@@ -234,6 +243,7 @@ impl Default for SharedLedgerMetrics {
             reserve_seconds: Histogram::new(exponential_buckets(0.000_25, 2.0, 14)),
             conflicts: Counter::default(),
             degraded: Counter::default(),
+            views_taken: Counter::default(),
         }
     }
 }
@@ -249,8 +259,11 @@ pub struct ZkLedger {
     session: tokio::sync::Mutex<Option<zkc::Client>>,
     /// Reservations read so far (their content never changes), parsed.
     known: Mutex<HashMap<u64, Known>>,
-    /// The newest listing a decision read: what [`Ledger::pending_known`] answers from.
-    last_listing: Mutex<Listing>,
+    /// The newest listing read, with this replica's own reservations since: what a decision
+    /// takes while it is current, and what [`Ledger::pending_known`] answers from.
+    view: Mutex<WatchedView<Listing>>,
+    /// What the last decision asked: the background refresh of the view asks the same.
+    last_query: Mutex<Option<PendingQuery>>,
     last_len: Mutex<usize>,
     last_error: Mutex<Option<String>>,
     metrics: SharedLedgerMetrics,
@@ -270,7 +283,8 @@ impl ZkLedger {
             local: LocalLedger::default(),
             session: tokio::sync::Mutex::new(None),
             known: Mutex::new(HashMap::new()),
-            last_listing: Mutex::new(Listing::default()),
+            view: Mutex::new(WatchedView::default()),
+            last_query: Mutex::new(None),
             last_len: Mutex::new(0),
             last_error: Mutex::new(None),
             metrics: SharedLedgerMetrics::default(),
@@ -280,21 +294,27 @@ impl ZkLedger {
     fn register(&self, r: &mut Registry) {
         let m = &self.metrics;
         r.register("ledger_zookeeper_up", "1 while the shared ledger's ZooKeeper session is connected", m.zookeeper_up.clone());
-        r.register("ledger_reserve_seconds", "Time to read the shared ledger for a decision", m.reserve_seconds.clone());
+        r.register("ledger_reserve_seconds", "Time to read the shared ledger (for a decision, or to refresh the replica's view)", m.reserve_seconds.clone());
+        r.register("ledger_views_taken", "Decisions that took this replica's watched view of the shared ledger instead of reading it", m.views_taken.clone());
         r.register("ledger_conflicts", "Decisions taken again because another replica admitted a write in between", m.conflicts.clone());
         r.register("ledger_degraded_decisions", "Decisions taken on this replica's ledger alone (shared ledger unavailable, policy open)", m.degraded.clone());
     }
 
     /// Keeps a session open (connecting again after it expired), so that the first decision
     /// after a start or an outage does not pay for the connection, and `/readyz` and
-    /// `ledger_zookeeper_up` say how it is.
+    /// `ledger_zookeeper_up` say how it is; reads the ledger again when the view is due for it
+    /// (which prunes), and keeps the watch that says whether the view is current.
     pub fn spawn_keepalive(self: &Arc<Self>) {
+        self.spawn_version_watch();
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
             loop {
                 let Some(me) = weak.upgrade() else { return };
                 match tokio::time::timeout(me.config.timeout, me.probe()).await {
-                    Ok(Ok(())) => me.up(),
+                    Ok(Ok(())) => {
+                        me.up();
+                        me.refresh_view_if_due().await;
+                    }
                     Ok(Err(e)) => me.down(e.0),
                     Err(_) => me.down(format!("no answer from ZooKeeper at {} within {:?}", me.location.hosts, me.config.timeout)),
                 }
@@ -302,6 +322,53 @@ impl ZkLedger {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         });
+    }
+
+    /// Keeps a watch on the version node: while it has not fired, no other replica admitted a
+    /// write since the version it saw, and a decision may take the view (see `watched_view`).
+    fn spawn_version_watch(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let Some(me) = weak.upgrade() else { return };
+                let watcher = me.watch_version().await;
+                drop(me);
+                match watcher {
+                    Some(watcher) => {
+                        let fired = watcher.changed();
+                        tokio::pin!(fired);
+                        loop {
+                            tokio::select! {
+                                _ = &mut fired => break,
+                                _ = tokio::time::sleep(Duration::from_secs(5)) => if weak.strong_count() == 0 { return },
+                            }
+                        }
+                    }
+                    None => tokio::time::sleep(Duration::from_millis(500)).await,
+                }
+                let Some(me) = weak.upgrade() else { return };
+                me.view.lock().unwrap().watched(None);
+            }
+        });
+    }
+
+    /// Sets the watch, and tells the view the version it saw.
+    async fn watch_version(&self) -> Option<zkc::OneshotWatcher> {
+        let client = self.client().await.ok()?;
+        let set = tokio::time::timeout(self.config.timeout, client.get_and_watch_data(&self.version_node())).await;
+        let (_, stat, watcher) = set.ok()?.ok()?;
+        self.view.lock().unwrap().watched(Some(stat.version));
+        Some(watcher)
+    }
+
+    /// Reads the ledger into the view, as the last decision would, when the view was read more
+    /// than [`watched_view::REFRESH_AFTER`] ago.
+    async fn refresh_view_if_due(&self) {
+        let Some(q) = *self.last_query.lock().unwrap() else { return };
+        if self.view.lock().unwrap().due_for_refresh(Instant::now()) {
+            // A failure marks ZooKeeper down, as a decision's read would.
+            let _ = self.read_within_timeout(q).await;
+        }
     }
 
     /// One round trip to ZooKeeper (the version node), creating the ledger's nodes when missing.
@@ -369,29 +436,39 @@ impl ZkLedger {
         format!("{}/reservations", self.location.path)
     }
 
-    /// Reads the version and the reservations, within the timeout; fails at once while the
-    /// probe has not reached ZooKeeper since the last failure.
+    /// What is pending for a decision: from the view while it is current, else read within the
+    /// timeout; fails at once while the probe has not reached ZooKeeper since the last failure.
     async fn begin_shared(&self, q: PendingQuery) -> Result<SharedDecision<'_>, LedgerUnavailable> {
         if let Some(e) = self.last_error.lock().unwrap().clone() {
             return Err(LedgerUnavailable(e));
         }
-        let started = Instant::now();
-        let work = async {
-            let client = self.client().await?;
-            let read = || futures_util::future::join(client.get_data(&self.version_node()), client.get_children(&self.reservations_dir()));
-            let (version, children) = match read().await {
-                (Err(zkc::Error::NoNode), _) | (_, Err(zkc::Error::NoNode)) => {
-                    self.create_nodes(&client).await?;
-                    read().await
-                }
-                other => other,
-            };
-            let (_, stat) = version.map_err(zk_error)?;
-            let (children, _) = children.map_err(zk_error)?;
-            let pending = self.read_pending(&client, &list(&children), q).await?;
-            Ok(SharedDecision { ledger: self, client, version: stat.version, pending })
+        *self.last_query.lock().unwrap() = Some(q);
+        if let Some(decision) = self.from_view(q) {
+            return Ok(decision);
+        }
+        let (client, version, pending) = self.read_within_timeout(q).await?;
+        Ok(SharedDecision { ledger: self, client, version, pending })
+    }
+
+    /// A decision on the view, when it is current and the session connected.
+    fn from_view(&self, q: PendingQuery) -> Option<SharedDecision<'_>> {
+        // A session being opened (the lock held) is no time to trust a view.
+        let client = self.session.try_lock().ok()?.clone().filter(|c| c.state() == zkc::SessionState::SyncConnected)?;
+        let (version, pending) = {
+            let view = self.view.lock().unwrap();
+            let version = view.current()?;
+            (version, self.count(&view.listing, q))
         };
-        let result = match tokio::time::timeout(self.config.timeout, work).await {
+        self.metrics.views_taken.inc();
+        *self.last_len.lock().unwrap() = pending.len();
+        Some(SharedDecision { ledger: self, client, version, pending })
+    }
+
+    /// Reads the version and the reservations (taking the read into the view), within the
+    /// timeout; a failure marks ZooKeeper down.
+    async fn read_within_timeout(&self, q: PendingQuery) -> Result<(zkc::Client, i32, Vec<(u64, Write)>), LedgerUnavailable> {
+        let started = Instant::now();
+        let result = match tokio::time::timeout(self.config.timeout, self.read_ledger(q)).await {
             Ok(r) => r,
             Err(_) => Err(LedgerUnavailable(format!("no answer from ZooKeeper at {} within {:?}", self.location.hosts, self.config.timeout))),
         };
@@ -400,6 +477,24 @@ impl ZkLedger {
             self.down(e.0.clone());
         }
         result
+    }
+
+    async fn read_ledger(&self, q: PendingQuery) -> Result<(zkc::Client, i32, Vec<(u64, Write)>), LedgerUnavailable> {
+        let client = self.client().await?;
+        let read = || futures_util::future::join(client.get_data(&self.version_node()), client.get_children(&self.reservations_dir()));
+        let (version, children) = match read().await {
+            (Err(zkc::Error::NoNode), _) | (_, Err(zkc::Error::NoNode)) => {
+                self.create_nodes(&client).await?;
+                read().await
+            }
+            other => other,
+        };
+        let (_, stat) = version.map_err(zk_error)?;
+        let (children, _) = children.map_err(zk_error)?;
+        let listing = list(&children);
+        let pending = self.read_pending(&client, &listing, q).await?;
+        self.view.lock().unwrap().read(stat.version, listing, Instant::now());
+        Ok((client, stat.version, pending))
     }
 
     /// Prunes what left the budget and returns what is pending, parsed with the model's flavour.
@@ -449,7 +544,6 @@ impl ZkLedger {
             });
         }
         *self.last_len.lock().unwrap() = pending.len();
-        *self.last_listing.lock().unwrap() = listing.clone();
         Ok(pending)
     }
 
@@ -477,15 +571,16 @@ impl ZkLedger {
                 Fate::Pending(w) => pending.push((*seq, w)),
             }
         }
-        // Reservations deleted by others leave this replica's memory too.
-        known.retain(|seq, _| listing.reservations.binary_search(seq).is_ok());
+        // Reservations deleted by others leave this replica's memory too; those made after the
+        // listing was read (this replica's own, recorded meanwhile) stay.
+        let newest_listed = listing.reservations.last().copied().unwrap_or(0);
+        known.retain(|seq, _| *seq > newest_listed || listing.reservations.binary_search(seq).is_ok());
         (pending, gone)
     }
 
-    /// What [`Self::sort_out`] would count of the newest listing read, for `q`; nothing pruned.
-    fn listed(&self, q: PendingQuery) -> Vec<(u64, Write)> {
-        // Never held with `known` elsewhere: no order to keep.
-        let listing = self.last_listing.lock().unwrap();
+    /// What [`Self::sort_out`] would count of `listing`, for `q`; nothing pruned.
+    fn count(&self, listing: &Listing, q: PendingQuery) -> Vec<(u64, Write)> {
+        // Taken after the view's lock, if any, and never held while taking the view's.
         let known = self.known.lock().unwrap();
         let now = now_ms();
         let counted = |seq: &u64| match fate(known.get(seq), listing.answered.get(seq).map(|(at, _)| *at), now, q) {
@@ -569,6 +664,7 @@ impl LedgerDecision for SharedDecision<'_> {
             Ok(r) => r,
             Err(zkc::MultiWriteError::OperationFailed { source: zkc::Error::BadVersion, .. }) => {
                 l.metrics.conflicts.inc();
+                l.view.lock().unwrap().conflicted(self.version);
                 return Err(ReserveError::Conflict);
             }
             Err(e) => {
@@ -583,7 +679,15 @@ impl LedgerDecision for SharedDecision<'_> {
         });
         let seq = created.ok_or_else(|| ReserveError::Unavailable(LedgerUnavailable("ZooKeeper created no reservation".into())))?;
         let own = Known { write: Some(write), admitted_at_ms: stored.reservation.admitted_at_ms, answered_here_at_ms: None };
+        // Known before the view lists it: a reservation listed but not known is not counted.
         l.known.lock().unwrap().insert(seq, own);
+        let mut view = l.view.lock().unwrap();
+        if view.reserved(self.version) {
+            if let Err(at) = view.listing.reservations.binary_search(&seq) {
+                view.listing.reservations.insert(at, seq);
+            }
+        }
+        drop(view);
         *l.last_len.lock().unwrap() += 1;
         Ok(seq)
     }
@@ -631,11 +735,20 @@ impl Ledger for Arc<ZkLedger> {
         let mut len = self.last_len.lock().unwrap();
         *len = len.saturating_sub(1);
         drop(len);
+        // Out of this replica's count at once; the node leaves ZooKeeper in the background.
+        self.view.lock().unwrap().listing.reservations.retain(|seq| *seq != ticket);
+        self.known.lock().unwrap().remove(&ticket);
+        // The version moves on with the deletion, so that the other replicas' watches fire and
+        // their views stop counting it too.
+        let version_node = self.version_node();
         self.spawn_zk("releasing a refused write", move |client, dir| {
             Box::pin(async move {
-                match client.delete(&node(&dir, ticket), None).await {
-                    Ok(()) | Err(zkc::Error::NoNode) => Ok(()),
-                    Err(e) => Err(e),
+                let mut txn = client.new_multi_writer();
+                txn.add_delete(&node(&dir, ticket), None)?;
+                txn.add_set_data(&version_node, b"", None)?;
+                match txn.commit().await {
+                    Ok(_) | Err(zkc::MultiWriteError::OperationFailed { source: zkc::Error::NoNode, .. }) => Ok(()),
+                    Err(e) => Err(e.into()),
                 }
             })
         });
@@ -645,7 +758,8 @@ impl Ledger for Arc<ZkLedger> {
     /// only where that decision's own read extends it (the bases compare tickets), so a stale
     /// listing costs a rebuild, never a wrong count.
     fn pending_known(&self, q: PendingQuery) -> Option<Vec<(u64, Write)>> {
-        Some(self.listed(q))
+        let view = self.view.lock().unwrap();
+        Some(self.count(&view.listing, q))
     }
 
     fn len(&self) -> usize {
@@ -769,7 +883,7 @@ mod tests {
         }
         let names: Vec<String> =
             vec![format!("r-{:010}", 1), format!("a-{:010}-{answered_at}", 1), format!("r-{:010}", 2), format!("a-{:010}-{answered_at}", 2), format!("r-{:010}", 3)];
-        *ledger.last_listing.lock().unwrap() = list(&names);
+        ledger.view.lock().unwrap().read(0, list(&names), Instant::now());
         let query = |synced: u64| PendingQuery { model_synced_at_ms: Some(synced), timeout: Duration::from_secs(30), flavour: Flavour::V13 };
         let seqs = |p: Option<Vec<(u64, Write)>>| p.unwrap().iter().map(|(s, _)| *s).collect::<Vec<_>>();
         assert_eq!(seqs(ledger.pending_known(query(answered_at - 1))), vec![1, 2, 3]);
@@ -778,6 +892,83 @@ mod tests {
         assert_eq!(ledger.known.lock().unwrap().len(), 3, "nothing pruned by a look-ahead");
         let (pending, _) = ledger.sort_out(HashMap::new(), &list(&names), query(answered_at + skew + 1));
         assert_eq!(pending.iter().map(|(s, _)| *s).collect::<Vec<_>>(), vec![3], "the decision's count from the same listing");
+    }
+
+    fn shared_ledger(zk: &marathon_sim::testing::ZooKeeper) -> Arc<ZkLedger> {
+        let location = ZkLocation { hosts: zk.connect_string(), path: "/views".into() };
+        let config = LedgerConfig { zookeeper: Some(location), timeout: Duration::from_secs(5), session_timeout: Duration::from_secs(10), digest: None };
+        let ledger = ZkLedger::new(config, false);
+        ledger.spawn_keepalive();
+        ledger
+    }
+
+    async fn until(what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(Instant::now() < deadline, "{what}: not within 10 s");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    async fn reserve(ledger: &Arc<ZkLedger>, app: &str) -> Result<u64, ReserveError> {
+        let body = br#"{"instances":2}"#;
+        let path = format!("/v2/apps/{app}");
+        let write = parse_write("PUT", &path, None, body, Flavour::V13).unwrap().unwrap();
+        let mut decision = ledger.begin(QUERY).await.unwrap();
+        decision.reserve(Reservation::new("PUT", &path, None, body), write).await
+    }
+
+    async fn pending(ledger: &Arc<ZkLedger>) -> Vec<u64> {
+        ledger.begin(QUERY).await.unwrap().pending().iter().map(|(s, _)| *s).collect()
+    }
+
+    const QUERY: PendingQuery = PendingQuery { model_synced_at_ms: None, timeout: Duration::from_secs(30), flavour: Flavour::V13 };
+
+    /// A replica decides on its view without reading ZooKeeper while no other replica admitted
+    /// anything, counts what another admitted once its watch fired, and a view that went stale
+    /// before the watch told it costs a conflict, never a write recorded on a wrong count.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_view_is_taken_until_another_replica_admits_and_a_stale_one_cannot_record() {
+        let zk = marathon_sim::testing::ZooKeeper::start().expect("ZooKeeper from Debian's zookeeper package (.ci/run installs it)");
+        let (a, b) = (shared_ledger(&zk), shared_ledger(&zk));
+        let taken = |l: &Arc<ZkLedger>| l.metrics.views_taken.get();
+        assert!(pending(&b).await.is_empty());
+        until("b's watch is set", || b.view.lock().unwrap().current().is_some()).await;
+        let before = taken(&b);
+        assert!(pending(&b).await.is_empty());
+        assert_eq!(taken(&b), before + 1, "nothing changed: the view is taken");
+
+        let x = reserve(&a, "x").await.unwrap();
+        until("b's watch fires", || b.view.lock().unwrap().current().is_none()).await;
+        assert_eq!(pending(&b).await, vec![x], "read again, with a's write");
+        let y = reserve(&b, "y").await.unwrap();
+        until("b's view is current again", || b.view.lock().unwrap().current().is_some()).await;
+        let before = taken(&b);
+        assert_eq!(pending(&b).await, vec![x, y], "b's own write is in its view");
+        assert_eq!(taken(&b), before + 1);
+
+        // a's view is behind b's write; pretend its watch has not told it yet.
+        let now_at = b.view.lock().unwrap().version();
+        until("a's watch is set again after b's write", || a.view.lock().unwrap().watched_at() == now_at).await;
+        let (stale, at) = {
+            let view = a.view.lock().unwrap();
+            (view.listing.reservations.clone(), view.version())
+        };
+        assert_eq!(stale, vec![x]);
+        a.view.lock().unwrap().watched(at);
+        assert_eq!(pending(&a).await, vec![x], "the stale view is taken");
+        assert!(matches!(reserve(&a, "z").await, Err(ReserveError::Conflict)), "but nothing is recorded from it");
+        assert_eq!(pending(&a).await, vec![x, y], "after the conflict, a reads the ledger");
+        let z = reserve(&a, "z").await.unwrap();
+        until("b's watch fires again", || b.view.lock().unwrap().current().is_none()).await;
+        assert_eq!(pending(&b).await, vec![x, y, z]);
+
+        // A refused write leaves the count at once, and the ledger, whose version moves on.
+        until("b's view is current again", || b.view.lock().unwrap().current().is_some()).await;
+        a.release(z);
+        assert_eq!(pending(&a).await, vec![x, y]);
+        until("b's watch fires on the release", || b.view.lock().unwrap().current().is_none()).await;
+        assert_eq!(pending(&b).await, vec![x, y]);
     }
 
     /// A write Marathon refused leaves the count it was charged to, and the call returns: the
