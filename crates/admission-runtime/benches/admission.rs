@@ -468,8 +468,33 @@ async fn scenario(binary: &str, seed: Seed, (dry_n, real_n): (usize, usize), dir
             hwm / json_bytes
         );
         println!("  phases of the writes' decisions, ms p50 / p90 / p99 (n): {}", a.phase_summary());
+        if let Some(spec) = &setup.ledger {
+            println!("  ZooKeeper's own account since it started: {}", zk_own_account(spec));
+        }
     }
     sim.shutdown().await;
+}
+
+/// ZooKeeper's own account of its writes (`mntr`): the latency it measured from reading a write
+/// to answering it, and its transaction log's syncs, which tell the ensemble's share of a
+/// reservation from the proxy's.
+fn zk_own_account(spec: &str) -> String {
+    let Some(addr) = spec.split('/').next().and_then(|a| a.parse().ok()) else { return format!("no address in {spec}") };
+    let mntr = match marathon_sim::testing::four_letter(addr, "mntr") {
+        Ok(m) => m,
+        Err(e) => return format!("mntr: {e}"),
+    };
+    let get = |key: &str| mntr.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix('\t')).unwrap_or("?").to_owned();
+    format!(
+        "{} writes, latency p50 {} / p99 {} / max {} ms; {} log syncs, avg {} / max {} ms",
+        get("zk_cnt_updatelatency"),
+        get("zk_p50_updatelatency"),
+        get("zk_p99_updatelatency"),
+        get("zk_max_updatelatency"),
+        get("zk_cnt_fsynctime"),
+        get("zk_avg_fsynctime"),
+        get("zk_max_fsynctime")
+    )
 }
 
 /// A client of its own loopback address (`127.0.0.x`): the proxy tells clients apart by address.

@@ -832,8 +832,9 @@ impl Admission {
         znode_size::Estimator::new(snap.store.clone()).state(&snap.root)
     }
 
-    fn settle(&self, ctx: &RequestCtx, keep: bool) {
-        let Some(Ticket(id)) = ctx.extensions.get::<Ticket>().copied() else { return };
+    /// Settles the write's reservation, once: the phase that settles it takes its ticket.
+    fn settle(&self, ticket: Option<Ticket>, keep: bool) {
+        let Some(Ticket(id)) = ticket else { return };
         if keep {
             self.ledger.mark_answered(id);
         } else {
@@ -863,17 +864,17 @@ impl RequestPhases for Admission {
 
     fn response_filter(&self, ctx: &mut RequestCtx, resp: &http::response::Parts) {
         // 2xx: stays until a resync shows it; anything else: Marathon did not take it.
-        self.settle(ctx, resp.status.is_success());
+        self.settle(ctx.extensions.remove::<Ticket>(), resp.status.is_success());
     }
 
     async fn upstream_failed(&self, ctx: &mut RequestCtx, _failure: &UpstreamFailure) {
         // Unknown whether Marathon applied it: keep it until the next resync.
-        self.settle(ctx, true);
+        self.settle(ctx.extensions.remove::<Ticket>(), true);
     }
 
     fn logging(&self, ctx: &RequestCtx, _summary: &RequestSummary) {
         // Still unanswered (client gone mid-flight): treat as possibly applied.
-        self.settle(ctx, true);
+        self.settle(ctx.extensions.get::<Ticket>().copied(), true);
     }
 
     fn readiness(&self) -> Result<(), String> {

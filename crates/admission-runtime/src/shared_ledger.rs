@@ -30,6 +30,7 @@
 //!   found it so, later ones do not wait for it again: they fail at once until the background
 //!   probe (every 500 ms) reaches ZooKeeper again.
 
+mod answer_markers;
 mod watched_view;
 
 use std::collections::HashMap;
@@ -46,6 +47,7 @@ use serde::{Deserialize, Serialize};
 use zookeeper_client as zkc;
 
 use super::ledger::{expired, now_ms, Ledger, LedgerDecision, LedgerUnavailable, LocalLedger, PendingQuery, Reservation, ReserveError};
+use answer_markers::AnswerMarkers;
 use watched_view::WatchedView;
 
 /// Answered entries are kept until a model sync started this long after the answer: replicas'
@@ -250,6 +252,8 @@ impl Default for SharedLedgerMetrics {
 
 /// The ledger in ZooKeeper.
 pub struct ZkLedger {
+    /// Itself, for the tasks a decision leaves behind.
+    me: std::sync::Weak<ZkLedger>,
     config: LedgerConfig,
     location: ZkLocation,
     replica: String,
@@ -264,6 +268,8 @@ pub struct ZkLedger {
     view: Mutex<WatchedView<Listing>>,
     /// What the last decision asked: the background refresh of the view asks the same.
     last_query: Mutex<Option<PendingQuery>>,
+    /// Answer markers still to write: with the next reservation, or on their own soon after.
+    markers: Mutex<AnswerMarkers>,
     last_len: Mutex<usize>,
     last_error: Mutex<Option<String>>,
     metrics: SharedLedgerMetrics,
@@ -275,7 +281,8 @@ impl ZkLedger {
     pub fn new(config: LedgerConfig, open: bool) -> Arc<ZkLedger> {
         let location = config.zookeeper.clone().expect("a shared ledger needs [ledger] zookeeper");
         let replica = format!("{}:{}", hostname(), std::process::id());
-        Arc::new(ZkLedger {
+        Arc::new_cyclic(|me| ZkLedger {
+            me: me.clone(),
             config,
             location,
             replica,
@@ -285,6 +292,7 @@ impl ZkLedger {
             known: Mutex::new(HashMap::new()),
             view: Mutex::new(WatchedView::default()),
             last_query: Mutex::new(None),
+            markers: Mutex::new(AnswerMarkers::default()),
             last_len: Mutex::new(0),
             last_error: Mutex::new(None),
             metrics: SharedLedgerMetrics::default(),
@@ -534,12 +542,8 @@ impl ZkLedger {
         if !gone.is_empty() {
             let client = client.clone();
             tokio::spawn(async move {
-                for path in gone {
-                    if let Err(e) = client.delete(&path, None).await {
-                        if !matches!(e, zkc::Error::NoNode) {
-                            tracing::debug!(%path, error = %e, "shared ledger: pruning failed (tried again next time)");
-                        }
-                    }
+                if let Err(e) = write_all(&client, &gone, None).await {
+                    tracing::debug!(error = %e, "shared ledger: pruning failed (tried again next time)");
                 }
             });
         }
@@ -590,6 +594,38 @@ impl ZkLedger {
         listing.reservations.iter().filter_map(counted).collect()
     }
 
+    /// Markers that rode with a reservation whose transaction has no clear outcome: the flush
+    /// writes them, taking one already there for written.
+    fn markers_uncertain(&self, names: Vec<String>) {
+        if self.markers.lock().unwrap().uncertain(names) {
+            self.schedule_marker_flush();
+        }
+    }
+
+    /// Writes the answer markers no reservation took within [`answer_markers::FLUSH_AFTER`], in
+    /// one transaction; those it could not write wait for the next flush.
+    fn schedule_marker_flush(&self) {
+        let Some(me) = self.me.upgrade() else { return };
+        tokio::spawn(async move {
+            tokio::time::sleep(answer_markers::FLUSH_AFTER).await;
+            let names = me.markers.lock().unwrap().take_for_flush();
+            if names.is_empty() {
+                return;
+            }
+            let dir = me.reservations_dir();
+            let paths: Vec<String> = names.iter().map(|n| format!("{dir}/{n}")).collect();
+            let options = zkc::CreateMode::Persistent.with_acls(me.acls());
+            let written = async { write_all(&me.client().await.map_err(|e| e.0)?, &paths, Some(&options)).await.map_err(|e| e.to_string()) };
+            let failed = match tokio::time::timeout(me.config.timeout.max(Duration::from_secs(5)), written).await {
+                Ok(Ok(())) => return,
+                Ok(Err(e)) => e,
+                Err(_) => "timed out".into(),
+            };
+            tracing::warn!(error = %failed, markers = names.len(), "shared ledger: marking answered writes failed (tried again; the others count them meanwhile)");
+            me.markers_uncertain(names);
+        });
+    }
+
     fn spawn_zk(self: &Arc<Self>, what: &'static str, op: impl FnOnce(zkc::Client, String) -> futures_util::future::BoxFuture<'static, Result<(), zkc::Error>> + Send + 'static) {
         let me = self.clone();
         tokio::spawn(async move {
@@ -605,6 +641,38 @@ impl ZkLedger {
             }
         });
     }
+}
+
+/// Most nodes one background transaction creates or deletes.
+const BATCH: usize = 200;
+
+/// Creates (with `create`'s options) or deletes (`None`) the empty nodes at `paths`, a
+/// transaction (one log sync) for each [`BATCH`]; a transaction that fails is done again node by
+/// node, where a node already there (to create) or already gone (to delete) counts as done.
+async fn write_all(client: &zkc::Client, paths: &[String], create: Option<&zkc::CreateOptions<'_>>) -> Result<(), zkc::Error> {
+    for chunk in paths.chunks(BATCH) {
+        let mut txn = client.new_multi_writer();
+        for path in chunk {
+            match create {
+                Some(options) => txn.add_create(path, b"", options)?,
+                None => txn.add_delete(path, None)?,
+            }
+        }
+        if txn.commit().await.is_ok() {
+            continue;
+        }
+        for path in chunk {
+            let done = match create {
+                Some(options) => client.create(path, b"", options).await.map(drop),
+                None => client.delete(path, None).await,
+            };
+            match done {
+                Ok(()) | Err(zkc::Error::NodeExists | zkc::Error::NoNode) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
 }
 
 fn node(dir: &str, seq: u64) -> String {
@@ -657,17 +725,31 @@ impl LedgerDecision for SharedDecision<'_> {
         let mut txn = self.client.new_multi_writer();
         let built = txn.add_set_data(&l.version_node(), b"", Some(self.version)).and_then(|_| txn.add_create(&prefix, &data, &options));
         built.map_err(|e| ReserveError::Unavailable(zk_error(e)))?;
-        let committed = tokio::time::timeout(l.config.timeout, txn.commit())
-            .await
-            .map_err(|_| ReserveError::Unavailable(LedgerUnavailable(format!("no answer from ZooKeeper within {:?}", l.config.timeout))))?;
+        let riding = l.markers.lock().unwrap().take_to_ride();
+        let dir = l.reservations_dir();
+        let marker_options = zkc::CreateMode::Persistent.with_acls(l.acls());
+        for name in &riding {
+            if let Err(e) = txn.add_create(&format!("{dir}/{name}"), b"", &marker_options) {
+                l.markers_uncertain(riding);
+                return Err(ReserveError::Unavailable(zk_error(e)));
+            }
+        }
+        let Ok(committed) = tokio::time::timeout(l.config.timeout, txn.commit()).await else {
+            l.markers_uncertain(riding);
+            return Err(ReserveError::Unavailable(LedgerUnavailable(format!("no answer from ZooKeeper within {:?}", l.config.timeout))));
+        };
         let results = match committed {
             Ok(r) => r,
             Err(zkc::MultiWriteError::OperationFailed { source: zkc::Error::BadVersion, .. }) => {
+                if l.markers.lock().unwrap().failed(riding) {
+                    l.schedule_marker_flush();
+                }
                 l.metrics.conflicts.inc();
                 l.view.lock().unwrap().conflicted(self.version);
                 return Err(ReserveError::Conflict);
             }
             Err(e) => {
+                l.markers_uncertain(riding);
                 let e = zk_error(e.into());
                 l.down(e.0.clone());
                 return Err(ReserveError::Unavailable(e));
@@ -715,16 +797,9 @@ impl Ledger for Arc<ZkLedger> {
         if let Some(k) = self.known.lock().unwrap().get_mut(&ticket) {
             k.answered_here_at_ms = Some(at);
         }
-        let acls = self.acls();
-        self.spawn_zk("marking an answered write", move |client, dir| {
-            Box::pin(async move {
-                let options = zkc::CreateMode::Persistent.with_acls(acls);
-                match client.create(&format!("{dir}/a-{ticket:010}-{at}"), b"", &options).await {
-                    Ok(_) | Err(zkc::Error::NodeExists) => Ok(()),
-                    Err(e) => Err(e),
-                }
-            })
-        });
+        if self.markers.lock().unwrap().push(format!("a-{ticket:010}-{at}")) {
+            self.schedule_marker_flush();
+        }
     }
 
     fn release(&self, ticket: u64) {
@@ -969,6 +1044,45 @@ mod tests {
         assert_eq!(pending(&a).await, vec![x, y]);
         until("b's watch fires on the release", || b.view.lock().unwrap().current().is_none()).await;
         assert_eq!(pending(&b).await, vec![x, y]);
+    }
+
+    /// An answer's marker is written in the transaction of the replica's next reservation (one
+    /// log sync for both); with no reservation to ride with, it is written alone soon after.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_answer_marker_rides_with_the_next_reservation_or_goes_alone_soon_after() {
+        let zk = marathon_sim::testing::ZooKeeper::start().expect("ZooKeeper from Debian's zookeeper package (.ci/run installs it)");
+        let ledger = shared_ledger(&zk);
+        let client = zkc::Client::connect(&zk.connect_string()).await.unwrap();
+        let dir = ledger.reservations_dir();
+        let created_in = |path: String| {
+            let client = client.clone();
+            async move { client.check_stat(&path).await.unwrap().map(|stat| stat.czxid) }
+        };
+        let marker_of = |seq: u64| {
+            let (client, dir) = (client.clone(), dir.clone());
+            async move {
+                let children = client.get_children(&dir).await.unwrap().0;
+                children.into_iter().find(|name| name.starts_with(&format!("a-{seq:010}-"))).map(|name| format!("{dir}/{name}"))
+            }
+        };
+
+        let x = reserve(&ledger, "x").await.unwrap();
+        ledger.mark_answered(x);
+        let y = reserve(&ledger, "y").await.unwrap();
+        let marker = marker_of(x).await.expect("x's marker is written by the time y's reservation is");
+        assert_eq!(created_in(marker).await, created_in(node(&dir, y)).await, "in the same transaction");
+
+        ledger.mark_answered(y);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let marker = loop {
+            if let Some(m) = marker_of(y).await {
+                break m;
+            }
+            assert!(Instant::now() < deadline, "y's marker was never written");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_ne!(created_in(marker).await, created_in(node(&dir, y)).await);
+        assert!(ledger.markers.lock().unwrap().take_for_flush().is_empty(), "nothing left to write");
     }
 
     /// A write Marathon refused leaves the count it was charged to, and the call returns: the
