@@ -11,7 +11,8 @@
 //! - **Reservations** are persistent sequential nodes `{path}/reservations/r-<seq>` holding the
 //!   write as received (method, path, query, body), the replica and the wall-clock time; any
 //!   replica re-applies them to its own model. When Marathon answers, the owner adds a marker
-//!   `a-<seq>-<answered ms>` (so that one listing says what is answered and when); when Marathon
+//!   `a-<seq>-<answered ms>` (so that one listing says what is answered and when; it rides in the
+//!   transaction of the owner's next reservation, see `answer_markers`); when Marathon
 //!   refuses, the owner deletes the reservation. The owner stops counting its own answered
 //!   entries once its model shows them (answered before its last sync started, on its own clock),
 //!   as a lone replica does. A decision deletes entries that its model shows on another replica's
