@@ -4,12 +4,18 @@
 //! for hours (the proxy's model), while a decision reads a handful of its apps in full. So:
 //! - an app is shared (`Arc`): copying a tree copies no app, and a change copies only the apps it
 //!   touches ([`SharedApp::make_mut`]);
-//! - an app can be *packed* ([`SharedApp::pack`]): its JSON deflated, with the few facts that
+//! - an app can be *packed* ([`SharedApp::pack`]): its JSON compressed, with the few facts that
 //!   decisions read over a whole tree (id, version, instances, resources, service ports, counts)
 //!   beside it. The typed form of an app costs 4-6 times its JSON; packed, with its facts, about
 //!   its JSON's size (measured: `znode-size`'s `memory_breakdown` example).
 //!   [`SharedApp::app`] decodes a packed app into a copy and keeps nothing, so reading never makes
 //!   the model grow; [`SharedApp::make_mut`] turns it typed again (a changed app is a new value).
+//!
+//! Compressed with zstd at level 1, not zlib: a full sync packs every app of the root, and on
+//! 50,000 apps zlib's deflate was about 40% of the parse. At level 1, zstd packs these small
+//! JSON documents a little smaller than deflate did, and the parse takes about a third less time
+//! (docs/BENCHMARKS.md, "Packed apps with zstd"). The bytes never leave the process, so nothing
+//! depends on their format.
 //!
 //! The cell also holds one encoding derived from the app by a caller ([`SharedApp::encoding`]):
 //! the size engine keeps an app's protobuf bytes there, computed once per app value and shared by
@@ -17,11 +23,8 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::io::Read;
 use std::sync::{Arc, OnceLock};
 
-use flate2::read::DeflateDecoder;
-use flate2::{Compress, Compression, FlushCompress, Status};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::ops::service_ports;
@@ -43,8 +46,8 @@ enum Repr {
 }
 
 struct Packed {
-    /// The app's JSON (`serde_json::to_vec`), deflated.
-    deflated_json: Box<[u8]>,
+    /// The app's JSON (`serde_json::to_vec`), compressed.
+    compressed_json: Box<[u8]>,
     facts: Facts,
 }
 
@@ -185,31 +188,23 @@ impl SharedApp {
 }
 
 thread_local! {
-    /// One compressor per thread, reset for each app: a full sync packs tens of thousands of
-    /// small apps, and setting up zlib's state for each one is a good part of the cost.
-    static DEFLATE: RefCell<Compress> = RefCell::new(Compress::new(Compression::default(), false));
+    /// One compressor per thread: a full sync packs tens of thousands of small apps, and setting
+    /// up a compressor for each one is a good part of the cost.
+    static COMPRESSOR: RefCell<zstd::bulk::Compressor<'static>> = RefCell::new(zstd::bulk::Compressor::new(COMPRESSION_LEVEL).expect("a zstd compressor"));
 }
 
-/// `bytes` as a raw deflate stream (what `DeflateEncoder` writes).
-fn deflate(bytes: &[u8]) -> Box<[u8]> {
-    DEFLATE.with(|compress| {
-        let mut compress = compress.borrow_mut();
-        compress.reset();
-        let mut out = Vec::with_capacity(bytes.len() / 2 + 64);
-        loop {
-            let read = compress.total_in() as usize;
-            match compress.compress_vec(&bytes[read..], &mut out, FlushCompress::Finish).expect("deflating in memory") {
-                Status::StreamEnd => return out.into_boxed_slice(),
-                Status::Ok | Status::BufError => out.reserve(out.capacity().max(64)),
-            }
-        }
-    })
+/// zstd's level for packed apps.
+const COMPRESSION_LEVEL: i32 = 1;
+
+/// `bytes` compressed for keeping in memory (one zstd frame, which records its content size).
+fn compress(bytes: &[u8]) -> Box<[u8]> {
+    COMPRESSOR.with(|c| c.borrow_mut().compress(bytes).expect("compressing in memory").into_boxed_slice())
 }
 
 impl Packed {
     fn new(app: &App) -> Packed {
         let json = serde_json::to_vec(app).expect("an App always serializes");
-        let deflated_json = deflate(&json);
+        let compressed_json = compress(&json);
         let facts = Facts {
             id: app.id.as_deref().map(Into::into),
             version: app.version.as_deref().map(Into::into),
@@ -223,12 +218,11 @@ impl Packed {
             service_ports: service_ports(app).into_boxed_slice(),
             dependencies: app.dependencies.clone().unwrap_or_default(),
         };
-        Packed { deflated_json, facts }
+        Packed { compressed_json, facts }
     }
 
     fn unpack(&self) -> App {
-        let mut json = Vec::with_capacity(self.deflated_json.len() * 3);
-        DeflateDecoder::new(&self.deflated_json[..]).read_to_end(&mut json).expect("inflating bytes deflated here");
+        let json = zstd::stream::decode_all(&self.compressed_json[..]).expect("decompressing bytes compressed here");
         serde_json::from_slice(&json).expect("JSON written from an App reads back")
     }
 }
@@ -246,7 +240,7 @@ impl PartialEq for SharedApp {
         }
         if let (Repr::Packed(a), Repr::Packed(b)) = (&self.0.repr, &other.0.repr) {
             // The same app always packs to the same bytes.
-            if a.deflated_json == b.deflated_json {
+            if a.compressed_json == b.compressed_json {
                 return true;
             }
         }
