@@ -396,7 +396,7 @@ impl LiveModel {
                 return Some(None);
             }
             let mut root = (*old_root).clone();
-            let apps = root.find_group_mut(&id.parent())?.apps.get_or_insert_with(Vec::new);
+            let apps = root.find_group_mut(&id.parent())?.apps.get_or_insert_with(Default::default);
             match apps.iter_mut().find(|a| a.id() == app.id()) {
                 Some(slot) => *slot = app,
                 None => apps.push(app),

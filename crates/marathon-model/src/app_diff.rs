@@ -3,12 +3,13 @@
 //! A change to a root copies the apps it touches and shares the others ([`SharedApp`] is a
 //! reference), and the model keeps the apps a sync did not see change. Walking both trees side by
 //! side and comparing references finds what changed at the cost of one pointer comparison per
-//! shared app: no hashing and no string comparison for the thousands of apps a write leaves
-//! alone. Only a group whose apps no longer line up (one removed, or reordered) is matched by id.
+//! shared list of apps ([`AppList`]) or shared app: no hashing and no string comparison for the
+//! thousands of apps a write leaves alone. Only a group whose apps no longer line up (one
+//! removed, or reordered) is matched by id.
 
 use std::collections::HashMap;
 
-use crate::{Group, SharedApp};
+use crate::{AppList, Group, SharedApp};
 
 /// Where an app sits in a tree: the index of each group from the root down, then its index in
 /// its group's apps. Ordered as a depth-first walk meets apps (a group's own apps before its
@@ -49,7 +50,10 @@ pub fn app_diff<'a>(before: &'a Group, after: &'a Group) -> AppDiff<'a> {
 }
 
 fn walk<'a>(before: &'a Group, after: &'a Group, path: &mut Vec<u32>, out: &mut AppDiff<'a>) {
-    apps(before.apps(), after.apps(), path, out);
+    let same_list = matches!((&before.apps, &after.apps), (Some(b), Some(a)) if AppList::ptr_eq(b, a));
+    if !same_list {
+        apps(before.apps(), after.apps(), path, out);
+    }
     let earlier = before.groups();
     let mut matched = vec![false; earlier.len()];
     // Indexed by id only once a group is not where it was (and there are many to search).

@@ -8,14 +8,15 @@ use serde::{Deserialize, Serialize};
 use serde_with::skip_serializing_none;
 
 use crate::app::Extra;
-use crate::{App, ModelError, PathId, Pod, SharedApp};
+use crate::{App, AppList, ModelError, PathId, Pod, SharedApp};
 
 #[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Group {
     pub id: Option<String>,
-    pub apps: Option<Vec<SharedApp>>,
+    /// Shared between trees as one list ([`AppList`]).
+    pub apps: Option<AppList>,
     pub groups: Option<Vec<Group>>,
     pub pods: Option<Vec<Pod>>,
     pub dependencies: Option<Vec<String>>,
@@ -40,7 +41,7 @@ impl Group {
     pub fn empty(id: &PathId) -> Group {
         Group {
             id: Some(id.to_string()),
-            apps: Some(Vec::new()),
+            apps: Some(AppList::default()),
             groups: Some(Vec::new()),
             pods: None,
             dependencies: Some(Vec::new()),
@@ -91,7 +92,7 @@ impl Group {
     /// The group's own apps. They are shared: copying a tree copies no app, and a change copies
     /// only the apps it touches ([`SharedApp::make_mut`]).
     pub fn apps(&self) -> &[SharedApp] {
-        self.apps.as_deref().unwrap_or(&[])
+        self.apps.as_deref().map(Vec::as_slice).unwrap_or(&[])
     }
 
     pub fn groups(&self) -> &[Group] {
@@ -171,7 +172,7 @@ impl Group {
 
     /// Packs every app of the subtree (see [`SharedApp::pack`]): for a tree kept for long.
     pub fn pack_apps(&mut self) {
-        for app in self.apps.iter_mut().flatten() {
+        for app in self.apps.iter_mut().flat_map(|list| list.iter_mut()) {
             app.pack();
         }
         for g in self.groups.iter_mut().flatten() {

@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod app_diff;
+pub mod app_list;
 pub mod error;
 pub mod group;
 pub mod marathon_json;
@@ -19,6 +20,7 @@ pub mod shared_app;
 pub mod timestamp;
 
 pub use app::App;
+pub use app_list::AppList;
 pub use error::ModelError;
 pub use group::Group;
 pub use path_id::PathId;

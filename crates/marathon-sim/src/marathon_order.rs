@@ -83,8 +83,11 @@ fn keep_previous_order(previous: &Group, next: &mut Group) {
 
 /// Collections of 5 and more in their hash order.
 fn hash_order(group: &mut Group, flavour: Flavour) {
+    // A list already in its order is left alone: it stays shared with the previous state's.
     if let Some(apps) = group.apps.as_mut().filter(|a| a.len() >= HASHED) {
-        by_path_id_hash(apps, |a| a.id());
+        if let Some(order) = path_id_hash_order(apps, |a| a.id()) {
+            permute(apps, order);
+        }
     }
     if let Some(pods) = group.pods.as_mut().filter(|p| p.len() >= HASHED) {
         by_path_id_hash(pods, |p| p.id.as_deref());
@@ -104,9 +107,22 @@ fn hash_order(group: &mut Group, flavour: Flavour) {
 
 /// `items` in the order of a Scala `Map[PathId, _]` holding them under their ids.
 fn by_path_id_hash<T>(items: &mut Vec<T>, id: impl Fn(&T) -> Option<&str>) {
+    if let Some(order) = path_id_hash_order(items, id) {
+        permute(items, order);
+    }
+}
+
+/// The order of a Scala `Map[PathId, _]` holding `items` under their ids, as indices into
+/// `items`; `None` when they are already in it.
+fn path_id_hash_order<T>(items: &[T], id: impl Fn(&T) -> Option<&str>) -> Option<Vec<usize>> {
     let hashes: Vec<i32> = items.iter().map(|x| app_key_hash(id(x))).collect();
+    let order = iteration_order(&hashes);
+    Some(order).filter(|o| o.iter().enumerate().any(|(at, &i)| at != i))
+}
+
+fn permute<T>(items: &mut Vec<T>, order: Vec<usize>) {
     let mut slots: Vec<Option<T>> = items.drain(..).map(Some).collect();
-    items.extend(iteration_order(&hashes).into_iter().filter_map(|i| slots[i].take()));
+    items.extend(order.into_iter().filter_map(|i| slots[i].take()));
 }
 
 /// Marathon 1.3's re-insertion of every app, then of the apps whose version changed (see the

@@ -311,7 +311,7 @@ mod tests {
         root.version = Some("2017-01-01T00:00:00.000Z".into());
         let apps: Vec<SharedApp> = corpus("apps").iter().filter_map(|b| App::parse(b).ok()).map(SharedApp::new).collect();
         let mut sub = Group::empty(&PathId::parse("/corpus"));
-        sub.apps = Some(apps);
+        sub.apps = Some(apps.into());
         sub.dependencies = Some(vec!["/other".into()]);
         sub.pods = Some(corpus("pods").iter().filter_map(|b| Pod::parse(b).ok()).collect());
         root.groups = Some(vec![sub]);

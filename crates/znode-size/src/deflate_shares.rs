@@ -153,7 +153,7 @@ mod tests {
                 marathon_model::SharedApp::new(a)
             })
             .collect();
-        root.apps = Some(apps);
+        root.apps = Some(apps.into());
         let shares = app_shares(&EncodedGroup::legacy(&root, AppFlavor::V13));
         let first = shares.apps.iter().map(|a| a.deflated_bytes).max().unwrap();
         let last = shares.apps.iter().map(|a| a.deflated_bytes).min().unwrap();

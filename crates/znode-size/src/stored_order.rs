@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::io::Read;
 
-use marathon_model::Group;
+use marathon_model::{Group, SharedApp};
 use prost::Message;
 
 /// Subgroup and app ids per group, in stored order, and the stored root's version.
@@ -108,8 +108,10 @@ impl StoredOrder {
             if let Some(groups) = group.groups.as_mut() {
                 *moved |= reorder(groups, &stored.subgroups, |g| g.id.clone().unwrap_or_default());
             }
-            if let Some(apps) = group.apps.as_mut() {
-                *moved |= reorder(apps, &stored.apps, |a| a.id().unwrap_or_default().to_owned());
+            // Only a list out of order is changed: the others stay shared with the tree they came from.
+            let app_key = |a: &SharedApp| a.id().unwrap_or_default().to_owned();
+            if let Some(apps) = group.apps.as_mut().filter(|apps| !in_stored_order(apps, &stored.apps, app_key)) {
+                *moved |= reorder(apps, &stored.apps, app_key);
             }
         }
         for sub in group.groups.iter_mut().flatten() {
@@ -155,16 +157,26 @@ impl StoredOrder {
 
 /// Sorts `items` by their key's position in `stored` (unknown keys last, stable).
 fn reorder<T>(items: &mut [T], stored: &[String], key: impl Fn(&T) -> String) -> bool {
-    if items.len() < 2 {
+    if in_stored_order(items, stored, &key) {
         return false;
     }
-    let position: HashMap<&str, usize> = stored.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
-    let rank = |item: &T| position.get(key(item).as_str()).copied().unwrap_or(usize::MAX);
-    if items.windows(2).all(|w| rank(&w[0]) <= rank(&w[1])) {
-        return false;
-    }
+    let rank = stored_rank(stored, &key);
     items.sort_by_key(|item| rank(item));
     true
+}
+
+fn in_stored_order<T>(items: &[T], stored: &[String], key: impl Fn(&T) -> String) -> bool {
+    if items.len() < 2 {
+        return true;
+    }
+    let rank = stored_rank(stored, key);
+    items.windows(2).all(|w| rank(&w[0]) <= rank(&w[1]))
+}
+
+/// An item's place in the stored order (unknown items last).
+fn stored_rank<'s, T>(stored: &'s [String], key: impl Fn(&T) -> String + 's) -> impl Fn(&T) -> usize + 's {
+    let position: HashMap<&str, usize> = stored.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    move |item: &T| position.get(key(item).as_str()).copied().unwrap_or(usize::MAX)
 }
 
 #[cfg(test)]

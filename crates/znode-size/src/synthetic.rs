@@ -57,9 +57,9 @@ pub fn heroku_root(apps: usize, env_vars: usize) -> Group {
         if i % 5 == 4 {
             let team = &mut teams[(i / 5) % 5];
             let id = format!("{}/svc-{i}", team.id.as_deref().unwrap_or_default());
-            team.apps.get_or_insert_with(Vec::new).push(SharedApp::new(app(&id, env_vars, i as u64 + 1)));
+            team.apps.get_or_insert_with(Default::default).push(SharedApp::new(app(&id, env_vars, i as u64 + 1)));
         } else {
-            big.apps.get_or_insert_with(Vec::new).push(SharedApp::new(app(&format!("/heroku/app-{i}"), env_vars, i as u64 + 1)));
+            big.apps.get_or_insert_with(Default::default).push(SharedApp::new(app(&format!("/heroku/app-{i}"), env_vars, i as u64 + 1)));
         }
     }
     let mut groups = vec![big];

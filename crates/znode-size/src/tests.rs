@@ -60,7 +60,7 @@ fn root_group_and_plan_match_the_worked_example() {
     let empty = Group { version: Some("2017-01-01T00:00:00.000Z".into()), ..Group::empty_root() };
     assert_eq!(est.encode(&empty).len(), 29);
     let mut root = empty.clone();
-    root.apps = Some(vec![marathon_model::SharedApp::new(deployed_foo(10000))]);
+    root.apps = Some(vec![marathon_model::SharedApp::new(deployed_foo(10000))].into());
     assert_eq!(est.encode(&root).len(), 29 + 217);
     let plan = est.deployment(&root, &root);
     assert_eq!(plan.plan_raw_bytes, Some(562));

@@ -80,7 +80,7 @@ fn exercise(app: App) {
     let _ = znode_size::service_definition_bytes(&app, AppFlavor::V13);
     let _ = znode_size::service_definition_bytes(&app, AppFlavor::V14);
     let mut group = Group::empty(&PathId::parse("/fuzz"));
-    group.apps = Some(vec![app.into()]);
+    group.apps = Some(vec![app.into()].into());
     let mut root = Group::empty_root();
     root.groups = Some(vec![group]);
     for cfg in [StoreConfig::marathon_1_3(), StoreConfig::marathon_1_4()] {

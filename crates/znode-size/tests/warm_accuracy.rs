@@ -54,7 +54,7 @@ fn scenarios(root: &Group) -> Vec<(&'static str, Group)> {
     let host_id = host.path_id();
     let mut new_app = app(&format!("{host_id}/brand-new"), 40, 4242);
     new_app.version = Some(NEW_VERSION.into());
-    host.apps.get_or_insert_with(Vec::new).push(new_app.into());
+    host.apps.get_or_insert_with(Default::default).push(new_app.into());
     out.push(("add an app with 40 env vars", t));
 
     let mut t = root.clone();
@@ -67,7 +67,7 @@ fn scenarios(root: &Group) -> Vec<(&'static str, Group)> {
     g.version = Some(NEW_VERSION.into());
     let mut new_app = app("/fresh/one", 10, 99);
     new_app.version = Some(NEW_VERSION.into());
-    g.apps = Some(vec![new_app.into()]);
+    g.apps = Some(vec![new_app.into()].into());
     t.groups.as_mut().unwrap().push(g);
     out.push(("new group with an app", t));
 

@@ -61,9 +61,9 @@ fn apply(root: &mut Group, edit: &Edit, serial: usize) {
         Edit::AddGroup(k) => {
             let id = format!("/new{serial}");
             let mut g = Group::empty(&PathId::parse(&id));
-            g.apps = Some(vec![app(&format!("{id}/x"), 1)]);
+            g.apps = Some(vec![app(&format!("{id}/x"), 1)].into());
             let mut sub = Group::empty(&PathId::parse(&format!("{id}/deep")));
-            sub.apps = Some(vec![app(&format!("{id}/deep/y"), 1)]);
+            sub.apps = Some(vec![app(&format!("{id}/deep/y"), 1)].into());
             g.groups = Some(vec![sub]);
             let at = pick(groups.len() + 1, *k);
             groups.insert(at, g);
@@ -78,7 +78,7 @@ fn apply(root: &mut Group, edit: &Edit, serial: usize) {
                 _ => unreachable!(),
             });
             let gid = groups[g].id.clone().unwrap();
-            let apps = groups[g].apps.get_or_insert_with(Vec::new);
+            let apps = groups[g].apps.get_or_insert_with(Default::default);
             let k = match edit {
                 Edit::Replace(k) | Edit::ReplaceWithEqual(k) | Edit::Remove(k) | Edit::Add(k) | Edit::SwapApps(k) => *k / 7,
                 _ => 0,

@@ -77,7 +77,7 @@ pub(crate) fn upsert(root: &mut Group, app: impl Into<SharedApp>) {
     let app: SharedApp = app.into();
     let id = PathId::parse(app.id().unwrap_or("/"));
     let group = ensure_group(root, &id.parent());
-    let apps = group.apps.get_or_insert_with(Vec::new);
+    let apps = group.apps.get_or_insert_with(Default::default);
     let id_str = id.to_string();
     match apps.iter_mut().find(|a| a.id() == Some(id_str.as_str())) {
         Some(slot) => *slot = app,
@@ -298,7 +298,7 @@ fn upsert_all(root: &mut Group, apps: IndexMap<PathId, SharedApp>) {
         by_group.entry(id.parent()).or_default().push(app);
     }
     for (gid, group_apps) in by_group {
-        let slots = ensure_group(root, &gid).apps.get_or_insert_with(Vec::new);
+        let slots = ensure_group(root, &gid).apps.get_or_insert_with(Default::default);
         let mut index: HashMap<String, usize> =
             slots.iter().enumerate().filter_map(|(i, a)| Some((a.id()?.to_string(), i))).collect();
         for app in group_apps {

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use super::Flavour;
 use crate::app_diff::app_diff;
 use crate::app::{FetchUri, HealthCheck, PortDefinition, PortMapping, ReadinessCheck, Residency, UpgradeStrategy};
-use crate::{App, Group, PathId, SharedApp};
+use crate::{App, AppList, Group, PathId, SharedApp};
 
 /// First and last service port Marathon assigns (`--local_port_min`, `--local_port_max`).
 pub const LOCAL_PORT_MIN: u32 = 10000;
@@ -264,7 +264,7 @@ pub fn canonical_root(mut root: Group, flavour: Flavour) -> Group {
                 *app = SharedApp::new(canonical_app(std::mem::take(app.make_mut()), &own, flavour));
             }
         }
-        g.apps.get_or_insert_with(Vec::new);
+        g.apps.get_or_insert_with(Default::default);
         g.groups.get_or_insert_with(Vec::new);
         g.dependencies.get_or_insert_with(Vec::new);
         if let Some(groups) = g.groups.as_mut() {
@@ -300,7 +300,9 @@ pub(crate) fn assign_service_ports(mut target: Group, original: &Group) -> Group
         next
     };
     fn walk(g: &mut Group, f: &mut dyn FnMut(&mut SharedApp)) {
-        if let Some(apps) = g.apps.as_mut() {
+        // Only a list with a port to assign is changed: the others stay shared with `original`.
+        let assigns = |apps: &&mut AppList| apps.iter().any(|a| a.service_ports().contains(&0));
+        if let Some(apps) = g.apps.as_mut().filter(assigns) {
             apps.iter_mut().for_each(&mut *f);
         }
         if let Some(groups) = g.groups.as_mut() {

@@ -101,12 +101,12 @@ fn apply_update(current: &Group, update: &Group, flavour: Flavour) -> Result<Gro
             list.retain(|x| x.id() != a.id.as_deref());
             list.push(SharedApp::new(a));
         }
-        out.apps = Some(list);
+        out.apps = Some(list.into());
     }
     if let Some(deps) = update.dependencies.as_ref() {
         out.dependencies = Some(deps.iter().map(|d| PathId::resolve(d, &own).to_string()).collect());
     }
-    out.apps.get_or_insert_with(Vec::new);
+    out.apps.get_or_insert_with(Default::default);
     out.groups.get_or_insert_with(Vec::new);
     out.dependencies.get_or_insert_with(Vec::new);
     Ok(out)
@@ -199,7 +199,7 @@ fn scale_apps(group: &mut Group, by: f64) {
 pub(crate) fn delete(root: &Group, id: &PathId) -> Result<Group, ChangeError> {
     let mut target = root.clone();
     if id.is_root() {
-        target.apps = Some(Vec::new());
+        target.apps = Some(Default::default());
         target.groups = Some(Vec::new());
         if target.pods.is_some() {
             target.pods = Some(Vec::new());

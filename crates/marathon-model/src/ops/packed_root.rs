@@ -20,7 +20,7 @@ use serde_json::Value;
 use super::canonical::{assign_service_ports, canonical_app};
 use super::Flavour;
 use crate::app::Extra;
-use crate::{App, Group, ModelError, PathId, Pod, SharedApp};
+use crate::{App, AppList, Group, ModelError, PathId, Pod, SharedApp};
 
 /// Parses `bytes` into the root the size engine expects (as [`super::canonical_root`] after
 /// [`Group::normalized`]), every app packed ([`SharedApp::pack`]). An app equal to `previous`'s
@@ -152,7 +152,7 @@ impl<'de> Visitor<'de> for GroupSeed<'_> {
                     return Err(serde::de::Error::custom("a group's id after its apps or subgroups"))
                 }
                 "id" => g.id = map.next_value()?,
-                "apps" => g.apps = map.next_value_seed(Optional(AppsSeed { flavour: self.flavour, group: own, known: self.known, while_typed: self.while_typed }))?,
+                "apps" => g.apps = map.next_value_seed(Optional(AppsSeed { flavour: self.flavour, group: own, known: self.known, while_typed: self.while_typed }))?.map(AppList::from),
                 "groups" => g.groups = map.next_value_seed(Optional(GroupsSeed { flavour: self.flavour, parent: own, known: self.known, while_typed: self.while_typed }))?,
                 "pods" => g.pods = map.next_value::<Option<Vec<Pod>>>()?,
                 "dependencies" => g.dependencies = map.next_value()?,
@@ -164,7 +164,7 @@ impl<'de> Visitor<'de> for GroupSeed<'_> {
             }
         }
         g.extra = extra;
-        g.apps.get_or_insert_with(Vec::new);
+        g.apps.get_or_insert_with(Default::default);
         g.groups.get_or_insert_with(Vec::new);
         g.dependencies.get_or_insert_with(Vec::new);
         Ok(g)

@@ -83,7 +83,7 @@ fn edit(root: &mut Group, e: &Edit, serial: u64) {
             let g = service_mut(root, *k);
             let id = format!("{}/added-{serial}", g.id.clone().unwrap());
             let mut new = Group::empty(&PathId::parse(&id));
-            new.apps = Some(vec![SharedApp::new(app(&format!("{id}/x"), 2, serial))]);
+            new.apps = Some(vec![SharedApp::new(app(&format!("{id}/x"), 2, serial))].into());
             g.groups.get_or_insert_with(Vec::new).push(new);
         }
         Edit::RemoveGroup(k) => {
@@ -97,7 +97,7 @@ fn edit(root: &mut Group, e: &Edit, serial: u64) {
         Edit::ChangeApp(k) | Edit::GrowApp(k) | Edit::AddApp(k) | Edit::RemoveApp(k) => {
             let g = service_mut(root, *k);
             let gid = g.id.clone().unwrap();
-            let apps = g.apps.get_or_insert_with(Vec::new);
+            let apps = g.apps.get_or_insert_with(Default::default);
             let i = (k / 343) % apps.len().max(1);
             match e {
                 Edit::ChangeApp(_) | Edit::GrowApp(_) if !apps.is_empty() => {

@@ -91,7 +91,7 @@ mod tests {
     /// `root` with the app `id` replaced by `app`, or with `app` added to its group.
     fn put_app(root: &Group, id: &str, app: SharedApp) -> Group {
         let mut out = root.clone();
-        let apps = out.find_group_mut(&PathId::parse(id).parent()).expect("group").apps.get_or_insert_with(Vec::new);
+        let apps = out.find_group_mut(&PathId::parse(id).parent()).expect("group").apps.get_or_insert_with(Default::default);
         match apps.iter_mut().find(|a| a.id() == Some(id)) {
             Some(slot) => *slot = app,
             None => apps.push(app),

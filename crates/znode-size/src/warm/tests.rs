@@ -43,9 +43,9 @@ fn edit(root: &mut Group, e: &Edit, serial: u64) {
         Edit::AddGroup(k) => {
             let id = format!("/added-{serial}");
             let mut g = Group::empty(&PathId::parse(&id));
-            g.apps = Some(vec![changed(&format!("{id}/one"), serial)]);
+            g.apps = Some(vec![changed(&format!("{id}/one"), serial)].into());
             let mut sub = Group::empty(&PathId::parse(&format!("{id}/inner")));
-            sub.apps = Some(vec![changed(&format!("{id}/inner/two"), serial + 1)]);
+            sub.apps = Some(vec![changed(&format!("{id}/inner/two"), serial + 1)].into());
             g.groups = Some(vec![sub]);
             groups.insert(k % (groups.len() + 1), g);
         }
@@ -58,7 +58,7 @@ fn edit(root: &mut Group, e: &Edit, serial: u64) {
         Edit::ChangeApp(k) | Edit::AddApp(k) | Edit::RemoveApp(k) if !groups.is_empty() => {
             let g = &mut groups[k % n];
             let gid = g.id.clone().unwrap_or_default();
-            let apps = g.apps.get_or_insert_with(Vec::new);
+            let apps = g.apps.get_or_insert_with(Default::default);
             let i = (k / 11) % apps.len().max(1);
             match e {
                 Edit::ChangeApp(_) if !apps.is_empty() => {

@@ -66,7 +66,7 @@ fn edit(root: &mut Group, edits: &[Edit]) -> Vec<PathId> {
         let n = groups.len();
         let g = &mut groups[k % n];
         let gid = g.id.clone().unwrap();
-        let apps = g.apps.get_or_insert_with(Vec::new);
+        let apps = g.apps.get_or_insert_with(Default::default);
         if apps.is_empty() && !matches!(e, Edit::Add(_)) {
             continue;
         }
