@@ -280,10 +280,16 @@ impl LiveModel {
         };
         let fetch_started = Instant::now();
         let body = self.marathon.get(GROUPS_EMBEDDED).await?;
+        // Off the async workers: hashing tens of megabytes would hold a worker, and the
+        // decisions waiting on it, for as long.
         let hash = {
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            h.write(&body);
-            h.finish()
+            let body = body.clone();
+            super::upkeep_lane::run(move || {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                h.write(&body);
+                h.finish()
+            })
+            .await?
         };
         let confirmed = {
             let mut cur = self.current.write().await;
