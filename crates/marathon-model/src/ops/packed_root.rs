@@ -6,8 +6,14 @@
 //! between; freed, that garbage leaves the long-lived packed apps scattered over pages the process
 //! keeps. Parsed app by app, each app's typed form is freed before the next one is read, so the
 //! peak is the tree being built plus one app, and the tree lies in compact memory.
+//!
+//! The document is read in one pass that only finds each app's text; the apps no earlier parse
+//! knows are parsed after it, in document order, and put in their places. The first parse of a
+//! model (nothing known: every app is new) spreads them over every core, since nothing is
+//! decided before it ends; later parses, beside decisions, use only the thread they run on.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::fmt;
@@ -18,6 +24,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::canonical::{assign_service_ports, canonical_app};
+use crate::app_diff::AppAt;
 use super::Flavour;
 use crate::app::Extra;
 use crate::{App, AppList, Group, ModelError, PathId, Pod, SharedApp};
@@ -51,11 +58,23 @@ pub fn parse_packed_root(
     if texts.flavour != Some(flavour) {
         *texts = AppTexts { flavour: Some(flavour), ..AppTexts::default() };
     }
-    let known = Known { before, texts, next: RefCell::new(HashMap::with_capacity(texts.apps.len())) };
+    let cold = previous.is_none() && texts.apps.is_empty();
+    let known = Known {
+        before,
+        texts,
+        next: RefCell::new(HashMap::with_capacity(texts.apps.len())),
+        pending: RefCell::new(Vec::new()),
+        placeholder: SharedApp::new(App::default()),
+    };
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let streamed = GroupSeed { flavour, parent: PathId::root(), known: &known, while_typed }
+    let streamed = GroupSeed { flavour, parent: PathId::root(), at: Vec::new(), known: &known, while_typed }
         .deserialize(&mut de)
-        .and_then(|g| de.end().map(|()| g));
+        .and_then(|g| de.end().map(|()| g))
+        .and_then(|mut root| {
+            let threads = if cold { std::thread::available_parallelism().map_or(1, usize::from) } else { 1 };
+            place_pending(&mut root, &known, flavour, while_typed, threads)?;
+            Ok(root)
+        });
     let next = known.next.into_inner();
     let root = match streamed {
         Ok(root) => {
@@ -109,6 +128,71 @@ struct Known<'a> {
     before: HashMap<&'a str, &'a SharedApp>,
     texts: &'a AppTexts,
     next: RefCell<HashMap<(u64, u64), SharedApp>>,
+    /// Apps no earlier parse knows, in document order: parsed once the document is read.
+    pending: RefCell<Vec<Pending<'a>>>,
+    /// What stands in a pending app's place until it is parsed.
+    placeholder: SharedApp,
+}
+
+/// An app whose text no earlier parse knows, and where it goes.
+struct Pending<'a> {
+    group: PathId,
+    text: &'a str,
+    key: (u64, u64),
+    at: AppAt,
+}
+
+/// How many pending apps a thread takes at a time.
+const CHUNK: usize = 64;
+
+/// Parses the pending apps on `threads` threads and puts each in its place in `root`.
+fn place_pending<E: serde::de::Error>(root: &mut Group, known: &Known<'_>, flavour: Flavour, while_typed: &WhileTyped, threads: usize) -> Result<(), E> {
+    let pending = std::mem::take(&mut *known.pending.borrow_mut());
+    let before = &known.before;
+    let parse = |p: &Pending<'_>| parse_app(p.text, &p.group, flavour, before, while_typed);
+    let apps = parse_on_threads(&pending, threads, &parse).map_err(E::custom)?;
+    let mut next = known.next.borrow_mut();
+    for (p, app) in pending.iter().zip(apps) {
+        let slot = root.app_at_mut(&p.at).ok_or_else(|| E::custom("a pending app's place is gone"))?;
+        *slot = app.clone();
+        next.insert(p.key, app);
+    }
+    Ok(())
+}
+
+/// `parse` of every item, in order; on several threads when there are more items than one
+/// thread's share.
+fn parse_on_threads<T: Sync>(
+    items: &[T],
+    threads: usize,
+    parse: &(dyn Fn(&T) -> Result<SharedApp, serde_json::Error> + Sync),
+) -> Result<Vec<SharedApp>, serde_json::Error> {
+    if threads <= 1 || items.len() <= CHUNK {
+        return items.iter().map(parse).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let start = next.fetch_add(CHUNK, Ordering::Relaxed);
+            if start >= items.len() {
+                return done;
+            }
+            let end = (start + CHUNK).min(items.len());
+            done.extend((start..end).map(|i| (i, parse(&items[i]))));
+        }
+    };
+    let parts: Vec<Vec<(usize, Result<SharedApp, serde_json::Error>)>> = std::thread::scope(|s| {
+        let helpers: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+        let mut parts = vec![work()];
+        parts.extend(helpers.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))));
+        parts
+    });
+    let mut slots: Vec<Option<SharedApp>> = vec![None; items.len()];
+    for (i, parsed) in parts.into_iter().flatten() {
+        slots[i] = Some(parsed?);
+    }
+    Ok(slots.into_iter().map(|app| app.expect("every item is parsed once")).collect())
 }
 
 /// What [`parse_packed_root`] calls with an app before packing it.
@@ -118,22 +202,24 @@ pub type WhileTyped = dyn Fn(&SharedApp) + Sync;
 pub fn nothing_while_typed(_: &SharedApp) {}
 
 /// A group, its apps canonical and packed as they are read.
-struct GroupSeed<'a> {
+struct GroupSeed<'k, 'a> {
     flavour: Flavour,
     /// The enclosing group's id (resolves a relative group id).
     parent: PathId,
-    known: &'a Known<'a>,
-    while_typed: &'a WhileTyped,
+    /// Where the group sits in the root (see [`AppAt`]).
+    at: Vec<u32>,
+    known: &'k Known<'a>,
+    while_typed: &'k WhileTyped,
 }
 
-impl<'de> DeserializeSeed<'de> for GroupSeed<'_> {
+impl<'de: 'a, 'a> DeserializeSeed<'de> for GroupSeed<'_, 'a> {
     type Value = Group;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Group, D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de> Visitor<'de> for GroupSeed<'_> {
+impl<'de: 'a, 'a> Visitor<'de> for GroupSeed<'_, 'a> {
     type Value = Group;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -152,8 +238,8 @@ impl<'de> Visitor<'de> for GroupSeed<'_> {
                     return Err(serde::de::Error::custom("a group's id after its apps or subgroups"))
                 }
                 "id" => g.id = map.next_value()?,
-                "apps" => g.apps = map.next_value_seed(Optional(AppsSeed { flavour: self.flavour, group: own, known: self.known, while_typed: self.while_typed }))?.map(AppList::from),
-                "groups" => g.groups = map.next_value_seed(Optional(GroupsSeed { flavour: self.flavour, parent: own, known: self.known, while_typed: self.while_typed }))?,
+                "apps" => g.apps = map.next_value_seed(Optional(AppsSeed { group: own, at: self.at.clone(), known: self.known }))?.map(AppList::from),
+                "groups" => g.groups = map.next_value_seed(Optional(GroupsSeed { flavour: self.flavour, parent: own, at: self.at.clone(), known: self.known, while_typed: self.while_typed }))?,
                 "pods" => g.pods = map.next_value::<Option<Vec<Pod>>>()?,
                 "dependencies" => g.dependencies = map.next_value()?,
                 "version" => g.version = map.next_value()?,
@@ -171,77 +257,84 @@ impl<'de> Visitor<'de> for GroupSeed<'_> {
     }
 }
 
-struct AppsSeed<'a> {
-    flavour: Flavour,
+struct AppsSeed<'k, 'a> {
     group: PathId,
-    known: &'a Known<'a>,
-    while_typed: &'a WhileTyped,
+    /// Where the group sits in the root.
+    at: Vec<u32>,
+    known: &'k Known<'a>,
 }
 
-impl<'de> DeserializeSeed<'de> for AppsSeed<'_> {
+impl<'de: 'a, 'a> DeserializeSeed<'de> for AppsSeed<'_, 'a> {
     type Value = Vec<SharedApp>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<SharedApp>, D::Error> {
         d.deserialize_seq(self)
     }
 }
 
-impl<'de> Visitor<'de> for AppsSeed<'_> {
+impl<'de: 'a, 'a> Visitor<'de> for AppsSeed<'_, 'a> {
     type Value = Vec<SharedApp>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an array of apps")
     }
 
+    /// Each app the previous parse knows by its text is that parse's; the others wait in
+    /// `pending`, a placeholder in their place.
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<SharedApp>, A::Error> {
         let mut apps = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(text) = seq.next_element::<&RawValue>()? {
+        while let Some(text) = seq.next_element::<&'de RawValue>()? {
             let key = self.known.texts.key(&self.group, text.get());
-            let app = match self.known.texts.apps.get(&key) {
-                Some(seen) => seen.clone(),
-                None => self.parse(text.get()).map_err(serde::de::Error::custom)?,
-            };
-            self.known.next.borrow_mut().insert(key, app.clone());
-            apps.push(app);
+            match self.known.texts.apps.get(&key) {
+                Some(seen) => {
+                    self.known.next.borrow_mut().insert(key, seen.clone());
+                    apps.push(seen.clone());
+                }
+                None => {
+                    let at = AppAt { groups: self.at.clone(), app: apps.len() as u32 };
+                    self.known.pending.borrow_mut().push(Pending { group: self.group.clone(), text: text.get(), key, at });
+                    apps.push(self.known.placeholder.clone());
+                }
+            }
         }
         apps.shrink_to_fit();
         Ok(apps)
     }
 }
 
-impl AppsSeed<'_> {
-    /// An app not seen as this text before: canonical, packed, and the previous root's copy
-    /// when equal.
-    fn parse(&self, text: &str) -> Result<SharedApp, serde_json::Error> {
-        let mut app: App = serde_json::from_str(text)?;
-        app.id = app.id.map(|raw| PathId::resolve(&raw, &self.group).to_string());
-        let mut shared = SharedApp::new(canonical_app(app, &self.group, self.flavour));
-        let old = shared.id().and_then(|id| self.known.before.get(id));
-        if old.is_none() {
-            (self.while_typed)(&shared);
-        }
-        shared.pack();
-        Ok(match old {
-            Some(old) if **old == shared => (*old).clone(),
-            _ => shared,
-        })
+/// An app not seen as this text before: canonical, packed, and the previous root's copy when
+/// equal.
+fn parse_app(text: &str, group: &PathId, flavour: Flavour, before: &HashMap<&str, &SharedApp>, while_typed: &WhileTyped) -> Result<SharedApp, serde_json::Error> {
+    let mut app: App = serde_json::from_str(text)?;
+    app.id = app.id.map(|raw| PathId::resolve(&raw, group).to_string());
+    let mut shared = SharedApp::new(canonical_app(app, group, flavour));
+    let old = shared.id().and_then(|id| before.get(id));
+    if old.is_none() {
+        while_typed(&shared);
     }
+    shared.pack();
+    Ok(match old {
+        Some(old) if **old == shared => (*old).clone(),
+        _ => shared,
+    })
 }
 
-struct GroupsSeed<'a> {
+struct GroupsSeed<'k, 'a> {
     flavour: Flavour,
     parent: PathId,
-    known: &'a Known<'a>,
-    while_typed: &'a WhileTyped,
+    /// Where the enclosing group sits in the root.
+    at: Vec<u32>,
+    known: &'k Known<'a>,
+    while_typed: &'k WhileTyped,
 }
 
-impl<'de> DeserializeSeed<'de> for GroupsSeed<'_> {
+impl<'de: 'a, 'a> DeserializeSeed<'de> for GroupsSeed<'_, 'a> {
     type Value = Vec<Group>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<Group>, D::Error> {
         d.deserialize_seq(self)
     }
 }
 
-impl<'de> Visitor<'de> for GroupsSeed<'_> {
+impl<'de: 'a, 'a> Visitor<'de> for GroupsSeed<'_, 'a> {
     type Value = Vec<Group>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -250,7 +343,10 @@ impl<'de> Visitor<'de> for GroupsSeed<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Group>, A::Error> {
         let mut groups = Vec::new();
-        while let Some(g) = seq.next_element_seed(GroupSeed { flavour: self.flavour, parent: self.parent.clone(), known: self.known, while_typed: self.while_typed })? {
+        loop {
+            let at = self.at.iter().copied().chain([groups.len() as u32]).collect();
+            let seed = GroupSeed { flavour: self.flavour, parent: self.parent.clone(), at, known: self.known, while_typed: self.while_typed };
+            let Some(g) = seq.next_element_seed(seed)? else { break };
             groups.push(g);
         }
         Ok(groups)
@@ -365,6 +461,60 @@ mod tests {
         let packed = parse_packed_root(raw, Flavour::V13, None, &nothing_while_typed, &mut AppTexts::default()).unwrap();
         assert_eq!(packed, via_typed(raw, Flavour::V13));
         assert!(packed.find_app(&PathId::parse("/prod/web")).is_some());
+    }
+
+    /// A document of `groups` groups (each with a subgroup) of `per_group` apps each, ids
+    /// relative and absolute, some apps asking for service ports.
+    fn many_apps(groups: usize, per_group: usize) -> String {
+        let apps = |g: usize, prefix: &str| -> Vec<serde_json::Value> {
+            (0..per_group)
+                .map(|a| serde_json::json!({"id": format!("{prefix}a{a}"), "cmd": format!("run {g} {a}"), "instances": a % 3,
+                    "portDefinitions": if a % 4 == 0 { serde_json::json!([{"port": 0}]) } else { serde_json::json!([]) }}))
+                .collect()
+        };
+        let groups: Vec<serde_json::Value> = (0..groups)
+            .map(|g| serde_json::json!({"id": format!("/g{g}"), "apps": apps(g, ""),
+                "groups": [{"id": "inner", "apps": apps(g + 1000, &format!("/g{g}/inner/"))}]}))
+            .collect();
+        serde_json::json!({"id": "/", "apps": apps(9999, "/"), "groups": groups}).to_string()
+    }
+
+    #[test]
+    fn a_first_parse_of_many_apps_is_the_typed_parse_and_types_each_app_once() {
+        let raw = many_apps(6, 90);
+        static TYPED_CALLS: AtomicUsize = AtomicUsize::new(0);
+        let count = |_: &SharedApp| {
+            TYPED_CALLS.fetch_add(1, Ordering::Relaxed);
+        };
+        let typed_calls = &TYPED_CALLS;
+        for flavour in [Flavour::V13, Flavour::V14] {
+            typed_calls.store(0, Ordering::Relaxed);
+            let packed = parse_packed_root(raw.as_bytes(), flavour, None, &count, &mut AppTexts::default()).unwrap();
+            assert_eq!(packed, via_typed(raw.as_bytes(), flavour));
+            let apps = packed.transitive_apps();
+            assert_eq!(apps.len(), 90 + 6 * 2 * 90);
+            assert_eq!(typed_calls.load(Ordering::Relaxed), apps.len());
+            assert!(apps.iter().all(|a| a.id().is_some()));
+            // (Assigning a service port changes an app, which makes it typed again.)
+            assert!(apps.iter().filter(|a| a.service_ports().is_empty()).all(|a| a.is_packed()));
+        }
+        let broken = raw.replacen(r#""instances":1"#, r#""instances":"one""#, 1);
+        assert_ne!(broken, raw);
+        assert!(parse_packed_root(broken.as_bytes(), Flavour::V13, None, &nothing_while_typed, &mut AppTexts::default()).is_err());
+    }
+
+    #[test]
+    fn apps_parsed_on_several_threads_come_back_in_order_and_an_error_is_an_error() {
+        let texts: Vec<String> = (0..1000).map(|i| format!(r#"{{"id":"/a{i}"}}"#)).collect();
+        let parse = |t: &String| parse_app(t, &PathId::root(), Flavour::V13, &HashMap::new(), &nothing_while_typed);
+        for threads in [1, 2, 4] {
+            let apps = parse_on_threads(&texts, threads, &parse).unwrap();
+            let ids: Vec<String> = apps.iter().map(|a| a.id().unwrap().to_string()).collect();
+            assert_eq!(ids, (0..1000).map(|i| format!("/a{i}")).collect::<Vec<_>>(), "{threads} threads");
+        }
+        let mut broken = texts.clone();
+        broken[777] = r#"{"id":7}"#.into();
+        assert!(parse_on_threads(&broken, 4, &parse).is_err());
     }
 
     #[test]
