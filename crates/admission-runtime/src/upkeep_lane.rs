@@ -7,7 +7,10 @@
 //! cores; on a thread the kernel schedules behind them, a decision runs when it arrives and
 //! upkeep takes what is left. Decisions never wait for upkeep: they decide on the last model and
 //! prepared state there is (the ledger holds what the model does not show yet). One thread: upkeep
-//! never takes more than one core, and its jobs run in the order they were asked for.
+//! never takes more than one core, and its jobs run in the order they were asked for. The one
+//! exception is a model's first parse, which spreads its apps over every core
+//! (`marathon_model::ops::parse_packed_root`): until it ends there is no model, so no decision
+//! to leave cores to.
 
 use std::sync::mpsc;
 use std::sync::OnceLock;
