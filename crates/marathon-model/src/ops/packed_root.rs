@@ -4,8 +4,9 @@
 //! Why not `Group::parse` and then pack: that holds the whole document as a JSON value tree and
 //! then as typed apps (together over ten times the JSON) while the packed apps are allocated in
 //! between; freed, that garbage leaves the long-lived packed apps scattered over pages the process
-//! keeps. Parsed app by app, each app's typed form is freed before the next one is read, so the
-//! peak is the tree being built plus one app, and the tree lies in compact memory.
+//! keeps. Parsed app by app, each app's typed form is freed before its thread parses the next,
+//! so the peak is the tree being built plus one app per thread, and the tree lies in compact
+//! memory.
 //!
 //! The document is read in one pass that only finds each app's text; the apps no earlier parse
 //! knows are parsed after it, in document order, and put in their places. The first parse of a
@@ -13,20 +14,20 @@
 //! decided before it ends; later parses, beside decisions, use only the thread they run on.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::canonical::{assign_service_ports, canonical_app};
-use crate::app_diff::AppAt;
 use super::Flavour;
 use crate::app::Extra;
+use crate::app_diff::AppAt;
 use crate::{App, AppList, Group, ModelError, PathId, Pod, SharedApp};
 
 /// Parses `bytes` into the root the size engine expects (as [`super::canonical_root`] after
@@ -67,7 +68,7 @@ pub fn parse_packed_root(
         placeholder: SharedApp::new(App::default()),
     };
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let streamed = GroupSeed { flavour, parent: PathId::root(), at: Vec::new(), known: &known, while_typed }
+    let streamed = GroupSeed { parent: PathId::root(), at: Vec::new(), known: &known }
         .deserialize(&mut de)
         .and_then(|g| de.end().map(|()| g))
         .and_then(|mut root| {
@@ -201,15 +202,13 @@ pub type WhileTyped = dyn Fn(&SharedApp) + Sync;
 /// For callers that derive nothing while apps are typed.
 pub fn nothing_while_typed(_: &SharedApp) {}
 
-/// A group, its apps canonical and packed as they are read.
+/// A group, each app's text found as it is read (see [`Pending`]).
 struct GroupSeed<'k, 'a> {
-    flavour: Flavour,
     /// The enclosing group's id (resolves a relative group id).
     parent: PathId,
     /// Where the group sits in the root (see [`AppAt`]).
     at: Vec<u32>,
     known: &'k Known<'a>,
-    while_typed: &'k WhileTyped,
 }
 
 impl<'de: 'a, 'a> DeserializeSeed<'de> for GroupSeed<'_, 'a> {
@@ -239,7 +238,7 @@ impl<'de: 'a, 'a> Visitor<'de> for GroupSeed<'_, 'a> {
                 }
                 "id" => g.id = map.next_value()?,
                 "apps" => g.apps = map.next_value_seed(Optional(AppsSeed { group: own, at: self.at.clone(), known: self.known }))?.map(AppList::from),
-                "groups" => g.groups = map.next_value_seed(Optional(GroupsSeed { flavour: self.flavour, parent: own, at: self.at.clone(), known: self.known, while_typed: self.while_typed }))?,
+                "groups" => g.groups = map.next_value_seed(Optional(GroupsSeed { parent: own, at: self.at.clone(), known: self.known }))?,
                 "pods" => g.pods = map.next_value::<Option<Vec<Pod>>>()?,
                 "dependencies" => g.dependencies = map.next_value()?,
                 "version" => g.version = map.next_value()?,
@@ -319,12 +318,10 @@ fn parse_app(text: &str, group: &PathId, flavour: Flavour, before: &HashMap<&str
 }
 
 struct GroupsSeed<'k, 'a> {
-    flavour: Flavour,
     parent: PathId,
     /// Where the enclosing group sits in the root.
     at: Vec<u32>,
     known: &'k Known<'a>,
-    while_typed: &'k WhileTyped,
 }
 
 impl<'de: 'a, 'a> DeserializeSeed<'de> for GroupsSeed<'_, 'a> {
@@ -345,7 +342,7 @@ impl<'de: 'a, 'a> Visitor<'de> for GroupsSeed<'_, 'a> {
         let mut groups = Vec::new();
         loop {
             let at = self.at.iter().copied().chain([groups.len() as u32]).collect();
-            let seed = GroupSeed { flavour: self.flavour, parent: self.parent.clone(), at, known: self.known, while_typed: self.while_typed };
+            let seed = GroupSeed { parent: self.parent.clone(), at, known: self.known };
             let Some(g) = seq.next_element_seed(seed)? else { break };
             groups.push(g);
         }
