@@ -89,8 +89,9 @@ impl Group {
         Ok(self)
     }
 
-    /// The group's own apps. They are shared: copying a tree copies no app, and a change copies
-    /// only the apps it touches ([`SharedApp::make_mut`]).
+    /// The group's own apps. They are shared: copying a tree copies no app and no list of apps,
+    /// and a change copies only the lists and apps it touches ([`AppList`],
+    /// [`SharedApp::make_mut`]).
     pub fn apps(&self) -> &[SharedApp] {
         self.apps.as_deref().map(Vec::as_slice).unwrap_or(&[])
     }

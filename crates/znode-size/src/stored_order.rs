@@ -105,13 +105,16 @@ impl StoredOrder {
 
     fn apply_to(&self, group: &mut Group, moved: &mut bool) {
         if let Some(stored) = self.groups.get(&group.path_id().to_string()) {
-            if let Some(groups) = group.groups.as_mut() {
-                *moved |= reorder(groups, &stored.subgroups, |g| g.id.clone().unwrap_or_default());
+            let group_key = |g: &Group| g.id.clone().unwrap_or_default();
+            if let Some(groups) = group.groups.as_mut().filter(|groups| !in_stored_order(groups, &stored.subgroups, group_key)) {
+                sort_in_stored_order(groups, &stored.subgroups, group_key);
+                *moved = true;
             }
             // Only a list out of order is changed: the others stay shared with the tree they came from.
             let app_key = |a: &SharedApp| a.id().unwrap_or_default().to_owned();
             if let Some(apps) = group.apps.as_mut().filter(|apps| !in_stored_order(apps, &stored.apps, app_key)) {
-                *moved |= reorder(apps, &stored.apps, app_key);
+                sort_in_stored_order(apps, &stored.apps, app_key);
+                *moved = true;
             }
         }
         for sub in group.groups.iter_mut().flatten() {
@@ -156,13 +159,9 @@ impl StoredOrder {
 }
 
 /// Sorts `items` by their key's position in `stored` (unknown keys last, stable).
-fn reorder<T>(items: &mut [T], stored: &[String], key: impl Fn(&T) -> String) -> bool {
-    if in_stored_order(items, stored, &key) {
-        return false;
-    }
-    let rank = stored_rank(stored, &key);
+fn sort_in_stored_order<T>(items: &mut [T], stored: &[String], key: impl Fn(&T) -> String) {
+    let rank = stored_rank(stored, key);
     items.sort_by_key(|item| rank(item));
-    true
 }
 
 fn in_stored_order<T>(items: &[T], stored: &[String], key: impl Fn(&T) -> String) -> bool {
