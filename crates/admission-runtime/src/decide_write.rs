@@ -53,6 +53,7 @@ use super::require_marathon_identity::RequireMarathonIdentity;
 use admission::quota::ClientIdentity;
 use super::rejection::{Breakdown, Rejection};
 use super::decision_sizes::{Prepared, SizeEngine, Sizes, Thresholds};
+use super::work_in_place::work_in_place;
 use proxy::phases::{Flow, RequestCtx, RequestPhases, RequestSummary, UpstreamFailure, WriteRequest};
 use proxy::RouteClass;
 
@@ -391,12 +392,12 @@ impl Admission {
         let limit = snap.store.limit_bytes();
         let th = Thresholds::of(&policy, limit);
 
-        // Sizes, off the async workers (the exact path gzips megabytes).
+        // Sizes: the exact path gzips megabytes, so the worker's other tasks go elsewhere meanwhile.
         let prepared = self.model.prepared();
         let counted = prepared.clone();
         let engine = state.as_mut().map(|s| std::mem::take(&mut s.engine)).unwrap_or_default();
         let (b, t, store) = (base.clone(), target.clone(), snap.store.clone());
-        let joined = tokio::task::spawn_blocking(move || {
+        let joined = work_in_place(move || {
             let mut engine = engine;
             let sizes = engine.sizes(&store, prepared.as_deref(), &b, &t, th);
             (engine, sizes)
@@ -465,10 +466,8 @@ impl Admission {
         pending_query(snap.fetch_started, snap.flavour, self.config.ledger_timeout)
     }
 
-    /// `on` with the ledger's `pending` writes applied (see [`LedgerBases`]): here when that is
-    /// one write at most (as much as applying the decision's own write, which runs here too),
-    /// off the async workers when more. During a burst the hop to another thread, on a busy
-    /// machine, cost more than the one write it applied.
+    /// `on` with the ledger's `pending` writes applied (see [`LedgerBases`]): as work of its own
+    /// ([`work_in_place`]) when that is more than one write.
     async fn base_for(&self, on: &ModelRoot, pending: &[(u64, Write)], now: &Timestamp, flavour: Flavour) -> Arc<Group> {
         if pending.is_empty() {
             return on.root.clone();
@@ -482,7 +481,7 @@ impl Admission {
         }
         let (bases, on, pending) = (self.bases.clone(), on.clone(), pending.to_vec());
         let fallback = on.root.clone();
-        tokio::task::spawn_blocking(move || bases.base_for(&on, &pending, apply).0).await.unwrap_or(fallback)
+        work_in_place(move || bases.base_for(&on, &pending, apply).0).await.unwrap_or(fallback)
     }
 
     /// Each sync builds the base of its new root with the writes this process's ledger holds

@@ -56,6 +56,7 @@ mod ui;
 mod upkeep_lane;
 mod usage_api;
 pub mod way_out;
+mod work_in_place;
 
 use std::sync::Arc;
 
