@@ -20,7 +20,9 @@
 //! Bytes are uncompressed protobuf bytes as Marathon persists them (a group: the length of its
 //! encoded `GroupDefinition`, apps inline; own bytes: the group's header, its apps and its
 //! dependencies). The report is computed once per model generation and quota reload, off the
-//! async workers, and feeds the quota and budget gauges ([`spawn_gauges`]).
+//! async workers, and feeds the quota and budget gauges ([`spawn_gauges`]), which describe the
+//! root the warm state was prepared for, on the upkeep thread: background work that never holds
+//! a decision back.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
@@ -290,6 +292,19 @@ fn set_gauges(q: &QuotaRuntime, r: &UsageReport) {
 /// `None` while the model is not synced.
 pub async fn report(model: &Arc<LiveModel>, quotas: &Arc<QuotaRuntime>) -> Option<Arc<UsageReport>> {
     let snap = model.snapshot().await?;
+    report_on(snap, model, quotas, Lane::Asked).await
+}
+
+/// Where a report is computed.
+#[derive(Clone, Copy)]
+enum Lane {
+    /// Someone waits for it: the blocking pool.
+    Asked,
+    /// The gauges: the upkeep thread, which the kernel schedules behind decisions.
+    Background,
+}
+
+async fn report_on(snap: Snapshot, model: &Arc<LiveModel>, quotas: &Arc<QuotaRuntime>, lane: Lane) -> Option<Arc<UsageReport>> {
     let mut cache = quotas.usage.lock().await;
     if let Some(r) = cache.as_ref() {
         if r.model_generation == snap.generation && r.quota_generation == quotas.generation() {
@@ -301,18 +316,32 @@ pub async fn report(model: &Arc<LiveModel>, quotas: &Arc<QuotaRuntime>) -> Optio
     let qgen = quotas.generation();
     let reject_at = model.config().policy.reject_at(snap.store.limit_bytes());
     let q = quotas.clone();
-    let r = tokio::task::spawn_blocking(move || {
+    let job = move || {
         let mut est = q.usage_engine.lock().unwrap().take();
         let r = compute(&snap, prepared, &set, qgen, reject_at, &mut est);
         *q.usage_engine.lock().unwrap() = est;
         r
-    })
-    .await
-    .ok()?;
+    };
+    let r = match lane {
+        Lane::Asked => tokio::task::spawn_blocking(job).await.ok()?,
+        Lane::Background => super::upkeep_lane::run(job).await.ok()?,
+    };
     let r = Arc::new(r);
     set_gauges(quotas, &r);
     *cache = Some(r.clone());
     Some(r)
+}
+
+/// What the gauges describe: the root the warm state was prepared for (at most one preparation
+/// behind the model) when there is one. During a burst of deployments the model moves faster
+/// than it is prepared, and a report of the newest root would gzip the whole plan every time.
+fn gauged_snapshot(snap: Snapshot, prepared: Option<Arc<Prepared>>) -> Snapshot {
+    match prepared {
+        Some(p) if p.store == snap.store && p.generation <= snap.generation => {
+            Snapshot { root: p.root.clone(), generation: p.generation, body_hash: None, ..snap }
+        }
+        _ => snap,
+    }
 }
 
 /// Keeps the quota and budget gauges current (every 2 s, recomputed only when something changed).
@@ -321,7 +350,10 @@ pub fn spawn_gauges(model: Arc<LiveModel>, quotas: &Arc<QuotaRuntime>) {
     tokio::spawn(async move {
         loop {
             let Some(q) = weak.upgrade() else { return };
-            let _ = report(&model, &q).await;
+            if let Some(snap) = model.snapshot().await {
+                let snap = gauged_snapshot(snap, model.prepared());
+                let _ = report_on(snap, &model, &q, Lane::Background).await;
+            }
             drop(q);
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
@@ -388,6 +420,43 @@ mod tests {
     use super::*;
     use marathon_model::ops::{canonical_root, Flavour};
     use marathon_model::Group;
+
+    /// While the model moves ahead of its warm state, the gauges describe the prepared root, which
+    /// needs no gzip; a warm state for another store, or none, leaves the model's root.
+    #[test]
+    fn the_gauges_describe_the_prepared_root_while_the_model_moves() {
+        let parse = |json: serde_json::Value| {
+            let g = Group::parse(json.to_string().as_bytes()).unwrap().normalized(&marathon_model::PathId::root()).unwrap();
+            Arc::new(canonical_root(g, Flavour::V13))
+        };
+        let older = parse(serde_json::json!({"id": "/", "apps": [{"id": "/a", "cmd": "x"}]}));
+        let newer = parse(serde_json::json!({"id": "/", "apps": [{"id": "/a", "cmd": "x"}, {"id": "/b", "cmd": "y"}]}));
+        let store = znode_size::StoreConfig::marathon_1_3();
+        let snap = Snapshot {
+            root: newer.clone(),
+            version: "1.3.14".into(),
+            flavour: Flavour::V13,
+            store: store.clone(),
+            fetch_started: std::time::Instant::now(),
+            generation: 9,
+            body_hash: Some(1),
+            order_known: false,
+        };
+        let prepared = Arc::new(Prepared::prepare(older.clone(), 7, store.clone()));
+        let gauged = gauged_snapshot(snap.clone(), Some(prepared));
+        assert!(Arc::ptr_eq(&gauged.root, &older));
+        assert_eq!(gauged.generation, 7);
+        // Its report takes the binding node from the warm state, and describes one app.
+        let r = compute(&gauged, None, &QuotaSet::default(), 1, 1000, &mut None);
+        assert_eq!(r.model_generation, 7);
+        assert_eq!(r.groups[0].subtree.apps, 1);
+
+        let other_store = Arc::new(Prepared::prepare(older.clone(), 7, znode_size::StoreConfig::marathon_1_4()));
+        assert!(Arc::ptr_eq(&gauged_snapshot(snap.clone(), Some(other_store)).root, &newer));
+        let unprepared = gauged_snapshot(snap, None);
+        assert!(Arc::ptr_eq(&unprepared.root, &newer));
+        assert_eq!(unprepared.generation, 9);
+    }
 
     #[test]
     fn report_rows_quotas_and_an_aggregated_tree() {

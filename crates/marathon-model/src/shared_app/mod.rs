@@ -193,12 +193,25 @@ thread_local! {
     static COMPRESSOR: RefCell<zstd::bulk::Compressor<'static>> = RefCell::new(zstd::bulk::Compressor::new(COMPRESSION_LEVEL).expect("a zstd compressor"));
 }
 
+thread_local! {
+    /// One decompressor per thread: a decision unpacks the few apps it changes, and a fresh
+    /// decompression context for each (allocated, touched and freed) cost more than the
+    /// decompression of one small app.
+    static DECOMPRESSOR: RefCell<zstd::bulk::Decompressor<'static>> = RefCell::new(zstd::bulk::Decompressor::new().expect("a zstd decompressor"));
+}
+
 /// zstd's level for packed apps.
 const COMPRESSION_LEVEL: i32 = 1;
 
 /// `bytes` compressed for keeping in memory (one zstd frame, which records its content size).
 fn compress(bytes: &[u8]) -> Box<[u8]> {
     COMPRESSOR.with(|c| c.borrow_mut().compress(bytes).expect("compressing in memory").into_boxed_slice())
+}
+
+/// `compress`'s bytes back.
+fn decompress(bytes: &[u8]) -> Vec<u8> {
+    let len = zstd::zstd_safe::get_frame_content_size(bytes).ok().flatten().expect("frames compressed here record their size");
+    DECOMPRESSOR.with(|d| d.borrow_mut().decompress(bytes, len as usize).expect("decompressing bytes compressed here"))
 }
 
 impl Packed {
@@ -222,7 +235,7 @@ impl Packed {
     }
 
     fn unpack(&self) -> App {
-        let json = zstd::stream::decode_all(&self.compressed_json[..]).expect("decompressing bytes compressed here");
+        let json = decompress(&self.compressed_json);
         serde_json::from_slice(&json).expect("JSON written from an App reads back")
     }
 }
