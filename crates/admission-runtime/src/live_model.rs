@@ -563,15 +563,19 @@ impl LiveModel {
         }
         let me = self.clone();
         tokio::spawn(async move {
-            // At most one preparation per PREPARE_SPACING, on the upkeep thread (behind the
-            // decisions): during a burst of writes, decisions compose against the last prepared
-            // state, and a state prepared often keeps what they compose small (a preparation
-            // costs about one exact decision).
+            // On the upkeep thread (behind the decisions), and spaced: during a burst of writes,
+            // decisions compose against the last prepared state, and a state prepared often
+            // keeps what they compose small; but a preparation costs about one exact decision,
+            // and preparing back to back took more of the machine than the decisions it served.
+            // So at least PREPARE_SPACING apart, and PREPARE_SPACING_FACTOR times as long as the
+            // last preparation took.
             const PREPARE_SPACING: Duration = Duration::from_millis(250);
+            const PREPARE_SPACING_FACTOR: u32 = 4;
             let mut last: Option<Instant> = None;
+            let mut spacing = PREPARE_SPACING;
             loop {
                 if let Some(t) = last {
-                    tokio::time::sleep(PREPARE_SPACING.saturating_sub(t.elapsed())).await;
+                    tokio::time::sleep(spacing.saturating_sub(t.elapsed())).await;
                 }
                 last = Some(Instant::now());
                 me.prepare_again.store(false, Ordering::SeqCst);
@@ -588,12 +592,13 @@ impl LiveModel {
                         let (root, generation, store) = (snap.root.clone(), snap.generation, snap.store.clone());
                         let reject_at = me.config.policy.reject_at(store.limit_bytes());
                         let done = super::upkeep_lane::run(move || {
+                            let started = Instant::now();
                             let groups = top_group_bytes(&root, &store);
                             if warm {
                                 // The preparation counted the health checks already.
                                 let p = Prepared::prepare(root, generation, store);
                                 let (hc, current) = (p.health_checks, p.binding().binding_bytes);
-                                (Some(p), groups, hc, current)
+                                (Some(p), groups, hc, current, started.elapsed())
                             } else {
                                 let hc = root.marathon_health_checks();
                                 let e = Estimator::new(store.clone());
@@ -602,11 +607,12 @@ impl LiveModel {
                                 } else {
                                     e.state(&root).binding_bytes
                                 };
-                                (None, groups, hc, current)
+                                (None, groups, hc, current, started.elapsed())
                             }
                         })
                         .await;
-                        if let Ok((p, groups, hc, current)) = done {
+                        if let Ok((p, groups, hc, current, took)) = done {
+                            spacing = PREPARE_SPACING.max(took * PREPARE_SPACING_FACTOR);
                             if let Some(p) = p {
                                 *me.prepared.lock().unwrap() = Some(Arc::new(p));
                             }
