@@ -373,7 +373,7 @@ impl Admission {
         let on = ModelRoot { root: snap.root.clone(), generation: snap.generation };
         let base = self.base_for(&on, &pending, &now, flavour).await;
         clock.lap("ledger_writes");
-        let outcome = match apply_assuming_accepted(&base, write, now, flavour, history) {
+        let outcome = match apply_assuming_accepted(&base, write, now.clone(), flavour, history) {
             Ok(o) => o,
             Err(e) => return Ok((Evaluation::MarathonAnswers(e), None)),
         };
@@ -439,6 +439,7 @@ impl Admission {
             };
             self.metrics.ledger_entries.set(self.ledger.len() as i64);
             let ids = pending.iter().map(|(id, _)| *id).chain([id]).collect();
+            self.bases.stamp(id, now);
             self.bases.keep(&on, ids, target.clone());
             ticket = Some(id);
             clock.lap("reserve");
@@ -474,14 +475,13 @@ impl Admission {
         }
         let writes: Vec<Write> = pending.iter().map(|(_, w)| w.clone()).collect();
         let kept = self.missing.kept_for(&writes).await;
-        let now = now.clone();
-        let apply = move |from: &Group, w: &Write| apply_assuming_accepted(from, w, now.clone(), flavour, &kept).ok().map(|o| o.root);
+        let apply = move |from: &Group, w: &Write, stamp: Timestamp| apply_assuming_accepted(from, w, stamp, flavour, &kept).ok().map(|o| o.root);
         if self.bases.to_apply(on, pending) <= 1 {
-            return self.bases.base_for(on, pending, apply).0;
+            return self.bases.base_for(on, pending, now, apply).0;
         }
-        let (bases, on, pending) = (self.bases.clone(), on.clone(), pending.to_vec());
+        let (bases, on, pending, now) = (self.bases.clone(), on.clone(), pending.to_vec(), now.clone());
         let fallback = on.root.clone();
-        work_in_place(move || bases.base_for(&on, &pending, apply).0).await.unwrap_or(fallback)
+        work_in_place(move || bases.base_for(&on, &pending, &now, apply).0).await.unwrap_or(fallback)
     }
 
     /// Each sync builds the base of its new root with the writes this process's ledger holds
@@ -504,8 +504,8 @@ impl Admission {
             return;
         }
         let (now, flavour, nothing) = (stamp_now(new.layout), new.flavour, FetchedHistory::default());
-        let apply = |from: &Group, w: &Write| apply_assuming_accepted(from, w, now.clone(), flavour, &nothing).ok().map(|o| o.root);
-        self.bases.base_for(&ModelRoot { root: new.root.clone(), generation: new.generation }, &pending, apply);
+        let apply = |from: &Group, w: &Write, stamp: Timestamp| apply_assuming_accepted(from, w, stamp, flavour, &nothing).ok().map(|o| o.root);
+        self.bases.base_for(&ModelRoot { root: new.root.clone(), generation: new.generation }, &pending, &now, apply);
     }
 
     /// The ledger could not take part: decided as when the model is not synced (the failure
