@@ -496,6 +496,18 @@ impl Admission {
         }));
     }
 
+    /// Each new warm state measures the newest base before decisions use it: a state is
+    /// prepared from the model root, so the writes the ledger holds are what every decision on
+    /// it composes, and measured here they are not measured by the first decision.
+    pub fn warm_up_prepared_states(self: &Arc<Self>) {
+        let bases = self.bases.clone();
+        self.model.after_prepare(Arc::new(move |p: &Prepared| {
+            if let Some(base) = bases.newest() {
+                p.warm_up(&base);
+            }
+        }));
+    }
+
     /// The base of `new`, when the ledger's writes are known here and need nothing fetched.
     fn build_base(&self, new: &NewRoot) {
         let query = pending_query(new.fetch_started, new.flavour, self.config.ledger_timeout);

@@ -81,6 +81,16 @@ impl Prepared {
         }
     }
 
+    /// Measures what `base` changes from `S` (legacy layout; nothing to measure on 1.4+), so
+    /// that the decisions composed on `base` find those measurements remembered: run before the
+    /// state is installed, it spares the first decisions on it the in-context deflate of every
+    /// write the ledger holds.
+    pub fn warm_up(&self, base: &Group) {
+        if let PreparedSizes::Legacy { warm, .. } = &self.sized {
+            warm.deployment(base, &[]);
+        }
+    }
+
     /// [`Group::marathon_health_checks`] of `root`, from `S`'s count and what `root` does not
     /// share with `S`.
     pub fn marathon_health_checks(&self, root: &Group) -> u64 {
@@ -280,6 +290,31 @@ mod tests {
         let exact = engine.exact_sizes(&store, &s, &target);
         assert!(f2.predicted.binding_bytes.abs_diff(exact.predicted.binding_bytes) <= bound2);
         assert_eq!(f2.current, exact.current);
+    }
+
+    /// A warm-up measures a base's changed apps once: the decision composed on it afterwards
+    /// measures only its own write.
+    #[test]
+    fn a_warmed_up_state_remembers_the_base_it_was_warmed_with() {
+        let store = StoreConfig::marathon_1_3();
+        let s = Arc::new(heroku_root(300, 10));
+        let p = Prepared::prepare(s.clone(), 1, store.clone());
+        let PreparedSizes::Legacy { warm, .. } = &p.sized else { panic!("legacy") };
+        let mut base = (*s).clone();
+        for i in 0..4 {
+            base = write(&base, "PUT", &format!("/v2/apps/heroku/app-{i}"), r#"{"instances": 7}"#);
+        }
+        let base = Arc::new(base);
+        let before = warm.remembered_deflates();
+        p.warm_up(&base);
+        let warmed = warm.remembered_deflates();
+        assert!(warmed >= before + 4, "{before} -> {warmed}");
+        warm.deployment(&base, &[]);
+        assert_eq!(warm.remembered_deflates(), warmed, "the base again: nothing measured");
+        let target = write(&base, "PUT", "/v2/apps/heroku/app-5", r#"{"instances": 7}"#);
+        let th = Thresholds { reject_from: u64::MAX / 2, reject_at: u64::MAX / 2, warn_at: u64::MAX / 2 };
+        assert_eq!(SizeEngine::default().sizes(&store, Some(&p), &base, &target, th).path, "warm");
+        assert_eq!(warm.remembered_deflates(), warmed + 2, "only the write's app: its old and its new bytes");
     }
 
     /// The bound is measured where it decides something (between the lowest and the highest

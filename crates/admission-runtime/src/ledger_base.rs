@@ -104,6 +104,12 @@ impl LedgerBases {
         }
     }
 
+    /// The base kept for the newest root.
+    pub fn newest(&self) -> Option<Arc<Group>> {
+        let kept = self.kept.lock().unwrap();
+        kept.iter().max_by_key(|k| k.on.generation).map(|k| k.base.clone())
+    }
+
     /// Records the stamp the write `id` was admitted with.
     pub fn stamp(&self, id: u64, stamp: Timestamp) {
         self.stamps.lock().unwrap().insert(id, stamp);

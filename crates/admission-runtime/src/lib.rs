@@ -111,5 +111,6 @@ pub fn start_admission(config: &ServeConfig, marathon: &MarathonClient) -> Arc<A
         None => admission,
     });
     admission.build_bases_before_install();
+    admission.warm_up_prepared_states();
     admission
 }

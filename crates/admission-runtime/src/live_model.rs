@@ -82,7 +82,13 @@ pub struct LiveModel {
     before_install: std::sync::Mutex<Option<Arc<BeforeInstall>>>,
     /// The apps of the last sync by their text: a resync parses only the apps that changed.
     app_texts: std::sync::Mutex<AppTexts>,
+    /// Work on each new warm state, done before decisions can use it.
+    after_prepare: std::sync::Mutex<Option<Arc<AfterPrepare>>>,
 }
+
+/// What [`LiveModel::after_prepare`] registers: called with each new warm state on the upkeep
+/// thread, before it is installed.
+pub type AfterPrepare = dyn Fn(&Prepared) + Send + Sync;
 
 /// What [`LiveModel::before_install`] registers: called with a root a sync built or an event
 /// patched (off the async workers), before any decision can see it.
@@ -123,6 +129,7 @@ impl LiveModel {
             stored: std::sync::Mutex::new((None, ZkReadStatus { state: "off", ..ZkReadStatus::default() })),
             before_install: std::sync::Mutex::new(None),
             app_texts: Default::default(),
+            after_prepare: std::sync::Mutex::new(None),
         })
     }
 
@@ -130,6 +137,12 @@ impl LiveModel {
     /// (replacing what was registered before).
     pub fn before_install(&self, work: Arc<BeforeInstall>) {
         *self.before_install.lock().unwrap() = Some(work);
+    }
+
+    /// Each new warm state is handed to `work` before it is installed (replacing what was
+    /// registered before).
+    pub fn after_prepare(&self, work: Arc<AfterPrepare>) {
+        *self.after_prepare.lock().unwrap() = Some(work);
     }
 
     pub fn config(&self) -> &AdmitConfig {
@@ -591,12 +604,16 @@ impl LiveModel {
                         let warm = me.config.warm;
                         let (root, generation, store) = (snap.root.clone(), snap.generation, snap.store.clone());
                         let reject_at = me.config.policy.reject_at(store.limit_bytes());
+                        let after_prepare = me.after_prepare.lock().unwrap().clone();
                         let done = super::upkeep_lane::run(move || {
                             let started = Instant::now();
                             let groups = top_group_bytes(&root, &store);
                             if warm {
                                 // The preparation counted the health checks already.
                                 let p = Prepared::prepare(root, generation, store);
+                                if let Some(work) = after_prepare {
+                                    work(&p);
+                                }
                                 let (hc, current) = (p.health_checks, p.binding().binding_bytes);
                                 (Some(p), groups, hc, current, started.elapsed())
                             } else {
