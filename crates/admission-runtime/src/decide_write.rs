@@ -496,13 +496,14 @@ impl Admission {
         }));
     }
 
-    /// Each new warm state measures the newest base before decisions use it: a state is
-    /// prepared from the model root, so the writes the ledger holds are what every decision on
-    /// it composes, and measured here they are not measured by the first decision.
+    /// Each new warm state measures the base kept for its root before decisions use it: a
+    /// state is prepared from a model root, so the writes the ledger holds on that root are what
+    /// every decision on it composes, and measured here they are not measured by the first
+    /// decision. A root without a kept base has nothing pending to measure.
     pub fn warm_up_prepared_states(self: &Arc<Self>) {
         let bases = self.bases.clone();
         self.model.after_prepare(Arc::new(move |p: &Prepared| {
-            if let Some(base) = bases.newest() {
+            if let Some(base) = bases.kept_on(&p.root) {
                 p.warm_up(&base);
             }
         }));

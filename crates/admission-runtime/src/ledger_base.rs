@@ -104,10 +104,10 @@ impl LedgerBases {
         }
     }
 
-    /// The base kept for the newest root.
-    pub fn newest(&self) -> Option<Arc<Group>> {
+    /// The base kept for `root`, if any: where the decisions on `root` start.
+    pub fn kept_on(&self, root: &Arc<Group>) -> Option<Arc<Group>> {
         let kept = self.kept.lock().unwrap();
-        kept.iter().max_by_key(|k| k.on.generation).map(|k| k.base.clone())
+        kept.iter().find(|k| Arc::ptr_eq(&k.on.root, root)).map(|k| k.base.clone())
     }
 
     /// Records the stamp the write `id` was admitted with.

@@ -152,3 +152,14 @@ fn a_pending_write_keeps_its_stamp_on_every_root() {
     assert_eq!(version_of(&c, "/heroku/app-1").as_deref(), Some(later.to_string().as_str()));
     assert_eq!(version_of(&c, "/heroku/app-2").as_deref(), Some(first.to_string().as_str()));
 }
+
+#[test]
+fn the_base_kept_on_a_root_is_that_roots() {
+    let now = Timestamp::now();
+    let (one, two) = (model_root(1), model_root(2));
+    let bases = LedgerBases::default();
+    assert!(bases.kept_on(&one.root).is_none());
+    let (base, _) = bases.base_for(&one, &pending(2), &now, apply);
+    assert!(Arc::ptr_eq(&bases.kept_on(&one.root).unwrap(), &base));
+    assert!(bases.kept_on(&two.root).is_none(), "another root: none kept");
+}
