@@ -8,7 +8,9 @@
 #        bench/admission/run.sh --scenario dry-run-load  (real writes beside heavy dry runs)
 #        bench/admission/run.sh --scenario replicas --ledger zookeeper  (3 replicas, one ledger)
 #        bench/admission/run.sh --scenario burst [--apps 2000|10000] [--clients 8] [--writes 240]
-#          (a release train: concurrent clients' real writes, warm against exact, same seed)
+#          [--sim-nice 10]  (a release train: concurrent clients' real writes, warm against exact,
+#          same seed; --sim-nice runs the simulator's threads at that nice value, as a Marathon on
+#          machines of its own does not compete with the proxy for its cores)
 #        bench/admission/run.sh --apps 50000 --layout v1.4 [--limit 4000000]  (the simulator as
 #          Marathon 1.4.13, deep_root(50000, 1), about 3x the default limit at rest; --limit raises
 #          the node size limits; also with --scenario burst)

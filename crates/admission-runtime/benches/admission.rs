@@ -23,12 +23,14 @@
 //! `--scenario replicas`: writes per second through three replicas sharing one ledger in a
 //! ZooKeeper on loopback, against one replica with its own, in the same run.
 //!
-//! `--scenario burst [--apps 2000|10000] [--clients 8] [--writes 240]`: a release train. For each
+//! `--scenario burst [--apps 2000|10000] [--clients 8] [--writes 240] [--sim-nice N]`: a release train. For each
 //! root, and for the warm proxy and the exact one (baseline), each on a simulator freshly seeded
 //! with the same root: `clients` clients (a connection each) send `writes` real writes in all, one
 //! app each, as fast as answered (new instance counts; every fourth also a new environment
 //! variable, so the model moves). Writes per second, decision times and paths from the audit log,
-//! and verdicts checked against the audit line's own sizes.
+//! and verdicts checked against the audit line's own sizes. `--sim-nice N` runs the simulator's
+//! threads at nice N (see [`sim_runtime`]): the proxy's decisions as they are when Marathon does
+//! not compete with it for the same cores.
 //!
 //! `--apps 50000 --layout v1.4` (also with `--scenario burst`): the simulator as Marathon 1.4.13
 //! (new layout) seeded with `deep_root(apps, 1)`; the proxy learns the version from `/v2/info`
@@ -689,7 +691,39 @@ where
 /// simulator freshly seeded with the same root. Every write sets a new instance count; every
 /// fourth also adds an environment variable (the app's own variables sent along: a PUT replaces
 /// `env`), so that apps change in full and the model moves.
-async fn burst(binary: &str, seed: Seed, clients: usize, writes: usize, dir: &std::path::Path) {
+/// `--sim-nice N` (N > 0): a runtime of its own for the simulator, every thread of it (workers and
+/// blocking pool) at nice N. The simulator stands for a Marathon, which runs on machines of its
+/// own; sharing two cores at the same priority, its gzip of every write (about a core during a
+/// burst) is what the proxy's decisions wait behind. At a lower priority it still does all of its
+/// work and the proxy still waits for its answers, but a decision gets a core when it needs one.
+fn sim_runtime() -> Option<tokio::runtime::Runtime> {
+    let nice = arg_usize("--sim-nice", 0) as i32;
+    (nice > 0).then(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("simulator")
+            .on_thread_start(move || {
+                // SAFETY: plain system calls on this thread's own id.
+                unsafe {
+                    let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+                    libc::setpriority(libc::PRIO_PROCESS, tid, nice.min(19));
+                }
+            })
+            .enable_all()
+            .build()
+            .expect("a runtime for the simulator")
+    })
+}
+
+/// The simulator, on `rt` when given.
+async fn start_sim(rt: Option<&tokio::runtime::Handle>, config: marathon_sim::SimConfig) -> marathon_sim::SimHandle {
+    match rt {
+        Some(rt) => rt.spawn(marathon_sim::start(config)).await.expect("the simulator's start").expect("the simulator"),
+        None => marathon_sim::start(config).await.expect("the simulator"),
+    }
+}
+
+async fn burst(binary: &str, seed: Seed, clients: usize, writes: usize, dir: &std::path::Path, sim_rt: Option<&tokio::runtime::Handle>) {
     let root = seed.root();
     let apps = root.transitive_apps();
     assert!(writes <= apps.len(), "--writes {writes}: more than the {} apps", apps.len());
@@ -706,10 +740,11 @@ async fn burst(binary: &str, seed: Seed, clients: usize, writes: usize, dir: &st
             (app.id.clone().expect("synthetic apps have ids"), body.to_string())
         })
         .collect();
-    println!("## Release train: {}; {clients} clients, {writes} writes (every fourth with a new env var)", seed.describe());
+    let sim_nice = if sim_rt.is_some() { format!("; the simulator at nice {}", arg_usize("--sim-nice", 0)) } else { String::new() };
+    println!("## Release train: {}; {clients} clients, {writes} writes (every fourth with a new env var){sim_nice}", seed.describe());
     let setups = [Setup { label: "warm", warm: true, ledger: None, extra: "" }, Setup { label: "exact (baseline)", warm: false, ledger: None, extra: "" }];
     for (tag, setup) in setups.iter().enumerate() {
-        let sim = marathon_sim::start(seed.marathon.sim(Some(root.clone()))).await.unwrap();
+        let sim = start_sim(sim_rt, seed.marathon.sim(Some(root.clone()))).await;
         let c: HttpClient = Client::builder(TokioExecutor::new()).build_http();
         let p = start_proxy(binary, &sim.url(), setup, 70 + tag, dir).await;
         wait_settled(&c, &p).await;
@@ -820,6 +855,7 @@ fn main() {
     let binary = arg("--binary").unwrap_or_else(|| "target/release/marathon-admission".into());
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let sim_rt = sim_runtime();
     rt.block_on(async {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
         println!("machine: {cores} cores, load {}; proxy binary {binary}", load_average());
@@ -832,7 +868,7 @@ fn main() {
             Some("burst") => {
                 let (clients, writes) = (arg_usize("--clients", 8), arg_usize("--writes", 240));
                 for seed in Seed::from_args() {
-                    burst(&binary, seed, clients, writes, dir.path()).await;
+                    burst(&binary, seed, clients, writes, dir.path(), sim_rt.as_ref().map(|r| r.handle())).await;
                 }
             }
             None => decisions(&binary, dir.path()).await,
