@@ -443,11 +443,12 @@ mod tests {
             order_known: false,
         };
         let prepared = Arc::new(Prepared::prepare(older.clone(), 7, store.clone()));
-        let gauged = gauged_snapshot(snap.clone(), Some(prepared));
+        let gauged = gauged_snapshot(snap.clone(), Some(prepared.clone()));
         assert!(Arc::ptr_eq(&gauged.root, &older));
         assert_eq!(gauged.generation, 7);
-        // Its report takes the binding node from the warm state, and describes one app.
-        let r = compute(&gauged, None, &QuotaSet::default(), 1, 1000, &mut None);
+        // Its report describes the prepared root: its binding node, and one app.
+        let r = compute(&gauged, Some(prepared.clone()), &QuotaSet::default(), 1, 1000, &mut None);
+        assert_eq!(r.current_bytes, prepared.binding().binding_bytes);
         assert_eq!(r.model_generation, 7);
         assert_eq!(r.groups[0].subtree.apps, 1);
 
