@@ -608,14 +608,14 @@ impl LiveModel {
                         let done = super::upkeep_lane::run(move || {
                             let started = Instant::now();
                             let groups = top_group_bytes(&root, &store);
-                            if warm {
+                            let (p, hc, current) = if warm {
                                 // The preparation counted the health checks already.
                                 let p = Prepared::prepare(root, generation, store);
                                 if let Some(work) = after_prepare {
                                     work(&p);
                                 }
                                 let (hc, current) = (p.health_checks, p.binding().binding_bytes);
-                                (Some(p), groups, hc, current, started.elapsed())
+                                (Some(p), hc, current)
                             } else {
                                 let hc = root.marathon_health_checks();
                                 let e = Estimator::new(store.clone());
@@ -624,8 +624,9 @@ impl LiveModel {
                                 } else {
                                     e.state(&root).binding_bytes
                                 };
-                                (None, groups, hc, current, started.elapsed())
-                            }
+                                (None, hc, current)
+                            };
+                            (p, groups, hc, current, started.elapsed())
                         })
                         .await;
                         if let Ok((p, groups, hc, current, took)) = done {

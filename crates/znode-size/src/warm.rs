@@ -153,13 +153,13 @@ impl WarmState {
         }
     }
 
-    /// The exact sizes of the prepared state at rest.
     /// How many in-context deflate sizes this state remembers (of `S`'s apps and of others).
     pub fn remembered_deflates(&self) -> usize {
         let old = self.old_in_context.lock().unwrap_or_else(|p| p.into_inner()).len();
         old + self.new_in_context.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
+    /// The exact sizes of the prepared state at rest.
     pub fn state(&self) -> &Estimate {
         &self.state
     }

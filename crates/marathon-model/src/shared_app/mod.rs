@@ -191,9 +191,6 @@ thread_local! {
     /// One compressor per thread: a full sync packs tens of thousands of small apps, and setting
     /// up a compressor for each one is a good part of the cost.
     static COMPRESSOR: RefCell<zstd::bulk::Compressor<'static>> = RefCell::new(zstd::bulk::Compressor::new(COMPRESSION_LEVEL).expect("a zstd compressor"));
-}
-
-thread_local! {
     /// One decompressor per thread: a decision unpacks the few apps it changes, and a fresh
     /// decompression context for each (allocated, touched and freed) cost more than the
     /// decompression of one small app.
