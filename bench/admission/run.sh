@@ -3,8 +3,9 @@
 # heroku_root(2000, 10) (92% of the plan limit) and heroku_root(10000, 1); warm path and the exact
 # path (baseline) in the same run; full sync of the model; resident memory of the proxy process.
 # Figures go to docs/BENCHMARKS.md ("## Admission decisions").
-# Usage: bench/admission/run.sh [--apps 2000|10000] [--ledger zookeeper]  (the latter adds a proxy
-# whose ledger is shared through a ZooKeeper on loopback: its cost against the local one)
+# Usage: bench/admission/run.sh [--apps 2000|10000] [--ledger zookeeper] [--sim-nice 10]  (--ledger
+# adds a proxy whose ledger is shared through a ZooKeeper on loopback: its cost against the local
+# one; --sim-nice: the simulator's threads at that nice value, as for the burst below)
 #        bench/admission/run.sh --scenario dry-run-load  (real writes beside heavy dry runs)
 #        bench/admission/run.sh --scenario replicas --ledger zookeeper  (3 replicas, one ledger)
 #        bench/admission/run.sh --scenario burst [--apps 2000|10000] [--clients 8] [--writes 240]

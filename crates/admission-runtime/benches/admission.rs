@@ -16,6 +16,9 @@
 //! - full sync: `LiveModel::sync_once` on a fresh model (GET /v2/info + /v2/groups + parse);
 //! - VmRSS / VmHWM of the proxy against the size of the `/v2/groups` JSON.
 //!
+//! `--sim-nice N` (this scenario and `burst`): the simulator's threads at nice N, see
+//! [`sim_runtime`].
+//!
 //! `--scenario dry-run-load`: real writes' round trips at rest, beside one 20,000-app batch dry
 //! run, and beside 30 clients (each its own loopback address) of near-threshold dry runs; the
 //! proxy's resident memory at rest and after.
@@ -368,10 +371,18 @@ async fn empty_model_rss(binary: &str, marathon: Marathon, dir: &std::path::Path
     rss
 }
 
-async fn scenario(binary: &str, seed: Seed, (dry_n, real_n): (usize, usize), dir: &std::path::Path, empty_rss: f64, zk: Option<(&str, &str)>) {
+async fn scenario(
+    binary: &str,
+    seed: Seed,
+    (dry_n, real_n): (usize, usize),
+    dir: &std::path::Path,
+    empty_rss: f64,
+    zk: Option<(&str, &str)>,
+    sim_rt: Option<&tokio::runtime::Handle>,
+) {
     let root = seed.root();
     let ids = app_ids(&root);
-    let sim = marathon_sim::start(seed.marathon.sim(Some(root))).await.unwrap();
+    let sim = start_sim(sim_rt, seed.marathon.sim(Some(root))).await;
     let c: HttpClient = Client::builder(TokioExecutor::new()).build_http();
     let (_, groups) = send(&c, "GET", &format!("{}/v2/groups?embed=group.groups&embed=group.apps&embed=group.pods", sim.url()), "").await;
     let json_bytes = groups.len() as f64;
@@ -871,14 +882,14 @@ fn main() {
                     burst(&binary, seed, clients, writes, dir.path(), sim_rt.as_ref().map(|r| r.handle())).await;
                 }
             }
-            None => decisions(&binary, dir.path()).await,
+            None => decisions(&binary, dir.path(), sim_rt.as_ref().map(|r| r.handle())).await,
             Some(other) => panic!("--scenario: expected dry-run-load, replicas or burst, got `{other}`"),
         }
     });
 }
 
 /// The default scenario on each root of the run.
-async fn decisions(binary: &str, dir: &std::path::Path) {
+async fn decisions(binary: &str, dir: &std::path::Path, sim_rt: Option<&tokio::runtime::Handle>) {
     let empty = empty_model_rss(binary, Marathon::from_args(), dir).await;
     // `--ledger zookeeper`: also a proxy sharing its ledger through a ZooKeeper on loopback.
     let zk = (arg("--ledger").as_deref() == Some("zookeeper")).then(|| {
@@ -896,6 +907,6 @@ async fn decisions(binary: &str, dir: &std::path::Path) {
             (Marathon::V13, 2000) => (300, arg_usize("--writes", 60)),
             _ => (200, arg_usize("--writes", 20)),
         };
-        scenario(binary, seed, counts, dir, empty, zk_spec).await;
+        scenario(binary, seed, counts, dir, empty, zk_spec, sim_rt).await;
     }
 }
