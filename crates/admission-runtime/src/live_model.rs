@@ -7,9 +7,10 @@
 //!   state changed (debounced by `events_debounce_ms`). A body identical to the last one (same
 //!   hash) is not parsed again: the snapshot is only re-confirmed.
 //! - **Events** ([`super::follow_events`]): `api_post_event` carries the whole app, which replaces
-//!   the model's copy at once; group, deployment and pod events trigger a resync.
-//! - **Warm state**: after the root changed, a [`Prepared`] estimate state is built off the async
-//!   workers (`spawn_blocking`) so that decisions are fast; until it is ready, decisions use the
+//!   the model's copy (on the upkeep thread, in the order the events came); group, deployment and
+//!   pod events trigger a resync.
+//! - **Warm state**: after the root changed, a [`Prepared`] estimate state is built on the
+//!   upkeep thread ([`super::upkeep_lane`]) so that decisions are fast; until it is ready, decisions use the
 //!   last one prepared (composition, see [`super::decision_sizes`]) or the exact path.
 //! - **Stored order** ([`super::read_stored_root`], with `[zookeeper] read`): the order of
 //!   subgroups and apps Marathon stored, read from its root node, is laid over every root the
@@ -408,7 +409,11 @@ impl LiveModel {
         let flavour = snap.flavour;
         let old_root = snap.root.clone();
         let (me, fetch_started, layout) = (self.clone(), snap.fetch_started, snap.store.layout);
-        let patched = tokio::task::spawn_blocking(move || {
+        // On the upkeep thread, behind the decisions: during a burst every answered write brings
+        // an event, and patching the root then building its ledger base (the pending writes
+        // applied again) took a core for milliseconds at the decisions' priority, preempting the
+        // decision that held the decision order. The ledger counts the write until the patch lands.
+        let patched = super::upkeep_lane::run(move || {
             let mut app = SharedApp::new(canonical_app(app, &id.parent(), flavour));
             app.pack();
             if old_root.find_app(&id).is_some_and(|a| *a == app) {
@@ -750,5 +755,30 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// An event's app is patched into the root, and the patched root's ledger base built, on the
+    /// upkeep thread: behind the decisions, in the order the events came.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_event_patches_the_root_on_the_upkeep_thread() {
+        let nowhere = proxy::MarathonClient::for_marathons(vec!["http://127.0.0.1:1".parse().unwrap()], &Default::default()).unwrap();
+        let model = LiveModel::new(nowhere, AdmitConfig::default());
+        let root = znode_size::synthetic::heroku_root(20, 2);
+        let group = PathId::parse(root.transitive_apps()[0].id().expect("synthetic apps have ids")).parent();
+        let id = format!("{group}/added-by-an-event").replace("//", "/");
+        model.install(root, "1.3.14").await;
+        let threads = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = threads.clone();
+        model.before_install(Arc::new(move |new: &NewRoot| {
+            let on = std::thread::current().name().map(str::to_owned);
+            seen.lock().unwrap().push((on, new.root.transitive_apps().len()));
+        }));
+        let generation = model.snapshot().await.unwrap().generation;
+        let app = serde_json::json!({"id": id, "cmd": "sleep 1", "instances": 3});
+        assert!(model.apply_app_event(&app).await);
+        let snap = model.snapshot().await.unwrap();
+        assert!(snap.generation > generation, "the patched root is installed");
+        assert!(snap.root.find_app(&PathId::parse(&id)).is_some());
+        assert_eq!(*threads.lock().unwrap(), vec![(Some("model-upkeep".to_string()), 21)]);
     }
 }

@@ -1,5 +1,6 @@
-//! Model upkeep (re-parsing Marathon's `/v2/groups`, preparing the warm state, handing freed
-//! memory back) on one thread of its own, at a lower scheduling priority than the decisions.
+//! Model upkeep (re-parsing Marathon's `/v2/groups`, patching the root with an event's app,
+//! building each new root's ledger base, preparing the warm state, handing freed memory back) on
+//! one thread of its own, at a lower scheduling priority than the decisions.
 //!
 //! During a burst of deployments every write moves the model, and each move costs a re-parse of
 //! the whole root and, now and then, a preparation: hundreds of milliseconds of CPU on a root of
