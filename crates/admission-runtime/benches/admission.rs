@@ -16,6 +16,10 @@
 //! - full sync: `LiveModel::sync_once` on a fresh model (GET /v2/info + /v2/groups + parse);
 //! - VmRSS / VmHWM of the proxy against the size of the `/v2/groups` JSON.
 //!
+//! `--ledger zookeeper`: also a proxy whose ledger is shared through a ZooKeeper on loopback
+//! (with and without fsync), against the local ledger in the same run; each ZooKeeper is warmed
+//! up first, as a long-running ensemble is (see [`warm_up_zookeeper`]).
+//!
 //! `--sim-nice N` (this scenario and `burst`): the simulator's threads at nice N, see
 //! [`sim_runtime`].
 //!
@@ -488,6 +492,36 @@ async fn scenario(
     sim.shutdown().await;
 }
 
+/// Transactions a ZooKeeper serves before the shared ledger is measured on it.
+const ZK_WARM_UP: usize = 3_000;
+
+/// Brings a freshly started ZooKeeper to where Marathon's ensemble, up for days, is: its JVM
+/// interprets the request pipeline until the JIT has compiled it, and the first few hundred
+/// transactions pay for that (a reservation took 4-7 ms in the first hundred writes of a run
+/// and 2-3 ms in the second). [`ZK_WARM_UP`] transactions shaped like a reservation (a version
+/// set and a sequential create in one multi) and a delete each, on a path of their own; then the
+/// server's statistics are reset (`srst`), so that its own account covers the measured writes.
+async fn warm_up_zookeeper(spec: &str) {
+    use zookeeper_client as zkc;
+    let addr = spec.split('/').next().expect("HOST:PORT/PATH");
+    let client = zkc::Client::connect(addr).await.expect("ZooKeeper for the warm-up");
+    let open = zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all());
+    let sequential = zkc::CreateMode::PersistentSequential.with_acls(zkc::Acls::anyone_all());
+    client.create("/bench-warm-up", b"", &open).await.expect("the warm-up's node");
+    let body = vec![b'x'; 300];
+    for _ in 0..ZK_WARM_UP {
+        let mut txn = client.new_multi_writer();
+        txn.add_set_data("/bench-warm-up", b"", None).expect("a set");
+        txn.add_create("/bench-warm-up/r-", &body, &sequential).expect("a create");
+        let created = txn.commit().await.expect("a warm-up transaction");
+        if let Some(zkc::MultiWriteResult::Create { path, .. }) = created.into_iter().nth(1) {
+            client.delete(&path, None).await.expect("a warm-up delete");
+        }
+    }
+    let addr = addr.parse().expect("a loopback address");
+    marathon_sim::testing::four_letter(addr, "srst").expect("srst");
+}
+
 /// ZooKeeper's own account of its writes (`mntr`): the latency it measured from reading a write
 /// to answering it, and its transaction log's syncs, which tell the ensemble's share of a
 /// reservation from the proxy's.
@@ -900,6 +934,10 @@ async fn decisions(binary: &str, dir: &std::path::Path, sim_rt: Option<&tokio::r
         (start(true), start(false))
     });
     let zk_spec = zk.as_ref().map(|(z, n)| (z.connect_string(), n.connect_string()));
+    if let Some((z, n)) = &zk_spec {
+        warm_up_zookeeper(z).await;
+        warm_up_zookeeper(n).await;
+    }
     let zk_spec = zk_spec.as_ref().map(|(z, n)| (z.as_str(), n.as_str()));
     for seed in Seed::from_args() {
         // Dry runs and real writes through the warm proxy (the exact one: fewer).

@@ -60,7 +60,7 @@ impl ZooKeeper {
             &cfg,
             format!(
                 "tickTime=2000\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
-                 admin.enableServer=false\n4lw.commands.whitelist=ruok,srvr,stat,dump,mntr\n\
+                 admin.enableServer=false\n4lw.commands.whitelist=ruok,srvr,stat,dump,mntr,srst\n\
                  maxClientCnxns=200\nforceSync={}\n",
                 data.display(),
                 if fsync { "yes" } else { "no" }
