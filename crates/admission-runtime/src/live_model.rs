@@ -10,8 +10,9 @@
 //!   the model's copy (on the upkeep thread, in the order the events came); group, deployment and
 //!   pod events trigger a resync.
 //! - **Warm state**: after the root changed, a [`Prepared`] estimate state is built on the
-//!   upkeep thread ([`super::upkeep_lane`]) so that decisions are fast; until it is ready, decisions use the
-//!   last one prepared (composition, see [`super::decision_sizes`]) or the exact path.
+//!   upkeep thread ([`super::upkeep_lane`]) so that decisions are fast; until it is ready,
+//!   decisions use the last one prepared (composition, see [`super::decision_sizes`]) or the
+//!   exact path.
 //! - **Stored order** ([`super::read_stored_root`], with `[zookeeper] read`): the order of
 //!   subgroups and apps Marathon stored, read from its root node, is laid over every root the
 //!   model takes (the API sorts them by id), so that the model encodes to ZooKeeper's bytes.
@@ -765,7 +766,7 @@ mod tests {
         let model = LiveModel::new(nowhere, AdmitConfig::default());
         let root = znode_size::synthetic::heroku_root(20, 2);
         let group = PathId::parse(root.transitive_apps()[0].id().expect("synthetic apps have ids")).parent();
-        let id = format!("{group}/added-by-an-event").replace("//", "/");
+        let id = group.child("added-by-an-event").to_string();
         model.install(root, "1.3.14").await;
         let threads = Arc::new(std::sync::Mutex::new(Vec::new()));
         let seen = threads.clone();
