@@ -501,10 +501,9 @@ const ZK_WARM_UP: usize = 3_000;
 /// and 2-3 ms in the second). [`ZK_WARM_UP`] transactions shaped like a reservation (a version
 /// set and a sequential create in one multi) and a delete each, on a path of their own; then the
 /// server's statistics are reset (`srst`), so that its own account covers the measured writes.
-async fn warm_up_zookeeper(spec: &str) {
+async fn warm_up_zookeeper(connect: &str) {
     use zookeeper_client as zkc;
-    let addr = spec.split('/').next().expect("HOST:PORT/PATH");
-    let client = zkc::Client::connect(addr).await.expect("ZooKeeper for the warm-up");
+    let client = zkc::Client::connect(connect).await.expect("ZooKeeper for the warm-up");
     let open = zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all());
     let sequential = zkc::CreateMode::PersistentSequential.with_acls(zkc::Acls::anyone_all());
     client.create("/bench-warm-up", b"", &open).await.expect("the warm-up's node");
@@ -518,8 +517,7 @@ async fn warm_up_zookeeper(spec: &str) {
             client.delete(&path, None).await.expect("a warm-up delete");
         }
     }
-    let addr = addr.parse().expect("a loopback address");
-    marathon_sim::testing::four_letter(addr, "srst").expect("srst");
+    marathon_sim::testing::four_letter(connect.parse().expect("HOST:PORT"), "srst").expect("srst");
 }
 
 /// ZooKeeper's own account of its writes (`mntr`): the latency it measured from reading a write
