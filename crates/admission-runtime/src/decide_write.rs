@@ -1,7 +1,11 @@
 //! The admission phase: decides every state-changing write against the live model plus the
 //! in-flight ledger.
 //!
-//! - Decisions are serialized (one async mutex): no two interleave.
+//! - Decisions are serialized (the decision order, one async mutex) from reading the ledger to
+//!   reserving: no two interleave. A write is worked out (applied and sized on the warm path)
+//!   before it takes its place in the order, and that work stands when its base did not move
+//!   meanwhile ([`work_out`]), so the order is held for the checks and the reservation, not for
+//!   the sizes.
 //! - A write that is admitted enters the ledger before it is forwarded; later decisions apply
 //!   every ledger write on top of the model root (the "base"), so concurrent writes cannot
 //!   together exceed the budget. An entry leaves when Marathon answers non-2xx, on the first
@@ -31,11 +35,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use admission::{fold_health_check_wall, Decision, HealthCheckCounts, Mode, Policy, ReasonClass, Verdict};
+use admission::{fold_health_check_wall, Decision, HealthCheckCounts, Mode, ReasonClass, Verdict};
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use marathon_model::ops::{apply_assuming_accepted, parse_write, ChangeError, FetchedHistory, Flavour, Write};
+use work_out::Worked;
 use marathon_model::{Group, PathId, Timestamp};
 use serde_json::json;
 
@@ -52,10 +57,12 @@ use super::quota_runtime::QuotaRuntime;
 use super::require_marathon_identity::RequireMarathonIdentity;
 use admission::quota::ClientIdentity;
 use super::rejection::{Breakdown, Rejection};
-use super::decision_sizes::{Prepared, SizeEngine, Sizes, Thresholds};
+use super::decision_sizes::{Prepared, Sizes};
 use super::work_in_place::work_in_place;
 use proxy::phases::{Flow, RequestCtx, RequestPhases, RequestSummary, UpstreamFailure, WriteRequest};
 use proxy::RouteClass;
+
+mod work_out;
 
 /// Another replica admitted a write while this decision ran: decide again.
 struct Conflict;
@@ -78,10 +85,6 @@ const LARGE_BODY: usize = 1 << 20;
 /// Carried in [`RequestCtx::extensions`] from `request_filter` to the later phases.
 #[derive(Debug, Clone, Copy)]
 struct Ticket(u64);
-
-struct DecisionState {
-    engine: SizeEngine,
-}
 
 /// The answer for a write that admission evaluated.
 struct Decided {
@@ -124,7 +127,8 @@ pub struct Admission {
     quotas: Arc<QuotaRuntime>,
     /// Asks Marathon about callers (absent offline).
     callers: Option<RequireMarathonIdentity>,
-    decisions: tokio::sync::Mutex<DecisionState>,
+    /// The decision order: held from reading the ledger to reserving.
+    order: tokio::sync::Mutex<()>,
     ledger: Box<dyn Ledger>,
     /// The model root with the ledger's writes applied, kept between decisions.
     bases: Arc<LedgerBases>,
@@ -210,7 +214,7 @@ impl Admission {
             model,
             quotas,
             callers: None,
-            decisions: tokio::sync::Mutex::new(DecisionState { engine: SizeEngine::default() }),
+            order: tokio::sync::Mutex::new(()),
             ledger: Box::new(LocalLedger::default()),
             bases: Arc::default(),
             missing,
@@ -351,11 +355,24 @@ impl Admission {
     /// One attempt; `Err` when the shared ledger changed under it.
     async fn evaluate_once(&self, asked: Asked<'_>, write: &Write, history: &FetchedHistory, mut clock: PhaseClock) -> Result<(Evaluation, Option<u64>), Conflict> {
         let Asked { method, path, query, body, dry_run, client } = asked;
+        let Some(snap) = self.model.snapshot().await else {
+            return Ok((self.not_synced(asked), None));
+        };
+        let now = stamp_now(snap.store.layout);
         // A dry run reserves nothing, so it needs no place in the decision order: it runs beside
-        // the real decisions instead of holding them back.
-        let mut state = match dry_run {
+        // the real decisions instead of holding them back. A real write is worked out first,
+        // outside the order (see `work_out`).
+        let ahead = match dry_run {
             true => None,
-            false => Some(self.decisions.lock().await),
+            false => {
+                let ahead = self.work_out_ahead(asked, write, history, &snap, &now).await;
+                clock.lap("ahead");
+                ahead
+            }
+        };
+        let _order = match dry_run {
+            true => None,
+            false => Some(self.order.lock().await),
         };
         let Some(snap) = self.model.snapshot().await else {
             return Ok((self.not_synced(asked), None));
@@ -369,60 +386,26 @@ impl Admission {
         let pending = ledger.pending().to_vec();
         self.metrics.ledger_entries.set(pending.len() as i64);
         clock.lap("ledger");
-        let now = stamp_now(snap.store.layout);
         let on = ModelRoot { root: snap.root.clone(), generation: snap.generation };
         let base = self.base_for(&on, &pending, &now, flavour).await;
         clock.lap("ledger_writes");
-        let outcome = match apply_assuming_accepted(&base, write, now.clone(), flavour, history) {
-            Ok(o) => o,
-            Err(e) => return Ok((Evaluation::MarathonAnswers(e), None)),
+        let worked = match ahead.filter(|w| w.holds_for(&base, &snap.store)) {
+            Some(w) => w,
+            None => match self.work_out(asked, write, history, base, &now, &snap, &mut clock).await {
+                Ok(w) => w,
+                Err(ev) => return Ok((ev, None)),
+            },
         };
-        if !outcome.deployment {
-            return Ok((Evaluation::NoDeployment, None));
-        }
-        let affected = outcome.affected;
-        let target = Arc::new(outcome.root);
-        clock.lap("apply");
-
-        // The mode of the groups this write touches.
-        let ids: Vec<String> =
-            affected.iter().map(|p| p.to_string()).chain(url_resource_id(method, path)).collect();
-        let mode = self.config.groups.mode_for(self.config.policy.mode, ids.iter().map(String::as_str));
-        let policy = Policy { mode, ..self.config.policy.clone() };
+        let Worked { base, target, affected, ids, policy, sizes, store: _ } = *worked;
+        let mode = policy.mode;
         let limit = snap.store.limit_bytes();
-        let th = Thresholds::of(&policy, limit);
-
-        // Sizes: the exact path gzips megabytes, so the worker's other tasks go elsewhere meanwhile.
-        let prepared = self.model.prepared();
-        let counted = prepared.clone();
-        let engine = state.as_mut().map(|s| std::mem::take(&mut s.engine)).unwrap_or_default();
-        let (b, t, store) = (base.clone(), target.clone(), snap.store.clone());
-        let joined = work_in_place(move || {
-            let mut engine = engine;
-            let sizes = engine.sizes(&store, prepared.as_deref(), &b, &t, th);
-            (engine, sizes)
-        })
-        .await;
-        let sizes = match joined {
-            Ok((engine, sizes)) => {
-                if let Some(s) = state.as_mut() {
-                    s.engine = engine;
-                }
-                sizes
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "admission: estimate failed; forwarding");
-                return Ok((Evaluation::NotAWrite, None));
-            }
-        };
-        clock.lap("sizes");
 
         let mut decision = admission::decide(&policy, &sizes.current, &sizes.predicted, sizes.bound.as_ref());
         let reject_at = policy.reject_at_with(limit, sizes.bound.as_ref());
         let margin = policy.margin.describe(sizes.bound.as_ref());
         let over = sizes.predicted.binding_bytes >= reject_at;
         let mut reason = ReasonClass::of_size_decision(&decision, mode, over);
-        let hc_target = self.further_checks(mode, counted.as_deref(), &base, &target, &mut decision, &mut reason);
+        let hc_target = self.further_checks(mode, self.model.prepared().as_deref(), &base, &target, &mut decision, &mut reason);
         // Per-group quotas: may only make the decision stricter.
         let quota = self.quotas.check(mode, &snap.store, &base, &target, &ids, client, &mut decision);
         if let Some(q) = &quota {
@@ -431,7 +414,7 @@ impl Admission {
         clock.lap("checks");
 
         let mut ticket = None;
-        if state.is_some() && decision.admitted() {
+        if !dry_run && decision.admitted() {
             let id = match ledger.reserve(Reservation::new(method, path, query, body), write.clone()).await {
                 Ok(id) => id,
                 Err(ReserveError::Conflict) => return Err(Conflict),
@@ -919,7 +902,7 @@ mod tests {
     use super::*;
 
     /// A model over the admission threshold (20,000-byte limit), installed directly.
-    fn over_limit_admission(rt: &tokio::runtime::Runtime) -> Admission {
+    pub(super) fn over_limit_admission(rt: &tokio::runtime::Runtime) -> Admission {
         rt.block_on(async {
             let table: toml::Table = "zk_max_node_size = 20000\naudit_log = \"off\"\nevents = false".parse().unwrap();
             let config = AdmitConfig::from_table(Some(&table)).unwrap();

@@ -186,19 +186,24 @@ impl SizeEngine {
         target: &Group,
         th: Thresholds,
     ) -> Sizes {
-        let Some(p) = prepared.filter(|p| p.store == *store) else {
-            return self.exact_decided(store, base, target, th);
-        };
-        match &p.sized {
-            PreparedSizes::Legacy { .. } => match fast(p, base, target, store) {
-                Some((sizes, bound)) if !needs_exact(&sizes, bound, th) => sizes,
-                _ => self.exact_decided(store, base, target, th),
-            },
-            // Exact figures, from what the roots do not share with `S`.
-            PreparedSizes::V14(v14) => {
-                let (current, predicted) = v14.sizes(base, target);
-                Sizes { current, predicted, path: "warm", bound: None }
-            }
+        match warm_sizes(store, prepared, base, target, th) {
+            Some(sizes) => sizes,
+            None => self.exact_decided(store, base, target, th),
+        }
+    }
+}
+
+/// The sizes for `base -> target` when `prepared` fits and decides them; `None` when only the
+/// exact path can (no state prepared for this store, or a threshold within the fast estimate's
+/// error bound).
+pub fn warm_sizes(store: &StoreConfig, prepared: Option<&Prepared>, base: &Arc<Group>, target: &Group, th: Thresholds) -> Option<Sizes> {
+    let p = prepared.filter(|p| p.store == *store)?;
+    match &p.sized {
+        PreparedSizes::Legacy { .. } => fast(p, base, target, store).filter(|(sizes, bound)| !needs_exact(sizes, *bound, th)).map(|(sizes, _)| sizes),
+        // Exact figures, from what the roots do not share with `S`.
+        PreparedSizes::V14(v14) => {
+            let (current, predicted) = v14.sizes(base, target);
+            Some(Sizes { current, predicted, path: "warm", bound: None })
         }
     }
 }

@@ -1,0 +1,155 @@
+//! A write worked out on a base: the target it would leave and its sizes. This is the costly
+//! part of a decision, and it needs no place in the decision order.
+//!
+//! Why it runs before the order: a decision holds the order from reading the ledger to
+//! reserving, so a decision that was preempted while it sized held back every decision queued
+//! behind it. On a busy machine, during a release train, the worst decisions were those queued
+//! behind a preempted one. A real write is therefore worked out first on the base its decision
+//! would see now, outside the order. In the order, the decision reads the ledger again; when the
+//! base is the same object (the same model root with the same pending writes), the work stands:
+//! the target and the sizes are functions of the base, the write, its stamp and the store. When
+//! another decision reserved meanwhile, or the model moved, the base differs and the write is
+//! worked out again in the order, as before. The order still covers what must not interleave:
+//! reading the ledger, the checks against it, and the reservation.
+//!
+//! Ahead of the order, only the warm path sizes: where only the exact path can decide (one gzip
+//! of the whole plan, hundreds of milliseconds on a large root), the base has nearly always moved
+//! by the time the order comes during a burst, and that work would be done twice.
+
+use std::sync::Arc;
+
+use admission::Policy;
+use marathon_model::ops::{apply_assuming_accepted, FetchedHistory, Write};
+use marathon_model::{Group, PathId, Timestamp};
+use znode_size::StoreConfig;
+
+use super::{url_resource_id, Admission, Asked, Evaluation};
+use crate::decision_sizes::{warm_sizes, Prepared, SizeEngine, Sizes, Thresholds};
+use crate::ledger_base::ModelRoot;
+use crate::live_model::Snapshot;
+use crate::phase_clock::PhaseClock;
+use crate::work_in_place::work_in_place;
+
+/// A write applied to a base and sized.
+pub(super) struct Worked {
+    /// What the write was applied to: the model root with the ledger's writes.
+    pub base: Arc<Group>,
+    pub target: Arc<Group>,
+    pub affected: Vec<PathId>,
+    /// The paths whose groups' mode applies: the ones the write touches and the one its URL names.
+    pub ids: Vec<String>,
+    /// The policy in force for those groups (their mode).
+    pub policy: Policy,
+    pub sizes: Sizes,
+    pub store: StoreConfig,
+}
+
+impl Worked {
+    /// Whether this work holds for a decision on `base` under `store`.
+    pub fn holds_for(&self, base: &Arc<Group>, store: &StoreConfig) -> bool {
+        Arc::ptr_eq(&self.base, base) && self.store == *store
+    }
+}
+
+/// A write applied to a base, not sized yet.
+struct Applied {
+    base: Arc<Group>,
+    target: Arc<Group>,
+    affected: Vec<PathId>,
+    ids: Vec<String>,
+    policy: Policy,
+    th: Thresholds,
+}
+
+impl Applied {
+    fn sized(self, sizes: Sizes, store: &StoreConfig) -> Box<Worked> {
+        let Applied { base, target, affected, ids, policy, th: _ } = self;
+        Box::new(Worked { base, target, affected, ids, policy, sizes, store: store.clone() })
+    }
+}
+
+impl Admission {
+    /// `write` applied to `base` with the stamp `now`, and its sizes; `Err`: what the decision
+    /// answers instead. Laps `apply` and `sizes`.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn work_out(
+        &self,
+        asked: Asked<'_>,
+        write: &Write,
+        history: &FetchedHistory,
+        base: Arc<Group>,
+        now: &Timestamp,
+        snap: &Snapshot,
+        clock: &mut PhaseClock,
+    ) -> Result<Box<Worked>, Evaluation> {
+        let applied = self.apply_write(asked, write, history, base, now, snap)?;
+        clock.lap("apply");
+        let sizes = self.size(&applied, snap, |store, prepared, base, target, th| SizeEngine::default().sizes(store, prepared, base, target, th)).await?;
+        clock.lap("sizes");
+        Ok(applied.sized(sizes, &snap.store))
+    }
+
+    /// `write` worked out on the base a decision on `snap` would see now, before the decision
+    /// takes its place in the order; `None` when the ledger's writes are not known here without
+    /// the order, when only the exact path can size it, or when the write ends in no sizes (the
+    /// decision finds out again, cheaply).
+    pub(super) async fn work_out_ahead(
+        &self,
+        asked: Asked<'_>,
+        write: &Write,
+        history: &FetchedHistory,
+        snap: &Snapshot,
+        now: &Timestamp,
+    ) -> Option<Box<Worked>> {
+        let pending = self.ledger.pending_known(self.pending_query(snap))?;
+        let on = ModelRoot { root: snap.root.clone(), generation: snap.generation };
+        let base = self.base_for(&on, &pending, now, snap.flavour).await;
+        let applied = self.apply_write(asked, write, history, base, now, snap).ok()?;
+        let sizes = self.size(&applied, snap, warm_sizes).await.ok()??;
+        Some(applied.sized(sizes, &snap.store))
+    }
+
+    /// `write` applied to `base`, with the policy of the groups it touches; `Err`: what the
+    /// decision answers instead.
+    fn apply_write(
+        &self,
+        asked: Asked<'_>,
+        write: &Write,
+        history: &FetchedHistory,
+        base: Arc<Group>,
+        now: &Timestamp,
+        snap: &Snapshot,
+    ) -> Result<Applied, Evaluation> {
+        let outcome = apply_assuming_accepted(&base, write, now.clone(), snap.flavour, history).map_err(Evaluation::MarathonAnswers)?;
+        if !outcome.deployment {
+            return Err(Evaluation::NoDeployment);
+        }
+        let affected = outcome.affected;
+        let ids: Vec<String> =
+            affected.iter().map(|p| p.to_string()).chain(url_resource_id(asked.method, asked.path)).collect();
+        let mode = self.config.groups.mode_for(self.config.policy.mode, ids.iter().map(String::as_str));
+        let policy = Policy { mode, ..self.config.policy.clone() };
+        let th = Thresholds::of(&policy, snap.store.limit_bytes());
+        Ok(Applied { base, target: Arc::new(outcome.root), affected, ids, policy, th })
+    }
+
+    /// `measure` of `applied` against the prepared state, in place (the exact path gzips
+    /// megabytes: the worker's other tasks go elsewhere meanwhile); `Err` when it panicked: the
+    /// write is forwarded, as one admission does not know.
+    async fn size<R: Send + 'static>(
+        &self,
+        applied: &Applied,
+        snap: &Snapshot,
+        measure: impl FnOnce(&StoreConfig, Option<&Prepared>, &Arc<Group>, &Group, Thresholds) -> R + Send + 'static,
+    ) -> Result<R, Evaluation> {
+        let prepared = self.model.prepared();
+        let (base, target, store, th) = (applied.base.clone(), applied.target.clone(), snap.store.clone(), applied.th);
+        work_in_place(move || measure(&store, prepared.as_deref(), &base, &target, th)).await.map_err(|e| {
+            tracing::error!(error = %e, "admission: estimate failed; forwarding");
+            Evaluation::NotAWrite
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
