@@ -91,8 +91,9 @@ impl Admission {
 
     /// `write` worked out on the base a decision on `snap` would see now, before the decision
     /// takes its place in the order; `None` when the ledger's writes are not known here without
-    /// the order, when only the exact path can size it, or when the write ends in no sizes (the
-    /// decision finds out again, cheaply).
+    /// the order, when only the exact path can size it (no warm state, or a threshold within the
+    /// warm estimate's bound), or when the write ends in no sizes (the decision finds out again,
+    /// cheaply).
     pub(super) async fn work_out_ahead(
         &self,
         asked: Asked<'_>,
@@ -101,6 +102,8 @@ impl Admission {
         snap: &Snapshot,
         now: &Timestamp,
     ) -> Option<Box<Worked>> {
+        // No warm state for this store (the first sync, a new version): nothing to size ahead.
+        self.model.prepared().filter(|p| p.store == snap.store)?;
         let pending = self.ledger.pending_known(self.pending_query(snap))?;
         let on = ModelRoot { root: snap.root.clone(), generation: snap.generation };
         let base = self.base_for(&on, &pending, now, snap.flavour).await;
@@ -120,7 +123,7 @@ impl Admission {
         now: &Timestamp,
         snap: &Snapshot,
     ) -> Result<Applied, Evaluation> {
-        let outcome = apply_assuming_accepted(&base, write, now.clone(), snap.flavour, history).map_err(Evaluation::MarathonAnswers)?;
+        let outcome = apply_assuming_accepted(&base, write, *now, snap.flavour, history).map_err(Evaluation::MarathonAnswers)?;
         if !outcome.deployment {
             return Err(Evaluation::NoDeployment);
         }
