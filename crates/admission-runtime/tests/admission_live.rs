@@ -142,7 +142,11 @@ async fn dry_run_audit_log_and_metrics() {
     // Where that time went: the phases of a decided write, in the order they ran, within it.
     let phases = last["phases_ms"].as_object().unwrap_or_else(|| panic!("no phases_ms in {last}"));
     let names: Vec<&str> = phases.keys().map(String::as_str).collect();
-    assert_eq!(names, ["understand", "order", "ledger", "ledger_writes", "apply", "sizes", "checks", "reserve"]);
+    // Worked out ahead of the decision order; applied and sized again in it only when that work
+    // did not stand (no warm state yet, or the base moved meanwhile).
+    let worked_ahead = ["understand", "ahead", "order", "ledger", "ledger_writes", "checks", "reserve"];
+    let worked_in_order = ["understand", "ahead", "order", "ledger", "ledger_writes", "apply", "sizes", "checks", "reserve"];
+    assert!(names == worked_ahead || names == worked_in_order, "phases {names:?}");
     let spent: f64 = phases.values().filter_map(|v| v.as_f64()).sum();
     assert!(spent > 0.0 && spent <= ms + 0.01, "phases {spent} ms within decision_ms {ms}");
     s.proxy.shutdown().await.unwrap();
