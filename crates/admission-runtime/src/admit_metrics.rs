@@ -30,6 +30,14 @@ pub struct PathLabels {
     pub path: &'static str,
 }
 
+/// What became of a real write's work ahead of the decision order: `stood` (used as it was),
+/// `redone` (its base moved meanwhile: applied and sized again in the order), `none` (nothing
+/// was worked ahead: no warm state, or only the exact path could size it).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AheadLabels {
+    pub outcome: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct GroupLabels {
     pub group: String,
@@ -42,6 +50,7 @@ type FloatGauge = Gauge<f64, AtomicU64>;
 pub struct AdmitMetrics {
     pub decisions: Family<DecisionLabels, Counter>,
     pub decision_seconds: Family<PathLabels, Histogram, fn() -> Histogram>,
+    pub worked_ahead: Family<AheadLabels, Counter>,
     pub predicted_bytes: Gauge,
     pub current_bytes: Gauge,
     pub limit_bytes: Gauge,
@@ -68,6 +77,7 @@ impl Default for AdmitMetrics {
         AdmitMetrics {
             decisions: Family::default(),
             decision_seconds: Family::new_with_constructor(decision_histogram),
+            worked_ahead: Family::default(),
             predicted_bytes: Gauge::default(),
             current_bytes: Gauge::default(),
             limit_bytes: Gauge::default(),
@@ -95,6 +105,11 @@ impl AdmitMetrics {
             "decision_seconds",
             "Time to decide a write (model lookup, apply, estimate), by estimator path",
             self.decision_seconds.clone(),
+        );
+        r.register(
+            "worked_ahead",
+            "Real writes by what became of their work ahead of the decision order: stood, redone (the base moved meanwhile), none",
+            self.worked_ahead.clone(),
         );
         r.register(
             "predicted_bytes",
@@ -134,6 +149,10 @@ impl AdmitMetrics {
             "Marathon-side health checks (HTTP, HTTPS, TCP) x instances in the model root",
             self.marathon_health_checks.clone(),
         );
+    }
+
+    pub fn worked_ahead(&self, outcome: &'static str) {
+        self.worked_ahead.get_or_create(&AheadLabels { outcome }).inc();
     }
 
     pub fn decision(&self, outcome: &'static str, reason: ReasonClass) {

@@ -79,6 +79,10 @@ struct Asked<'a> {
     client: &'a ClientIdentity,
 }
 
+/// How many times a real write is worked out ahead of the decision order before it is worked
+/// out in the order (when its base moved each time).
+const AHEAD_PASSES: u32 = 2;
+
 /// A write body from this size on leaves enough freed memory behind to return it at once.
 const LARGE_BODY: usize = 1 << 20;
 
@@ -361,40 +365,62 @@ impl Admission {
         let now = stamp_now(snap.store.layout);
         // A dry run reserves nothing, so it needs no place in the decision order: it runs beside
         // the real decisions instead of holding them back. A real write is worked out first,
-        // outside the order (see `work_out`).
-        let ahead = match dry_run {
-            true => None,
-            false => {
-                let ahead = self.work_out_ahead(asked, write, history, &snap, &now).await;
-                clock.lap("ahead");
-                ahead
+        // outside the order (see `work_out`); when its base moved meanwhile, it is worked out
+        // once more outside (the base seldom moves twice in a row), and only then in the order.
+        let mut passes_ahead = if dry_run { 0 } else { AHEAD_PASSES };
+        let mut seen = snap;
+        let (_order, snap, mut ledger, pending, on, worked) = loop {
+            let mark = clock.mark();
+            let ahead = match passes_ahead {
+                0 => None,
+                _ => {
+                    let ahead = self.work_out_ahead(asked, write, history, &seen, &now).await;
+                    clock.lap("ahead");
+                    ahead
+                }
+            };
+            let order = match dry_run {
+                true => None,
+                false => Some(self.order.lock().await),
+            };
+            let Some(snap) = self.model.snapshot().await else {
+                return Ok((self.not_synced(asked), None));
+            };
+            clock.lap("order");
+            let ledger = match self.ledger.begin(self.pending_query(&snap)).await {
+                Ok(l) => l,
+                Err(e) => return Ok((Self::ledger_unavailable(method, path, e), None)),
+            };
+            let pending = ledger.pending().to_vec();
+            self.metrics.ledger_entries.set(pending.len() as i64);
+            clock.lap("ledger");
+            let on = ModelRoot { root: snap.root.clone(), generation: snap.generation };
+            let base = self.base_for(&on, &pending, &now, snap.flavour).await;
+            clock.lap("ledger_writes");
+            match ahead {
+                Some(w) if w.holds_for(&base, &snap.store) => {
+                    self.metrics.worked_ahead("stood");
+                    break (order, snap, ledger, pending, on, w);
+                }
+                Some(_) if passes_ahead > 1 => {
+                    // Out of the order again, as if this pass had not been: one phase, `moved`.
+                    drop(ledger);
+                    drop(order);
+                    passes_ahead -= 1;
+                    clock.fold_since(mark, "moved");
+                    seen = snap;
+                }
+                ahead => {
+                    if !dry_run {
+                        self.metrics.worked_ahead(if ahead.is_some() { "redone" } else { "none" });
+                    }
+                    let worked = match self.work_out(asked, write, history, base, &now, &snap, &mut clock).await {
+                        Ok(w) => w,
+                        Err(ev) => return Ok((ev, None)),
+                    };
+                    break (order, snap, ledger, pending, on, worked);
+                }
             }
-        };
-        let _order = match dry_run {
-            true => None,
-            false => Some(self.order.lock().await),
-        };
-        let Some(snap) = self.model.snapshot().await else {
-            return Ok((self.not_synced(asked), None));
-        };
-        clock.lap("order");
-        let flavour = snap.flavour;
-        let mut ledger = match self.ledger.begin(self.pending_query(&snap)).await {
-            Ok(l) => l,
-            Err(e) => return Ok((Self::ledger_unavailable(method, path, e), None)),
-        };
-        let pending = ledger.pending().to_vec();
-        self.metrics.ledger_entries.set(pending.len() as i64);
-        clock.lap("ledger");
-        let on = ModelRoot { root: snap.root.clone(), generation: snap.generation };
-        let base = self.base_for(&on, &pending, &now, flavour).await;
-        clock.lap("ledger_writes");
-        let worked = match ahead.filter(|w| w.holds_for(&base, &snap.store)) {
-            Some(w) => w,
-            None => match self.work_out(asked, write, history, base, &now, &snap, &mut clock).await {
-                Ok(w) => w,
-                Err(ev) => return Ok((ev, None)),
-            },
         };
         let Worked { base, target, affected, ids, policy, sizes, store: _ } = *worked;
         let mode = policy.mode;

@@ -27,6 +27,21 @@ impl PhaseClock {
         self.since = now;
     }
 
+    /// Where the phases from now on begin, for [`PhaseClock::fold_since`].
+    pub fn mark(&self) -> usize {
+        self.laps.len()
+    }
+
+    /// Ends the phase `name` as the laps since `mark` and the time since the last one, in one:
+    /// a pass that was done again is one phase of the decision, not its phases twice.
+    pub fn fold_since(&mut self, mark: usize, name: &'static str) {
+        let folded: f64 = self.laps.drain(mark.min(self.laps.len())..).map(|(_, ms)| ms).sum();
+        self.lap(name);
+        if let Some(last) = self.laps.last_mut() {
+            last.1 += folded;
+        }
+    }
+
     pub fn laps(&self) -> &[(&'static str, f64)] {
         &self.laps
     }
@@ -59,5 +74,22 @@ mod tests {
         assert!(laps[1].1 < laps[0].1);
         let json = serde_json::to_string(&clock).unwrap();
         assert!(json.starts_with("{\"sizes\":") && json.contains(",\"apply\":"), "{json}");
+    }
+
+    #[test]
+    fn a_pass_done_again_folds_into_one_phase() {
+        let mut clock = PhaseClock::start();
+        clock.lap("understand");
+        let mark = clock.mark();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        clock.lap("ahead");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        clock.lap("order");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        clock.fold_since(mark, "moved");
+        clock.lap("ahead");
+        let names: Vec<_> = clock.laps().iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, ["understand", "moved", "ahead"]);
+        assert!(clock.laps()[1].1 >= 6.0, "the folded phase holds all of the pass: {:?}", clock.laps());
     }
 }
