@@ -8,9 +8,12 @@
 //! would see now, outside the order. In the order, the decision reads the ledger again; when the
 //! base is the same object (the same model root with the same pending writes), the work stands:
 //! the target and the sizes are functions of the base, the write, its stamp and the store. When
-//! another decision reserved meanwhile, or the model moved, the base differs and the write is
-//! worked out again in the order, as before. The order still covers what must not interleave:
-//! reading the ledger, the checks against it, and the reservation.
+//! another decision reserved meanwhile, or the model moved, the base differs: the decision leaves
+//! the order and works the write out once more on the base it just saw (the base seldom moves
+//! twice in a row), and only when that misses too is the write worked out in the order, as before
+//! (a write worked out again in the order during a burst had often met a new warm state, measured
+//! its base's apps again, and was preempted with the order held). The order still covers what
+//! must not interleave: reading the ledger, the checks against it, and the reservation.
 //!
 //! Ahead of the order, only the warm path sizes: where only the exact path can decide (one gzip
 //! of the whole plan, hundreds of milliseconds on a large root), the base has nearly always moved
