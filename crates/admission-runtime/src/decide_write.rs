@@ -40,7 +40,6 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use marathon_model::ops::{apply_assuming_accepted, parse_write, ChangeError, FetchedHistory, Flavour, Write};
-use work_out::Worked;
 use marathon_model::{Group, PathId, Timestamp};
 use serde_json::json;
 
@@ -50,7 +49,7 @@ use super::config::{AdmitConfig, FailurePolicy};
 use super::fetch_missing::FetchMissing;
 use super::gate_dry_runs::GateDryRuns;
 use super::ledger_base::{LedgerBases, ModelRoot};
-use super::ledger::{ms_of, Ledger, LedgerUnavailable, LocalLedger, PendingQuery, Reservation, ReserveError};
+use super::ledger::{ms_of, Ledger, LedgerDecision, LedgerUnavailable, LocalLedger, PendingQuery, Reservation, ReserveError};
 use super::live_model::{LiveModel, NewRoot, Snapshot};
 use super::phase_clock::PhaseClock;
 use super::quota_runtime::QuotaRuntime;
@@ -63,6 +62,8 @@ use proxy::phases::{Flow, RequestCtx, RequestPhases, RequestSummary, UpstreamFai
 use proxy::RouteClass;
 
 mod work_out;
+
+use work_out::Worked;
 
 /// Another replica admitted a write while this decision ran: decide again.
 struct Conflict;
@@ -82,6 +83,17 @@ struct Asked<'a> {
 /// How many times a real write is worked out ahead of the decision order before it is worked
 /// out in the order (when its base moved each time).
 const AHEAD_PASSES: u32 = 2;
+
+/// A write worked out, with its place in the decision order.
+struct Placed<'a> {
+    /// Held until the decision is reserved (none for a dry run).
+    _order: Option<tokio::sync::MutexGuard<'a, ()>>,
+    snap: Snapshot,
+    ledger: Box<dyn LedgerDecision + 'a>,
+    pending: Vec<(u64, Write)>,
+    on: ModelRoot,
+    worked: Box<Worked>,
+}
 
 /// A write body from this size on leaves enough freed memory behind to return it at once.
 const LARGE_BODY: usize = 1 << 20;
@@ -363,65 +375,11 @@ impl Admission {
             return Ok((self.not_synced(asked), None));
         };
         let now = stamp_now(snap.store.layout);
-        // A dry run reserves nothing, so it needs no place in the decision order: it runs beside
-        // the real decisions instead of holding them back. A real write is worked out first,
-        // outside the order (see `work_out`); when its base moved meanwhile, it is worked out
-        // once more outside (the base seldom moves twice in a row), and only then in the order.
-        let mut passes_ahead = if dry_run { 0 } else { AHEAD_PASSES };
-        let mut seen = snap;
-        let (_order, snap, mut ledger, pending, on, worked) = loop {
-            let mark = clock.mark();
-            let ahead = match passes_ahead {
-                0 => None,
-                _ => {
-                    let ahead = self.work_out_ahead(asked, write, history, &seen, &now).await;
-                    clock.lap("ahead");
-                    ahead
-                }
-            };
-            let order = match dry_run {
-                true => None,
-                false => Some(self.order.lock().await),
-            };
-            let Some(snap) = self.model.snapshot().await else {
-                return Ok((self.not_synced(asked), None));
-            };
-            clock.lap("order");
-            let ledger = match self.ledger.begin(self.pending_query(&snap)).await {
-                Ok(l) => l,
-                Err(e) => return Ok((Self::ledger_unavailable(method, path, e), None)),
-            };
-            let pending = ledger.pending().to_vec();
-            self.metrics.ledger_entries.set(pending.len() as i64);
-            clock.lap("ledger");
-            let on = ModelRoot { root: snap.root.clone(), generation: snap.generation };
-            let base = self.base_for(&on, &pending, &now, snap.flavour).await;
-            clock.lap("ledger_writes");
-            match ahead {
-                Some(w) if w.holds_for(&base, &snap.store) => {
-                    self.metrics.worked_ahead("stood");
-                    break (order, snap, ledger, pending, on, w);
-                }
-                Some(_) if passes_ahead > 1 => {
-                    // Out of the order again, as if this pass had not been: one phase, `moved`.
-                    drop(ledger);
-                    drop(order);
-                    passes_ahead -= 1;
-                    clock.fold_since(mark, "moved");
-                    seen = snap;
-                }
-                ahead => {
-                    if !dry_run {
-                        self.metrics.worked_ahead(if ahead.is_some() { "redone" } else { "none" });
-                    }
-                    let worked = match self.work_out(asked, write, history, base, &now, &snap, &mut clock).await {
-                        Ok(w) => w,
-                        Err(ev) => return Ok((ev, None)),
-                    };
-                    break (order, snap, ledger, pending, on, worked);
-                }
-            }
+        let placed = match self.take_place(asked, write, history, snap, &now, &mut clock).await {
+            Ok(placed) => placed,
+            Err(ev) => return Ok((ev, None)),
         };
+        let Placed { _order, snap, mut ledger, pending, on, worked } = placed;
         let Worked { base, target, affected, ids, policy, sizes, store: _ } = *worked;
         let mode = policy.mode;
         let limit = snap.store.limit_bytes();
@@ -469,6 +427,72 @@ impl Admission {
             phases: clock,
         };
         Ok((Evaluation::Decided(Box::new(decided)), ticket))
+    }
+
+    /// The write worked out, and its place in the decision order (none for a dry run: it
+    /// reserves nothing, so it runs beside the real decisions instead of holding them back); `Err`:
+    /// what the decision answers instead.
+    ///
+    /// A real write is worked out first, outside the order (see `work_out`); when its base moved
+    /// meanwhile, it is worked out once more outside (the base seldom moves twice in a row), and
+    /// only then in the order.
+    async fn take_place(
+        &self,
+        asked: Asked<'_>,
+        write: &Write,
+        history: &FetchedHistory,
+        mut seen: Snapshot,
+        now: &Timestamp,
+        clock: &mut PhaseClock,
+    ) -> Result<Placed<'_>, Evaluation> {
+        let Asked { method, path, dry_run, .. } = asked;
+        let mut passes_ahead = if dry_run { 0 } else { AHEAD_PASSES };
+        loop {
+            let mark = clock.mark();
+            let ahead = match passes_ahead {
+                0 => None,
+                _ => {
+                    let ahead = self.work_out_ahead(asked, write, history, &seen, now).await;
+                    clock.lap("ahead");
+                    ahead
+                }
+            };
+            let order = match dry_run {
+                true => None,
+                false => Some(self.order.lock().await),
+            };
+            let snap = self.model.snapshot().await.ok_or_else(|| self.not_synced(asked))?;
+            clock.lap("order");
+            let ledger = self.ledger.begin(self.pending_query(&snap)).await.map_err(|e| Self::ledger_unavailable(method, path, e))?;
+            let pending = ledger.pending().to_vec();
+            self.metrics.ledger_entries.set(pending.len() as i64);
+            clock.lap("ledger");
+            let on = ModelRoot { root: snap.root.clone(), generation: snap.generation };
+            let base = self.base_for(&on, &pending, now, snap.flavour).await;
+            clock.lap("ledger_writes");
+            let worked = match ahead {
+                Some(w) if w.holds_for(&base, &snap.store) => {
+                    self.metrics.worked_ahead("stood");
+                    w
+                }
+                Some(_) if passes_ahead > 1 => {
+                    // Out of the order again, as if this pass had not been: one phase, `moved`.
+                    drop(ledger);
+                    drop(order);
+                    passes_ahead -= 1;
+                    clock.fold_since(mark, "moved");
+                    seen = snap;
+                    continue;
+                }
+                ahead => {
+                    if !dry_run {
+                        self.metrics.worked_ahead(if ahead.is_some() { "redone" } else { "none" });
+                    }
+                    self.work_out(asked, write, history, base, now, &snap, clock).await?
+                }
+            };
+            return Ok(Placed { _order: order, snap, ledger, pending, on, worked });
+        }
     }
 
     /// What a decision reads of the ledger against `snap`.
