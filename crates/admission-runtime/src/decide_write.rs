@@ -63,7 +63,7 @@ use proxy::RouteClass;
 
 mod work_out;
 
-use work_out::Worked;
+use work_out::{ToWorkOut, Worked};
 
 /// Another replica admitted a write while this decision ran: decide again.
 struct Conflict;
@@ -374,8 +374,8 @@ impl Admission {
         let Some(snap) = self.model.snapshot().await else {
             return Ok((self.not_synced(asked), None));
         };
-        let now = stamp_now(snap.store.layout);
-        let placed = match self.take_place(asked, write, history, snap, &now, &mut clock).await {
+        let w = ToWorkOut { asked, write, history, now: stamp_now(snap.store.layout) };
+        let placed = match self.take_place(w, snap, &mut clock).await {
             Ok(placed) => placed,
             Err(ev) => return Ok((ev, None)),
         };
@@ -406,7 +406,7 @@ impl Admission {
             };
             self.metrics.ledger_entries.set(self.ledger.len() as i64);
             let ids = pending.iter().map(|(id, _)| *id).chain([id]).collect();
-            self.bases.stamp(id, now);
+            self.bases.stamp(id, w.now);
             self.bases.keep(&on, ids, target.clone());
             ticket = Some(id);
             clock.lap("reserve");
@@ -436,23 +436,15 @@ impl Admission {
     /// A real write is worked out first, outside the order (see `work_out`); when its base moved
     /// meanwhile, it is worked out once more outside (the base seldom moves twice in a row), and
     /// only then in the order.
-    async fn take_place(
-        &self,
-        asked: Asked<'_>,
-        write: &Write,
-        history: &FetchedHistory,
-        mut seen: Snapshot,
-        now: &Timestamp,
-        clock: &mut PhaseClock,
-    ) -> Result<Placed<'_>, Evaluation> {
-        let Asked { method, path, dry_run, .. } = asked;
+    async fn take_place(&self, w: ToWorkOut<'_>, mut seen: Snapshot, clock: &mut PhaseClock) -> Result<Placed<'_>, Evaluation> {
+        let Asked { method, path, dry_run, .. } = w.asked;
         let mut passes_ahead = if dry_run { 0 } else { AHEAD_PASSES };
         loop {
             let mark = clock.mark();
             let ahead = match passes_ahead {
                 0 => None,
                 _ => {
-                    let ahead = self.work_out_ahead(asked, write, history, &seen, now).await;
+                    let ahead = self.work_out_ahead(w, &seen).await;
                     clock.lap("ahead");
                     ahead
                 }
@@ -461,14 +453,14 @@ impl Admission {
                 true => None,
                 false => Some(self.order.lock().await),
             };
-            let snap = self.model.snapshot().await.ok_or_else(|| self.not_synced(asked))?;
+            let snap = self.model.snapshot().await.ok_or_else(|| self.not_synced(w.asked))?;
             clock.lap("order");
             let ledger = self.ledger.begin(self.pending_query(&snap)).await.map_err(|e| Self::ledger_unavailable(method, path, e))?;
             let pending = ledger.pending().to_vec();
             self.metrics.ledger_entries.set(pending.len() as i64);
             clock.lap("ledger");
             let on = ModelRoot { root: snap.root.clone(), generation: snap.generation };
-            let base = self.base_for(&on, &pending, now, snap.flavour).await;
+            let base = self.base_for(&on, &pending, &w.now, snap.flavour).await;
             clock.lap("ledger_writes");
             let worked = match ahead {
                 Some(w) if w.holds_for(&base, &snap.store) => {
@@ -488,7 +480,7 @@ impl Admission {
                     if !dry_run {
                         self.metrics.worked_ahead(if ahead.is_some() { "redone" } else { "none" });
                     }
-                    self.work_out(asked, write, history, base, now, &snap, clock).await?
+                    self.work_out(w, base, &snap, clock).await?
                 }
             };
             return Ok(Placed { _order: order, snap, ledger, pending, on, worked });

@@ -33,6 +33,16 @@ use crate::live_model::Snapshot;
 use crate::phase_clock::PhaseClock;
 use crate::work_in_place::work_in_place;
 
+/// A write to work out: as asked, as parsed, what it needs from Marathon, and the version stamp
+/// it is decided with (the same in every pass, so that its app has the same bytes in each).
+#[derive(Clone, Copy)]
+pub(super) struct ToWorkOut<'a> {
+    pub asked: Asked<'a>,
+    pub write: &'a Write,
+    pub history: &'a FetchedHistory,
+    pub now: Timestamp,
+}
+
 /// A write applied to a base and sized.
 pub(super) struct Worked {
     /// What the write was applied to: the model root with the ledger's writes.
@@ -74,18 +84,8 @@ impl Applied {
 impl Admission {
     /// `write` applied to `base` with the stamp `now`, and its sizes; `Err`: what the decision
     /// answers instead. Laps `apply` and `sizes`.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) async fn work_out(
-        &self,
-        asked: Asked<'_>,
-        write: &Write,
-        history: &FetchedHistory,
-        base: Arc<Group>,
-        now: &Timestamp,
-        snap: &Snapshot,
-        clock: &mut PhaseClock,
-    ) -> Result<Box<Worked>, Evaluation> {
-        let applied = self.apply_write(asked, write, history, base, now, snap)?;
+    pub(super) async fn work_out(&self, w: ToWorkOut<'_>, base: Arc<Group>, snap: &Snapshot, clock: &mut PhaseClock) -> Result<Box<Worked>, Evaluation> {
+        let applied = self.apply_write(w, base, snap)?;
         clock.lap("apply");
         let sizes = self.size(&applied, snap, |store, prepared, base, target, th| SizeEngine::default().sizes(store, prepared, base, target, th)).await?;
         clock.lap("sizes");
@@ -97,42 +97,27 @@ impl Admission {
     /// the order, when only the exact path can size it (no warm state, or a threshold within the
     /// warm estimate's bound), or when the write ends in no sizes (the decision finds out again,
     /// cheaply).
-    pub(super) async fn work_out_ahead(
-        &self,
-        asked: Asked<'_>,
-        write: &Write,
-        history: &FetchedHistory,
-        snap: &Snapshot,
-        now: &Timestamp,
-    ) -> Option<Box<Worked>> {
+    pub(super) async fn work_out_ahead(&self, w: ToWorkOut<'_>, snap: &Snapshot) -> Option<Box<Worked>> {
         // No warm state for this store (the first sync, a new version): nothing to size ahead.
         self.model.prepared().filter(|p| p.store == snap.store)?;
         let pending = self.ledger.pending_known(self.pending_query(snap))?;
         let on = ModelRoot { root: snap.root.clone(), generation: snap.generation };
-        let base = self.base_for(&on, &pending, now, snap.flavour).await;
-        let applied = self.apply_write(asked, write, history, base, now, snap).ok()?;
+        let base = self.base_for(&on, &pending, &w.now, snap.flavour).await;
+        let applied = self.apply_write(w, base, snap).ok()?;
         let sizes = self.size(&applied, snap, warm_sizes).await.ok()??;
         Some(applied.sized(sizes, &snap.store))
     }
 
     /// `write` applied to `base`, with the policy of the groups it touches; `Err`: what the
     /// decision answers instead.
-    fn apply_write(
-        &self,
-        asked: Asked<'_>,
-        write: &Write,
-        history: &FetchedHistory,
-        base: Arc<Group>,
-        now: &Timestamp,
-        snap: &Snapshot,
-    ) -> Result<Applied, Evaluation> {
-        let outcome = apply_assuming_accepted(&base, write, *now, snap.flavour, history).map_err(Evaluation::MarathonAnswers)?;
+    fn apply_write(&self, w: ToWorkOut<'_>, base: Arc<Group>, snap: &Snapshot) -> Result<Applied, Evaluation> {
+        let outcome = apply_assuming_accepted(&base, w.write, w.now, snap.flavour, w.history).map_err(Evaluation::MarathonAnswers)?;
         if !outcome.deployment {
             return Err(Evaluation::NoDeployment);
         }
         let affected = outcome.affected;
         let ids: Vec<String> =
-            affected.iter().map(|p| p.to_string()).chain(url_resource_id(asked.method, asked.path)).collect();
+            affected.iter().map(|p| p.to_string()).chain(url_resource_id(w.asked.method, w.asked.path)).collect();
         let mode = self.config.groups.mode_for(self.config.policy.mode, ids.iter().map(String::as_str));
         let policy = Policy { mode, ..self.config.policy.clone() };
         let th = Thresholds::of(&policy, snap.store.limit_bytes());
