@@ -463,9 +463,9 @@ impl Admission {
             let base = self.base_for(&on, &pending, &w.now, snap.flavour).await;
             clock.lap("ledger_writes");
             let worked = match ahead {
-                Some(w) if w.holds_for(&base, &snap.store) => {
+                Some(done) if done.holds_for(&base, &snap.store) => {
                     self.metrics.worked_ahead("stood");
-                    w
+                    done
                 }
                 Some(_) if passes_ahead > 1 => {
                     // Out of the order again, as if this pass had not been: one phase, `moved`.
