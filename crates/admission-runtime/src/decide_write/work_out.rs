@@ -126,7 +126,7 @@ impl Admission {
 
     /// `measure` of `applied` against the prepared state, in place (the exact path gzips
     /// megabytes: the worker's other tasks go elsewhere meanwhile); `Err` when it panicked: the
-    /// write is forwarded, as one admission does not know.
+    /// write is then forwarded, as a write admission does not know is.
     async fn size<R: Send + 'static>(
         &self,
         applied: &Applied,

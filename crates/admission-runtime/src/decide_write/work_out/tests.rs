@@ -41,6 +41,13 @@ async fn prepared(a: &Admission) {
     panic!("no warm state was prepared");
 }
 
+/// The over-limit model of the decision tests, with its warm state prepared.
+fn warm_admission(rt: &tokio::runtime::Runtime) -> Admission {
+    let a = over_limit_admission(rt);
+    rt.block_on(prepared(&a));
+    a
+}
+
 fn has_app(root: &marathon_model::Group, id: &str) -> bool {
     root.find_app(&PathId::parse(id)).is_some()
 }
@@ -48,9 +55,8 @@ fn has_app(root: &marathon_model::Group, id: &str) -> bool {
 #[test]
 fn work_done_before_the_order_stands_when_nothing_moved_meanwhile() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let a = over_limit_admission(&rt);
+    let a = warm_admission(&rt);
     rt.block_on(async {
-        prepared(&a).await;
         let ev = decide(&a, &new_app("/team/one")).await;
         let names = phase_names(&ev);
         assert_eq!(names[..2], ["understand", "ahead"], "{names:?}");
@@ -65,9 +71,8 @@ fn work_done_before_the_order_stands_when_nothing_moved_meanwhile() {
 #[test]
 fn a_write_reserved_while_a_decision_waited_for_the_order_is_in_its_base_worked_out_again() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let a = over_limit_admission(&rt);
+    let a = warm_admission(&rt);
     rt.block_on(async {
-        prepared(&a).await;
         let order = a.order.lock().await;
         let late = new_app("/team/late");
         let waiting = decide(&a, &late);
