@@ -51,6 +51,7 @@ pub struct AdmitMetrics {
     pub decisions: Family<DecisionLabels, Counter>,
     pub decision_seconds: Family<PathLabels, Histogram, fn() -> Histogram>,
     pub worked_ahead: Family<AheadLabels, Counter>,
+    pub base_states_prepared: Counter,
     pub predicted_bytes: Gauge,
     pub current_bytes: Gauge,
     pub limit_bytes: Gauge,
@@ -78,6 +79,7 @@ impl Default for AdmitMetrics {
             decisions: Family::default(),
             decision_seconds: Family::new_with_constructor(decision_histogram),
             worked_ahead: Family::default(),
+            base_states_prepared: Counter::default(),
             predicted_bytes: Gauge::default(),
             current_bytes: Gauge::default(),
             limit_bytes: Gauge::default(),
@@ -110,6 +112,11 @@ impl AdmitMetrics {
             "worked_ahead",
             "Real writes by what became of their work ahead of the decision order: stood, redone (the base moved meanwhile), none",
             self.worked_ahead.clone(),
+        );
+        r.register(
+            "base_states_prepared",
+            "Warm states prepared for a decision's base, ahead of the decision order, because the model's was too far from it to decide",
+            self.base_states_prepared.clone(),
         );
         r.register(
             "predicted_bytes",

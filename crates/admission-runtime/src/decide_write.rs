@@ -61,8 +61,10 @@ use super::work_in_place::work_in_place;
 use proxy::phases::{Flow, RequestCtx, RequestPhases, RequestSummary, UpstreamFailure, WriteRequest};
 use proxy::RouteClass;
 
+mod state_near_bases;
 mod work_out;
 
+use state_near_bases::StateNearBases;
 use work_out::{ToWorkOut, Worked};
 
 /// Another replica admitted a write while this decision ran: decide again.
@@ -148,6 +150,8 @@ pub struct Admission {
     ledger: Box<dyn Ledger>,
     /// The model root with the ledger's writes applied, kept between decisions.
     bases: Arc<LedgerBases>,
+    /// A warm state prepared for a decision's base, when the model's was too far from it.
+    near: StateNearBases,
     /// Older versions and deployments' plans, asked of Marathon when a write needs them.
     missing: FetchMissing,
     /// The queue and the per-client rate of `POST /admission/v1/check`.
@@ -233,6 +237,7 @@ impl Admission {
             order: tokio::sync::Mutex::new(()),
             ledger: Box::new(LocalLedger::default()),
             bases: Arc::default(),
+            near: StateNearBases::default(),
             missing,
             dry_runs: GateDryRuns::default(),
             audit,
@@ -945,8 +950,22 @@ mod tests {
 
     /// A model over the admission threshold (20,000-byte limit), installed directly.
     pub(super) fn over_limit_admission(rt: &tokio::runtime::Runtime) -> Admission {
+        let apps: Vec<serde_json::Value> = (0..16)
+            .map(|i| {
+                let env: serde_json::Map<String, serde_json::Value> =
+                    (0..12).map(|k| (format!("VAR_{k:03}"), serde_json::json!("some-configuration-value-0123456789"))).collect();
+                serde_json::json!({"id": format!("/big/app-{i:02}"), "cmd": "sleep 1", "env": env})
+            })
+            .collect();
+        let seed = serde_json::json!({"id": "/", "apps": [], "groups": [{"id": "/big", "apps": apps, "groups": []}]});
+        let root = crate::live_model::parse_root(seed.to_string().as_bytes(), Flavour::V13).unwrap();
+        admission_on(rt, root, 20_000)
+    }
+
+    /// `root` installed directly as Marathon 1.3.14's, with a `limit`-byte node size limit.
+    pub(super) fn admission_on(rt: &tokio::runtime::Runtime, root: Group, limit: u64) -> Admission {
         rt.block_on(async {
-            let table: toml::Table = "zk_max_node_size = 20000\naudit_log = \"off\"\nevents = false".parse().unwrap();
+            let table: toml::Table = format!("zk_max_node_size = {limit}\naudit_log = \"off\"\nevents = false").parse().unwrap();
             let config = AdmitConfig::from_table(Some(&table)).unwrap();
             let marathon = proxy::MarathonClient::for_marathons(
                 vec!["http://127.0.0.1:9".parse().unwrap()],
@@ -954,15 +973,6 @@ mod tests {
             )
             .unwrap();
             let model = LiveModel::new(marathon, config.clone());
-            let apps: Vec<serde_json::Value> = (0..16)
-                .map(|i| {
-                    let env: serde_json::Map<String, serde_json::Value> =
-                        (0..12).map(|k| (format!("VAR_{k:03}"), serde_json::json!("some-configuration-value-0123456789"))).collect();
-                    serde_json::json!({"id": format!("/big/app-{i:02}"), "cmd": "sleep 1", "env": env})
-                })
-                .collect();
-            let seed = serde_json::json!({"id": "/", "apps": [], "groups": [{"id": "/big", "apps": apps, "groups": []}]});
-            let root = crate::live_model::parse_root(seed.to_string().as_bytes(), Flavour::V13).unwrap();
             model.install(root, "1.3.14").await;
             Admission::new(config, model, Arc::default())
         })

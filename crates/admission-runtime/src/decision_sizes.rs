@@ -193,17 +193,43 @@ impl SizeEngine {
     }
 }
 
+/// What the warm path says about `base -> target`.
+// Returned and matched at once: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+pub enum Warm {
+    Sized(Sizes),
+    /// The composed estimate's bound is too wide to decide, and most of it is what `base`
+    /// changed since `S`: a state prepared for `base` itself would likely decide.
+    Drifted,
+    /// Only the exact path can decide: no state prepared for this store, or a threshold lies
+    /// within the bound of the write's own change.
+    ExactOnly,
+}
+
 /// The sizes for `base -> target` when `prepared` fits and decides them; `None` when only the
 /// exact path can (no state prepared for this store, or a threshold within the fast estimate's
 /// error bound).
 pub fn warm_sizes(store: &StoreConfig, prepared: Option<&Prepared>, base: &Arc<Group>, target: &Group, th: Thresholds) -> Option<Sizes> {
-    let p = prepared.filter(|p| p.store == *store)?;
+    match warm(store, prepared, base, target, th) {
+        Warm::Sized(sizes) => Some(sizes),
+        Warm::Drifted | Warm::ExactOnly => None,
+    }
+}
+
+/// The warm path's sizes for `base -> target`, or why it has none.
+pub fn warm(store: &StoreConfig, prepared: Option<&Prepared>, base: &Arc<Group>, target: &Group, th: Thresholds) -> Warm {
+    let Some(p) = prepared.filter(|p| p.store == *store) else { return Warm::ExactOnly };
     match &p.sized {
-        PreparedSizes::Legacy { .. } => fast(p, base, target, store).filter(|(sizes, bound)| !needs_exact(sizes, *bound, th)).map(|(sizes, _)| sizes),
+        PreparedSizes::Legacy { .. } => match fast(p, base, target, store) {
+            None => Warm::ExactOnly,
+            Some(f) if !needs_exact(&f.sizes, f.bound, th) => Warm::Sized(f.sizes),
+            Some(f) if f.drifted && !needs_exact(&f.sizes, f.own_bound, th) => Warm::Drifted,
+            Some(_) => Warm::ExactOnly,
+        },
         // Exact figures, from what the roots do not share with `S`.
         PreparedSizes::V14(v14) => {
             let (current, predicted) = v14.sizes(base, target);
-            Some(Sizes { current, predicted, path: "warm", bound: None })
+            Warm::Sized(Sizes { current, predicted, path: "warm", bound: None })
         }
     }
 }
@@ -234,18 +260,33 @@ fn needs_exact(s: &Sizes, bound: u64, th: Thresholds) -> bool {
     b >= th.reject_from && s.predicted.root_bytes.abs_diff(s.current.root_bytes) <= bound
 }
 
+/// A composed fast estimate.
+struct Fast {
+    sizes: Sizes,
+    /// How far Marathon's bytes may lie from it.
+    bound: u64,
+    /// Whether `base` is not `S`, so that part of `bound` is what `base` changed since `S`.
+    drifted: bool,
+    /// About what the bound would be against a state prepared for `base`: the part that is
+    /// the write's own, plus what every estimate on a state carries (the bounds of changed apps
+    /// add up over a fixed part, the bound of the state's deployment onto itself).
+    own_bound: u64,
+}
+
 /// The composed fast estimate and its error bound; `None` when only the exact path can say.
-fn fast(p: &Prepared, base: &Arc<Group>, target: &Group, store: &StoreConfig) -> Option<(Sizes, u64)> {
+fn fast(p: &Prepared, base: &Arc<Group>, target: &Group, store: &StoreConfig) -> Option<Fast> {
     let PreparedSizes::Legacy { warm, self_plan } = &p.sized else { return None };
     let t = warm.deployment(target, &[]);
     if Arc::ptr_eq(base, &p.root) {
         let sizes = Sizes { current: warm.state().clone(), predicted: t.estimate.clone(), path: "warm", bound: None };
-        return Some((sizes, t.error_bound));
+        return Some(Fast { sizes, bound: t.error_bound, drifted: false, own_bound: t.error_bound });
     }
     // base != S: compose.
     let b = warm.deployment(base, &[]);
     let c = compose_plan(self_plan, &b, &t, store)?;
-    Some((Sizes { current: c.current, predicted: c.predicted.estimate, path: "warm", bound: None }, c.predicted.error_bound))
+    let sizes = Sizes { current: c.current, predicted: c.predicted.estimate, path: "warm", bound: None };
+    let own_bound = self_plan.error_bound + t.error_bound.saturating_sub(b.error_bound);
+    Some(Fast { sizes, bound: c.predicted.error_bound, drifted: true, own_bound })
 }
 
 #[cfg(test)]
@@ -277,7 +318,7 @@ mod tests {
         let target = write(&base, "POST", "/v2/apps", &app("/new/two", 30));
         let mut engine = SizeEngine::default();
         let exact = engine.exact_sizes(&store, &base, &target);
-        let (f, bound) = fast(&p, &base, &target, &store).unwrap();
+        let Fast { sizes: f, bound, .. } = fast(&p, &base, &target, &store).unwrap();
         let err = f.predicted.binding_bytes.abs_diff(exact.predicted.binding_bytes);
         assert!(err <= bound, "error {err} > bound {bound}");
         let cerr = f.current.root_bytes.abs_diff(exact.current.root_bytes);
@@ -291,10 +332,41 @@ mod tests {
         let th = Thresholds { reject_from: u64::MAX / 2, reject_at: u64::MAX / 2, warn_at: u64::MAX / 2 };
         assert_eq!(engine.sizes(&store, Some(&p), &base, &target, th).path, "warm");
         // base == S.
-        let (f2, bound2) = fast(&p, &s, &target, &store).unwrap();
+        let Fast { sizes: f2, bound: bound2, .. } = fast(&p, &s, &target, &store).unwrap();
         let exact = engine.exact_sizes(&store, &s, &target);
         assert!(f2.predicted.binding_bytes.abs_diff(exact.predicted.binding_bytes) <= bound2);
         assert_eq!(f2.current, exact.current);
+    }
+
+    /// A base far from `S` widens the composed bound past a threshold that a state prepared
+    /// for the base itself leaves clear: the warm path says so, and that state decides.
+    #[test]
+    fn a_base_drifted_from_the_prepared_state_is_decided_on_a_state_prepared_for_it() {
+        let store = StoreConfig::marathon_1_3();
+        let s = Arc::new(heroku_root(300, 10));
+        let p = Prepared::prepare(s.clone(), 1, store.clone());
+        let change = |root: &Group, i: usize| {
+            let body = serde_json::json!({"id": format!("/drift/app-{i}"), "cmd": "sleep 1", "env": {"RELEASE": format!("{:040x}", (i as u128 + 7) * 0x9e37_79b9_7f4a_7c15)}});
+            write(root, "POST", "/v2/apps", &body.to_string())
+        };
+        let base = Arc::new((0..12).fold((*s).clone(), |root, i| change(&root, i)));
+        let target = change(&base, 99);
+        let far = fast(&p, &base, &target, &store).unwrap();
+        assert!(far.drifted && far.own_bound < far.bound);
+        // The nearest threshold lies between the write's own bound and the drifted one.
+        let gap = (far.own_bound + far.bound) / 2;
+        let at = far.sizes.predicted.binding_bytes + gap;
+        let th = Thresholds { reject_from: at, reject_at: at, warn_at: at };
+        assert!(matches!(warm(&store, Some(&p), &base, &target, th), Warm::Drifted));
+        let near = Prepared::prepare(base.clone(), 2, store.clone());
+        let Warm::Sized(sizes) = warm(&store, Some(&near), &base, &target, th) else { panic!("a state prepared for the base does not decide") };
+        let exact = SizeEngine::default().exact_sizes(&store, &base, &target);
+        assert_eq!(sizes.current, exact.current);
+        assert!(sizes.predicted.binding_bytes.abs_diff(exact.predicted.binding_bytes) <= fast(&near, &base, &target, &store).unwrap().bound);
+        // Past the write's own bound, only the exact path decides, whatever the state.
+        let at = far.sizes.predicted.binding_bytes + far.own_bound / 2;
+        let th = Thresholds { reject_from: at, reject_at: at, warn_at: at };
+        assert!(matches!(warm(&store, Some(&p), &base, &target, th), Warm::ExactOnly));
     }
 
     /// A warm-up measures a base's changed apps once: the decision composed on it afterwards

@@ -17,7 +17,9 @@
 //!
 //! Ahead of the order, only the warm path sizes: where only the exact path can decide (one gzip
 //! of the whole plan, hundreds of milliseconds on a large root), the base has nearly always moved
-//! by the time the order comes during a burst, and that work would be done twice.
+//! by the time the order comes during a burst, and that work would be done twice. Where the warm
+//! state could not decide only because the base drifted too far from it, a state is prepared for
+//! the base ahead of the order instead (`state_near_bases`), and it serves the next decisions.
 
 use std::sync::Arc;
 
@@ -27,7 +29,8 @@ use marathon_model::{Group, PathId, Timestamp};
 use znode_size::StoreConfig;
 
 use super::{url_resource_id, Admission, Asked, Evaluation};
-use crate::decision_sizes::{warm_sizes, Prepared, SizeEngine, Sizes, Thresholds};
+use super::state_near_bases::Nearer;
+use crate::decision_sizes::{warm, Prepared, SizeEngine, Sizes, Thresholds, Warm};
 use crate::ledger_base::ModelRoot;
 use crate::live_model::Snapshot;
 use crate::phase_clock::PhaseClock;
@@ -87,7 +90,8 @@ impl Admission {
     pub(super) async fn work_out(&self, w: ToWorkOut<'_>, base: Arc<Group>, snap: &Snapshot, clock: &mut PhaseClock) -> Result<Box<Worked>, Evaluation> {
         let applied = self.apply_write(w, base, snap)?;
         clock.lap("apply");
-        let sizes = self.size(&applied, snap, |store, prepared, base, target, th| SizeEngine::default().sizes(store, prepared, base, target, th)).await?;
+        let state = self.sizing_state();
+        let sizes = self.size(&applied, state, snap, |store, prepared, base, target, th| SizeEngine::default().sizes(store, prepared, base, target, th)).await?;
         clock.lap("sizes");
         Ok(applied.sized(sizes, &snap.store))
     }
@@ -95,17 +99,37 @@ impl Admission {
     /// `write` worked out on the base a decision on `snap` would see now, before the decision
     /// takes its place in the order; `None` when the ledger's writes are not known here without
     /// the order, when only the exact path can size it (no warm state, or a threshold within the
-    /// warm estimate's bound), or when the write ends in no sizes (the decision finds out again,
-    /// cheaply).
+    /// bound of the write's own change), or when the write ends in no sizes (the decision finds
+    /// out again, cheaply). Where the warm state is too far from the base to decide, a state
+    /// nearer to it is taken or prepared (see `state_near_bases`).
     pub(super) async fn work_out_ahead(&self, w: ToWorkOut<'_>, snap: &Snapshot) -> Option<Box<Worked>> {
         // No warm state for this store (the first sync, a new version): nothing to size ahead.
-        self.model.prepared().filter(|p| p.store == snap.store)?;
+        let mut state = self.sizing_state().filter(|p| p.store == snap.store)?;
         let pending = self.ledger.pending_known(self.pending_query(snap))?;
         let on = ModelRoot { root: snap.root.clone(), generation: snap.generation };
         let base = self.base_for(&on, &pending, &w.now, snap.flavour).await;
         let applied = self.apply_write(w, base, snap).ok()?;
-        let sizes = self.size(&applied, snap, warm_sizes).await.ok()??;
-        Some(applied.sized(sizes, &snap.store))
+        // The model's state; one another decision prepared meanwhile; one prepared for this base.
+        for _ in 0..3 {
+            match self.size(&applied, Some(state.clone()), snap, warm).await.ok()? {
+                Warm::Sized(sizes) => return Some(applied.sized(sizes, &snap.store)),
+                Warm::ExactOnly => return None,
+                Warm::Drifted => {
+                    let nearer = self.near.nearer(&state, &applied.base, snap.generation, &snap.store, self.model.prepared()).await?;
+                    if let Nearer::Prepared(_) = nearer {
+                        self.metrics.base_states_prepared.inc();
+                    }
+                    state = nearer.state().clone();
+                }
+            }
+        }
+        None
+    }
+
+    /// The warm state decisions compose against: the model's, or a newer one prepared for a
+    /// decision's base.
+    pub(super) fn sizing_state(&self) -> Option<Arc<Prepared>> {
+        self.near.newest(self.model.prepared())
     }
 
     /// `write` applied to `base`, with the policy of the groups it touches; `Err`: what the
@@ -124,16 +148,16 @@ impl Admission {
         Ok(Applied { base, target: Arc::new(outcome.root), affected, ids, policy, th })
     }
 
-    /// `measure` of `applied` against the prepared state, in place (the exact path gzips
+    /// `measure` of `applied` against the warm state `prepared`, in place (the exact path gzips
     /// megabytes: the worker's other tasks go elsewhere meanwhile); `Err` when it panicked: the
     /// write is then forwarded, as a write admission does not know is.
     async fn size<R: Send + 'static>(
         &self,
         applied: &Applied,
+        prepared: Option<Arc<Prepared>>,
         snap: &Snapshot,
         measure: impl FnOnce(&StoreConfig, Option<&Prepared>, &Arc<Group>, &Group, Thresholds) -> R + Send + 'static,
     ) -> Result<R, Evaluation> {
-        let prepared = self.model.prepared();
         let (base, target, store, th) = (applied.base.clone(), applied.target.clone(), snap.store.clone(), applied.th);
         work_in_place(move || measure(&store, prepared.as_deref(), &base, &target, th)).await.map_err(|e| {
             tracing::error!(error = %e, "admission: estimate failed; forwarding");

@@ -1,11 +1,16 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use admission::quota::ClientIdentity;
-use marathon_model::ops::{parse_write, Flavour};
-use marathon_model::PathId;
+use admission::Policy;
+use marathon_model::ops::{apply, parse_write, Flavour, NoHistory};
+use marathon_model::{Group, PathId, Timestamp};
+use znode_size::synthetic::heroku_root;
+use znode_size::StoreConfig;
 
-use super::super::tests::over_limit_admission;
+use super::super::tests::{admission_on, over_limit_admission};
 use super::super::{Admission, Asked, Evaluation};
+use crate::decision_sizes::{exact_decision, warm, Prepared, SizeEngine, Thresholds, Warm};
 use crate::ledger::Reservation;
 
 fn new_app(id: &str) -> Vec<u8> {
@@ -101,5 +106,71 @@ fn a_write_reserved_while_a_decision_waited_for_the_order_is_in_its_base_worked_
         let again = decide(&a, &late).await;
         let Evaluation::Decided(fresh) = again else { panic!("not decided") };
         assert_eq!(d.sizes.current, fresh.sizes.current, "the current sizes are the base's, ledger included");
+    });
+}
+
+/// A new app whose env compresses badly, so that each one changes the plan by its own bytes.
+fn drifting_app(i: usize) -> Vec<u8> {
+    let tag = format!("{:040x}", (i as u128 + 7) * 0x9e37_79b9_7f4a_7c15);
+    serde_json::json!({"id": format!("/drift/app-{i}"), "cmd": "sleep 1", "env": {"RELEASE": tag}}).to_string().into_bytes()
+}
+
+fn posted(root: &Group, body: &[u8]) -> Group {
+    let w = parse_write("POST", "/v2/apps", None, body, Flavour::V13).unwrap().unwrap();
+    apply(root, &w, Timestamp::now(), Flavour::V13, &NoHistory).unwrap().root
+}
+
+/// A node size limit at which the write `target` makes of `base` cannot be decided on the
+/// warm state of `root` (`base` changed too much since), but can on one prepared for `base`, as
+/// can the write `next` makes of `after` (`base` and one more write) composed on that state.
+fn limit_too_far_from(root: &Group, base: &Arc<Group>, target: &Group, after: &Arc<Group>, next: &Group) -> u64 {
+    let store = StoreConfig::marathon_1_3();
+    let s = Prepared::prepare(Arc::new(root.clone()), 1, store.clone());
+    let near = Prepared::prepare(base.clone(), 2, store.clone());
+    let binding = SizeEngine::default().exact_sizes(&store, base, target).predicted.binding_bytes;
+    let th = |limit| Thresholds::of(&Policy::default(), limit);
+    let fits = |limit: &u64| {
+        matches!(warm(&store, Some(&s), base, target, th(*limit)), Warm::Drifted)
+            && matches!(warm(&store, Some(&near), base, target, th(*limit)), Warm::Sized(_))
+            && matches!(warm(&store, Some(&near), after, next, th(*limit)), Warm::Sized(_))
+    };
+    let limits: Vec<u64> = (1..800).map(|k| binding + k * 512).filter(fits).collect();
+    assert!(!limits.is_empty(), "no limit where the drift alone keeps the warm state from deciding");
+    limits[limits.len() / 2]
+}
+
+#[test]
+fn a_base_too_far_from_the_warm_state_is_given_a_state_of_its_own_ahead_of_the_order() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let root = heroku_root(300, 10);
+    let in_ledger: Vec<Vec<u8>> = (0..12).map(drifting_app).collect();
+    let base = Arc::new(in_ledger.iter().fold(root.clone(), |r, body| posted(&r, body)));
+    let after = Arc::new(posted(&base, &drifting_app(99)));
+    let limit = limit_too_far_from(&root, &base, &after, &after, &posted(&after, &drifting_app(100)));
+    let a = admission_on(&rt, root, limit);
+    rt.block_on(async {
+        prepared(&a).await;
+        let snap = a.model.snapshot().await.unwrap();
+        let mut ledger = a.ledger.begin(a.pending_query(&snap)).await.unwrap();
+        for body in &in_ledger {
+            let w = parse_write("POST", "/v2/apps", None, body, Flavour::V13).unwrap().unwrap();
+            ledger.reserve(Reservation::new("POST", "/v2/apps", None, body), w).await.unwrap();
+        }
+        drop(ledger);
+
+        let ev = decide(&a, &drifting_app(99)).await;
+        let names = phase_names(&ev);
+        let after_order = &names[names.iter().position(|n| *n == "order").unwrap()..];
+        assert!(!after_order.contains(&"sizes"), "sized in the order: {names:?}");
+        assert_eq!(a.metrics.base_states_prepared.get(), 1);
+        assert_eq!(worked_ahead(&a, "stood"), 1);
+        let Evaluation::Decided(d) = ev else { unreachable!() };
+        assert_eq!(d.sizes.path, "warm");
+        let exact = exact_decision(&Policy::default(), &d.store, &d.base, &d.target);
+        assert_eq!(d.decision.decision, exact.decision, "the exact path decides otherwise");
+
+        // The next write composes against the state prepared for the last base.
+        let Evaluation::Decided(next) = decide(&a, &drifting_app(100)).await else { panic!("not decided") };
+        assert_eq!((next.sizes.path, a.metrics.base_states_prepared.get()), ("warm", 1));
     });
 }
