@@ -177,18 +177,19 @@ impl SizeEngine {
         sizes
     }
 
-    /// Sizes for `base -> target`, fast when `prepared` fits, exact where it decides something.
+    /// Sizes for `base -> target`, fast when one of the warm states `prepared` decides them
+    /// (see [`warm_first`]), exact otherwise.
     pub fn sizes(
         &mut self,
         store: &StoreConfig,
-        prepared: Option<&Prepared>,
+        prepared: &[&Prepared],
         base: &Arc<Group>,
         target: &Group,
         th: Thresholds,
     ) -> Sizes {
-        match warm_sizes(store, prepared, base, target, th) {
-            Some(sizes) => sizes,
-            None => self.exact_decided(store, base, target, th),
+        match warm_first(store, prepared, base, target, th) {
+            Warm::Sized(sizes) => sizes,
+            Warm::Drifted | Warm::ExactOnly => self.exact_decided(store, base, target, th),
         }
     }
 }
@@ -206,14 +207,18 @@ pub enum Warm {
     ExactOnly,
 }
 
-/// The sizes for `base -> target` when `prepared` fits and decides them; `None` when only the
-/// exact path can (no state prepared for this store, or a threshold within the fast estimate's
-/// error bound).
-pub fn warm_sizes(store: &StoreConfig, prepared: Option<&Prepared>, base: &Arc<Group>, target: &Group, th: Thresholds) -> Option<Sizes> {
-    match warm(store, prepared, base, target, th) {
-        Warm::Sized(sizes) => Some(sizes),
-        Warm::Drifted | Warm::ExactOnly => None,
+/// The warm path's sizes for `base -> target` on the first of `states` that decides them;
+/// `Drifted` when every one is too far from `base` (or there is none), `ExactOnly` as soon as
+/// one finds the write itself too near a threshold (no other state would decide it either).
+pub fn warm_first(store: &StoreConfig, states: &[&Prepared], base: &Arc<Group>, target: &Group, th: Thresholds) -> Warm {
+    let mut seen = Warm::ExactOnly;
+    for state in states {
+        match warm(store, Some(state), base, target, th) {
+            Warm::Drifted => seen = Warm::Drifted,
+            decided => return decided,
+        }
     }
+    seen
 }
 
 /// The warm path's sizes for `base -> target`, or why it has none.
@@ -325,12 +330,12 @@ mod tests {
         assert!(cerr <= bound, "current error {cerr} > bound {bound}");
         // Thresholds right at the exact value: the engine hands over to the exact path.
         let th = Thresholds { reject_from: exact.predicted.binding_bytes, reject_at: exact.predicted.binding_bytes, warn_at: 1 };
-        let got = engine.sizes(&store, Some(&p), &base, &target, th);
+        let got = engine.sizes(&store, &[&p], &base, &target, th);
         assert_eq!(got.path, "exact");
         assert_eq!(got.predicted, exact.predicted);
         // Far from every threshold: fast.
         let th = Thresholds { reject_from: u64::MAX / 2, reject_at: u64::MAX / 2, warn_at: u64::MAX / 2 };
-        assert_eq!(engine.sizes(&store, Some(&p), &base, &target, th).path, "warm");
+        assert_eq!(engine.sizes(&store, &[&p], &base, &target, th).path, "warm");
         // base == S.
         let Fast { sizes: f2, bound: bound2, .. } = fast(&p, &s, &target, &store).unwrap();
         let exact = engine.exact_sizes(&store, &s, &target);
@@ -390,7 +395,7 @@ mod tests {
         assert_eq!(warm.remembered_deflates(), warmed, "the base again: nothing measured");
         let target = write(&base, "PUT", "/v2/apps/heroku/app-5", r#"{"instances": 7}"#);
         let th = Thresholds { reject_from: u64::MAX / 2, reject_at: u64::MAX / 2, warn_at: u64::MAX / 2 };
-        assert_eq!(SizeEngine::default().sizes(&store, Some(&p), &base, &target, th).path, "warm");
+        assert_eq!(SizeEngine::default().sizes(&store, &[&p], &base, &target, th).path, "warm");
         assert_eq!(warm.remembered_deflates(), warmed + 2, "only the write's app: its old and its new bytes");
     }
 
@@ -405,15 +410,15 @@ mod tests {
         let mut engine = SizeEngine::default();
         let binding = engine.exact_sizes(&store, &s, &target).predicted.binding_bytes;
         let between = Thresholds { reject_from: binding - 100, reject_at: binding + 100, warn_at: u64::MAX / 2 };
-        let got = engine.sizes(&store, Some(&p), &s, &target, between);
+        let got = engine.sizes(&store, &[&p], &s, &target, between);
         assert_eq!(got.path, "exact");
         let bound = got.bound.expect("measured between the thresholds");
         assert_eq!(bound.rounds, znode_size::error_bound::ROUNDS);
         // heroku_root's root holds six subgroups (`/heroku` and five teams): an unknown order in each root.
         assert!(bound.unknown_orders >= 2, "{bound:?}");
         let below = Thresholds { reject_from: binding + 50_000, reject_at: binding + 60_000, warn_at: u64::MAX / 2 };
-        assert!(engine.sizes(&store, Some(&p), &s, &target, below).bound.is_none());
+        assert!(engine.sizes(&store, &[&p], &s, &target, below).bound.is_none());
         let above = Thresholds { reject_from: binding - 60_000, reject_at: binding - 50_000, warn_at: 1 };
-        assert!(engine.sizes(&store, None, &s, &target, above).bound.is_none());
+        assert!(engine.sizes(&store, &[], &s, &target, above).bound.is_none());
     }
 }

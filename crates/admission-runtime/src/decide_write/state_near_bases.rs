@@ -12,8 +12,11 @@
 //! bound.
 //!
 //! One preparation at a time: a decision that finds one under way waits for it (outside the
-//! order), and tries it before preparing its own. The state is dropped once the model has
-//! prepared a newer one.
+//! order), and tries it before preparing its own. The state is kept beside the model's, and a
+//! decision tries the newer of the two first: a state the model prepared later may still be
+//! further from the bases (it lacks the ledger's writes, which alone can use up the room during a
+//! burst of many clients). It is replaced by the next one prepared here, and dropped when the
+//! model's store changes.
 
 use std::sync::{Arc, Mutex};
 
@@ -46,35 +49,30 @@ impl Nearer {
 }
 
 impl StateNearBases {
-    /// The state to compose against: the newer of the model's (`model`) and the one prepared
-    /// here. A tie goes to the one prepared here (its root holds the ledger's writes as well);
-    /// it is dropped once the model's is newer, or for another store.
-    pub fn newest(&self, model: Option<Arc<Prepared>>) -> Option<Arc<Prepared>> {
+    /// The warm states to compose against, for `store`: the model's (`model`) and the one
+    /// prepared here, the newer first (on a tie, the one prepared here: its root holds the
+    /// ledger's writes as well). The one prepared here is dropped when it is for another store.
+    pub fn states(&self, model: Option<Arc<Prepared>>, store: &StoreConfig) -> Vec<Arc<Prepared>> {
         let mut latest = self.latest.lock().unwrap();
-        match (latest.as_ref(), model) {
-            (Some(near), Some(m)) if m.generation > near.generation || m.store != near.store => {
-                *latest = None;
-                Some(m)
-            }
-            (Some(near), _) => Some(near.clone()),
-            (None, m) => m,
+        if latest.as_ref().is_some_and(|near| near.store != *store) {
+            *latest = None;
+        }
+        let model = model.filter(|m| m.store == *store);
+        match (latest.clone(), model) {
+            (Some(near), Some(m)) if m.generation > near.generation => vec![m, near],
+            (Some(near), Some(m)) => vec![near, m],
+            (near, m) => near.into_iter().chain(m).collect(),
         }
     }
 
-    /// A state nearer to `base` than `tried` (which proved too far from it): the newest, when
-    /// another decision prepared it meanwhile, or else one prepared for `base` itself, whose
-    /// model root has generation `generation`. `None` when the preparation failed.
-    pub async fn nearer(
-        &self,
-        tried: &Arc<Prepared>,
-        base: &Arc<Group>,
-        generation: u64,
-        store: &StoreConfig,
-        model: Option<Arc<Prepared>>,
-    ) -> Option<Nearer> {
+    /// A state nearer to `base` than those in `tried` (each too far from it): the one prepared
+    /// here, when another decision prepared it meanwhile, or else one prepared for `base` itself,
+    /// whose model root has generation `generation`. `None` when the preparation failed.
+    pub async fn nearer(&self, tried: &[Arc<Prepared>], base: &Arc<Group>, generation: u64, store: &StoreConfig) -> Option<Nearer> {
         let _one = self.one_at_a_time.lock().await;
-        if let Some(newest) = self.newest(model).filter(|p| !Arc::ptr_eq(p, tried) && p.store == *store) {
-            return Some(Nearer::Found(newest));
+        let latest = self.latest.lock().unwrap().clone();
+        if let Some(other) = latest.filter(|p| p.store == *store && !tried.iter().any(|t| Arc::ptr_eq(t, p))) {
+            return Some(Nearer::Found(other));
         }
         let (root, store) = (base.clone(), store.clone());
         let prepared = match work_in_place(move || Prepared::prepare(root, generation, store)).await {

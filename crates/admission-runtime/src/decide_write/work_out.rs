@@ -30,7 +30,7 @@ use znode_size::StoreConfig;
 
 use super::{url_resource_id, Admission, Asked, Evaluation};
 use super::state_near_bases::Nearer;
-use crate::decision_sizes::{warm, Prepared, SizeEngine, Sizes, Thresholds, Warm};
+use crate::decision_sizes::{warm_first, Prepared, SizeEngine, Sizes, Thresholds, Warm};
 use crate::ledger_base::ModelRoot;
 use crate::live_model::Snapshot;
 use crate::phase_clock::PhaseClock;
@@ -90,8 +90,8 @@ impl Admission {
     pub(super) async fn work_out(&self, w: ToWorkOut<'_>, base: Arc<Group>, snap: &Snapshot, clock: &mut PhaseClock) -> Result<Box<Worked>, Evaluation> {
         let applied = self.apply_write(w, base, snap)?;
         clock.lap("apply");
-        let state = self.sizing_state();
-        let sizes = self.size(&applied, state, snap, |store, prepared, base, target, th| SizeEngine::default().sizes(store, prepared, base, target, th)).await?;
+        let states = self.sizing_states(&snap.store);
+        let sizes = self.size(&applied, states, snap, |store, states, base, target, th| SizeEngine::default().sizes(store, states, base, target, th)).await?;
         clock.lap("sizes");
         Ok(applied.sized(sizes, &snap.store))
     }
@@ -104,32 +104,37 @@ impl Admission {
     /// nearer to it is taken or prepared (see `state_near_bases`).
     pub(super) async fn work_out_ahead(&self, w: ToWorkOut<'_>, snap: &Snapshot) -> Option<Box<Worked>> {
         // No warm state for this store (the first sync, a new version): nothing to size ahead.
-        let mut state = self.sizing_state().filter(|p| p.store == snap.store)?;
+        let mut states = self.sizing_states(&snap.store);
+        if states.is_empty() {
+            return None;
+        }
         let pending = self.ledger.pending_known(self.pending_query(snap))?;
         let on = ModelRoot { root: snap.root.clone(), generation: snap.generation };
         let base = self.base_for(&on, &pending, &w.now, snap.flavour).await;
         let applied = self.apply_write(w, base, snap).ok()?;
-        // The model's state; one another decision prepared meanwhile; one prepared for this base.
+        // The states there are; one another decision prepared meanwhile; one prepared for this base.
+        let mut tried = Vec::new();
         for _ in 0..3 {
-            match self.size(&applied, Some(state.clone()), snap, warm).await.ok()? {
+            match self.size(&applied, states.clone(), snap, warm_first).await.ok()? {
                 Warm::Sized(sizes) => return Some(applied.sized(sizes, &snap.store)),
                 Warm::ExactOnly => return None,
                 Warm::Drifted => {
-                    let nearer = self.near.nearer(&state, &applied.base, snap.generation, &snap.store, self.model.prepared()).await?;
+                    tried.extend(states);
+                    let nearer = self.near.nearer(&tried, &applied.base, snap.generation, &snap.store).await?;
                     if let Nearer::Prepared(_) = nearer {
                         self.metrics.base_states_prepared.inc();
                     }
-                    state = nearer.state().clone();
+                    states = vec![nearer.state().clone()];
                 }
             }
         }
         None
     }
 
-    /// The warm state decisions compose against: the model's, or a newer one prepared for a
-    /// decision's base.
-    pub(super) fn sizing_state(&self) -> Option<Arc<Prepared>> {
-        self.near.newest(self.model.prepared())
+    /// The warm states decisions compose against, the likely nearest first: the model's, and one
+    /// prepared for a decision's base.
+    pub(super) fn sizing_states(&self, store: &StoreConfig) -> Vec<Arc<Prepared>> {
+        self.near.states(self.model.prepared(), store)
     }
 
     /// `write` applied to `base`, with the policy of the groups it touches; `Err`: what the
@@ -148,18 +153,23 @@ impl Admission {
         Ok(Applied { base, target: Arc::new(outcome.root), affected, ids, policy, th })
     }
 
-    /// `measure` of `applied` against the warm state `prepared`, in place (the exact path gzips
+    /// `measure` of `applied` against the warm states `states`, in place (the exact path gzips
     /// megabytes: the worker's other tasks go elsewhere meanwhile); `Err` when it panicked: the
     /// write is then forwarded, as a write admission does not know is.
     async fn size<R: Send + 'static>(
         &self,
         applied: &Applied,
-        prepared: Option<Arc<Prepared>>,
+        states: Vec<Arc<Prepared>>,
         snap: &Snapshot,
-        measure: impl FnOnce(&StoreConfig, Option<&Prepared>, &Arc<Group>, &Group, Thresholds) -> R + Send + 'static,
+        measure: impl FnOnce(&StoreConfig, &[&Prepared], &Arc<Group>, &Group, Thresholds) -> R + Send + 'static,
     ) -> Result<R, Evaluation> {
         let (base, target, store, th) = (applied.base.clone(), applied.target.clone(), snap.store.clone(), applied.th);
-        work_in_place(move || measure(&store, prepared.as_deref(), &base, &target, th)).await.map_err(|e| {
+        work_in_place(move || {
+            let states: Vec<&Prepared> = states.iter().map(|s| s.as_ref()).collect();
+            measure(&store, &states, &base, &target, th)
+        })
+        .await
+        .map_err(|e| {
             tracing::error!(error = %e, "admission: estimate failed; forwarding");
             Evaluation::NotAWrite
         })

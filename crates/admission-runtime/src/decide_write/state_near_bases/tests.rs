@@ -11,41 +11,50 @@ fn state(root: &Arc<Group>, generation: u64, store: StoreConfig) -> Arc<Prepared
     Arc::new(Prepared::prepare(root.clone(), generation, store))
 }
 
+fn same(states: &[Arc<Prepared>], expected: &[&Arc<Prepared>]) -> bool {
+    states.len() == expected.len() && states.iter().zip(expected).all(|(a, b)| Arc::ptr_eq(a, b))
+}
+
 #[test]
-fn the_state_prepared_for_a_base_is_taken_until_the_model_prepares_a_newer_one() {
+fn the_state_prepared_for_a_base_is_tried_beside_the_models_the_newer_first() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let store = StoreConfig::marathon_1_3();
     let root = Arc::new(heroku_root(30, 2));
     let model = state(&root, 4, store.clone());
     let near = StateNearBases::default();
-    assert!(Arc::ptr_eq(&near.newest(Some(model.clone())).unwrap(), &model), "nothing prepared here yet");
+    assert!(same(&near.states(Some(model.clone()), &store), &[&model]), "nothing prepared here yet");
 
     let base = Arc::new(heroku_root(31, 2));
-    let Some(Nearer::Prepared(mine)) = rt.block_on(near.nearer(&model, &base, 4, &store, Some(model.clone()))) else {
+    let Some(Nearer::Prepared(mine)) = rt.block_on(near.nearer(std::slice::from_ref(&model), &base, 4, &store)) else {
         panic!("no state prepared for the base")
     };
     assert!(Arc::ptr_eq(&mine.root, &base));
-    // Same model generation: the state with the ledger's writes is nearer.
-    assert!(Arc::ptr_eq(&near.newest(Some(model.clone())).unwrap(), &mine));
+    // Same model generation: the state with the ledger's writes first.
+    assert!(same(&near.states(Some(model.clone()), &store), &[&mine, &model]));
     // A decision that tried the model's state meanwhile finds it instead of preparing another.
-    let Some(Nearer::Found(found)) = rt.block_on(near.nearer(&model, &base, 4, &store, Some(model.clone()))) else {
+    let Some(Nearer::Found(found)) = rt.block_on(near.nearer(std::slice::from_ref(&model), &base, 4, &store)) else {
         panic!("prepared again")
     };
     assert!(Arc::ptr_eq(&found, &mine));
+    // One that tried it too prepares a new one, which replaces it.
+    let Some(Nearer::Prepared(again)) = rt.block_on(near.nearer(&[model.clone(), mine.clone()], &base, 4, &store)) else {
+        panic!("not prepared again")
+    };
+    assert!(same(&near.states(None, &store), &[&again]));
 
-    // The model prepared a newer root: its state is taken, and the one here is dropped.
+    // The model prepared a newer root: its state first, the one here still tried after it.
     let newer = state(&root, 5, store.clone());
-    assert!(Arc::ptr_eq(&near.newest(Some(newer.clone())).unwrap(), &newer));
-    assert!(near.newest(None).is_none(), "the state prepared here was kept");
+    assert!(same(&near.states(Some(newer.clone()), &store), &[&newer, &again]));
 }
 
 #[test]
-fn a_state_for_another_store_gives_way_to_the_models() {
+fn a_state_for_another_store_is_dropped() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let root = Arc::new(heroku_root(30, 2));
     let legacy = state(&root, 4, StoreConfig::marathon_1_3());
     let near = StateNearBases::default();
-    rt.block_on(near.nearer(&legacy, &root, 4, &StoreConfig::marathon_1_3(), Some(legacy.clone()))).unwrap();
+    rt.block_on(near.nearer(std::slice::from_ref(&legacy), &root, 4, &StoreConfig::marathon_1_3())).unwrap();
     let v14 = state(&root, 4, StoreConfig::marathon_1_4());
-    assert!(Arc::ptr_eq(&near.newest(Some(v14.clone())).unwrap(), &v14));
+    assert!(same(&near.states(Some(v14.clone()), &StoreConfig::marathon_1_4()), &[&v14]));
+    assert!(near.states(None, &StoreConfig::marathon_1_3()).is_empty(), "the legacy state was kept");
 }
