@@ -112,23 +112,26 @@ impl Admission {
         let on = ModelRoot { root: snap.root.clone(), generation: snap.generation };
         let base = self.base_for(&on, &pending, &w.now, snap.flavour).await;
         let applied = self.apply_write(w, base, snap).ok()?;
-        // The states there are; one another decision prepared meanwhile; one prepared for this base.
+        // The states there are; one another decision prepared meanwhile; one prepared for this
+        // base. When even that one is too far, its bound was misjudged: the exact path decides.
         let mut tried = Vec::new();
-        for _ in 0..3 {
+        let mut prepared_here = false;
+        loop {
             match self.size(&applied, states.clone(), snap, warm_first).await.ok()? {
                 Warm::Sized(sizes) => return Some(applied.sized(sizes, &snap.store)),
                 Warm::ExactOnly => return None,
+                Warm::Drifted if prepared_here => return None,
                 Warm::Drifted => {
                     tried.extend(states);
                     let nearer = self.near.nearer(&tried, &applied.base, snap.generation, &snap.store).await?;
                     if let Nearer::Prepared(_) = nearer {
                         self.metrics.base_states_prepared.inc();
+                        prepared_here = true;
                     }
                     states = vec![nearer.state().clone()];
                 }
             }
         }
-        None
     }
 
     /// The warm states decisions compose against, the likely nearest first: the model's, and one
