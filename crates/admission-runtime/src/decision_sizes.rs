@@ -208,7 +208,7 @@ pub enum Warm {
 }
 
 /// The warm path's sizes for `base -> target` on the first of `states` that decides them;
-/// `Drifted` when every one is too far from `base` (or there is none), `ExactOnly` as soon as
+/// `Drifted` when every one is too far from `base`, `ExactOnly` when there is none or as soon as
 /// one finds the write itself too near a threshold (no other state would decide it either).
 pub fn warm_first(store: &StoreConfig, states: &[&Prepared], base: &Arc<Group>, target: &Group, th: Thresholds) -> Warm {
     let mut seen = Warm::ExactOnly;
