@@ -800,12 +800,13 @@ async fn burst(binary: &str, seed: Seed, clients: usize, writes: usize, dir: &st
         let audit = p.audit.clone();
         wait_audit(&audit, writes).await;
         let near_states = metric(&c, &p, "marathon_admission_proxy_admission_base_states_prepared_total").await;
+        let early_states = metric(&c, &p, "marathon_admission_proxy_admission_base_states_prepared_early_total").await;
         drop(p);
         sim.shutdown().await;
         let mut a = read_audit(&audit);
         let secs = took.as_secs_f64();
         println!(
-            "| {} | {} | {writes} writes, {clients} clients | statuses {statuses:?} | {secs:.1} s, {:.1} writes/s | decision p50 {:.2} / p99 {:.2} / max {:.2} ms | on the exact path {} of {} | warm states prepared for a base {near_states} | verdicts {:?} | binding at most {:.1}% of the limit | verdicts against the line's own sizes: {} of {} differ | load {} |",
+            "| {} | {} | {writes} writes, {clients} clients | statuses {statuses:?} | {secs:.1} s, {:.1} writes/s | decision p50 {:.2} / p99 {:.2} / max {:.2} ms | on the exact path {} of {} | warm states prepared for a base {near_states}, early {early_states} | verdicts {:?} | binding at most {:.1}% of the limit | verdicts against the line's own sizes: {} of {} differ | load {} |",
             seed.tag(),
             setup.label,
             writes as f64 / secs,

@@ -52,6 +52,7 @@ pub struct AdmitMetrics {
     pub decision_seconds: Family<PathLabels, Histogram, fn() -> Histogram>,
     pub worked_ahead: Family<AheadLabels, Counter>,
     pub base_states_prepared: Counter,
+    pub base_states_prepared_early: Counter,
     pub predicted_bytes: Gauge,
     pub current_bytes: Gauge,
     pub limit_bytes: Gauge,
@@ -80,6 +81,7 @@ impl Default for AdmitMetrics {
             decision_seconds: Family::new_with_constructor(decision_histogram),
             worked_ahead: Family::default(),
             base_states_prepared: Counter::default(),
+            base_states_prepared_early: Counter::default(),
             predicted_bytes: Gauge::default(),
             current_bytes: Gauge::default(),
             limit_bytes: Gauge::default(),
@@ -117,6 +119,11 @@ impl AdmitMetrics {
             "base_states_prepared",
             "Warm states prepared for a decision's base, ahead of the decision order, because the model's was too far from it to decide",
             self.base_states_prepared.clone(),
+        );
+        r.register(
+            "base_states_prepared_early",
+            "Warm states prepared in the background for a decision's target, once its base was half-way out of the newest state's reach; no decision waits for them",
+            self.base_states_prepared_early.clone(),
         );
         r.register(
             "predicted_bytes",

@@ -188,7 +188,7 @@ impl SizeEngine {
         th: Thresholds,
     ) -> Sizes {
         match warm_first(store, prepared, base, target, th) {
-            Warm::Sized(sizes) => sizes,
+            Warm::Sized(sizes) | Warm::Drifting(sizes) => sizes,
             Warm::Drifted | Warm::ExactOnly => self.exact_decided(store, base, target, th),
         }
     }
@@ -199,6 +199,10 @@ impl SizeEngine {
 #[allow(clippy::large_enum_variant)]
 pub enum Warm {
     Sized(Sizes),
+    /// Sized, but what `base` changed since `S` has used up half of what the bound may grow
+    /// before a threshold: as many changes again and this state no longer decides. A state
+    /// prepared now, beside the decisions, is ready before they would have to wait for one.
+    Drifting(Sizes),
     /// The composed estimate's bound is too wide to decide, and most of it is what `base`
     /// changed since `S`: a state prepared for `base` itself would likely decide.
     Drifted,
@@ -207,7 +211,8 @@ pub enum Warm {
     ExactOnly,
 }
 
-/// The warm path's sizes for `base -> target` on the first of `states` that decides them;
+/// The warm path's sizes for `base -> target` on the first of `states` that decides them
+/// (`Sized` or `Drifting`);
 /// `Drifted` when every one is too far from `base`, `ExactOnly` when there is none or as soon as
 /// one finds the write itself too near a threshold (no other state would decide it either).
 pub fn warm_first(store: &StoreConfig, states: &[&Prepared], base: &Arc<Group>, target: &Group, th: Thresholds) -> Warm {
@@ -227,7 +232,10 @@ pub fn warm(store: &StoreConfig, prepared: Option<&Prepared>, base: &Arc<Group>,
     match &p.sized {
         PreparedSizes::Legacy { .. } => match fast(p, base, target, store) {
             None => Warm::ExactOnly,
-            Some(f) if !needs_exact(&f.sizes, f.bound, th) => Warm::Sized(f.sizes),
+            Some(f) if !needs_exact(&f.sizes, f.bound, th) => match f.drifted && needs_exact(&f.sizes, f.bound_at_twice_the_drift(), th) {
+                true => Warm::Drifting(f.sizes),
+                false => Warm::Sized(f.sizes),
+            },
             Some(f) if f.drifted && !needs_exact(&f.sizes, f.own_bound, th) => Warm::Drifted,
             Some(_) => Warm::ExactOnly,
         },
@@ -276,6 +284,13 @@ struct Fast {
     /// the write's own, plus what every estimate on a state carries (the bounds of changed apps
     /// add up over a fixed part, the bound of the state's deployment onto itself).
     own_bound: u64,
+}
+
+impl Fast {
+    /// The bound once `base` has drifted from `S` twice as far as now.
+    fn bound_at_twice_the_drift(&self) -> u64 {
+        self.bound.saturating_add(self.bound.saturating_sub(self.own_bound))
+    }
 }
 
 /// The composed fast estimate and its error bound; `None` when only the exact path can say.
@@ -372,6 +387,40 @@ mod tests {
         let at = far.sizes.predicted.binding_bytes + far.own_bound / 2;
         let th = Thresholds { reject_from: at, reject_at: at, warn_at: at };
         assert!(matches!(warm(&store, Some(&p), &base, &target, th), Warm::ExactOnly));
+    }
+
+    /// A base half-way out of the prepared state's reach: its drift has used up half of what
+    /// the bound may grow before a threshold. It is decided, and says that a nearer state is
+    /// due; a decision on `S` itself never does.
+    #[test]
+    fn a_base_half_way_out_of_the_prepared_states_reach_is_decided_and_says_so() {
+        let store = StoreConfig::marathon_1_3();
+        let s = Arc::new(heroku_root(300, 10));
+        let p = Prepared::prepare(s.clone(), 1, store.clone());
+        let change = |root: &Group, i: usize| {
+            let body = serde_json::json!({"id": format!("/drift/app-{i}"), "cmd": "sleep 1", "env": {"RELEASE": format!("{:040x}", (i as u128 + 7) * 0x9e37_79b9_7f4a_7c15)}});
+            write(root, "POST", "/v2/apps", &body.to_string())
+        };
+        let above = |f: &Fast, gap: u64| {
+            let at = f.sizes.predicted.binding_bytes + gap;
+            Thresholds { reject_from: at, reject_at: at, warn_at: at }
+        };
+        let base = Arc::new((0..12).fold((*s).clone(), |root, i| change(&root, i)));
+        let target = change(&base, 99);
+        let far = fast(&p, &base, &target, &store).unwrap();
+        let drift = far.bound - far.own_bound;
+        assert!(drift > 0);
+        let Warm::Drifting(sizes) = warm(&store, Some(&p), &base, &target, above(&far, far.bound + drift / 2)) else { panic!("not drifting") };
+        assert_eq!(sizes.predicted, far.sizes.predicted);
+        assert!(matches!(warm(&store, Some(&p), &base, &target, above(&far, far.bound + drift + 1)), Warm::Sized(_)));
+        // The drifting state is tried first among several and decides.
+        let near = Prepared::prepare(Arc::new(target.clone()), 2, store.clone());
+        assert!(matches!(warm_first(&store, &[&p, &near], &base, &target, above(&far, far.bound + drift / 2)), Warm::Drifting(_)));
+        assert_eq!(SizeEngine::default().sizes(&store, &[&p], &base, &target, above(&far, far.bound + drift / 2)).path, "warm");
+
+        let on_s = change(&s, 99);
+        let own = fast(&p, &s, &on_s, &store).unwrap();
+        assert!(matches!(warm(&store, Some(&p), &s, &on_s, above(&own, own.bound + 1)), Warm::Sized(_)));
     }
 
     /// A warm-up measures a base's changed apps once: the decision composed on it afterwards

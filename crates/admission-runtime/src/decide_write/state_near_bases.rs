@@ -17,6 +17,13 @@
 //! further from the bases (it lacks the ledger's writes, which alone can use up the room during a
 //! burst of many clients). It is replaced by the next one prepared here, and dropped when the
 //! model's store changes.
+//!
+//! Prepared early: once a decision finds its base half-way out of the newest state's reach
+//! (`Warm::Drifting`), a state for the root its write leaves is prepared in the background, on
+//! the upkeep thread behind the decisions, and no decision waits for it. During a steady release
+//! train that state is ready before the drift stops a decision, and decisions stop waiting for
+//! preparations (a decision that finds its base out of reach while one is under way still waits
+//! for it, rather than preparing a second).
 
 use std::sync::{Arc, Mutex};
 
@@ -24,12 +31,13 @@ use marathon_model::Group;
 use znode_size::StoreConfig;
 
 use crate::decision_sizes::Prepared;
+use crate::upkeep_lane;
 use crate::work_in_place::work_in_place;
 
 #[derive(Default)]
 pub(super) struct StateNearBases {
-    latest: Mutex<Option<Arc<Prepared>>>,
-    one_at_a_time: tokio::sync::Mutex<()>,
+    latest: Arc<Mutex<Option<Arc<Prepared>>>>,
+    one_at_a_time: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Where a nearer state came from.
@@ -84,6 +92,30 @@ impl StateNearBases {
         };
         *self.latest.lock().unwrap() = Some(prepared.clone());
         Some(Nearer::Prepared(prepared))
+    }
+
+    /// Starts preparing a state for `root` (a decision's target, whose model root has generation
+    /// `generation`) in the background, on the upkeep thread; `prepared` runs once it is kept.
+    /// Nothing starts while a preparation is under way, or when the one prepared here is not
+    /// among the states `tried` (a newer one came since the decision took its states: the drift
+    /// it saw is already dealt with). Returns whether it started.
+    pub fn prepare_early(&self, tried: &[Arc<Prepared>], root: &Arc<Group>, generation: u64, store: &StoreConfig, prepared: impl FnOnce() + Send + 'static) -> bool {
+        let Ok(one) = self.one_at_a_time.clone().try_lock_owned() else { return false };
+        let latest = self.latest.lock().unwrap().clone();
+        if latest.is_some_and(|p| !tried.iter().any(|t| Arc::ptr_eq(t, &p))) {
+            return false;
+        }
+        let (kept, root, store) = (self.latest.clone(), root.clone(), store.clone());
+        tokio::spawn(async move {
+            let state = upkeep_lane::run(move || Prepared::prepare(root, generation, store)).await;
+            let state = state.map(|state| *kept.lock().unwrap() = Some(Arc::new(state)));
+            drop(one);
+            match state {
+                Ok(()) => prepared(),
+                Err(e) => tracing::error!(error = %e, "admission: preparing a warm state ahead of the drift failed"),
+            }
+        });
+        true
     }
 }
 

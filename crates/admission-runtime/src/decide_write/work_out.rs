@@ -101,7 +101,8 @@ impl Admission {
     /// the order, when only the exact path can size it (no warm state, or a threshold within the
     /// bound of the write's own change), or when the write ends in no sizes (the decision finds
     /// out again, cheaply). Where the warm state is too far from the base to decide, a state
-    /// nearer to it is taken or prepared (see `state_near_bases`).
+    /// nearer to it is taken or prepared (see `state_near_bases`); where it is half-way there, one
+    /// for the write's target is prepared in the background.
     pub(super) async fn work_out_ahead(&self, w: ToWorkOut<'_>, snap: &Snapshot) -> Option<Box<Worked>> {
         // No warm state for this store (the first sync, a new version): nothing to size ahead.
         let mut states = self.sizing_states(&snap.store);
@@ -119,6 +120,14 @@ impl Admission {
         loop {
             match self.size(&applied, states.clone(), snap, warm_first).await.ok()? {
                 Warm::Sized(sizes) => return Some(applied.sized(sizes, &snap.store)),
+                Warm::Drifting(sizes) => {
+                    tried.extend(states);
+                    let counted = self.metrics.base_states_prepared_early.clone();
+                    self.near.prepare_early(&tried, &applied.target, snap.generation, &snap.store, move || {
+                        counted.inc();
+                    });
+                    return Some(applied.sized(sizes, &snap.store));
+                }
                 Warm::ExactOnly => return None,
                 Warm::Drifted if prepared_here => return None,
                 Warm::Drifted => {

@@ -58,3 +58,29 @@ fn a_state_for_another_store_is_dropped() {
     assert!(same(&near.states(Some(v14.clone()), &StoreConfig::marathon_1_4()), &[&v14]));
     assert!(near.states(None, &StoreConfig::marathon_1_3()).is_empty(), "the legacy state was kept");
 }
+
+#[test]
+fn a_state_is_prepared_early_one_at_a_time_and_not_after_a_newer_one() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let store = StoreConfig::marathon_1_3();
+    let model = state(&Arc::new(heroku_root(30, 2)), 4, store.clone());
+    let near = StateNearBases::default();
+    let target = Arc::new(heroku_root(31, 2));
+    let early = |tried: &[Arc<Prepared>], done: std::sync::mpsc::Sender<()>| {
+        let _in_runtime = rt.enter();
+        near.prepare_early(tried, &target, 4, &store, move || done.send(()).unwrap())
+    };
+    let (done, prepared) = std::sync::mpsc::channel();
+    assert!(early(std::slice::from_ref(&model), done.clone()));
+    assert!(!early(std::slice::from_ref(&model), done.clone()), "a second preparation beside the first");
+    prepared.recv_timeout(std::time::Duration::from_secs(30)).expect("nothing prepared");
+    let states = near.states(Some(model.clone()), &store);
+    assert!(Arc::ptr_eq(&states[0].root, &target) && Arc::ptr_eq(&states[1], &model));
+
+    // A decision that took its states before that one was kept: its drift is dealt with.
+    assert!(!early(std::slice::from_ref(&model), done.clone()), "prepared again for a decision that never saw the new state");
+    // One that found that state half-way out of reach too: a newer one.
+    assert!(early(&states, done));
+    prepared.recv_timeout(std::time::Duration::from_secs(30)).expect("nothing prepared");
+    assert!(!Arc::ptr_eq(&near.states(None, &store)[0], &states[0]), "not replaced");
+}

@@ -120,6 +120,10 @@ fn posted(root: &Group, body: &[u8]) -> Group {
     apply(root, &w, Timestamp::now(), Flavour::V13, &NoHistory).unwrap().root
 }
 
+fn decides(w: Warm) -> bool {
+    matches!(w, Warm::Sized(_) | Warm::Drifting(_))
+}
+
 /// A node size limit at which the write `target` makes of `base` cannot be decided on the
 /// warm state of `root` (`base` changed too much since), but can on one prepared for `base`, as
 /// can the write `next` makes of `after` (`base` and one more write) composed on that state.
@@ -131,8 +135,8 @@ fn limit_too_far_from(root: &Group, base: &Arc<Group>, target: &Group, after: &A
     let th = |limit| Thresholds::of(&Policy::default(), limit);
     let fits = |limit: &u64| {
         matches!(warm(&store, Some(&s), base, target, th(*limit)), Warm::Drifted)
-            && matches!(warm(&store, Some(&near), base, target, th(*limit)), Warm::Sized(_))
-            && matches!(warm(&store, Some(&near), after, next, th(*limit)), Warm::Sized(_))
+            && decides(warm(&store, Some(&near), base, target, th(*limit)))
+            && decides(warm(&store, Some(&near), after, next, th(*limit)))
     };
     let limits: Vec<u64> = (1..800).map(|k| binding + k * 512).filter(fits).collect();
     assert!(!limits.is_empty(), "no limit where the drift alone keeps the warm state from deciding");
@@ -172,5 +176,65 @@ fn a_base_too_far_from_the_warm_state_is_given_a_state_of_its_own_ahead_of_the_o
         // The next write composes against the state prepared for the last base.
         let Evaluation::Decided(next) = decide(&a, &drifting_app(100)).await else { panic!("not decided") };
         assert_eq!((next.sizes.path, a.metrics.base_states_prepared.get()), ("warm", 1));
+    });
+}
+
+/// A node size limit at which the write `target` makes of `base` is decided on the warm state
+/// of `root`, with `base` half-way out of that state's reach.
+fn limit_half_way_from(root: &Group, base: &Arc<Group>, target: &Group) -> u64 {
+    let store = StoreConfig::marathon_1_3();
+    let s = Prepared::prepare(Arc::new(root.clone()), 1, store.clone());
+    let binding = SizeEngine::default().exact_sizes(&store, base, target).predicted.binding_bytes;
+    let drifting = |limit: &u64| matches!(warm(&store, Some(&s), base, target, Thresholds::of(&Policy::default(), *limit)), Warm::Drifting(_));
+    let limits: Vec<u64> = (1..800).map(|k| binding + k * 512).filter(drifting).collect();
+    assert!(!limits.is_empty(), "no limit where the base is half-way out of the warm state's reach");
+    limits[limits.len() / 2]
+}
+
+#[test]
+fn a_base_half_way_out_of_the_warm_states_reach_gets_a_state_prepared_behind_the_decisions() {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let root = heroku_root(300, 10);
+    let in_ledger: Vec<Vec<u8>> = (0..12).map(drifting_app).collect();
+    let base = Arc::new(in_ledger.iter().fold(root.clone(), |r, body| posted(&r, body)));
+    let limit = limit_half_way_from(&root, &base, &posted(&base, &drifting_app(99)));
+    let a = admission_on(&rt, root, limit);
+    rt.block_on(async {
+        prepared(&a).await;
+        let snap = a.model.snapshot().await.unwrap();
+        let mut ledger = a.ledger.begin(a.pending_query(&snap)).await.unwrap();
+        for body in &in_ledger {
+            let w = parse_write("POST", "/v2/apps", None, body, Flavour::V13).unwrap().unwrap();
+            ledger.reserve(Reservation::new("POST", "/v2/apps", None, body), w).await.unwrap();
+        }
+        drop(ledger);
+
+        // The upkeep thread, where the state is prepared, is held busy: a decision that waited
+        // for the preparation would not end.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        crate::upkeep_lane::spawn(move || {
+            let _ = held.recv_timeout(Duration::from_secs(60));
+        });
+        let ev = tokio::time::timeout(Duration::from_secs(20), decide(&a, &drifting_app(99))).await.expect("the decision waited for a preparation");
+        let Evaluation::Decided(d) = ev else { panic!("not decided") };
+        assert_eq!(d.sizes.path, "warm");
+        let exact = exact_decision(&Policy::default(), &d.store, &d.base, &d.target);
+        assert_eq!(d.decision.decision, exact.decision, "the exact path decides otherwise");
+        assert_eq!((a.metrics.base_states_prepared.get(), a.metrics.base_states_prepared_early.get()), (0, 0));
+
+        release.send(()).unwrap();
+        for _ in 0..3000 {
+            if a.metrics.base_states_prepared_early.get() > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(a.metrics.base_states_prepared_early.get(), 1, "no state was prepared in the background");
+        let states = a.sizing_states(&d.store);
+        assert!(Arc::ptr_eq(&states[0].root, &d.target), "the newest state is not the write's target");
+
+        // The next write composes on it, without waiting for a preparation of its own.
+        let Evaluation::Decided(next) = decide(&a, &drifting_app(100)).await else { panic!("not decided") };
+        assert_eq!((next.sizes.path, a.metrics.base_states_prepared.get()), ("warm", 0));
     });
 }
