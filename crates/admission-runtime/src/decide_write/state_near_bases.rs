@@ -18,14 +18,19 @@
 //! burst of many clients). It is replaced by the next one prepared here, and dropped when the
 //! model's store changes.
 //!
-//! Prepared early: once a decision finds its base half-way out of the newest state's reach
-//! (`Warm::Drifting`), a state for the root its write leaves is prepared in the background, on
-//! the upkeep thread behind the decisions, and no decision waits for it. During a steady release
-//! train that state is ready before the drift stops a decision, and decisions stop waiting for
-//! preparations (a decision that finds its base out of reach while one is under way still waits
-//! for it, rather than preparing a second).
+//! Prepared early: once a base was out of reach, for a while (`EARLY_AFTER_OUT_OF_REACH`) a
+//! decision that finds its base half-way out of the newest state's reach (`Warm::Drifting`)
+//! starts a preparation for the root its write leaves, in the background, on the upkeep thread
+//! behind the decisions, and no decision waits for it. With many clients, when the model's own
+//! states start half-way out of reach (they lack the writes in flight), that state is ready
+//! before the drift stops a decision, and decisions stop waiting for preparations. Only after a
+//! base was out of reach: with fewer clients the model's own states keep the drift in check, and
+//! preparing at every half-way mark (every few writes) only took cores from the decisions. A
+//! decision that finds its base out of reach while one is under way still waits for it, rather
+//! than preparing a second.
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use marathon_model::Group;
 use znode_size::StoreConfig;
@@ -34,10 +39,14 @@ use crate::decision_sizes::Prepared;
 use crate::upkeep_lane;
 use crate::work_in_place::work_in_place;
 
+/// How long after a base was out of reach states are prepared early.
+const EARLY_AFTER_OUT_OF_REACH: Duration = Duration::from_secs(30);
+
 #[derive(Default)]
 pub(super) struct StateNearBases {
     latest: Arc<Mutex<Option<Arc<Prepared>>>>,
     one_at_a_time: Arc<tokio::sync::Mutex<()>>,
+    out_of_reach_at: Mutex<Option<Instant>>,
 }
 
 /// Where a nearer state came from.
@@ -77,6 +86,7 @@ impl StateNearBases {
     /// here, when another decision prepared it meanwhile, or else one prepared for `base` itself,
     /// whose model root has generation `generation`. `None` when the preparation failed.
     pub async fn nearer(&self, tried: &[Arc<Prepared>], base: &Arc<Group>, generation: u64, store: &StoreConfig) -> Option<Nearer> {
+        self.note_out_of_reach();
         let _one = self.one_at_a_time.lock().await;
         let latest = self.latest.lock().unwrap().clone();
         if let Some(other) = latest.filter(|p| p.store == *store && !tried.iter().any(|t| Arc::ptr_eq(t, p))) {
@@ -94,12 +104,22 @@ impl StateNearBases {
         Some(Nearer::Prepared(prepared))
     }
 
+    /// A decision found its base out of reach of every state it tried.
+    pub fn note_out_of_reach(&self) {
+        *self.out_of_reach_at.lock().unwrap() = Some(Instant::now());
+    }
+
     /// Starts preparing a state for `root` (a decision's target, whose model root has generation
     /// `generation`) in the background, on the upkeep thread; `prepared` runs once it is kept.
-    /// Nothing starts while a preparation is under way, or when the one prepared here is not
-    /// among the states `tried` (a newer one came since the decision took its states: the drift
-    /// it saw is already dealt with). Returns whether it started.
+    /// Nothing starts unless a base was out of reach lately, while a preparation is under way,
+    /// or when the one prepared here is not among the states `tried` (a newer one came since the
+    /// decision took its states: the drift it saw is already dealt with). Returns whether it
+    /// started.
     pub fn prepare_early(&self, tried: &[Arc<Prepared>], root: &Arc<Group>, generation: u64, store: &StoreConfig, prepared: impl FnOnce() + Send + 'static) -> bool {
+        let lately = self.out_of_reach_at.lock().unwrap().is_some_and(|at| at.elapsed() < EARLY_AFTER_OUT_OF_REACH);
+        if !lately {
+            return false;
+        }
         let Ok(one) = self.one_at_a_time.clone().try_lock_owned() else { return false };
         let latest = self.latest.lock().unwrap().clone();
         if latest.is_some_and(|p| !tried.iter().any(|t| Arc::ptr_eq(t, &p))) {

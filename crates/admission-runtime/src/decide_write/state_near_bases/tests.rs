@@ -60,7 +60,7 @@ fn a_state_for_another_store_is_dropped() {
 }
 
 #[test]
-fn a_state_is_prepared_early_one_at_a_time_and_not_after_a_newer_one() {
+fn a_state_is_prepared_early_after_a_base_was_out_of_reach_one_at_a_time_and_not_after_a_newer_one() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let store = StoreConfig::marathon_1_3();
     let model = state(&Arc::new(heroku_root(30, 2)), 4, store.clone());
@@ -71,6 +71,8 @@ fn a_state_is_prepared_early_one_at_a_time_and_not_after_a_newer_one() {
         near.prepare_early(tried, &target, 4, &store, move || done.send(()).unwrap())
     };
     let (done, prepared) = std::sync::mpsc::channel();
+    assert!(!early(std::slice::from_ref(&model), done.clone()), "prepared early before any base was out of reach");
+    near.note_out_of_reach();
     assert!(early(std::slice::from_ref(&model), done.clone()));
     assert!(!early(std::slice::from_ref(&model), done.clone()), "a second preparation beside the first");
     prepared.recv_timeout(std::time::Duration::from_secs(30)).expect("nothing prepared");

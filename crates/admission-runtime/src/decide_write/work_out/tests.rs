@@ -179,25 +179,28 @@ fn a_base_too_far_from_the_warm_state_is_given_a_state_of_its_own_ahead_of_the_o
     });
 }
 
-/// A node size limit at which the write `target` makes of `base` is decided on the warm state
-/// of `root`, with `base` half-way out of that state's reach.
-fn limit_half_way_from(root: &Group, base: &Arc<Group>, target: &Group) -> u64 {
+/// A node size limit at which each write (`base`, `target`) of `writes` is decided on the warm
+/// state of `root`, with `base` half-way out of that state's reach.
+fn limit_half_way_from(root: &Group, writes: &[(&Arc<Group>, &Group)]) -> u64 {
     let store = StoreConfig::marathon_1_3();
     let s = Prepared::prepare(Arc::new(root.clone()), 1, store.clone());
+    let (base, target) = writes[0];
     let binding = SizeEngine::default().exact_sizes(&store, base, target).predicted.binding_bytes;
-    let drifting = |limit: &u64| matches!(warm(&store, Some(&s), base, target, Thresholds::of(&Policy::default(), *limit)), Warm::Drifting(_));
+    let th = |limit| Thresholds::of(&Policy::default(), limit);
+    let drifting = |limit: &u64| writes.iter().all(|(base, target)| matches!(warm(&store, Some(&s), base, target, th(*limit)), Warm::Drifting(_)));
     let limits: Vec<u64> = (1..800).map(|k| binding + k * 512).filter(drifting).collect();
-    assert!(!limits.is_empty(), "no limit where the base is half-way out of the warm state's reach");
+    assert!(!limits.is_empty(), "no limit where the bases are half-way out of the warm state's reach");
     limits[limits.len() / 2]
 }
 
 #[test]
-fn a_base_half_way_out_of_the_warm_states_reach_gets_a_state_prepared_behind_the_decisions() {
+fn a_base_half_way_out_of_the_warm_states_reach_gets_a_state_prepared_behind_the_decisions_once_one_was_out_of_reach() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let root = heroku_root(300, 10);
     let in_ledger: Vec<Vec<u8>> = (0..12).map(drifting_app).collect();
     let base = Arc::new(in_ledger.iter().fold(root.clone(), |r, body| posted(&r, body)));
-    let limit = limit_half_way_from(&root, &base, &posted(&base, &drifting_app(99)));
+    let after = Arc::new(posted(&base, &drifting_app(99)));
+    let limit = limit_half_way_from(&root, &[(&base, &after), (&after, &posted(&after, &drifting_app(100)))]);
     let a = admission_on(&rt, root, limit);
     rt.block_on(async {
         prepared(&a).await;
@@ -215,11 +218,20 @@ fn a_base_half_way_out_of_the_warm_states_reach_gets_a_state_prepared_behind_the
         crate::upkeep_lane::spawn(move || {
             let _ = held.recv_timeout(Duration::from_secs(60));
         });
-        let ev = tokio::time::timeout(Duration::from_secs(20), decide(&a, &drifting_app(99))).await.expect("the decision waited for a preparation");
-        let Evaluation::Decided(d) = ev else { panic!("not decided") };
-        assert_eq!(d.sizes.path, "warm");
-        let exact = exact_decision(&Policy::default(), &d.store, &d.base, &d.target);
-        assert_eq!(d.decision.decision, exact.decision, "the exact path decides otherwise");
+        let decided = |ev: Result<Evaluation, _>| match ev.expect("the decision waited for a preparation") {
+            Evaluation::Decided(d) => d,
+            _ => panic!("not decided"),
+        };
+        // No base was out of reach yet: the model's states are left to keep up.
+        let first = decided(tokio::time::timeout(Duration::from_secs(20), decide(&a, &drifting_app(99))).await);
+        assert_eq!(first.sizes.path, "warm");
+        let exact = exact_decision(&Policy::default(), &first.store, &first.base, &first.target);
+        assert_eq!(first.decision.decision, exact.decision, "the exact path decides otherwise");
+        // Once one was (as a decision finds when no state it tries decides), the next half-way
+        // decision starts a preparation for its target and does not wait for it.
+        a.near.note_out_of_reach();
+        let second = decided(tokio::time::timeout(Duration::from_secs(20), decide(&a, &drifting_app(100))).await);
+        assert_eq!(second.sizes.path, "warm");
         assert_eq!((a.metrics.base_states_prepared.get(), a.metrics.base_states_prepared_early.get()), (0, 0));
 
         release.send(()).unwrap();
@@ -230,11 +242,11 @@ fn a_base_half_way_out_of_the_warm_states_reach_gets_a_state_prepared_behind_the
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert_eq!(a.metrics.base_states_prepared_early.get(), 1, "no state was prepared in the background");
-        let states = a.sizing_states(&d.store);
-        assert!(Arc::ptr_eq(&states[0].root, &d.target), "the newest state is not the write's target");
+        let states = a.sizing_states(&second.store);
+        assert!(Arc::ptr_eq(&states[0].root, &second.target), "the newest state is not the second write's target");
 
         // The next write composes on it, without waiting for a preparation of its own.
-        let Evaluation::Decided(next) = decide(&a, &drifting_app(100)).await else { panic!("not decided") };
+        let Evaluation::Decided(next) = decide(&a, &drifting_app(101)).await else { panic!("not decided") };
         assert_eq!((next.sizes.path, a.metrics.base_states_prepared.get()), ("warm", 0));
     });
 }
