@@ -501,7 +501,8 @@ const ZK_WARM_UP: usize = 3_000;
 /// and 2-3 ms in the second). [`ZK_WARM_UP`] transactions shaped like a reservation (a version
 /// set and a sequential create in one multi) and a delete each, on a path of their own; then the
 /// server's statistics are reset (`srst`), so that its own account covers the measured writes.
-async fn warm_up_zookeeper(connect: &str) {
+/// Returns the bare client's floor ([`bare_reservations`]), measured before the reset.
+async fn warm_up_zookeeper(connect: &str) -> Vec<f64> {
     use zookeeper_client as zkc;
     let client = zkc::Client::connect(connect).await.expect("ZooKeeper for the warm-up");
     let open = zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all());
@@ -517,7 +518,31 @@ async fn warm_up_zookeeper(connect: &str) {
             client.delete(&path, None).await.expect("a warm-up delete");
         }
     }
+    let floor = bare_reservations(&client, &body, &sequential).await;
     marathon_sim::testing::four_letter(connect.parse().expect("HOST:PORT"), "srst").expect("srst");
+    floor
+}
+
+/// Transactions of the bare client's floor, and how far apart (about a write's round trip
+/// through the simulator at 2,000 apps, as the measured writes come).
+const ZK_FLOOR: (usize, Duration) = (200, Duration::from_millis(60));
+
+/// What one reservation costs on this ensemble without the proxy: the times (ms) of
+/// [`ZK_FLOOR`] transactions shaped like one (a version set and a sequential create), from a
+/// bare client, paced as the measured writes are. The floor of what the shared ledger adds.
+async fn bare_reservations(client: &zookeeper_client::Client, body: &[u8], sequential: &zookeeper_client::CreateOptions<'_>) -> Vec<f64> {
+    let (n, pace) = ZK_FLOOR;
+    let mut took = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut txn = client.new_multi_writer();
+        txn.add_set_data("/bench-warm-up", b"", None).expect("a set");
+        txn.add_create("/bench-warm-up/r-", body, sequential).expect("a create");
+        let t = Instant::now();
+        txn.commit().await.expect("a bare reservation");
+        took.push(t.elapsed().as_secs_f64() * 1000.0);
+        tokio::time::sleep(pace).await;
+    }
+    took
 }
 
 /// ZooKeeper's own account of its writes (`mntr`): the latency it measured from reading a write
@@ -935,8 +960,17 @@ async fn decisions(binary: &str, dir: &std::path::Path, sim_rt: Option<&tokio::r
     });
     let zk_spec = zk.as_ref().map(|(z, n)| (z.connect_string(), n.connect_string()));
     if let Some((z, n)) = &zk_spec {
-        warm_up_zookeeper(z).await;
-        warm_up_zookeeper(n).await;
+        for (label, spec) in [("fsync", z), ("forceSync=no", n)] {
+            let mut floor = warm_up_zookeeper(spec).await;
+            println!(
+                "ZooKeeper alone ({label}): a bare client's reservation-shaped transaction, {} of them {} ms apart: p50 {:.2} / p99 {:.2} / max {:.2} ms",
+                ZK_FLOOR.0,
+                ZK_FLOOR.1.as_millis(),
+                pct(&mut floor, 50.0),
+                pct(&mut floor, 99.0),
+                pct(&mut floor, 100.0)
+            );
+        }
     }
     let zk_spec = zk_spec.as_ref().map(|(z, n)| (z.as_str(), n.as_str()));
     for seed in Seed::from_args() {

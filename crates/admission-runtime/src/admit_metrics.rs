@@ -122,7 +122,7 @@ impl AdmitMetrics {
         );
         r.register(
             "base_states_prepared_early",
-            "Warm states prepared in the background for a decision's target, once its base was half-way out of the newest state's reach; no decision waits for them",
+            "Warm states prepared in the background for a decision's target, once its base was half-way out of the newest state's reach and a base was out of reach lately; no decision waits for them",
             self.base_states_prepared_early.clone(),
         );
         r.register(
