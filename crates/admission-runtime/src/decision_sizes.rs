@@ -322,6 +322,13 @@ mod tests {
         apply(root, &w, Timestamp::now(), Flavour::V13, &NoHistory).unwrap().root
     }
 
+    /// `root` with a new app whose env compresses badly, so that it changes the plan by its own
+    /// bytes.
+    fn drift_app(root: &Group, i: usize) -> Group {
+        let body = serde_json::json!({"id": format!("/drift/app-{i}"), "cmd": "sleep 1", "env": {"RELEASE": format!("{:040x}", (i as u128 + 7) * 0x9e37_79b9_7f4a_7c15)}});
+        write(root, "POST", "/v2/apps", &body.to_string())
+    }
+
     /// The composed fast path (model moved on since S, plus ledger writes) against the exact
     /// path: within the declared bound, and the same decisions.
     #[test]
@@ -365,12 +372,8 @@ mod tests {
         let store = StoreConfig::marathon_1_3();
         let s = Arc::new(heroku_root(300, 10));
         let p = Prepared::prepare(s.clone(), 1, store.clone());
-        let change = |root: &Group, i: usize| {
-            let body = serde_json::json!({"id": format!("/drift/app-{i}"), "cmd": "sleep 1", "env": {"RELEASE": format!("{:040x}", (i as u128 + 7) * 0x9e37_79b9_7f4a_7c15)}});
-            write(root, "POST", "/v2/apps", &body.to_string())
-        };
-        let base = Arc::new((0..12).fold((*s).clone(), |root, i| change(&root, i)));
-        let target = change(&base, 99);
+        let base = Arc::new((0..12).fold((*s).clone(), |root, i| drift_app(&root, i)));
+        let target = drift_app(&base, 99);
         let far = fast(&p, &base, &target, &store).unwrap();
         assert!(far.drifted && far.own_bound < far.bound);
         // The nearest threshold lies between the write's own bound and the drifted one.
@@ -397,16 +400,12 @@ mod tests {
         let store = StoreConfig::marathon_1_3();
         let s = Arc::new(heroku_root(300, 10));
         let p = Prepared::prepare(s.clone(), 1, store.clone());
-        let change = |root: &Group, i: usize| {
-            let body = serde_json::json!({"id": format!("/drift/app-{i}"), "cmd": "sleep 1", "env": {"RELEASE": format!("{:040x}", (i as u128 + 7) * 0x9e37_79b9_7f4a_7c15)}});
-            write(root, "POST", "/v2/apps", &body.to_string())
-        };
         let above = |f: &Fast, gap: u64| {
             let at = f.sizes.predicted.binding_bytes + gap;
             Thresholds { reject_from: at, reject_at: at, warn_at: at }
         };
-        let base = Arc::new((0..12).fold((*s).clone(), |root, i| change(&root, i)));
-        let target = change(&base, 99);
+        let base = Arc::new((0..12).fold((*s).clone(), |root, i| drift_app(&root, i)));
+        let target = drift_app(&base, 99);
         let far = fast(&p, &base, &target, &store).unwrap();
         let drift = far.bound - far.own_bound;
         assert!(drift > 0);
@@ -418,7 +417,7 @@ mod tests {
         assert!(matches!(warm_first(&store, &[&p, &near], &base, &target, above(&far, far.bound + drift / 2)), Warm::Drifting(_)));
         assert_eq!(SizeEngine::default().sizes(&store, &[&p], &base, &target, above(&far, far.bound + drift / 2)).path, "warm");
 
-        let on_s = change(&s, 99);
+        let on_s = drift_app(&s, 99);
         let own = fast(&p, &s, &on_s, &store).unwrap();
         assert!(matches!(warm(&store, Some(&p), &s, &on_s, above(&own, own.bound + 1)), Warm::Sized(_)));
     }

@@ -120,6 +120,32 @@ fn posted(root: &Group, body: &[u8]) -> Group {
     apply(root, &w, Timestamp::now(), Flavour::V13, &NoHistory).unwrap().root
 }
 
+/// `heroku_root(300, 10)`, twelve new apps that each change the plan by their own bytes, and
+/// the root with them.
+fn drifted_base() -> (Group, Vec<Vec<u8>>, Arc<Group>) {
+    let root = heroku_root(300, 10);
+    let in_ledger: Vec<Vec<u8>> = (0..12).map(drifting_app).collect();
+    let base = Arc::new(in_ledger.iter().fold(root.clone(), |r, body| posted(&r, body)));
+    (root, in_ledger, base)
+}
+
+/// `bodies` posted to `/v2/apps` and reserved in `a`'s ledger, as admitted writes in flight.
+async fn reserve_all(a: &Admission, bodies: &[Vec<u8>]) {
+    let snap = a.model.snapshot().await.unwrap();
+    let mut ledger = a.ledger.begin(a.pending_query(&snap)).await.unwrap();
+    for body in bodies {
+        let w = parse_write("POST", "/v2/apps", None, body, Flavour::V13).unwrap().unwrap();
+        ledger.reserve(Reservation::new("POST", "/v2/apps", None, body), w).await.unwrap();
+    }
+}
+
+/// The middle one of the node size limits above `binding` (in steps of 512 bytes) where `fits`.
+fn middle_limit(binding: u64, fits: impl Fn(&u64) -> bool, none: &str) -> u64 {
+    let limits: Vec<u64> = (1..800).map(|k| binding + k * 512).filter(|l| fits(l)).collect();
+    assert!(!limits.is_empty(), "{none}");
+    limits[limits.len() / 2]
+}
+
 fn decides(w: Warm) -> bool {
     matches!(w, Warm::Sized(_) | Warm::Drifting(_))
 }
@@ -138,29 +164,19 @@ fn limit_too_far_from(root: &Group, base: &Arc<Group>, target: &Group, after: &A
             && decides(warm(&store, Some(&near), base, target, th(*limit)))
             && decides(warm(&store, Some(&near), after, next, th(*limit)))
     };
-    let limits: Vec<u64> = (1..800).map(|k| binding + k * 512).filter(fits).collect();
-    assert!(!limits.is_empty(), "no limit where the drift alone keeps the warm state from deciding");
-    limits[limits.len() / 2]
+    middle_limit(binding, fits, "no limit where the drift alone keeps the warm state from deciding")
 }
 
 #[test]
 fn a_base_too_far_from_the_warm_state_is_given_a_state_of_its_own_ahead_of_the_order() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let root = heroku_root(300, 10);
-    let in_ledger: Vec<Vec<u8>> = (0..12).map(drifting_app).collect();
-    let base = Arc::new(in_ledger.iter().fold(root.clone(), |r, body| posted(&r, body)));
+    let (root, in_ledger, base) = drifted_base();
     let after = Arc::new(posted(&base, &drifting_app(99)));
     let limit = limit_too_far_from(&root, &base, &after, &after, &posted(&after, &drifting_app(100)));
     let a = admission_on(&rt, root, limit);
     rt.block_on(async {
         prepared(&a).await;
-        let snap = a.model.snapshot().await.unwrap();
-        let mut ledger = a.ledger.begin(a.pending_query(&snap)).await.unwrap();
-        for body in &in_ledger {
-            let w = parse_write("POST", "/v2/apps", None, body, Flavour::V13).unwrap().unwrap();
-            ledger.reserve(Reservation::new("POST", "/v2/apps", None, body), w).await.unwrap();
-        }
-        drop(ledger);
+        reserve_all(&a, &in_ledger).await;
 
         let ev = decide(&a, &drifting_app(99)).await;
         let names = phase_names(&ev);
@@ -188,29 +204,19 @@ fn limit_half_way_from(root: &Group, writes: &[(&Arc<Group>, &Group)]) -> u64 {
     let binding = SizeEngine::default().exact_sizes(&store, base, target).predicted.binding_bytes;
     let th = |limit| Thresholds::of(&Policy::default(), limit);
     let drifting = |limit: &u64| writes.iter().all(|(base, target)| matches!(warm(&store, Some(&s), base, target, th(*limit)), Warm::Drifting(_)));
-    let limits: Vec<u64> = (1..800).map(|k| binding + k * 512).filter(drifting).collect();
-    assert!(!limits.is_empty(), "no limit where the bases are half-way out of the warm state's reach");
-    limits[limits.len() / 2]
+    middle_limit(binding, drifting, "no limit where the bases are half-way out of the warm state's reach")
 }
 
 #[test]
 fn a_base_half_way_out_of_the_warm_states_reach_gets_a_state_prepared_behind_the_decisions_once_one_was_out_of_reach() {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let root = heroku_root(300, 10);
-    let in_ledger: Vec<Vec<u8>> = (0..12).map(drifting_app).collect();
-    let base = Arc::new(in_ledger.iter().fold(root.clone(), |r, body| posted(&r, body)));
+    let (root, in_ledger, base) = drifted_base();
     let after = Arc::new(posted(&base, &drifting_app(99)));
     let limit = limit_half_way_from(&root, &[(&base, &after), (&after, &posted(&after, &drifting_app(100)))]);
     let a = admission_on(&rt, root, limit);
     rt.block_on(async {
         prepared(&a).await;
-        let snap = a.model.snapshot().await.unwrap();
-        let mut ledger = a.ledger.begin(a.pending_query(&snap)).await.unwrap();
-        for body in &in_ledger {
-            let w = parse_write("POST", "/v2/apps", None, body, Flavour::V13).unwrap().unwrap();
-            ledger.reserve(Reservation::new("POST", "/v2/apps", None, body), w).await.unwrap();
-        }
-        drop(ledger);
+        reserve_all(&a, &in_ledger).await;
 
         // The upkeep thread, where the state is prepared, is held busy: a decision that waited
         // for the preparation would not end.
