@@ -101,8 +101,9 @@ impl Admission {
     /// the order, when only the exact path can size it (no warm state, or a threshold within the
     /// bound of the write's own change), or when the write ends in no sizes (the decision finds
     /// out again, cheaply). Where the warm state is too far from the base to decide, a state
-    /// nearer to it is taken or prepared (see `state_near_bases`); where it is half-way there, one
-    /// for the write's target is prepared in the background.
+    /// nearer to it is taken or prepared (see `state_near_bases`); where it is half-way there,
+    /// and a base was out of reach lately, one for the write's target is prepared in the
+    /// background.
     pub(super) async fn work_out_ahead(&self, w: ToWorkOut<'_>, snap: &Snapshot) -> Option<Box<Worked>> {
         // No warm state for this store (the first sync, a new version): nothing to size ahead.
         let mut states = self.sizing_states(&snap.store);
