@@ -10,7 +10,8 @@
 //! - The race: 90 concurrent growing writes spread over three replicas sharing one ledger never
 //!   reach Marathon's own refusal, and fill the room (nothing that fitted is refused); the same
 //!   burst through three replicas with their own ledgers over-admits (what sharing prevents).
-//!   Twice: with a plan small enough to be stored as it is, and with one Marathon gzips.
+//!   Three times: with a plan small enough to be stored as it is, with one Marathon gzips, and
+//!   for the last room left by a root of 1,600 apps.
 //! - Faults: a replica SIGKILLed while deciding, ZooKeeper stopped and restarted, ZooKeeper
 //!   slower than `timeout_ms` (a hiccup within a session, and for good, behind a forwarder that
 //!   holds every chunk): the others keep deciding, `failure_policy` says what happens meanwhile
@@ -185,12 +186,23 @@ struct Sim {
     url: String,
 }
 
-fn start_sim(dir: &TempDir, tag: &str, limit: u64) -> Sim {
+/// The simulator's wall, and what it stores before the test (`None`: an empty root).
+struct Wall<'a> {
+    limit: u64,
+    seed: Option<&'a str>,
+}
+
+fn start_sim(dir: &TempDir, tag: &str, wall: &Wall) -> Sim {
     let addr = format!("127.0.0.1:{}", free_port());
-    let limit = limit.to_string();
+    let limit = wall.limit.to_string();
+    let mut args = vec!["sim", "--listen", &addr, "--marathon-version", "1.3.14", "--zk-max-node-size", &limit, "--deploy-delay", "0"];
+    let seed = wall.seed.map(|root| dir.write(&format!("seed-{tag}.json"), root));
+    if let Some(file) = &seed {
+        args.extend(["--state", file.to_str().unwrap()]);
+    }
     let mut child = Child::spawn(
         &format!("sim ({tag})"),
-        &["sim", "--listen", &addr, "--marathon-version", "1.3.14", "--zk-max-node-size", &limit, "--deploy-delay", "0"],
+        &args,
         dir.path().join(format!("sim-{tag}.log")),
         &[],
     );
@@ -266,8 +278,13 @@ impl Cluster {
     /// (`[admission] failure_policy`), all with `ledger` (or each with its own when `None`);
     /// returns once every replica is ready.
     fn start(tag: &str, limit: u64, policies: &[&str], ledger: Option<&LedgerCfg>, zk: Option<&ZooKeeper>) -> Cluster {
-        let dir = TempDir::new(&format!("ledger-{tag}"));
-        let sim = start_sim(&dir, tag, limit);
+        Cluster::start_on(tag, &Wall { limit, seed: None }, policies, ledger, zk)
+    }
+
+    /// [`Cluster::start`] on a simulator that stores `wall.seed` at first.
+    fn start_on(tag: &str, wall: &Wall, policies: &[&str], ledger: Option<&LedgerCfg>, zk: Option<&ZooKeeper>) -> Cluster {
+        let (dir, limit) = (TempDir::new(&format!("ledger-{tag}")), wall.limit);
+        let sim = start_sim(&dir, tag, wall);
         let ledger_table = ledger
             .map(|l| {
                 format!(
@@ -411,7 +428,7 @@ fn concurrent_writes_through_replicas_sharing_the_ledger_fill_the_room_and_never
     // holds the root before and after): about 15 of them fit under 20,000 bytes, far fewer
     // than the 90 sent, and fewer than the 30 each replica receives, so that one replica alone
     // could fill the room. A plan this small is stored as it is.
-    race(20_000, 300);
+    race(&Wall { limit: 20_000, seed: None }, 300);
 }
 
 #[test]
@@ -421,14 +438,59 @@ fn concurrent_writes_race_for_the_room_of_a_gzipped_plan_too() {
     // the replicas decide on the deflated bytes. Each app's 8,000 random bytes (10,668 in base64)
     // stay about 8 KB deflated, twice in the plan (the root before and after): about 24 fit under
     // 400,000 bytes.
-    race(400_000, 8_000);
+    race(&Wall { limit: 400_000, seed: None }, 8_000);
+}
+
+#[test]
+fn concurrent_writes_race_for_the_last_room_of_a_large_root() {
+    // As deployed: a root of hundreds of apps (env and labels of compressible text) close to
+    // Marathon's default wall, where the replicas' models are warm and a decision near the wall
+    // is the estimate's bound or the exact path's. The limit leaves room for about 20 of the
+    // burst's apps beyond the plan the seed itself would store.
+    let seed = large_root(1600);
+    let dir = TempDir::new("ledger-large-root");
+    let file = dir.write("seed.json", &seed);
+    let out = std::process::Command::new(BIN)
+        .args(["report", "--json", "--state", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "report: {}", show(&out));
+    let plan: u64 = serde_json::from_slice::<Value>(&out.stdout).unwrap()["binding_bytes"].as_u64().unwrap();
+    eprintln!("the seed alone: a plan of {plan} bytes");
+    race(&Wall { limit: plan + 20 * 16_400, seed: Some(&seed) }, 8_000);
+}
+
+/// `apps` apps of a few teams, each with env and labels of the kind real definitions carry.
+fn large_root(apps: usize) -> String {
+    let teams = 8;
+    let groups: Vec<Value> = (0..teams)
+        .map(|t| {
+            let apps: Vec<Value> = (0..apps / teams)
+                .map(|i| {
+                    let env: serde_json::Map<String, Value> = (0..12)
+                        .map(|k| (format!("SERVICE_{k}_URL"), json!(format!("https://svc-{k}.team-{t}.internal:{}/api/v{}", 8000 + i, k % 3))))
+                        .collect();
+                    json!({
+                        "id": format!("/team-{t}/svc-{i:03}"),
+                        "cmd": format!("./bin/start --port $PORT0 --name svc-{i}"),
+                        "cpus": 0.1, "mem": 128, "instances": 2,
+                        "env": env,
+                        "labels": {"team": format!("team-{t}"), "HAPROXY_GROUP": "internal", "version": format!("1.{i}.0")},
+                    })
+                })
+                .collect();
+            json!({"id": format!("/team-{t}"), "apps": apps, "groups": []})
+        })
+        .collect();
+    json!({"id": "/", "apps": [], "groups": groups}).to_string()
 }
 
 /// 90 concurrent `POST /v2/apps` of equal weight (`payload` random bytes each) through three
 /// replicas, in front of a simulator whose binding node may hold `limit` bytes: through a shared
 /// ledger they fill the room and never pass the wall; through their own ledgers they over-admit.
-fn race(limit: u64, payload: usize) {
+fn race(wall: &Wall, payload: usize) {
     let _serial = serial();
+    let limit = wall.limit;
     const WRITES: usize = 90;
     // Same-length ids: every app weighs the same whichever subset is admitted.
     let ids: Vec<String> = (0..=WRITES).map(|i| format!("/race/app-{i:03}")).collect();
@@ -439,7 +501,7 @@ fn race(limit: u64, payload: usize) {
     // Marathon's own check rather than by the size engine under test.
     let capacity = {
         let dir = TempDir::new("ledger-capacity");
-        let sim = start_sim(&dir, "capacity", limit);
+        let sim = start_sim(&dir, "capacity", wall);
         let c = client();
         let mut taken = 0;
         loop {
@@ -463,7 +525,7 @@ fn race(limit: u64, payload: usize) {
         timeout_ms: 20_000,
         session_timeout_ms: SESSION_TIMEOUT_MS,
     };
-    let shared = Cluster::start("race-shared", limit, &["closed"; 3], Some(&ledger), Some(&zk));
+    let shared = Cluster::start_on("race-shared", wall, &["closed"; 3], Some(&ledger), Some(&zk));
     let answers = burst(&shared, burst_bodies);
     let ctx = || format!("answers:\n{}\n{}", summary(&answers), shared.logs());
     for (replica, a) in &answers {
@@ -525,7 +587,7 @@ fn race(limit: u64, payload: usize) {
     // each sees only its own reservations and the writes Marathon already shows, so together
     // they let through more than fits, and Marathon's refusal reaches clients. This is what the
     // shared ledger prevents; if it stopped happening, the race above would prove nothing.
-    let own = Cluster::start("race-own", limit, &["closed"; 3], None, None);
+    let own = Cluster::start_on("race-own", wall, &["closed"; 3], None, None);
     let answers = burst(&own, burst_bodies);
     let ctx = || format!("answers:\n{}\n{}", summary(&answers), own.logs());
     let sim_refused = count(&answers, Kind::SimRejected);
