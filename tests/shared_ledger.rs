@@ -261,6 +261,7 @@ fn metric(text: &str, name: &str) -> Option<f64> {
 const ZK_UP: &str = "marathon_admission_proxy_ledger_zookeeper_up";
 const DEGRADED: &str = "marathon_admission_proxy_ledger_degraded_decisions_total";
 const RESERVE_COUNT: &str = "marathon_admission_proxy_ledger_reserve_seconds_count";
+const READ_COUNT: &str = "marathon_admission_proxy_ledger_read_seconds_count";
 const CONFLICTS: &str = "marathon_admission_proxy_ledger_conflicts_total";
 
 /// A simulator and replicas in front of it. Field order = drop order: replicas first.
@@ -574,12 +575,17 @@ fn race(wall: &Wall, payload: usize) {
     });
     let probe = post_app(&client(), &shared.replicas[1].url, probe_body).unwrap();
     assert_eq!(probe.kind(), Kind::ProxyRejected, "one more write after the burst: {probe:?}\n{}", ctx());
+    // Every write taken was recorded by a reservation's transaction (the ones that conflicted
+    // count too).
+    let mut reservations = 0.0;
     for r in &shared.replicas {
         let m = r.metrics();
         assert_eq!(metric(&m, ZK_UP), Some(1.0), "{}: {ZK_UP}\n{m}", r.name);
-        assert!(metric(&m, RESERVE_COUNT).is_some_and(|n| n > 0.0), "{}: {RESERVE_COUNT}\n{m}", r.name);
+        reservations += metric(&m, RESERVE_COUNT).unwrap_or_else(|| panic!("{}: no {RESERVE_COUNT}\n{m}", r.name));
+        assert!(metric(&m, READ_COUNT).is_some(), "{}: {READ_COUNT}\n{m}", r.name);
         assert!(metric(&m, CONFLICTS).is_some(), "{}: {CONFLICTS}\n{m}", r.name);
     }
+    assert!(reservations >= taken as f64, "{reservations} reservation transactions for {taken} writes taken\n{}", ctx());
     shared.assert_no_panics();
     drop(shared);
 

@@ -233,6 +233,7 @@ fn list(children: &[String]) -> Listing {
 #[derive(Debug, Clone)]
 struct SharedLedgerMetrics {
     zookeeper_up: Gauge,
+    read_seconds: Histogram,
     reserve_seconds: Histogram,
     conflicts: Counter,
     degraded: Counter,
@@ -243,6 +244,7 @@ impl Default for SharedLedgerMetrics {
     fn default() -> Self {
         SharedLedgerMetrics {
             zookeeper_up: Gauge::default(),
+            read_seconds: Histogram::new(exponential_buckets(0.000_25, 2.0, 14)),
             reserve_seconds: Histogram::new(exponential_buckets(0.000_25, 2.0, 14)),
             conflicts: Counter::default(),
             degraded: Counter::default(),
@@ -303,7 +305,12 @@ impl ZkLedger {
     fn register(&self, r: &mut Registry) {
         let m = &self.metrics;
         r.register("ledger_zookeeper_up", "1 while the shared ledger's ZooKeeper session is connected", m.zookeeper_up.clone());
-        r.register("ledger_reserve_seconds", "Time to read the shared ledger (for a decision, or to refresh the replica's view)", m.reserve_seconds.clone());
+        r.register("ledger_read_seconds", "Time to read the shared ledger (for a decision whose view was not current, or to refresh the view)", m.read_seconds.clone());
+        r.register(
+            "ledger_reserve_seconds",
+            "Time of the transaction that records an admitted write in the shared ledger before it is forwarded (conflicts and failures included)",
+            m.reserve_seconds.clone(),
+        );
         r.register("ledger_views_taken", "Decisions that took this replica's watched view of the shared ledger instead of reading it", m.views_taken.clone());
         r.register("ledger_conflicts", "Decisions taken again because another replica admitted a write in between", m.conflicts.clone());
         r.register("ledger_degraded_decisions", "Decisions taken on this replica's ledger alone (shared ledger unavailable, policy open)", m.degraded.clone());
@@ -481,7 +488,7 @@ impl ZkLedger {
             Ok(r) => r,
             Err(_) => Err(LedgerUnavailable(format!("no answer from ZooKeeper at {} within {:?}", self.location.hosts, self.config.timeout))),
         };
-        self.metrics.reserve_seconds.observe(started.elapsed().as_secs_f64());
+        self.metrics.read_seconds.observe(started.elapsed().as_secs_f64());
         if let Err(e) = &result {
             self.down(e.0.clone());
         }
@@ -735,7 +742,10 @@ impl LedgerDecision for SharedDecision<'_> {
                 return Err(ReserveError::Unavailable(zk_error(e)));
             }
         }
-        let Ok(committed) = tokio::time::timeout(l.config.timeout, txn.commit()).await else {
+        let started = Instant::now();
+        let committed = tokio::time::timeout(l.config.timeout, txn.commit()).await;
+        l.metrics.reserve_seconds.observe(started.elapsed().as_secs_f64());
+        let Ok(committed) = committed else {
             l.markers_uncertain(riding);
             return Err(ReserveError::Unavailable(LedgerUnavailable(format!("no answer from ZooKeeper within {:?}", l.config.timeout))));
         };
