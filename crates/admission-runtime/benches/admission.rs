@@ -435,7 +435,17 @@ async fn scenario(
         }
         let mut rt_real = Vec::new();
         let mut statuses = std::collections::BTreeMap::new();
+        // With a shared ledger, a bare client's reservation-shaped transaction just before each
+        // write: what ZooKeeper takes for one at that moment, under the load the decision meets.
+        let bare = match &setup.ledger {
+            Some(spec) => Some(BareClient::connect(spec.split('/').next().expect("HOST:PORT/PATH")).await),
+            None => None,
+        };
+        let mut bare_times = Vec::new();
         for i in 0..n_real {
+            if let Some(bare) = &bare {
+                bare_times.push(bare.reservation().await);
+            }
             let id = &ids[(i * 104_729 + 13) % ids.len()];
             let url = format!("{}/v2/apps{id}?force=true", p.url);
             let t = Instant::now();
@@ -487,6 +497,13 @@ async fn scenario(
         println!("  phases of the writes' decisions, ms p50 / p90 / p99 (n): {}", a.phase_summary());
         if let Some(spec) = &setup.ledger {
             println!("  ZooKeeper's own account since it started: {}", zk_own_account(spec));
+            println!(
+                "  ZooKeeper under the same load: a bare client's reservation-shaped transaction just before each write, {} of them: p50 {:.2} / p99 {:.2} / max {:.2} ms",
+                bare_times.len(),
+                pct(&mut bare_times, 50.0),
+                pct(&mut bare_times, 99.0),
+                pct(&mut bare_times, 100.0)
+            );
         }
     }
     sim.shutdown().await;
@@ -503,24 +520,59 @@ const ZK_WARM_UP: usize = 3_000;
 /// server's statistics are reset (`srst`), so that its own account covers the measured writes.
 /// Returns the bare client's floor ([`bare_reservations`]), measured before the reset.
 async fn warm_up_zookeeper(connect: &str) -> Vec<f64> {
-    use zookeeper_client as zkc;
-    let client = zkc::Client::connect(connect).await.expect("ZooKeeper for the warm-up");
-    let open = zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all());
-    let sequential = zkc::CreateMode::PersistentSequential.with_acls(zkc::Acls::anyone_all());
-    client.create("/bench-warm-up", b"", &open).await.expect("the warm-up's node");
-    let body = vec![b'x'; 300];
+    let bare = BareClient::connect(connect).await;
     for _ in 0..ZK_WARM_UP {
-        let mut txn = client.new_multi_writer();
-        txn.add_set_data("/bench-warm-up", b"", None).expect("a set");
-        txn.add_create("/bench-warm-up/r-", &body, &sequential).expect("a create");
-        let created = txn.commit().await.expect("a warm-up transaction");
-        if let Some(zkc::MultiWriteResult::Create { path, .. }) = created.into_iter().nth(1) {
-            client.delete(&path, None).await.expect("a warm-up delete");
-        }
+        bare.reservation_deleted().await;
     }
-    let floor = bare_reservations(&client, &body, &sequential).await;
+    let floor = bare_reservations(&bare).await;
     marathon_sim::testing::four_letter(connect.parse().expect("HOST:PORT"), "srst").expect("srst");
     floor
+}
+
+/// A ZooKeeper client of the bench's own, for transactions shaped like a reservation (a version
+/// set and a sequential create of 300 bytes in one multi) on a path of their own.
+struct BareClient {
+    client: zookeeper_client::Client,
+}
+
+impl BareClient {
+    const NODE: &'static str = "/bench-bare";
+
+    async fn connect(connect: &str) -> BareClient {
+        use zookeeper_client as zkc;
+        let client = zkc::Client::connect(connect).await.expect("ZooKeeper for the bench's own client");
+        match client.create(Self::NODE, b"", &zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all())).await {
+            Ok(_) | Err(zkc::Error::NodeExists) => {}
+            Err(e) => panic!("the bench's node: {e}"),
+        }
+        BareClient { client }
+    }
+
+    /// One transaction; its node's path.
+    async fn commit(&self) -> String {
+        use zookeeper_client as zkc;
+        let sequential = zkc::CreateMode::PersistentSequential.with_acls(zkc::Acls::anyone_all());
+        let mut txn = self.client.new_multi_writer();
+        txn.add_set_data(Self::NODE, b"", None).expect("a set");
+        txn.add_create(&format!("{}/r-", Self::NODE), &[b'x'; 300], &sequential).expect("a create");
+        match txn.commit().await.expect("a bare reservation").into_iter().nth(1) {
+            Some(zkc::MultiWriteResult::Create { path, .. }) => path,
+            other => panic!("a bare reservation created {other:?}"),
+        }
+    }
+
+    /// One transaction, timed (ms).
+    async fn reservation(&self) -> f64 {
+        let t = Instant::now();
+        self.commit().await;
+        t.elapsed().as_secs_f64() * 1000.0
+    }
+
+    /// One transaction, and its node deleted.
+    async fn reservation_deleted(&self) {
+        let path = self.commit().await;
+        self.client.delete(&path, None).await.expect("a warm-up delete");
+    }
 }
 
 /// Transactions of the bare client's floor, and how far apart (about a write's round trip
@@ -530,16 +582,11 @@ const ZK_FLOOR: (usize, Duration) = (200, Duration::from_millis(60));
 /// What one reservation costs on this ensemble without the proxy: the times (ms) of
 /// [`ZK_FLOOR`] transactions shaped like one (a version set and a sequential create), from a
 /// bare client, paced as the measured writes are. The floor of what the shared ledger adds.
-async fn bare_reservations(client: &zookeeper_client::Client, body: &[u8], sequential: &zookeeper_client::CreateOptions<'_>) -> Vec<f64> {
+async fn bare_reservations(bare: &BareClient) -> Vec<f64> {
     let (n, pace) = ZK_FLOOR;
     let mut took = Vec::with_capacity(n);
     for _ in 0..n {
-        let mut txn = client.new_multi_writer();
-        txn.add_set_data("/bench-warm-up", b"", None).expect("a set");
-        txn.add_create("/bench-warm-up/r-", body, sequential).expect("a create");
-        let t = Instant::now();
-        txn.commit().await.expect("a bare reservation");
-        took.push(t.elapsed().as_secs_f64() * 1000.0);
+        took.push(bare.reservation().await);
         tokio::time::sleep(pace).await;
     }
     took
