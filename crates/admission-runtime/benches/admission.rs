@@ -506,7 +506,35 @@ async fn scenario(
             );
         }
     }
+    if let Some((zk, zk_no_fsync)) = zk {
+        for (label, spec) in [("fsync", zk), ("forceSync=no", zk_no_fsync)] {
+            let mut took = bare_beside_writes_without_proxy(&c, &sim.url(), &ids, real_n, spec).await;
+            println!(
+                "  ZooKeeper ({label}) under the simulator's load alone (the same writes straight to it, no proxy): a bare client's transaction just before each write, {} of them: p50 {:.2} / p99 {:.2} / max {:.2} ms",
+                took.len(),
+                pct(&mut took, 50.0),
+                pct(&mut took, 99.0),
+                pct(&mut took, 100.0)
+            );
+        }
+    }
     sim.shutdown().await;
+}
+
+/// The writes of a measured row sent straight to the simulator, each after a bare client's
+/// reservation-shaped transaction on `spec`'s ensemble; the transactions' times (ms). Tells
+/// ZooKeeper's latency under the load of the writes themselves (Marathon's work) from what the
+/// proxy adds to it.
+async fn bare_beside_writes_without_proxy(c: &HttpClient, sim_url: &str, ids: &[String], n: usize, spec: &str) -> Vec<f64> {
+    let bare = BareClient::connect(spec.split('/').next().expect("HOST:PORT")).await;
+    let mut took = Vec::with_capacity(n);
+    for i in 0..n {
+        took.push(bare.reservation().await);
+        let id = &ids[(i * 104_729 + 13) % ids.len()];
+        let (status, body) = send(c, "PUT", &format!("{sim_url}/v2/apps{id}?force=true"), &format!("{{\"instances\": {}}}", 2 + i % 3)).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    }
+    took
 }
 
 /// Transactions a ZooKeeper serves before the shared ledger is measured on it.
