@@ -71,6 +71,10 @@ pub struct LedgerConfig {
     /// `user:password` for ZooKeeper's digest scheme: the session authenticates with it, and the
     /// nodes the ledger creates are readable and writable by that user only.
     pub digest: Option<String>,
+    /// `user:password` for SASL DIGEST-MD5 (an ensemble whose servers take SASL logins, e.g.
+    /// with `enforce.auth.schemes=sasl`): the session logs in with it, and the nodes the ledger
+    /// creates are that user's only.
+    pub sasl_digest_md5: Option<String>,
 }
 
 /// Never shows the digest's password.
@@ -80,9 +84,15 @@ impl std::fmt::Debug for LedgerConfig {
             .field("zookeeper", &self.zookeeper)
             .field("timeout", &self.timeout)
             .field("session_timeout", &self.session_timeout)
-            .field("digest", &self.digest.as_ref().map(|d| format!("{}:<redacted>", d.split(':').next().unwrap_or(""))))
+            .field("digest", &self.digest.as_deref().map(redacted))
+            .field("sasl_digest_md5", &self.sasl_digest_md5.as_deref().map(redacted))
             .finish()
     }
+}
+
+/// `user:<redacted>` of `user:password`.
+fn redacted(credentials: &str) -> String {
+    format!("{}:<redacted>", credentials.split(':').next().unwrap_or(""))
 }
 
 /// Where the ledger lives.
@@ -101,6 +111,7 @@ pub(crate) struct RawLedger {
     #[serde(default = "default_session_timeout_ms")]
     session_timeout_ms: u64,
     digest: Option<String>,
+    sasl_digest_md5: Option<String>,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -115,7 +126,13 @@ impl LedgerConfig {
     /// Reads `[ledger]` (absent: defaults, no shared ledger).
     pub fn from_table(table: Option<&toml::Table>) -> anyhow::Result<LedgerConfig> {
         let raw: RawLedger = match table {
-            None => RawLedger { zookeeper: None, timeout_ms: default_timeout_ms(), session_timeout_ms: default_session_timeout_ms(), digest: None },
+            None => RawLedger {
+                zookeeper: None,
+                timeout_ms: default_timeout_ms(),
+                session_timeout_ms: default_session_timeout_ms(),
+                digest: None,
+                sasl_digest_md5: None,
+            },
             Some(t) => toml::Value::Table(t.clone())
                 .try_into()
                 .map_err(|e: toml::de::Error| anyhow::anyhow!("[ledger]: {}", proxy::config::toml_errors::with_suggestion(e.message())))?,
@@ -124,14 +141,17 @@ impl LedgerConfig {
         if raw.timeout_ms == 0 || raw.session_timeout_ms == 0 {
             anyhow::bail!("[ledger] timeout_ms and session_timeout_ms must be more than 0");
         }
-        if raw.digest.as_deref().is_some_and(|d| !d.contains(':')) {
-            anyhow::bail!("[ledger] digest: expected user:password");
+        for (key, value) in [("digest", &raw.digest), ("sasl_digest_md5", &raw.sasl_digest_md5)] {
+            if value.as_deref().is_some_and(|d| !d.contains(':')) {
+                anyhow::bail!("[ledger] {key}: expected user:password");
+            }
         }
         Ok(LedgerConfig {
             zookeeper,
             timeout: Duration::from_millis(raw.timeout_ms),
             session_timeout: Duration::from_millis(raw.session_timeout_ms),
             digest: raw.digest,
+            sasl_digest_md5: raw.sasl_digest_md5,
         })
     }
 }
@@ -432,6 +452,9 @@ impl ZkLedger {
         if let Some(d) = &self.config.digest {
             connector = connector.with_auth("digest", d.as_bytes());
         }
+        if let Some((user, password)) = self.config.sasl_digest_md5.as_deref().and_then(|c| c.split_once(':')) {
+            connector = connector.with_sasl(zkc::SaslOptions::digest_md5(user.to_owned(), password.to_owned()));
+        }
         let client = connector
             .connect(&self.location.hosts)
             .await
@@ -441,7 +464,7 @@ impl ZkLedger {
     }
 
     fn acls(&self) -> zkc::Acls<'static> {
-        if self.config.digest.is_some() {
+        if self.config.digest.is_some() || self.config.sasl_digest_md5.is_some() {
             zkc::Acls::creator_all()
         } else {
             zkc::Acls::anyone_all()
@@ -897,8 +920,13 @@ mod tests {
         let with_digest: toml::Table = "zookeeper = \"zk1:2181/l\"\ndigest = \"admission:s3cr3t\"".parse().unwrap();
         let shown = format!("{:?}", LedgerConfig::from_table(Some(&with_digest)).unwrap());
         assert!(shown.contains("admission:<redacted>") && !shown.contains("s3cr3t"), "{shown}");
+        let with_sasl: toml::Table = "zookeeper = \"zk1:2181/l\"\nsasl_digest_md5 = \"ledger:pa:ss\"".parse().unwrap();
+        let c = LedgerConfig::from_table(Some(&with_sasl)).unwrap();
+        assert_eq!(c.sasl_digest_md5.as_deref(), Some("ledger:pa:ss"));
+        let shown = format!("{c:?}");
+        assert!(shown.contains("ledger:<redacted>") && !shown.contains("pa:ss"), "{shown}");
         assert_eq!(LedgerConfig::from_table(None).unwrap().zookeeper, None);
-        for bad in ["zookeeper = \"zk1:2181\"", "zookeeper = \"zk1/\"", "timeout_ms = 0", "digest = \"nocolon\"", "zookeper = \"typo:1/x\""] {
+        for bad in ["zookeeper = \"zk1:2181\"", "zookeeper = \"zk1/\"", "timeout_ms = 0", "digest = \"nocolon\"", "sasl_digest_md5 = \"nocolon\"", "zookeper = \"typo:1/x\""] {
             let t: toml::Table = bad.parse().unwrap();
             assert!(LedgerConfig::from_table(Some(&t)).is_err(), "{bad}");
         }
@@ -919,6 +947,7 @@ mod tests {
             timeout: Duration::from_millis(100),
             session_timeout: Duration::from_secs(4),
             digest: None,
+            sasl_digest_md5: None,
         };
         ZkLedger::new(config, false)
     }
@@ -985,7 +1014,7 @@ mod tests {
     /// took over 5 s to answer a read.
     fn shared_ledger(zk: &marathon_sim::testing::ZooKeeper) -> Arc<ZkLedger> {
         let location = ZkLocation { hosts: zk.connect_string(), path: "/views".into() };
-        let config = LedgerConfig { zookeeper: Some(location), timeout: Duration::from_secs(20), session_timeout: Duration::from_secs(40), digest: None };
+        let config = LedgerConfig { zookeeper: Some(location), timeout: Duration::from_secs(20), session_timeout: Duration::from_secs(40), digest: None, sasl_digest_md5: None };
         let ledger = ZkLedger::new(config, false);
         ledger.spawn_keepalive();
         ledger

@@ -21,15 +21,21 @@ struct Replica {
 }
 
 async fn replica(sim: &marathon_sim::SimHandle, ledger: Option<&str>) -> Replica {
+    let r = replica_unready(sim, ledger, "").await;
+    wait_ready(&r.proxy).await;
+    r
+}
+
+/// A replica with `[ledger] zookeeper = ledger` and the keys `more`, not waited for.
+async fn replica_unready(sim: &marathon_sim::SimHandle, ledger: Option<&str>, more: &str) -> Replica {
     let mut config = test_config(&[sim.url()]);
     let admission = format!("zk_max_node_size = {LIMIT}\nresync_interval_ms = 600000\nevents = false\naudit_log = \"off\"\n");
     config.admission = Some(admission.parse().unwrap());
-    config.ledger = ledger.map(|spec| format!("zookeeper = \"{spec}\"\ntimeout_ms = 5000").parse().unwrap());
+    config.ledger = ledger.map(|spec| format!("zookeeper = \"{spec}\"\ntimeout_ms = 5000\n{more}").parse().unwrap());
     let serve = ServeConfig::from_proxy_config(config).unwrap();
     let marathon = proxy::MarathonClient::new(&serve.proxy).unwrap();
     let admission = admission_runtime::start_admission(&serve, &marathon);
     let proxy = start_proxy_sharing(serve.proxy, admission.clone(), marathon).await;
-    wait_ready(&proxy).await;
     Replica { proxy, admission }
 }
 
@@ -102,4 +108,46 @@ async fn without_zookeeper_a_closed_policy_refuses_growing_writes_and_passes_del
     let (status, _, body) = fetch(&c, get(&r.proxy.admin_url("/readyz"))).await;
     assert_eq!(status, 503);
     assert!(String::from_utf8_lossy(&body).contains("shared ledger"), "{}", String::from_utf8_lossy(&body));
+}
+
+/// An ensemble that takes SASL logins only: a replica that logs in with the right DIGEST-MD5
+/// credentials decides through the shared ledger, and the nodes it creates are that user's; one
+/// with a wrong password cannot use the ledger, says why on `/readyz`, and (failure policy
+/// closed) refuses growing writes rather than deciding without the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ensemble_requiring_sasl_takes_the_replica_that_logs_in() {
+    let zk = ZooKeeper::start_requiring_sasl("ledger", "s3cret").expect("ZooKeeper from Debian's zookeeper package (.ci/run installs it)");
+    let spec = format!("{}/marathon-admission/ledger", zk.connect_string());
+    let sim = marathon_sim::start(sim_legacy(LIMIT, None)).await.unwrap();
+    let c = client();
+
+    let good = replica_unready(&sim, Some(&spec), "sasl_digest_md5 = \"ledger:s3cret\"").await;
+    wait_ready(&good.proxy).await;
+    let (status, headers, body) = fetch(&c, req("POST", &good.proxy.url("/v2/apps"), &app_body("/sasl/one", 1))).await;
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    assert!(!headers.contains_key("warning"), "decided without the shared ledger: {headers:?}");
+    assert_eq!(good.admission.ledger_len(), 1, "the write is reserved in the shared ledger");
+
+    // What the replica created is readable by the SASL user only.
+    let admin = zookeeper_client::Client::connector()
+        .with_sasl(zookeeper_client::SaslOptions::digest_md5("ledger", "s3cret"))
+        .connect(&zk.connect_string())
+        .await
+        .expect("a SASL session");
+    let (acls, _) = admin.get_acl("/marathon-admission/ledger/version").await.unwrap();
+    let ids: Vec<(String, String)> = acls.iter().map(|a| (a.scheme().to_owned(), a.id().to_owned())).collect();
+    assert_eq!(ids, vec![("sasl".to_owned(), "ledger".to_owned())], "{acls:?}");
+
+    let bad = replica_unready(&sim, Some(&spec), "sasl_digest_md5 = \"ledger:not-the-pass-7Q\"").await;
+    let why = eventually("the replica with a wrong password says the shared ledger is unavailable", || async {
+        let (status, _, body) = fetch(&c, get(&bad.proxy.admin_url("/readyz"))).await;
+        let text = String::from_utf8_lossy(&body).into_owned();
+        (status == 503 && text.contains("shared ledger")).then_some(text)
+    })
+    .await;
+    assert!(!why.contains("not-the-pass-7Q"), "the password reached /readyz: {why}");
+    let (status, headers, body) = fetch(&c, req("POST", &bad.proxy.url("/v2/apps"), &app_body("/sasl/two", 1))).await;
+    assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
+    assert!(headers.contains_key("retry-after"));
+    drop(zk);
 }

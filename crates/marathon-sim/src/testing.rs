@@ -19,6 +19,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
+/// The server's JAAS configuration, beside `zoo.cfg`, when it takes SASL logins.
+const JAAS: &str = "jaas.conf";
+
 /// A running ZooKeeper server; the process is killed and its data removed on drop.
 pub struct ZooKeeper {
     child: Child,
@@ -38,11 +41,22 @@ impl ZooKeeper {
         Self::start_with_fsync(false)
     }
 
+    /// As [`ZooKeeper::start`], with SASL enforced: a session must log in with DIGEST-MD5 as
+    /// `user` with `password` (the server's JAAS `Server` section) before it may do anything
+    /// (`enforce.auth.schemes=sasl`).
+    pub fn start_requiring_sasl(user: &str, password: &str) -> anyhow::Result<ZooKeeper> {
+        Self::start_with(true, Some((user, password)))
+    }
+
     fn start_with_fsync(fsync: bool) -> anyhow::Result<ZooKeeper> {
+        Self::start_with(fsync, None)
+    }
+
+    fn start_with(fsync: bool, sasl: Option<(&str, &str)>) -> anyhow::Result<ZooKeeper> {
         // Another process may grab the port between probe and bind: retry a few times.
         let mut last_err = None;
         for _ in 0..3 {
-            match Self::start_once(fsync) {
+            match Self::start_once(fsync, sasl) {
                 Ok(zk) => return Ok(zk),
                 Err(err) => last_err = Some(err),
             }
@@ -50,7 +64,7 @@ impl ZooKeeper {
         Err(last_err.unwrap())
     }
 
-    fn start_once(fsync: bool) -> anyhow::Result<ZooKeeper> {
+    fn start_once(fsync: bool, sasl: Option<(&str, &str)>) -> anyhow::Result<ZooKeeper> {
         let port = free_port()?;
         let dir = tempfile::Builder::new().prefix("sim-zk-").tempdir()?;
         let data = dir.path().join("data");
@@ -61,11 +75,23 @@ impl ZooKeeper {
             format!(
                 "tickTime=2000\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
                  admin.enableServer=false\n4lw.commands.whitelist=ruok,srvr,stat,dump,mntr,srst\n\
-                 maxClientCnxns=200\nforceSync={}\n",
+                 maxClientCnxns=200\nforceSync={}\n{}",
                 data.display(),
-                if fsync { "yes" } else { "no" }
+                if fsync { "yes" } else { "no" },
+                if sasl.is_some() {
+                    "authProvider.sasl=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n\
+                     enforce.auth.enabled=true\nenforce.auth.schemes=sasl\n"
+                } else {
+                    ""
+                }
             ),
         )?;
+        if let Some((user, password)) = sasl {
+            std::fs::write(
+                dir.path().join(JAAS),
+                format!("Server {{\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n  user_{user}=\"{password}\";\n}};\n"),
+            )?;
+        }
         let log = std::fs::File::create(dir.path().join("zookeeper.log"))?;
         let child = Self::spawn_server(&cfg, log)?;
         let mut zk = ZooKeeper { child, port, dir };
@@ -73,12 +99,18 @@ impl ZooKeeper {
         Ok(zk)
     }
 
-    /// Runs `ZooKeeperServerMain` with `cfg`, its output into `log`.
+    /// Runs `ZooKeeperServerMain` with `cfg`, its output into `log`; with the JAAS file beside
+    /// `cfg`, when there is one.
     fn spawn_server(cfg: &Path, log: std::fs::File) -> anyhow::Result<Child> {
         let java = std::env::var("JAVA").unwrap_or_else(|_| "java".into());
         let classpath =
             std::env::var("ZOOKEEPER_CLASSPATH").unwrap_or_else(|_| "/usr/share/java/*".into());
-        Command::new(java)
+        let mut command = Command::new(java);
+        let jaas = cfg.with_file_name(JAAS);
+        if jaas.exists() {
+            command.arg(format!("-Djava.security.auth.login.config={}", jaas.display()));
+        }
+        command
             .arg("-Dzookeeper.admin.enableServer=false")
             .arg("-Xmx256m")
             .arg("-cp")
