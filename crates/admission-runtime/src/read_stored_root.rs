@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use marathon_model::{Group, Timestamp};
-use marathon_zk::{RootLayout, RootNode, RootNodeReader, ZkSpec};
+use marathon_zk::{RootLayout, RootNode, RootNodeReader, ZkLogin, ZkSpec};
 use serde::Deserialize;
 use znode_size::stored_order::StoredOrder;
 use znode_size::{Estimator, Layout, StoreConfig};
@@ -26,24 +26,13 @@ use znode_size::{Estimator, Layout, StoreConfig};
 use super::live_model::LiveModel;
 
 /// `[zookeeper]` in `proxy.toml`.
-#[derive(Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ZkReadConfig {
     /// `HOST:PORT[,HOST:PORT...]/PATH`, Marathon's `--zk` (default path `/marathon`); absent: no read.
     pub read: Option<ZkSpec>,
-    /// `user:password` for ZooKeeper's digest scheme, when Marathon's nodes carry ACLs.
-    pub digest: Option<String>,
+    /// The session's login, when Marathon's nodes carry ACLs or the ensemble wants one.
+    pub login: ZkLogin,
     pub session_timeout: Duration,
-}
-
-/// Never shows the digest's password.
-impl std::fmt::Debug for ZkReadConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ZkReadConfig")
-            .field("read", &self.read)
-            .field("session_timeout", &self.session_timeout)
-            .field("digest", &self.digest.as_ref().map(|d| format!("{}:<redacted>", d.split(':').next().unwrap_or(""))))
-            .finish()
-    }
 }
 
 #[derive(Deserialize)]
@@ -51,6 +40,7 @@ impl std::fmt::Debug for ZkReadConfig {
 pub(crate) struct RawZkRead {
     read: Option<String>,
     digest: Option<String>,
+    sasl_digest_md5: Option<String>,
     #[serde(default = "default_session_timeout_ms")]
     session_timeout_ms: u64,
 }
@@ -72,10 +62,8 @@ impl ZkReadConfig {
         if raw.session_timeout_ms == 0 {
             anyhow::bail!("[zookeeper] session_timeout_ms must be more than 0");
         }
-        if raw.digest.as_deref().is_some_and(|d| !d.contains(':')) {
-            anyhow::bail!("[zookeeper] digest: expected user:password");
-        }
-        Ok(ZkReadConfig { read, digest: raw.digest, session_timeout: Duration::from_millis(raw.session_timeout_ms) })
+        let login = ZkLogin::new("zookeeper", raw.digest, raw.sasl_digest_md5)?;
+        Ok(ZkReadConfig { read, login, session_timeout: Duration::from_millis(raw.session_timeout_ms) })
     }
 }
 
@@ -136,7 +124,7 @@ pub(crate) fn spawn(model: Arc<LiveModel>, config: ZkReadConfig) {
         let mut backoff = Duration::from_millis(250);
         loop {
             model.zk_read_status("connecting", None);
-            match RootNodeReader::connect(&spec, config.digest.as_deref(), config.session_timeout).await {
+            match RootNodeReader::connect(&spec, &config.login, config.session_timeout).await {
                 Ok(reader) => {
                     backoff = Duration::from_millis(250);
                     let err = follow(&model, &reader).await;

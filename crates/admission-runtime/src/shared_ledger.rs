@@ -15,9 +15,12 @@
 //!   transaction of the owner's next reservation, see `answer_markers`); when Marathon
 //!   refuses, the owner deletes the reservation. The owner stops counting its own answered
 //!   entries once its model shows them (answered before its last sync started, on its own clock),
-//!   as a lone replica does. A decision deletes entries that its model shows on another replica's
-//!   clock (answered before its last sync started, less [`CLOCK_SKEW`]) and entries answered longer
-//!   than `ledger_timeout_ms` ago (or still unanswered long after; see [`super::ledger::expired`]). A reservation's content never changes, so each replica reads it once.
+//!   as a lone replica does; the others stop counting an entry once their own model shows it
+//!   (answered before their last sync started, less [`CLOCK_SKEW`]). Only time deletes an entry:
+//!   a decision deletes those answered longer than `ledger_timeout_ms` ago (or still unanswered
+//!   long after; see [`super::ledger::expired`]), never one its model shows, since a replica whose
+//!   model lags (its upkeep behind, its Marathon slow) would then count the write nowhere. A
+//!   reservation's content never changes, so each replica reads it once.
 //! - **A decision reads ZooKeeper only when it must**: this replica keeps its view of the
 //!   ledger (the newest listing, with its own reservations since) and a watch on the version
 //!   node; while the watch has not fired, a decision takes the view without a round trip, and
@@ -45,6 +48,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
+use marathon_zk::ZkLogin;
 use zookeeper_client as zkc;
 
 use super::ledger::{expired, now_ms, Ledger, LedgerDecision, LedgerUnavailable, LocalLedger, PendingQuery, Reservation, ReserveError};
@@ -60,7 +64,7 @@ pub const CLOCK_SKEW: Duration = Duration::from_secs(2);
 const LOCAL_TICKET: u64 = 1 << 62;
 
 /// `[ledger]` in `proxy.toml`.
-#[derive(Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct LedgerConfig {
     /// `HOST:PORT[,HOST:PORT...]/PATH`; absent: each replica keeps its own ledger.
     pub zookeeper: Option<ZkLocation>,
@@ -68,31 +72,9 @@ pub struct LedgerConfig {
     pub timeout: Duration,
     /// The ZooKeeper session timeout.
     pub session_timeout: Duration,
-    /// `user:password` for ZooKeeper's digest scheme: the session authenticates with it, and the
-    /// nodes the ledger creates are readable and writable by that user only.
-    pub digest: Option<String>,
-    /// `user:password` for SASL DIGEST-MD5 (an ensemble whose servers take SASL logins, e.g.
-    /// with `enforce.auth.schemes=sasl`): the session logs in with it, and the nodes the ledger
-    /// creates are that user's only.
-    pub sasl_digest_md5: Option<String>,
-}
-
-/// Never shows the digest's password.
-impl std::fmt::Debug for LedgerConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LedgerConfig")
-            .field("zookeeper", &self.zookeeper)
-            .field("timeout", &self.timeout)
-            .field("session_timeout", &self.session_timeout)
-            .field("digest", &self.digest.as_deref().map(redacted))
-            .field("sasl_digest_md5", &self.sasl_digest_md5.as_deref().map(redacted))
-            .finish()
-    }
-}
-
-/// `user:<redacted>` of `user:password`.
-fn redacted(credentials: &str) -> String {
-    format!("{}:<redacted>", credentials.split(':').next().unwrap_or(""))
+    /// The session's login (digest, SASL DIGEST-MD5): with one, the nodes the ledger creates
+    /// are readable and writable by that user only.
+    pub login: ZkLogin,
 }
 
 /// Where the ledger lives.
@@ -141,17 +123,12 @@ impl LedgerConfig {
         if raw.timeout_ms == 0 || raw.session_timeout_ms == 0 {
             anyhow::bail!("[ledger] timeout_ms and session_timeout_ms must be more than 0");
         }
-        for (key, value) in [("digest", &raw.digest), ("sasl_digest_md5", &raw.sasl_digest_md5)] {
-            if value.as_deref().is_some_and(|d| !d.contains(':')) {
-                anyhow::bail!("[ledger] {key}: expected user:password");
-            }
-        }
+        let login = ZkLogin::new("ledger", raw.digest, raw.sasl_digest_md5)?;
         Ok(LedgerConfig {
             zookeeper,
             timeout: Duration::from_millis(raw.timeout_ms),
             session_timeout: Duration::from_millis(raw.session_timeout_ms),
-            digest: raw.digest,
-            sasl_digest_md5: raw.sasl_digest_md5,
+            login,
         })
     }
 }
@@ -197,11 +174,11 @@ struct Known {
 
 /// What becomes of a listed reservation in a decision's count.
 enum Fate {
-    /// Expired, or shown by the model (every replica's, by the marker): it leaves the ledger.
+    /// Expired: it leaves the ledger.
     Left,
-    /// Not counted, and left in place: this replica's own answered write, which its model shows
-    /// (the node stays for the replicas whose models may still lag), or one it cannot read as a
-    /// write.
+    /// Not counted, and left in place: an answered write this replica's model shows (the node
+    /// stays for the replicas whose models may still lag: a replica whose upkeep fell behind
+    /// would otherwise count neither the node nor the write), or one it cannot read as a write.
     NotCounted,
     /// Counted (when readable as a write).
     Pending(Write),
@@ -209,18 +186,18 @@ enum Fate {
 
 /// The fate of a reservation `known` here (`None`: not read yet, or unreadable, so not counted),
 /// answered at `answered_at` by its marker, at `now`, for a decision reading against `q`'s model:
-/// every replica's model shows an answer from before its sync less the clock skew; this
-/// replica's own, one from before its sync on its own clock.
+/// this replica's model shows an answer from before its sync less the clock skew, and its own
+/// writes' answers from before its sync on its own clock. Only time takes a node out of the
+/// ledger: what one replica's model shows, another's may not show yet.
 fn fate(known: Option<&Known>, answered_at: Option<u64>, now: u64, q: PendingQuery) -> Fate {
     let shown_before = q.model_synced_at_ms.map(|t| t.saturating_sub(CLOCK_SKEW.as_millis() as u64));
-    let expired = known.is_some_and(|k| expired(now, k.admitted_at_ms, answered_at, q.timeout));
-    let shown = matches!((answered_at, shown_before), (Some(at), Some(before)) if at < before);
-    let shown_here = matches!((known.and_then(|k| k.answered_here_at_ms), q.model_synced_at_ms), (Some(at), Some(sync)) if at < sync);
-    if expired || shown {
+    if known.is_some_and(|k| expired(now, k.admitted_at_ms, answered_at, q.timeout)) {
         return Fate::Left;
     }
+    let shown = matches!((answered_at, shown_before), (Some(at), Some(before)) if at < before);
+    let shown_here = matches!((known.and_then(|k| k.answered_here_at_ms), q.model_synced_at_ms), (Some(at), Some(sync)) if at < sync);
     match known.and_then(|k| k.write.as_ref()) {
-        Some(w) if !shown_here => Fate::Pending(w.clone()),
+        Some(w) if !shown && !shown_here => Fate::Pending(w.clone()),
         _ => Fate::NotCounted,
     }
 }
@@ -448,14 +425,11 @@ impl ZkLedger {
                 return Ok(c.clone());
             }
         }
-        let mut connector = zkc::Client::connector().with_session_timeout(self.config.session_timeout).with_connection_timeout(self.config.timeout);
-        if let Some(d) = &self.config.digest {
-            connector = connector.with_auth("digest", d.as_bytes());
-        }
-        if let Some((user, password)) = self.config.sasl_digest_md5.as_deref().and_then(|c| c.split_once(':')) {
-            connector = connector.with_sasl(zkc::SaslOptions::digest_md5(user.to_owned(), password.to_owned()));
-        }
-        let client = connector
+        let connector = zkc::Client::connector().with_session_timeout(self.config.session_timeout).with_connection_timeout(self.config.timeout);
+        let client = self
+            .config
+            .login
+            .apply(connector)
             .connect(&self.location.hosts)
             .await
             .map_err(|e| LedgerUnavailable(format!("ZooKeeper at {}: {e}", self.location.hosts)))?;
@@ -464,7 +438,7 @@ impl ZkLedger {
     }
 
     fn acls(&self) -> zkc::Acls<'static> {
-        if self.config.digest.is_some() || self.config.sasl_digest_md5.is_some() {
+        if self.config.login.logs_in() {
             zkc::Acls::creator_all()
         } else {
             zkc::Acls::anyone_all()
@@ -583,7 +557,7 @@ impl ZkLedger {
     }
 
     /// Takes in what was read, and splits the listed reservations into what is pending and the
-    /// nodes to delete (timed out, or shown by this replica's model).
+    /// nodes to delete (timed out).
     fn sort_out(&self, stored: HashMap<u64, Stored>, listing: &Listing, q: PendingQuery) -> (Vec<(u64, Write)>, Vec<String>) {
         let dir = self.reservations_dir();
         let now = now_ms();
@@ -922,7 +896,7 @@ mod tests {
         assert!(shown.contains("admission:<redacted>") && !shown.contains("s3cr3t"), "{shown}");
         let with_sasl: toml::Table = "zookeeper = \"zk1:2181/l\"\nsasl_digest_md5 = \"ledger:pa:ss\"".parse().unwrap();
         let c = LedgerConfig::from_table(Some(&with_sasl)).unwrap();
-        assert_eq!(c.sasl_digest_md5.as_deref(), Some("ledger:pa:ss"));
+        assert_eq!(c.login, ZkLogin::new("ledger", None, Some("ledger:pa:ss".into())).unwrap());
         let shown = format!("{c:?}");
         assert!(shown.contains("ledger:<redacted>") && !shown.contains("pa:ss"), "{shown}");
         assert_eq!(LedgerConfig::from_table(None).unwrap().zookeeper, None);
@@ -946,17 +920,16 @@ mod tests {
             zookeeper: Some(ZkLocation { hosts: "127.0.0.1:1".into(), path: "/ledger".into() }),
             timeout: Duration::from_millis(100),
             session_timeout: Duration::from_secs(4),
-            digest: None,
-            sasl_digest_md5: None,
+            login: ZkLogin::default(),
         };
         ZkLedger::new(config, false)
     }
 
     /// A replica stops counting its own answered write as soon as its model synced after the
-    /// answer (one clock, as a lone replica does), but leaves the node for the others until the
-    /// skew has passed; another replica's answer is counted until then.
+    /// answer (one clock, as a lone replica does), and another replica's once the skew has
+    /// passed too; the nodes stay until they time out, for the replicas whose models lag.
     #[test]
-    fn own_answers_leave_this_replicas_count_at_once_and_the_ledger_after_the_skew() {
+    fn answers_leave_this_replicas_count_with_its_model_and_the_ledger_with_time() {
         let ledger = unreachable_ledger();
         let write = |app: &str| parse_write("PUT", &format!("/v2/apps/{app}"), None, br#"{"instances":2}"#, Flavour::V13).unwrap().unwrap();
         let now = now_ms();
@@ -979,7 +952,12 @@ mod tests {
         assert!(gone.is_empty(), "nothing leaves the shared ledger before the skew: {gone:?}");
 
         let (pending, gone) = ledger.sort_out(HashMap::new(), &listing, query(answered_at + skew + 1));
-        assert!(pending.is_empty());
+        assert!(pending.is_empty(), "this replica's model shows both");
+        assert!(gone.is_empty(), "a replica whose model lags still counts them from the nodes: {gone:?}");
+
+        let timed_out = PendingQuery { model_synced_at_ms: Some(answered_at - 1), timeout: Duration::from_millis(50), flavour: Flavour::V13 };
+        let (pending, gone) = ledger.sort_out(HashMap::new(), &listing, timed_out);
+        assert!(pending.is_empty(), "answered longer ago than the timeout");
         assert_eq!(gone.len(), 4, "both reservations and their markers leave: {gone:?}");
     }
 
@@ -1014,7 +992,7 @@ mod tests {
     /// took over 5 s to answer a read.
     fn shared_ledger(zk: &marathon_sim::testing::ZooKeeper) -> Arc<ZkLedger> {
         let location = ZkLocation { hosts: zk.connect_string(), path: "/views".into() };
-        let config = LedgerConfig { zookeeper: Some(location), timeout: Duration::from_secs(20), session_timeout: Duration::from_secs(40), digest: None, sasl_digest_md5: None };
+        let config = LedgerConfig { zookeeper: Some(location), timeout: Duration::from_secs(20), session_timeout: Duration::from_secs(40), login: ZkLogin::default() };
         let ledger = ZkLedger::new(config, false);
         ledger.spawn_keepalive();
         ledger

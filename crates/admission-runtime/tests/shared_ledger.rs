@@ -26,10 +26,28 @@ async fn replica(sim: &marathon_sim::SimHandle, ledger: Option<&str>) -> Replica
     r
 }
 
+/// Whether a replica's model follows Marathon.
+#[derive(Clone, Copy)]
+enum Model {
+    /// Synced once at the start, never again (no events, a resync interval of minutes): what it
+    /// knows of later writes comes from the ledger only.
+    Frozen,
+    /// Resyncs every 200 ms (no events: syncs come at that pace whatever happens).
+    Following,
+}
+
 /// A replica with `[ledger] zookeeper = ledger` and the keys `more`, not waited for.
 async fn replica_unready(sim: &marathon_sim::SimHandle, ledger: Option<&str>, more: &str) -> Replica {
+    replica_with_model(sim, ledger, more, Model::Frozen).await
+}
+
+async fn replica_with_model(sim: &marathon_sim::SimHandle, ledger: Option<&str>, more: &str, model: Model) -> Replica {
     let mut config = test_config(&[sim.url()]);
-    let admission = format!("zk_max_node_size = {LIMIT}\nresync_interval_ms = 600000\nevents = false\naudit_log = \"off\"\n");
+    let follow = match model {
+        Model::Frozen => "resync_interval_ms = 600000\nevents = false",
+        Model::Following => "resync_interval_ms = 200\nevents = false",
+    };
+    let admission = format!("zk_max_node_size = {LIMIT}\n{follow}\naudit_log = \"off\"\n");
     config.admission = Some(admission.parse().unwrap());
     config.ledger = ledger.map(|spec| format!("zookeeper = \"{spec}\"\ntimeout_ms = 5000\n{more}").parse().unwrap());
     let serve = ServeConfig::from_proxy_config(config).unwrap();
@@ -149,5 +167,54 @@ async fn an_ensemble_requiring_sasl_takes_the_replica_that_logs_in() {
     let (status, headers, body) = fetch(&c, req("POST", &bad.proxy.url("/v2/apps"), &app_body("/sasl/two", 1))).await;
     assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
     assert!(headers.contains_key("retry-after"));
+    drop(zk);
+}
+
+/// One replica's model shows the writes of another: it stops counting them, but the replica
+/// whose model lags (here: never syncs again) still counts them from the shared ledger, so it
+/// refuses what no longer fits instead of letting Marathon refuse it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_whose_model_lags_still_counts_what_another_replicas_model_shows() {
+    let zk = ZooKeeper::start().expect("ZooKeeper from Debian's zookeeper package (.ci/run installs it)");
+    let spec = format!("{}/marathon-admission/ledger", zk.connect_string());
+    let sim = marathon_sim::start(sim_legacy(LIMIT, None)).await.unwrap();
+    let following = replica_with_model(&sim, Some(&spec), "", Model::Following).await;
+    let lagging = replica_with_model(&sim, Some(&spec), "", Model::Frozen).await;
+    wait_ready(&following.proxy).await;
+    wait_ready(&lagging.proxy).await;
+    let c = client();
+
+    // The following replica fills the room.
+    let mut admitted = 0;
+    for i in 0..60 {
+        let (status, _, body) = fetch(&c, req("POST", &following.proxy.url("/v2/apps"), &app_body(&format!("/lag/app-{i:02}"), 12))).await;
+        match status.as_u16() {
+            201 => admitted += 1,
+            422 if is_our_rejection(status, &body) => break,
+            s => panic!("write {i} through the following replica: {s} {}", String::from_utf8_lossy(&body)),
+        }
+    }
+    assert!(admitted >= 4, "the wall is too close for the test to mean something: {admitted}");
+
+    assert_eq!(sim.root().transitive_apps().len(), admitted);
+    // Its model shows them within a resync (200 ms). Once it has synced longer after their answers
+    // than the clock skew the ledger allows between replicas (2 s), it decides once more, and
+    // the view's refresh (every second) reads the ledger against that decision's model, which
+    // is when a model that shows the writes would prune them. All well within the ledger's
+    // timeout (30 s), after which an answered write counts nowhere by design. Waits on purpose:
+    // when nothing is pruned there is nothing to observe.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let (status, _, body) = fetch(&c, req("POST", &following.proxy.url("/v2/apps"), &app_body("/lag/after", 12))).await;
+    assert!(is_our_rejection(status, &body), "the room is full: {status} {}", String::from_utf8_lossy(&body));
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+
+    // The lagging replica's model is the empty root it synced at the start.
+    let (status, _, body) = fetch(&c, req("POST", &lagging.proxy.url("/v2/apps"), &app_body("/lag/one-more", 12))).await;
+    assert!(
+        is_our_rejection(status, &body),
+        "one more write through the replica whose model lags: {status} {} (Marathon's own 422 means the other replica's writes were counted nowhere)",
+        String::from_utf8_lossy(&body)
+    );
+    assert_eq!(sim.root().transitive_apps().len(), admitted);
     drop(zk);
 }

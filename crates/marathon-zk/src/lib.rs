@@ -12,19 +12,23 @@
 //!   (failures as [`StoreError`]);
 //! - [`zk_report`]: the real size of every node under the state path, as ZooKeeper reports it;
 //! - [`RootNodeReader`]: a read-only session that reads the root group node of either layout and
-//!   watches it for the next change (what the admission model compares itself with).
+//!   watches it for the next change (what the admission model compares itself with);
+//! - [`ZkLogin`]: how a session logs in (digest, SASL DIGEST-MD5), for every session the proxy
+//!   opens.
 //!
 //! It is a crate of its own so that production code does not import the simulator: the runtime,
 //! the binary's `report --zk` and the simulator (`marathon-sim`, which persists through it) all
 //! share it, and a shared in-flight ledger will store its nodes here later. How and when Marathon
 //! decides to write, and what a failed write means for a request, stays with the caller.
 
+mod login;
 mod paths;
 mod report;
 mod root_node;
 mod spec;
 mod store;
 
+pub use login::ZkLogin;
 pub use paths::{bucket, java_hash, legacy, role, v14, NodeRole};
 pub use report::{zk_report, NodeSize, ZkReport};
 pub use root_node::{RootLayout, RootNode, RootNodeChange, RootNodeReader};

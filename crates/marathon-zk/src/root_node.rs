@@ -10,6 +10,7 @@ use std::time::Duration;
 use zookeeper_client as zkc;
 
 use crate::paths::{legacy, v14};
+use crate::login::ZkLogin;
 use crate::spec::ZkSpec;
 
 /// Which of Marathon's layouts to read the root node of.
@@ -58,16 +59,14 @@ impl RootNodeChange {
 }
 
 impl RootNodeReader {
-    /// Opens a session on `spec`'s hosts, authenticated with `digest` (`user:password`) if given.
-    pub async fn connect(spec: &ZkSpec, digest: Option<&str>, session_timeout: Duration) -> anyhow::Result<RootNodeReader> {
-        let mut connector = zkc::Client::connector()
+    /// Opens a session on `spec`'s hosts, logged in with `login`.
+    pub async fn connect(spec: &ZkSpec, login: &ZkLogin, session_timeout: Duration) -> anyhow::Result<RootNodeReader> {
+        let connector = zkc::Client::connector()
             .with_session_timeout(session_timeout)
             .with_connection_timeout(session_timeout.min(Duration::from_secs(5)))
             .with_readonly(true);
-        if let Some(d) = digest {
-            connector = connector.with_auth("digest", d.as_bytes());
-        }
-        let client = connector
+        let client = login
+            .apply(connector)
             .connect(&spec.hosts)
             .await
             .map_err(|e| anyhow::anyhow!("connecting to ZooKeeper at {}: {e}", spec.hosts))?;

@@ -5,11 +5,14 @@ fn table(text: &str) -> toml::Table {
 }
 
 #[test]
-fn the_table_reads_a_location_a_digest_and_a_session_timeout() {
+fn the_table_reads_a_location_a_login_and_a_session_timeout() {
     let c = ZkReadConfig::from_table(Some(&table("read = \"zk1:2181,zk2:2181/marathon\"\ndigest = \"reader:s3cret\"\nsession_timeout_ms = 4000"))).unwrap();
     assert_eq!(c.read, Some(ZkSpec { hosts: "zk1:2181,zk2:2181".into(), path: "/marathon".into() }));
     assert_eq!(c.session_timeout, Duration::from_secs(4));
+    assert_eq!(c.login, ZkLogin::new("zookeeper", Some("reader:s3cret".into()), None).unwrap());
     assert!(!format!("{c:?}").contains("s3cret"), "{c:?}");
+    let sasl = ZkReadConfig::from_table(Some(&table("read = \"zk1:2181/marathon\"\nsasl_digest_md5 = \"reader:s3cret\""))).unwrap();
+    assert_eq!(sasl.login, ZkLogin::new("zookeeper", None, Some("reader:s3cret".into())).unwrap());
     assert_eq!(ZkReadConfig::from_table(None).unwrap().read, None);
 }
 
@@ -19,6 +22,7 @@ fn bad_tables_are_refused_with_the_key_named() {
     assert!(err("reed = \"zk:2181\"").contains("did you mean `read`"), "{}", err("reed = \"zk:2181\""));
     assert!(err("read = \"/marathon\"").contains("[zookeeper] read"));
     assert!(err("read = \"zk:2181\"\ndigest = \"nopassword\"").contains("user:password"));
+    assert!(err("read = \"zk:2181\"\nsasl_digest_md5 = \"nopassword\"").contains("[zookeeper] sasl_digest_md5"));
     assert!(err("read = \"zk:2181\"\nsession_timeout_ms = 0").contains("more than 0"));
 }
 
