@@ -4,8 +4,8 @@
 //! Why: every write ZooKeeper commits costs a transaction-log sync, and the requests of one
 //! session are answered in order. A marker written on its own right after Marathon answers is
 //! what the next decision's compare-and-set waited behind during a burst. A marker only lets the
-//! others prune sooner (a write whose answer is not marked yet stays counted: stricter, never
-//! looser), so it can wait: it rides with the next reservation, or, when none comes within
+//! others stop counting sooner (a write whose answer is not marked yet stays counted: stricter,
+//! never looser), so it can wait: it rides with the next reservation, or, when none comes within
 //! [`FLUSH_AFTER`], all that wait are written in one transaction.
 //!
 //! A marker whose transaction ended without a clear answer (a timeout) may exist already: it is

@@ -20,8 +20,8 @@
 use std::time::{Duration, Instant};
 
 /// A view read longer ago than this is read again in the background (the keepalive's round,
-/// every 500 ms): that read is what sees others' answers and prunes the ledger of entries the
-/// models show.
+/// every 500 ms): that read is what sees others' answers and prunes the ledger of entries that
+/// timed out.
 pub const REFRESH_AFTER: Duration = Duration::from_secs(1);
 
 /// The newest listing this replica read, its own reservations since, and what is known of the
