@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use marathon_model::{Group, Timestamp};
-use marathon_zk::{RootLayout, RootNode, RootNodeReader, ZkLogin, ZkSpec};
+use marathon_zk::{RootLayout, RootNode, RootNodeReader, TlsFiles, ZkLogin, ZkSpec};
 use serde::Deserialize;
 use znode_size::stored_order::StoredOrder;
 use znode_size::{Estimator, Layout, StoreConfig};
@@ -41,6 +41,9 @@ pub(crate) struct RawZkRead {
     read: Option<String>,
     digest: Option<String>,
     sasl_digest_md5: Option<String>,
+    tls_ca: Option<std::path::PathBuf>,
+    tls_cert: Option<std::path::PathBuf>,
+    tls_key: Option<std::path::PathBuf>,
     #[serde(default = "default_session_timeout_ms")]
     session_timeout_ms: u64,
 }
@@ -62,7 +65,8 @@ impl ZkReadConfig {
         if raw.session_timeout_ms == 0 {
             anyhow::bail!("[zookeeper] session_timeout_ms must be more than 0");
         }
-        let login = ZkLogin::new("zookeeper", raw.digest, raw.sasl_digest_md5)?;
+        let tls = TlsFiles { ca: raw.tls_ca, cert: raw.tls_cert, key: raw.tls_key };
+        let login = ZkLogin::new("zookeeper", raw.digest, raw.sasl_digest_md5)?.with_tls("zookeeper", tls)?;
         Ok(ZkReadConfig { read, login, session_timeout: Duration::from_millis(raw.session_timeout_ms) })
     }
 }

@@ -48,7 +48,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
-use marathon_zk::ZkLogin;
+use marathon_zk::{TlsFiles, ZkLogin};
 use zookeeper_client as zkc;
 
 use super::ledger::{expired, now_ms, Ledger, LedgerDecision, LedgerUnavailable, LocalLedger, PendingQuery, Reservation, ReserveError};
@@ -94,6 +94,9 @@ pub(crate) struct RawLedger {
     session_timeout_ms: u64,
     digest: Option<String>,
     sasl_digest_md5: Option<String>,
+    tls_ca: Option<std::path::PathBuf>,
+    tls_cert: Option<std::path::PathBuf>,
+    tls_key: Option<std::path::PathBuf>,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -114,6 +117,9 @@ impl LedgerConfig {
                 session_timeout_ms: default_session_timeout_ms(),
                 digest: None,
                 sasl_digest_md5: None,
+                tls_ca: None,
+                tls_cert: None,
+                tls_key: None,
             },
             Some(t) => toml::Value::Table(t.clone())
                 .try_into()
@@ -123,7 +129,8 @@ impl LedgerConfig {
         if raw.timeout_ms == 0 || raw.session_timeout_ms == 0 {
             anyhow::bail!("[ledger] timeout_ms and session_timeout_ms must be more than 0");
         }
-        let login = ZkLogin::new("ledger", raw.digest, raw.sasl_digest_md5)?;
+        let tls = TlsFiles { ca: raw.tls_ca, cert: raw.tls_cert, key: raw.tls_key };
+        let login = ZkLogin::new("ledger", raw.digest, raw.sasl_digest_md5)?.with_tls("ledger", tls)?;
         Ok(LedgerConfig {
             zookeeper,
             timeout: Duration::from_millis(raw.timeout_ms),
@@ -429,8 +436,7 @@ impl ZkLedger {
         let client = self
             .config
             .login
-            .apply(connector)
-            .connect(&self.location.hosts)
+            .connect(connector, &self.location.hosts)
             .await
             .map_err(|e| LedgerUnavailable(format!("ZooKeeper at {}: {e}", self.location.hosts)))?;
         *session = Some(client.clone());

@@ -218,3 +218,42 @@ async fn a_replica_whose_model_lags_still_counts_what_another_replicas_model_sho
     assert_eq!(sim.root().transitive_apps().len(), admitted);
     drop(zk);
 }
+
+/// An ensemble reached over TLS only (its secure port, client certificates required, as
+/// ZooKeeper's `ssl.clientAuth` has it by default): a replica with the CA and its certificate
+/// decides through the shared ledger; one with the CA alone cannot use the ledger, says so on
+/// `/readyz`, and (failure policy closed) refuses growing writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ensemble_over_tls_takes_the_replica_with_its_certificate() {
+    let (ca, cert, key) = make_ca_and_leaf(&["localhost"]);
+    let zk = ZooKeeper::start_with_tls(&ca, &cert, &key).expect("ZooKeeper from Debian's zookeeper package (.ci/run installs it)");
+    let secure = zk.secure_connect_string().expect("a TLS port");
+    let spec = format!("{secure}/marathon-admission/ledger");
+    let file = |name: &str, text: &str| {
+        let path = zk.scratch(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let (ca_file, cert_file, key_file) = (file("client-ca.pem", &ca), file("client.pem", &cert), file("client-key.pem", &key));
+    let sim = marathon_sim::start(sim_legacy(LIMIT, None)).await.unwrap();
+    let c = client();
+
+    let tls = format!("tls_ca = \"{ca_file}\"\ntls_cert = \"{cert_file}\"\ntls_key = \"{key_file}\"");
+    let good = replica_unready(&sim, Some(&spec), &tls).await;
+    wait_ready(&good.proxy).await;
+    let (status, headers, body) = fetch(&c, req("POST", &good.proxy.url("/v2/apps"), &app_body("/tls/one", 1))).await;
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    assert!(!headers.contains_key("warning"), "decided without the shared ledger: {headers:?}");
+    assert_eq!(good.admission.ledger_len(), 1, "the write is reserved in the shared ledger");
+
+    let bad = replica_unready(&sim, Some(&spec), &format!("tls_ca = \"{ca_file}\"")).await;
+    eventually("the replica without its certificate says the shared ledger is unavailable", || async {
+        let (status, _, body) = fetch(&c, get(&bad.proxy.admin_url("/readyz"))).await;
+        status == 503 && String::from_utf8_lossy(&body).contains("shared ledger")
+    })
+    .await;
+    let (status, headers, body) = fetch(&c, req("POST", &bad.proxy.url("/v2/apps"), &app_body("/tls/two", 1))).await;
+    assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
+    assert!(headers.contains_key("retry-after"));
+    drop(zk);
+}

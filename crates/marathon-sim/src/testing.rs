@@ -26,7 +26,19 @@ const JAAS: &str = "jaas.conf";
 pub struct ZooKeeper {
     child: Child,
     port: u16,
+    /// The TLS port, for a server started with [`ZooKeeper::start_with_tls`].
+    secure_port: Option<u16>,
     dir: tempfile::TempDir,
+}
+
+/// What a server takes beside plain connections.
+#[derive(Clone, Copy, Default)]
+struct Extras<'a> {
+    /// SASL DIGEST-MD5 logins required, for this user and password.
+    sasl: Option<(&'a str, &'a str)>,
+    /// TLS on a port of its own: (CA PEM, the server's certificate PEM, its key PEM). Clients
+    /// must show a certificate signed by the CA (ZooKeeper's default, `ssl.clientAuth=need`).
+    tls: Option<(&'a str, &'a str, &'a str)>,
 }
 
 impl ZooKeeper {
@@ -45,18 +57,25 @@ impl ZooKeeper {
     /// `user` with `password` (the server's JAAS `Server` section) before it may do anything
     /// (`enforce.auth.schemes=sasl`).
     pub fn start_requiring_sasl(user: &str, password: &str) -> anyhow::Result<ZooKeeper> {
-        Self::start_with(true, Some((user, password)))
+        Self::start_with(true, Extras { sasl: Some((user, password)), tls: None })
+    }
+
+    /// As [`ZooKeeper::start`], and TLS on a second port ([`ZooKeeper::secure_connect_string`])
+    /// with the server's certificate `cert_pem` and key `key_pem`; a client must show a
+    /// certificate that `ca_pem` signed. Netty serves both ports.
+    pub fn start_with_tls(ca_pem: &str, cert_pem: &str, key_pem: &str) -> anyhow::Result<ZooKeeper> {
+        Self::start_with(true, Extras { sasl: None, tls: Some((ca_pem, cert_pem, key_pem)) })
     }
 
     fn start_with_fsync(fsync: bool) -> anyhow::Result<ZooKeeper> {
-        Self::start_with(fsync, None)
+        Self::start_with(fsync, Extras::default())
     }
 
-    fn start_with(fsync: bool, sasl: Option<(&str, &str)>) -> anyhow::Result<ZooKeeper> {
+    fn start_with(fsync: bool, extras: Extras) -> anyhow::Result<ZooKeeper> {
         // Another process may grab the port between probe and bind: retry a few times.
         let mut last_err = None;
         for _ in 0..3 {
-            match Self::start_once(fsync, sasl) {
+            match Self::start_once(fsync, extras) {
                 Ok(zk) => return Ok(zk),
                 Err(err) => last_err = Some(err),
             }
@@ -64,7 +83,8 @@ impl ZooKeeper {
         Err(last_err.unwrap())
     }
 
-    fn start_once(fsync: bool, sasl: Option<(&str, &str)>) -> anyhow::Result<ZooKeeper> {
+    fn start_once(fsync: bool, extras: Extras) -> anyhow::Result<ZooKeeper> {
+        let sasl = extras.sasl;
         let port = free_port()?;
         let dir = tempfile::Builder::new().prefix("sim-zk-").tempdir()?;
         let data = dir.path().join("data");
@@ -86,6 +106,10 @@ impl ZooKeeper {
                 }
             ),
         )?;
+        let secure_port = match extras.tls {
+            Some((ca, cert, key)) => Some(Self::configure_tls(dir.path(), &cfg, (ca, cert, key))?),
+            None => None,
+        };
         if let Some((user, password)) = sasl {
             std::fs::write(
                 dir.path().join(JAAS),
@@ -94,9 +118,27 @@ impl ZooKeeper {
         }
         let log = std::fs::File::create(dir.path().join("zookeeper.log"))?;
         let child = Self::spawn_server(&cfg, log)?;
-        let mut zk = ZooKeeper { child, port, dir };
+        let mut zk = ZooKeeper { child, port, secure_port, dir };
         zk.wait_ready(Duration::from_secs(30))?;
         Ok(zk)
+    }
+
+    /// Adds a TLS port to `cfg`, with the PEM files it needs in `dir`; returns the port.
+    fn configure_tls(dir: &Path, cfg: &Path, (ca, cert, key): (&str, &str, &str)) -> anyhow::Result<u16> {
+        let port = free_port()?;
+        let (keystore, truststore) = (dir.join("server.pem"), dir.join("ca.pem"));
+        std::fs::write(&keystore, format!("{key}\n{cert}"))?;
+        std::fs::write(&truststore, ca)?;
+        let mut text = std::fs::read_to_string(cfg)?;
+        text += &format!(
+            "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\nsecureClientPort={port}\n\
+             secureClientPortAddress=127.0.0.1\nssl.keyStore.location={}\nssl.keyStore.type=PEM\n\
+             ssl.trustStore.location={}\nssl.trustStore.type=PEM\nssl.hostnameVerification=false\n",
+            keystore.display(),
+            truststore.display()
+        );
+        std::fs::write(cfg, text)?;
+        Ok(port)
     }
 
     /// Runs `ZooKeeperServerMain` with `cfg`, its output into `log`; with the JAAS file beside
@@ -177,6 +219,12 @@ impl ZooKeeper {
     /// The connect string for clients, `127.0.0.1:PORT`.
     pub fn connect_string(&self) -> String {
         self.addr().to_string()
+    }
+
+    /// The TLS port's connect string, `127.0.0.1:PORT`, for a server started with
+    /// [`ZooKeeper::start_with_tls`].
+    pub fn secure_connect_string(&self) -> Option<String> {
+        self.secure_port.map(|p| format!("127.0.0.1:{p}"))
     }
 
     pub fn port(&self) -> u16 {

@@ -28,7 +28,7 @@ mod root_node;
 mod spec;
 mod store;
 
-pub use login::ZkLogin;
+pub use login::{TlsFiles, ZkLogin};
 pub use paths::{bucket, java_hash, legacy, role, v14, NodeRole};
 pub use report::{zk_report, NodeSize, ZkReport};
 pub use root_node::{RootLayout, RootNode, RootNodeChange, RootNodeReader};

@@ -1,12 +1,14 @@
-//! How a session logs in to ZooKeeper: the digest scheme, SASL DIGEST-MD5, both or neither.
+//! How a session reaches ZooKeeper and logs in: TLS or not, the digest scheme, SASL DIGEST-MD5.
 //!
 //! One type for every session the proxy opens (the shared ledger's, the reader of Marathon's
-//! root node), so that an ensemble that wants a login gets it from each in the same way, and no
-//! `Debug` of a configuration shows a password.
+//! root node), so that an ensemble that wants TLS or a login gets it from each in the same way,
+//! and no `Debug` of a configuration shows a password or a key.
+
+use std::path::{Path, PathBuf};
 
 use zookeeper_client as zkc;
 
-/// The credentials a session logs in with.
+/// The credentials a session logs in with, and its TLS.
 #[derive(Clone, Default, PartialEq)]
 pub struct ZkLogin {
     /// `user:password` for ZooKeeper's digest scheme (what `addauth digest` does).
@@ -14,6 +16,26 @@ pub struct ZkLogin {
     /// `user:password` for a SASL DIGEST-MD5 login (a `user_NAME` of the servers' JAAS `Server`
     /// section).
     sasl_digest_md5: Option<String>,
+    tls: Option<ZkTls>,
+}
+
+/// TLS to the ensemble (its `secureClientPort`): the CAs its servers' certificates are checked
+/// against, and this client's certificate for servers that want one (ZooKeeper's default,
+/// `ssl.clientAuth=need`). Read when the configuration is loaded.
+#[derive(Clone, PartialEq)]
+struct ZkTls {
+    ca_file: PathBuf,
+    ca_pem: String,
+    /// (certificate file, certificate PEM, key PEM).
+    identity: Option<(PathBuf, String, String)>,
+}
+
+/// The files of `[table] tls_ca`, `tls_cert` and `tls_key`.
+#[derive(Debug, Default)]
+pub struct TlsFiles {
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
 }
 
 impl ZkLogin {
@@ -24,7 +46,37 @@ impl ZkLogin {
                 anyhow::bail!("[{table}] {key}: expected user:password");
             }
         }
-        Ok(ZkLogin { digest, sasl_digest_md5 })
+        Ok(ZkLogin { digest, sasl_digest_md5, tls: None })
+    }
+
+    /// With TLS from `files` (none named: no TLS); `[table]` names the keys in errors, and each
+    /// file is read now and checked for PEM, so that a bad one stops the configuration, not a
+    /// connection later.
+    pub fn with_tls(mut self, table: &str, files: TlsFiles) -> anyhow::Result<ZkLogin> {
+        let read = |key: &str, path: &Path| {
+            std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("[{table}] {key} {}: {e}", path.display()))
+        };
+        let TlsFiles { ca, cert, key } = files;
+        let Some(ca_file) = ca else {
+            if cert.is_some() || key.is_some() {
+                anyhow::bail!("[{table}] tls_cert and tls_key need tls_ca (the CAs the servers' certificates are checked against)");
+            }
+            return Ok(self);
+        };
+        let ca_pem = read("tls_ca", &ca_file)?;
+        zkc::TlsCa::from_pem(&ca_pem).map_err(|e| anyhow::anyhow!("[{table}] tls_ca {}: {e}", ca_file.display()))?;
+        let identity = match (cert, key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => {
+                let (cert_pem, key_pem) = (read("tls_cert", &cert)?, read("tls_key", &key)?);
+                zkc::TlsIdentity::from_pem(&cert_pem, &key_pem)
+                    .map_err(|e| anyhow::anyhow!("[{table}] tls_cert {} and tls_key {}: {e}", cert.display(), key.display()))?;
+                Some((cert, cert_pem, key_pem))
+            }
+            _ => anyhow::bail!("[{table}] tls_cert and tls_key go together"),
+        };
+        self.tls = Some(ZkTls { ca_file, ca_pem, identity });
+        Ok(self)
     }
 
     /// Whether the session logs in at all: the nodes it creates are then its user's only.
@@ -32,23 +84,36 @@ impl ZkLogin {
         self.digest.is_some() || self.sasl_digest_md5.is_some()
     }
 
-    /// `connector` with these credentials.
-    pub fn apply(&self, mut connector: zkc::Connector) -> zkc::Connector {
+    /// A session on `hosts` through `connector`, with this TLS and these credentials.
+    pub async fn connect(&self, mut connector: zkc::Connector, hosts: &str) -> Result<zkc::Client, zkc::Error> {
         if let Some(d) = &self.digest {
             connector = connector.with_auth("digest", d.as_bytes());
         }
         if let Some((user, password)) = self.sasl_digest_md5.as_deref().and_then(|c| c.split_once(':')) {
             connector = connector.with_sasl(zkc::SaslOptions::digest_md5(user.to_owned(), password.to_owned()));
         }
-        connector
+        let Some(tls) = &self.tls else { return connector.connect(hosts).await };
+        // The crate builds its TLS on the process's default crypto provider: the proxy's own TLS
+        // is `ring`, so that is the default (a second call finds it installed and changes nothing).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut options = zkc::TlsOptions::new().with_pem_ca(&tls.ca_pem)?;
+        if let Some((_, cert, key)) = &tls.identity {
+            options = options.with_pem_identity(cert, key)?;
+        }
+        connector.with_tls(options).secure_connect(hosts).await
     }
 }
 
-/// Names the users, never the passwords.
+/// Names the users and the files, never the passwords or the keys.
 impl std::fmt::Debug for ZkLogin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let user = |c: &Option<String>| c.as_deref().map(|c| format!("{}:<redacted>", c.split(':').next().unwrap_or("")));
-        f.debug_struct("ZkLogin").field("digest", &user(&self.digest)).field("sasl_digest_md5", &user(&self.sasl_digest_md5)).finish()
+        let tls = self.tls.as_ref().map(|t| (t.ca_file.display().to_string(), t.identity.as_ref().map(|(cert, _, _)| cert.display().to_string())));
+        f.debug_struct("ZkLogin")
+            .field("digest", &user(&self.digest))
+            .field("sasl_digest_md5", &user(&self.sasl_digest_md5))
+            .field("tls (ca, cert)", &tls)
+            .finish()
     }
 }
 
@@ -67,5 +132,17 @@ mod tests {
         let e = ZkLogin::new("zookeeper", None, Some("nocolon".into())).unwrap_err().to_string();
         assert_eq!(e, "[zookeeper] sasl_digest_md5: expected user:password");
         assert!(ZkLogin::new("ledger", Some("nocolon".into()), None).is_err());
+    }
+
+    #[test]
+    fn tls_files_are_read_with_the_configuration_and_go_together() {
+        let plain = ZkLogin::default().with_tls("ledger", TlsFiles::default()).unwrap();
+        assert!(plain.tls.is_none());
+        let missing = TlsFiles { ca: Some("/nonexistent/ca.pem".into()), ..TlsFiles::default() };
+        let e = ZkLogin::default().with_tls("ledger", missing).unwrap_err().to_string();
+        assert!(e.starts_with("[ledger] tls_ca /nonexistent/ca.pem"), "{e}");
+        let without_ca = TlsFiles { cert: Some("c.pem".into()), key: Some("k.pem".into()), ..TlsFiles::default() };
+        let e = ZkLogin::default().with_tls("zookeeper", without_ca).unwrap_err().to_string();
+        assert!(e.contains("need tls_ca"), "{e}");
     }
 }

@@ -66,8 +66,7 @@ impl RootNodeReader {
             .with_connection_timeout(session_timeout.min(Duration::from_secs(5)))
             .with_readonly(true);
         let client = login
-            .apply(connector)
-            .connect(&spec.hosts)
+            .connect(connector, &spec.hosts)
             .await
             .map_err(|e| anyhow::anyhow!("connecting to ZooKeeper at {}: {e}", spec.hosts))?;
         Ok(RootNodeReader { client, state: spec.state_path() })
