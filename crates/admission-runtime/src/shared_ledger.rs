@@ -72,8 +72,8 @@ pub struct LedgerConfig {
     pub timeout: Duration,
     /// The ZooKeeper session timeout.
     pub session_timeout: Duration,
-    /// The session's login (digest, SASL DIGEST-MD5): with one, the nodes the ledger creates
-    /// are readable and writable by that user only.
+    /// How the session reaches ZooKeeper and logs in (TLS, digest, SASL DIGEST-MD5): with a
+    /// login, the nodes the ledger creates are readable and writable by that user only.
     pub login: ZkLogin,
 }
 

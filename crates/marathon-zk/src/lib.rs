@@ -13,8 +13,8 @@
 //! - [`zk_report`]: the real size of every node under the state path, as ZooKeeper reports it;
 //! - [`RootNodeReader`]: a read-only session that reads the root group node of either layout and
 //!   watches it for the next change (what the admission model compares itself with);
-//! - [`ZkLogin`]: how a session logs in (digest, SASL DIGEST-MD5), for every session the proxy
-//!   opens.
+//! - [`ZkLogin`]: how a session reaches the ensemble and logs in (TLS, digest, SASL
+//!   DIGEST-MD5), for every session the proxy opens.
 //!
 //! It is a crate of its own so that production code does not import the simulator: the runtime,
 //! the binary's `report --zk` and the simulator (`marathon-sim`, which persists through it) all
