@@ -444,10 +444,11 @@ fn concurrent_writes_race_for_the_room_of_a_gzipped_plan_too() {
 
 #[test]
 fn concurrent_writes_race_for_the_last_room_of_a_large_root() {
-    // As deployed: a root of hundreds of apps (env and labels of compressible text) close to
-    // Marathon's default wall, where the replicas' models are warm and a decision near the wall
-    // is the estimate's bound or the exact path's. The limit leaves room for about 20 of the
-    // burst's apps beyond the plan the seed itself would store.
+    // As deployed: a root of 1,600 apps (env and labels of compressible text) near the wall,
+    // where the replicas' models are warm and a decision near the wall is the estimate's bound
+    // or the exact path's. The limit leaves room for about 20 of the burst's apps (about 16,400
+    // bytes each in the plan: 8.2 KB deflated, before and after) beyond the plan the seed itself
+    // would store.
     let seed = large_root(1600);
     let dir = TempDir::new("ledger-large-root");
     let file = dir.write("seed.json", &seed);
