@@ -446,10 +446,9 @@ async fn scenario(
             if let Some(bare) = &bare {
                 bare_times.push(bare.reservation().await);
             }
-            let id = &ids[(i * 104_729 + 13) % ids.len()];
-            let url = format!("{}/v2/apps{id}?force=true", p.url);
+            let (path, body) = measured_write(&ids, i);
             let t = Instant::now();
-            let (status, _) = send(&c, "PUT", &url, &format!("{{\"instances\": {}}}", 2 + i % 3)).await;
+            let (status, _) = send(&c, "PUT", &format!("{}{path}", p.url), &body).await;
             rt_real.push(t.elapsed().as_secs_f64() * 1000.0);
             *statuses.entry(status).or_insert(0) += 1;
         }
@@ -498,11 +497,9 @@ async fn scenario(
         if let Some(spec) = &setup.ledger {
             println!("  ZooKeeper's own account since it started: {}", zk_own_account(spec));
             println!(
-                "  ZooKeeper under the same load: a bare client's reservation-shaped transaction just before each write, {} of them: p50 {:.2} / p99 {:.2} / max {:.2} ms",
+                "  ZooKeeper under the same load: a bare client's reservation-shaped transaction just before each write, {} of them: {}",
                 bare_times.len(),
-                pct(&mut bare_times, 50.0),
-                pct(&mut bare_times, 99.0),
-                pct(&mut bare_times, 100.0)
+                p50_p99_max(&mut bare_times)
             );
         }
     }
@@ -510,11 +507,9 @@ async fn scenario(
         for (label, spec) in [("fsync", zk), ("forceSync=no", zk_no_fsync)] {
             let mut took = bare_beside_writes_without_proxy(&c, &sim.url(), &ids, real_n, spec).await;
             println!(
-                "  ZooKeeper ({label}) under the simulator's load alone (the same writes straight to it, no proxy): a bare client's transaction just before each write, {} of them: p50 {:.2} / p99 {:.2} / max {:.2} ms",
+                "  ZooKeeper ({label}) under the simulator's load alone (the same writes straight to it, no proxy): a bare client's transaction just before each write, {} of them: {}",
                 took.len(),
-                pct(&mut took, 50.0),
-                pct(&mut took, 99.0),
-                pct(&mut took, 100.0)
+                p50_p99_max(&mut took)
             );
         }
     }
@@ -530,11 +525,22 @@ async fn bare_beside_writes_without_proxy(c: &HttpClient, sim_url: &str, ids: &[
     let mut took = Vec::with_capacity(n);
     for i in 0..n {
         took.push(bare.reservation().await);
-        let id = &ids[(i * 104_729 + 13) % ids.len()];
-        let (status, body) = send(c, "PUT", &format!("{sim_url}/v2/apps{id}?force=true"), &format!("{{\"instances\": {}}}", 2 + i % 3)).await;
-        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let (path, body) = measured_write(ids, i);
+        let (status, answer) = send(c, "PUT", &format!("{sim_url}{path}"), &body).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
     }
     took
+}
+
+/// The `i`th real write of a measured row: its path and query, and its body.
+fn measured_write(ids: &[String], i: usize) -> (String, String) {
+    let id = &ids[(i * 104_729 + 13) % ids.len()];
+    (format!("/v2/apps{id}?force=true"), format!("{{\"instances\": {}}}", 2 + i % 3))
+}
+
+/// `p50 X / p99 Y / max Z ms` of `times` (ms).
+fn p50_p99_max(times: &mut [f64]) -> String {
+    format!("p50 {:.2} / p99 {:.2} / max {:.2} ms", pct(times, 50.0), pct(times, 99.0), pct(times, 100.0))
 }
 
 /// Transactions a ZooKeeper serves before the shared ledger is measured on it.
@@ -1038,12 +1044,10 @@ async fn decisions(binary: &str, dir: &std::path::Path, sim_rt: Option<&tokio::r
         for (label, spec) in [("fsync", z), ("forceSync=no", n)] {
             let mut floor = warm_up_zookeeper(spec).await;
             println!(
-                "ZooKeeper alone ({label}): a bare client's reservation-shaped transaction, {} of them {} ms apart: p50 {:.2} / p99 {:.2} / max {:.2} ms",
+                "ZooKeeper alone ({label}): a bare client's reservation-shaped transaction, {} of them {} ms apart: {}",
                 ZK_FLOOR.0,
                 ZK_FLOOR.1.as_millis(),
-                pct(&mut floor, 50.0),
-                pct(&mut floor, 99.0),
-                pct(&mut floor, 100.0)
+                p50_p99_max(&mut floor)
             );
         }
     }

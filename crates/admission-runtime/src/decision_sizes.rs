@@ -232,10 +232,13 @@ pub fn warm(store: &StoreConfig, prepared: Option<&Prepared>, base: &Arc<Group>,
     match &p.sized {
         PreparedSizes::Legacy { .. } => match fast(p, base, target, store) {
             None => Warm::ExactOnly,
-            Some(f) if !needs_exact(&f.sizes, f.bound, th) => match f.drifted && needs_exact(&f.sizes, f.bound_at_twice_the_drift(), th) {
-                true => Warm::Drifting(f.sizes),
-                false => Warm::Sized(f.sizes),
-            },
+            Some(f) if !needs_exact(&f.sizes, f.bound, th) => {
+                if f.drifted && needs_exact(&f.sizes, f.bound_at_twice_the_drift(), th) {
+                    Warm::Drifting(f.sizes)
+                } else {
+                    Warm::Sized(f.sizes)
+                }
+            }
             Some(f) if f.drifted && !needs_exact(&f.sizes, f.own_bound, th) => Warm::Drifted,
             Some(_) => Warm::ExactOnly,
         },
