@@ -10,8 +10,9 @@
 //! - The race: 90 concurrent growing writes spread over three replicas sharing one ledger never
 //!   reach Marathon's own refusal, and fill the room (nothing that fitted is refused); the same
 //!   burst through three replicas with their own ledgers over-admits (what sharing prevents).
-//!   Three times: with a plan small enough to be stored as it is, with one Marathon gzips, and
-//!   for the last room left by a root of 1,600 apps.
+//!   With a plan small enough to be stored as it is, with one Marathon gzips, for the last room
+//!   left by a root of 1,600 apps, and with writes that grow apps Marathon has (`PUT
+//!   /v2/apps/{id}`) or create groups (`POST /v2/groups`).
 //! - Faults: a replica SIGKILLed while deciding, ZooKeeper stopped and restarted, ZooKeeper
 //!   slower than `timeout_ms` (a hiccup within a session, and for good, behind a forwarder that
 //!   holds every chunk): the others keep deciding, `failure_policy` says what happens meanwhile
@@ -142,6 +143,29 @@ fn send(c: &reqwest::blocking::Client, method: reqwest::Method, url: &str, body:
 
 fn post_app(c: &reqwest::blocking::Client, base: &str, body: &str) -> Result<Answer, String> {
     send(c, reqwest::Method::POST, &format!("{base}/v2/apps"), Some(body))
+}
+
+/// One write of a burst: its method, path and body, sent to a replica or to the simulator.
+#[derive(Clone)]
+struct Planned {
+    method: reqwest::Method,
+    path: String,
+    body: String,
+}
+
+impl Planned {
+    fn post_app(body: String) -> Planned {
+        Planned { method: reqwest::Method::POST, path: "/v2/apps".into(), body }
+    }
+
+    fn send(&self, c: &reqwest::blocking::Client, base: &str) -> Result<Answer, String> {
+        send(c, self.method.clone(), &format!("{base}{}", self.path), Some(&self.body))
+    }
+
+    /// The URL of this write's dry run on `base` (a replica).
+    fn check_url(&self, base: &str) -> String {
+        format!("{base}/admission/v1/check?method={}&path={}", self.method, self.path)
+    }
 }
 
 /// An app whose env carries `payload_bytes` random bytes (base64): incompressible, so that its
@@ -351,17 +375,17 @@ impl Cluster {
         }
     }
 
-    /// Ids of the apps the simulator stores under `prefix`.
-    fn sim_apps(&self, prefix: &str) -> Vec<String> {
+    /// How many apps under `/race/` the simulator stores with a race's payload (an env
+    /// `PAYLOAD`): the race's writes it took, whether they created apps or grew them.
+    fn sim_grown(&self) -> usize {
         let v = get_json(&format!("{}/v2/apps", self.sim.url));
         v["apps"]
             .as_array()
             .unwrap()
             .iter()
-            .filter_map(|a| a["id"].as_str())
-            .filter(|id| id.starts_with(prefix))
-            .map(str::to_owned)
-            .collect()
+            .filter(|a| a["id"].as_str().is_some_and(|id| id.starts_with("/race/")))
+            .filter(|a| a["env"]["PAYLOAD"].is_string())
+            .count()
     }
 
     /// The root group's bytes as the simulator stores it now (`report --json`).
@@ -378,27 +402,27 @@ impl Cluster {
     }
 }
 
-/// `apps` POSTed at once, app `i` through replica `i % replicas`, each from its own thread and
+/// `writes` sent at once, write `i` through replica `i % replicas`, each from its own thread and
 /// connection (opened and warmed before the start line, so that the writes leave together).
-fn burst(cluster: &Cluster, apps: &[String]) -> Vec<(usize, Result<Answer, String>)> {
+fn burst(cluster: &Cluster, writes: &[Planned]) -> Vec<(usize, Result<Answer, String>)> {
     let urls: Vec<String> = cluster.replicas.iter().map(|r| r.url.clone()).collect();
-    burst_to(&urls, apps)
+    burst_to(&urls, writes)
 }
 
-/// `apps` POSTed at once, app `i` through `urls[i % urls.len()]` (see [`burst`]).
-fn burst_to(urls: &[String], apps: &[String]) -> Vec<(usize, Result<Answer, String>)> {
-    let barrier = Arc::new(Barrier::new(apps.len()));
-    let threads: Vec<_> = apps
+/// `writes` sent at once, write `i` through `urls[i % urls.len()]` (see [`burst`]).
+fn burst_to(urls: &[String], writes: &[Planned]) -> Vec<(usize, Result<Answer, String>)> {
+    let barrier = Arc::new(Barrier::new(writes.len()));
+    let threads: Vec<_> = writes
         .iter()
         .enumerate()
-        .map(|(i, body)| {
-            let (replica, body, barrier) = (i % urls.len(), body.clone(), barrier.clone());
+        .map(|(i, write)| {
+            let (replica, write, barrier) = (i % urls.len(), write.clone(), barrier.clone());
             let url = urls[replica].clone();
             std::thread::spawn(move || {
                 let c = client();
                 let _ = c.get(format!("{url}/ping")).send().and_then(|r| r.bytes());
                 barrier.wait();
-                (replica, post_app(&c, &url, &body))
+                (replica, write.send(&c, &url))
             })
         })
         .collect();
@@ -429,7 +453,7 @@ fn concurrent_writes_through_replicas_sharing_the_ledger_fill_the_room_and_never
     // holds the root before and after): about 15 of them fit under 20,000 bytes, far fewer
     // than the 90 sent, and fewer than the 30 each replica receives, so that one replica alone
     // could fill the room. A plan this small is stored as it is.
-    race(&Wall { limit: 20_000, seed: None }, 300);
+    race(&Wall { limit: 20_000, seed: None }, &new_apps(300));
 }
 
 #[test]
@@ -439,7 +463,7 @@ fn concurrent_writes_race_for_the_room_of_a_gzipped_plan_too() {
     // the replicas decide on the deflated bytes. Each app's 8,000 random bytes (10,668 in base64)
     // stay about 8 KB deflated, twice in the plan (the root before and after): about 24 fit under
     // 400,000 bytes.
-    race(&Wall { limit: 400_000, seed: None }, 8_000);
+    race(&Wall { limit: 400_000, seed: None }, &new_apps(8_000));
 }
 
 #[test]
@@ -450,16 +474,67 @@ fn concurrent_writes_race_for_the_last_room_of_a_large_root() {
     // bytes each in the plan: 8.2 KB deflated, before and after) beyond the plan the seed itself
     // would store.
     let seed = large_root(1600);
-    let dir = TempDir::new("ledger-large-root");
-    let file = dir.write("seed.json", &seed);
+    let plan = plan_of(&seed);
+    race(&Wall { limit: plan + 20 * 16_400, seed: Some(&seed) }, &new_apps(8_000));
+}
+
+#[test]
+fn concurrent_updates_of_existing_apps_race_for_the_room_too() {
+    // Writes that grow apps Marathon already has (`PUT /v2/apps/{id}`, 8,000 random bytes of
+    // env each): a replica that re-applies another's reservation merges it into the app its own
+    // model holds. About 20 fit beyond the plan the seed itself would store.
+    let ids = race_ids();
+    let small: Vec<Value> = ids.iter().map(|id| json!({"id": id, "cmd": "sleep 3600", "cpus": 0.01, "mem": 16, "instances": 1})).collect();
+    let seed = json!({"id": "/", "apps": [], "groups": [{"id": "/race", "apps": small, "groups": []}]}).to_string();
+    let plan = plan_of(&seed);
+    let writes: Vec<Planned> = ids
+        .iter()
+        .map(|id| Planned { method: reqwest::Method::PUT, path: format!("/v2/apps{id}"), body: app_body(id, 8_000) })
+        .collect();
+    race(&Wall { limit: plan + 20 * 16_400, seed: Some(&seed) }, &writes);
+}
+
+#[test]
+fn concurrent_group_writes_race_for_the_room_too() {
+    // `POST /v2/groups`, each a new group with one app of 8,000 random bytes of env: a
+    // reservation another replica re-applies creates a group, not only an app.
+    let writes: Vec<Planned> = (0..=RACE_WRITES)
+        .map(|i| {
+            let group = format!("/race/g-{i:03}");
+            let app: Value = serde_json::from_str(&app_body(&format!("{group}/app"), 8_000)).unwrap();
+            Planned { method: reqwest::Method::POST, path: "/v2/groups".into(), body: json!({"id": group, "apps": [app]}).to_string() }
+        })
+        .collect();
+    race(&Wall { limit: 400_000, seed: None }, &writes);
+}
+
+/// How many writes race for the room.
+const RACE_WRITES: usize = 90;
+
+/// One id per write of a race, and one for the probe after it: all of the same length, so that
+/// every write weighs the same whichever subset is admitted.
+fn race_ids() -> Vec<String> {
+    (0..=RACE_WRITES).map(|i| format!("/race/app-{i:03}")).collect()
+}
+
+/// `POST /v2/apps` of new apps of `payload` random bytes each, one per id of [`race_ids`].
+fn new_apps(payload: usize) -> Vec<Planned> {
+    race_ids().iter().map(|id| Planned::post_app(app_body(id, payload))).collect()
+}
+
+/// The bytes of the plan Marathon 1.3 would store for a deployment on `root` alone
+/// (`report --json`).
+fn plan_of(root: &str) -> u64 {
+    let dir = TempDir::new("ledger-seed-plan");
+    let file = dir.write("seed.json", root);
     let out = std::process::Command::new(BIN)
         .args(["report", "--json", "--state", file.to_str().unwrap()])
         .output()
         .unwrap();
     assert!(out.status.success(), "report: {}", show(&out));
-    let plan: u64 = serde_json::from_slice::<Value>(&out.stdout).unwrap()["binding_bytes"].as_u64().unwrap();
+    let plan = serde_json::from_slice::<Value>(&out.stdout).unwrap()["binding_bytes"].as_u64().unwrap();
     eprintln!("the seed alone: a plan of {plan} bytes");
-    race(&Wall { limit: plan + 20 * 16_400, seed: Some(&seed) }, 8_000);
+    plan
 }
 
 /// `apps` apps of a few teams, each with env and labels of the kind real definitions carry.
@@ -487,17 +562,16 @@ fn large_root(apps: usize) -> String {
     json!({"id": "/", "apps": [], "groups": groups}).to_string()
 }
 
-/// 90 concurrent `POST /v2/apps` of equal weight (`payload` random bytes each) through three
-/// replicas, in front of a simulator whose binding node may hold `limit` bytes: through a shared
-/// ledger they fill the room and never pass the wall; through their own ledgers they over-admit.
-fn race(wall: &Wall, payload: usize) {
+/// [`RACE_WRITES`] concurrent growing writes of equal weight (each carrying its payload in an
+/// app under `/race/`) through three replicas, in front of a simulator whose binding node may
+/// hold `wall.limit` bytes: through a shared ledger they fill the room and never pass the wall;
+/// through their own ledgers they over-admit. `writes` holds one more, the probe sent after.
+fn race(wall: &Wall, writes: &[Planned]) {
     let _serial = serial();
     let limit = wall.limit;
-    const WRITES: usize = 90;
-    // Same-length ids: every app weighs the same whichever subset is admitted.
-    let ids: Vec<String> = (0..=WRITES).map(|i| format!("/race/app-{i:03}")).collect();
-    let bodies: Vec<String> = ids.iter().map(|id| app_body(id, payload)).collect();
-    let (burst_bodies, probe_body) = (&bodies[..WRITES], &bodies[WRITES]);
+    const WRITES: usize = RACE_WRITES;
+    assert_eq!(writes.len(), WRITES + 1, "a race's writes and its probe");
+    let (burst_writes, probe) = (&writes[..WRITES], &writes[WRITES]);
 
     // How many of these writes the simulator takes one after another: the room, measured by
     // Marathon's own check rather than by the size engine under test.
@@ -508,7 +582,7 @@ fn race(wall: &Wall, payload: usize) {
         let mut taken = 0;
         loop {
             assert!(taken < WRITES, "all {WRITES} writes fit under {limit} bytes: nothing to race for");
-            let a = post_app(&c, &sim.url, &burst_bodies[taken]).unwrap();
+            let a = burst_writes[taken].send(&c, &sim.url).unwrap();
             match a.kind() {
                 Kind::Taken => taken += 1,
                 Kind::SimRejected => break,
@@ -528,7 +602,7 @@ fn race(wall: &Wall, payload: usize) {
         session_timeout_ms: SESSION_TIMEOUT_MS,
     };
     let shared = Cluster::start_on("race-shared", wall, &["closed"; 3], Some(&ledger), Some(&zk));
-    let answers = burst(&shared, burst_bodies);
+    let answers = burst(&shared, burst_writes);
     let ctx = || format!("answers:\n{}\n{}", summary(&answers), shared.logs());
     for (replica, a) in &answers {
         let a = a.as_ref().unwrap_or_else(|e| panic!("a write through replica {replica} failed: {e}\n{}", ctx()));
@@ -543,8 +617,8 @@ fn race(wall: &Wall, payload: usize) {
     }
     let taken = count(&answers, Kind::Taken);
     eprintln!("shared ledger: {capacity} fit one after another; the burst: {taken} taken, {} refused by the proxy", count(&answers, Kind::ProxyRejected));
-    let stored = shared.sim_apps("/race/").len();
-    assert_eq!(stored, taken, "the simulator stores {stored} apps, clients were told {taken}\n{}", ctx());
+    let stored = shared.sim_grown();
+    assert_eq!(stored, taken, "the simulator stores {stored} grown apps, clients were told {taken}\n{}", ctx());
     // No more than fit one after another: the writes weigh the same, so a subset larger than
     // the simulator's own count passed the wall. (The root as stored may leave no room for one
     // more deployment, and `report` says so: a full room is what the burst is for.)
@@ -566,15 +640,15 @@ fn race(wall: &Wall, payload: usize) {
     // view is short). It is sent once the replica's view is the stored state (its dry run sees
     // the root the simulator stores: the burst's reservations no longer add to it), so that the
     // refusal comes from the room, not from reservations counted on top of the writes they were.
-    let check_url = format!("{}/admission/v1/check?method=POST&path=/v2/apps", shared.replicas[1].url);
+    let check_url = probe.check_url(&shared.replicas[1].url);
     eventually_blocking(showing("replica 1 sees the stored state", ctx), || {
-        let seen = client().post(&check_url).header("Content-Type", "application/json").body(probe_body.clone()).send()
+        let seen = client().post(&check_url).header("Content-Type", "application/json").body(probe.body.clone()).send()
             .and_then(|r| r.text())
             .map_err(|e| e.to_string())?;
         let seen: Value = serde_json::from_str(&seen).map_err(|e| format!("{e}: {seen}"))?;
         if seen["current_root_bytes"].as_u64() == Some(root_bytes) { Ok(()) } else { Err(format!("dry run: {seen}; stored root: {root_bytes} bytes")) }
     });
-    let probe = post_app(&client(), &shared.replicas[1].url, probe_body).unwrap();
+    let probe = probe.send(&client(), &shared.replicas[1].url).unwrap();
     assert_eq!(probe.kind(), Kind::ProxyRejected, "one more write after the burst: {probe:?}\n{}", ctx());
     // Every write taken was recorded by a reservation's transaction (the ones that conflicted
     // count too).
@@ -595,10 +669,10 @@ fn race(wall: &Wall, payload: usize) {
     // they let through more than fits, and Marathon's refusal reaches clients. This is what the
     // shared ledger prevents; if it stopped happening, the race above would prove nothing.
     let own = Cluster::start_on("race-own", wall, &["closed"; 3], None, None);
-    let answers = burst(&own, burst_bodies);
+    let answers = burst(&own, burst_writes);
     let ctx = || format!("answers:\n{}\n{}", summary(&answers), own.logs());
     let sim_refused = count(&answers, Kind::SimRejected);
-    let stored = own.sim_apps("/race/").len();
+    let stored = own.sim_grown();
     eprintln!(
         "own ledgers: {} taken by Marathon, {sim_refused} refused by Marathon, {} refused by the proxy",
         count(&answers, Kind::Taken),
@@ -795,8 +869,8 @@ fn zookeeper_down_closed_refuses_growing_writes_open_warns_and_both_resume_after
     // Writes arriving together while it is down are each answered, not queued behind one
     // another's `timeout_ms`: forty at once through the closed replica all get their 503 (waiting
     // their turn and then 2 s each, they would need 80 s: past the client's patience).
-    let bodies: Vec<String> = (0..40).map(|i| app_body(&format!("/zk/burst-{i:03}"), 64)).collect();
-    let answers = burst_to(&[closed.url.clone()], &bodies);
+    let writes: Vec<Planned> = (0..40).map(|i| Planned::post_app(app_body(&format!("/zk/burst-{i:03}"), 64))).collect();
+    let answers = burst_to(&[closed.url.clone()], &writes);
     let unanswered = answers.iter().filter(|(_, a)| a.is_err()).count();
     // Checked at the end, so that the restart below is exercised either way.
     let hung = (unanswered > 0).then(|| {
@@ -1029,8 +1103,8 @@ fn a_zookeeper_slower_than_the_timeout_gets_answers_not_hangs() {
     // eighty writes each waiting their turn and then a full second would need eighty seconds.
     const PER_REPLICA: usize = 80;
     let urls: Vec<String> = s.cluster.replicas.iter().map(|r| r.url.clone()).collect();
-    let bodies: Vec<String> = (0..2 * PER_REPLICA).map(|_| s.body()).collect();
-    let answers = burst_to(&urls, &bodies);
+    let writes: Vec<Planned> = (0..2 * PER_REPLICA).map(|_| Planned::post_app(s.body())).collect();
+    let answers = burst_to(&urls, &writes);
     let policy = |replica: usize| ["closed", "open"][replica];
     let unanswered = answers.iter().filter(|(_, a)| a.is_err()).count();
     // Checked after the recovery below, which must hold either way.
