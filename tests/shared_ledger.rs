@@ -13,7 +13,8 @@
 //!   With a plan small enough to be stored as it is, with one Marathon gzips, for the last room
 //!   left by a root of 1,600 apps, and with writes that grow apps Marathon has (`PUT
 //!   /v2/apps/{id}`) or create groups (`POST /v2/groups`).
-//! - Faults: a replica SIGKILLed while deciding, ZooKeeper stopped and restarted, ZooKeeper
+//! - Faults: a replica SIGKILLed while deciding, a replica paused (SIGSTOP) past its session
+//!   while another fills the room, ZooKeeper stopped and restarted, ZooKeeper
 //!   slower than `timeout_ms` (a hiccup within a session, and for good, behind a forwarder that
 //!   holds every chunk): the others keep deciding, `failure_policy` says what happens meanwhile
 //!   (answered, never hung), and decisions resume through the shared ledger afterwards.
@@ -287,6 +288,7 @@ const DEGRADED: &str = "marathon_admission_proxy_ledger_degraded_decisions_total
 const RESERVE_COUNT: &str = "marathon_admission_proxy_ledger_reserve_seconds_count";
 const READ_COUNT: &str = "marathon_admission_proxy_ledger_read_seconds_count";
 const CONFLICTS: &str = "marathon_admission_proxy_ledger_conflicts_total";
+const SESSIONS: &str = "marathon_admission_proxy_ledger_zookeeper_sessions_total";
 
 /// A simulator and replicas in front of it. Field order = drop order: replicas first.
 struct Cluster {
@@ -814,6 +816,69 @@ fn a_replica_killed_while_deciding_does_not_stop_the_others() {
     }
     drop(cluster);
     drop(zk);
+}
+
+#[test]
+fn a_replica_paused_past_its_session_while_another_fills_the_room_refuses_when_it_resumes() {
+    let _serial = serial();
+    let zk = ZooKeeper::start().expect("ZooKeeper from Debian's zookeeper package (.ci/run installs it)");
+    let ledger = shared_ledger(&zk.connect_string(), 2_000);
+    // About 15 of these apps fit (see the first race).
+    let cluster = Cluster::start("pause", 20_000, &["closed"; 2], Some(&ledger), Some(&zk));
+    let writes = new_apps(300);
+    let mut next = writes.iter();
+    let c = client();
+    let mut taken = 0;
+    let answers: Arc<Mutex<Vec<String>>> = Arc::default();
+    let ctx = || format!("answers:\n{}\n{}", answers.lock().unwrap().join("\n"), cluster.logs());
+    let mut send_through = |replica: usize| {
+        let a = next.next().expect("a write left").send(&c, &cluster.replicas[replica].url);
+        answers.lock().unwrap().push(format!("replica {replica}: {a:?}"));
+        a
+    };
+
+    // Replica 0 takes two writes: it holds a view of the ledger, a watch, and reservations.
+    for _ in 0..2 {
+        let a = send_through(0).unwrap_or_else(|e| panic!("{e}\n{}", ctx()));
+        assert_eq!(a.kind(), Kind::Taken, "{a:?}\n{}", ctx());
+        taken += 1;
+    }
+    // Paused (SIGSTOP) longer than its session lives: it sees nothing of what follows, and
+    // ZooKeeper ends its session meanwhile.
+    let pid = cluster.replicas[0].child.child.id().to_string();
+    let signal = |sig: &str| assert!(std::process::Command::new("kill").args([sig, &pid]).status().unwrap().success(), "kill {sig} {pid}");
+    signal("-STOP");
+    let paused = Instant::now();
+    // Replica 1 fills the room meanwhile, one write after another, until it refuses one.
+    loop {
+        let a = send_through(1).unwrap_or_else(|e| panic!("{e}\n{}", ctx()));
+        match a.kind() {
+            Kind::Taken => taken += 1,
+            Kind::ProxyRejected => break,
+            _ => panic!("replica 1, replica 0 paused: {a:?}\n{}", ctx()),
+        }
+    }
+    // ZooKeeper expires sessions a tick or two after their timeout.
+    std::thread::sleep(Duration::from_millis(2 * SESSION_TIMEOUT_MS).saturating_sub(paused.elapsed()));
+    signal("-CONT");
+
+    // Resumed, replica 0 must not decide on what it knew before the pause: each write through it
+    // is refused (by its decision, or with a 503 while its model or session is renewed), never
+    // forwarded to Marathon, and it comes to refuse by decision.
+    eventually_blocking(showing("replica 0 refuses by its decision after it resumes", ctx), || {
+        let a = send_through(0)?;
+        match a.kind() {
+            Kind::ProxyRejected => Ok(()),
+            Kind::Unavailable => Err(format!("{a:?}")),
+            _ => panic!("replica 0, resumed after another filled the room: {a:?}\n{}", ctx()),
+        }
+    });
+    let stored = cluster.sim_grown();
+    assert_eq!(stored, taken, "the simulator stores {stored} apps, clients were told {taken}\n{}", ctx());
+    let m = cluster.replicas[0].metrics();
+    assert_eq!(metric(&m, ZK_UP), Some(1.0), "replica 0 after it resumed: {ZK_UP}\n{m}\n{}", ctx());
+    assert_eq!(metric(&m, SESSIONS), Some(2.0), "replica 0 opened a session again after its first expired: {SESSIONS}\n{m}\n{}", ctx());
+    cluster.assert_no_panics();
 }
 
 #[test]

@@ -237,6 +237,7 @@ fn list(children: &[String]) -> Listing {
 #[derive(Debug, Clone)]
 struct SharedLedgerMetrics {
     zookeeper_up: Gauge,
+    sessions: Counter,
     read_seconds: Histogram,
     reserve_seconds: Histogram,
     conflicts: Counter,
@@ -248,6 +249,7 @@ impl Default for SharedLedgerMetrics {
     fn default() -> Self {
         SharedLedgerMetrics {
             zookeeper_up: Gauge::default(),
+            sessions: Counter::default(),
             read_seconds: Histogram::new(exponential_buckets(0.000_25, 2.0, 14)),
             reserve_seconds: Histogram::new(exponential_buckets(0.000_25, 2.0, 14)),
             conflicts: Counter::default(),
@@ -309,6 +311,11 @@ impl ZkLedger {
     fn register(&self, r: &mut Registry) {
         let m = &self.metrics;
         r.register("ledger_zookeeper_up", "1 while the shared ledger's ZooKeeper session is connected", m.zookeeper_up.clone());
+        r.register(
+            "ledger_zookeeper_sessions",
+            "ZooKeeper sessions the shared ledger opened (more than one: a session expired or ended, and another was opened)",
+            m.sessions.clone(),
+        );
         r.register("ledger_read_seconds", "Time to read the shared ledger (for a decision whose view was not current, or to refresh the view)", m.read_seconds.clone());
         r.register(
             "ledger_reserve_seconds",
@@ -440,6 +447,7 @@ impl ZkLedger {
             .await
             .map_err(|e| LedgerUnavailable(format!("ZooKeeper at {}: {e}", self.location.hosts)))?;
         *session = Some(client.clone());
+        self.metrics.sessions.inc();
         Ok(client)
     }
 
