@@ -21,6 +21,13 @@ pub struct SimArgs {
     /// How long deployments stay listed in /v2/deployments, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub deploy_delay: u64,
+    /// Marathon's --zk_timeout: how long a write is awaited before the client gets 503
+    /// "Futures timed out" (the write goes on), in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    pub zk_timeout: u64,
+    /// How much longer than usual each write takes to persist (a slow ZooKeeper), in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub write_delay: u64,
     /// Marathon's --zk_max_node_size.
     #[arg(long, default_value_t = 1_024_000)]
     pub zk_max_node_size: u64,
@@ -54,11 +61,14 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         marathon_sim::MarathonVersion::V1_3_14 => 25,
         marathon_sim::MarathonVersion::V1_4(_) => 50,
     };
+    anyhow::ensure!(args.zk_timeout > 0, "--zk-timeout: a write must be awaited for at least a millisecond");
     let mut config = marathon_sim::SimConfig {
         listen: args.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
         zk: args.zk,
         marathon: version,
         deploy_delay: Duration::from_millis(args.deploy_delay),
+        zk_timeout: Duration::from_millis(args.zk_timeout),
+        write_delay: Duration::from_millis(args.write_delay),
         zk_max_node_size: args.zk_max_node_size,
         zk_compression: !args.disable_zk_compression,
         zk_compression_threshold: args.zk_compression_threshold,

@@ -49,7 +49,7 @@ use super::config::{AdmitConfig, FailurePolicy};
 use super::fetch_missing::FetchMissing;
 use super::gate_dry_runs::GateDryRuns;
 use super::ledger_base::{LedgerBases, ModelRoot};
-use super::ledger::{ms_of, Ledger, LedgerDecision, LedgerUnavailable, LocalLedger, PendingQuery, Reservation, ReserveError};
+use super::ledger::{ms_of, Answered, Ledger, LedgerDecision, LedgerUnavailable, LocalLedger, PendingQuery, Reservation, ReserveError};
 use super::live_model::{LiveModel, NewRoot, Snapshot};
 use super::phase_clock::PhaseClock;
 use super::quota_runtime::QuotaRuntime;
@@ -99,6 +99,19 @@ struct Placed<'a> {
 
 /// A write body from this size on leaves enough freed memory behind to return it at once.
 const LARGE_BODY: usize = 1 << 20;
+
+/// What Marathon's answer `status` to a write means for the ledger: it took it (2xx); nobody
+/// knows (5xx: its REST layer answers 503 "Futures timed out" once it stops waiting for the
+/// write, which goes on and may still be applied); it refused it (3xx, 4xx: `None`, released).
+fn answered_as(status: http::StatusCode) -> Option<Answered> {
+    if status.is_success() {
+        Some(Answered::Applied)
+    } else if status.is_server_error() {
+        Some(Answered::Unknown)
+    } else {
+        None
+    }
+}
 
 /// Carried in [`RequestCtx::extensions`] from `request_filter` to the later phases.
 #[derive(Debug, Clone, Copy)]
@@ -875,12 +888,12 @@ impl Admission {
     }
 
     /// Settles the write's reservation, once: the phase that settles it takes its ticket.
-    fn settle(&self, ticket: Option<Ticket>, keep: bool) {
+    /// Marathon answered the write holding `ticket` (`None`: it refused it).
+    fn settle(&self, ticket: Option<Ticket>, answered: Option<Answered>) {
         let Some(Ticket(id)) = ticket else { return };
-        if keep {
-            self.ledger.mark_answered(id);
-        } else {
-            self.ledger.release(id);
+        match answered {
+            Some(answered) => self.ledger.mark_answered(id, answered),
+            None => self.ledger.release(id),
         }
         self.metrics.ledger_entries.set(self.ledger.len() as i64);
     }
@@ -905,18 +918,17 @@ impl RequestPhases for Admission {
     }
 
     fn response_filter(&self, ctx: &mut RequestCtx, resp: &http::response::Parts) {
-        // 2xx: stays until a resync shows it; anything else: Marathon did not take it.
-        self.settle(ctx.extensions.remove::<Ticket>(), resp.status.is_success());
+        self.settle(ctx.extensions.remove::<Ticket>(), answered_as(resp.status));
     }
 
     async fn upstream_failed(&self, ctx: &mut RequestCtx, _failure: &UpstreamFailure) {
-        // Unknown whether Marathon applied it: keep it until the next resync.
-        self.settle(ctx.extensions.remove::<Ticket>(), true);
+        // Unknown whether Marathon applied it, or will.
+        self.settle(ctx.extensions.remove::<Ticket>(), Some(Answered::Unknown));
     }
 
     fn logging(&self, ctx: &RequestCtx, _summary: &RequestSummary) {
-        // Still unanswered (client gone mid-flight): treat as possibly applied.
-        self.settle(ctx.extensions.get::<Ticket>().copied(), true);
+        // Still unanswered (client gone mid-flight): Marathon may apply it, now or later.
+        self.settle(ctx.extensions.get::<Ticket>().copied(), Some(Answered::Unknown));
     }
 
     fn readiness(&self) -> Result<(), String> {

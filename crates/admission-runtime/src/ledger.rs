@@ -10,9 +10,10 @@
 //! Life of an entry: [`Ledger::begin`] takes the ledger's decision lock and reads what is
 //! pending; [`LedgerDecision::reserve`] records an admitted write before the lock is released and
 //! the write forwarded; [`Ledger::mark_answered`] when Marathon answers 2xx or the outcome is
-//! unknown (it may have applied it); [`Ledger::release`] when Marathon refuses it. Reading drops
-//! entries answered before the model's last sync started (the model shows them) and entries older
-//! than the ledger timeout.
+//! unknown (it may have applied it, or may yet); [`Ledger::release`] when Marathon refuses it.
+//! Reading drops entries Marathon took before the model's last sync started (the model shows
+//! them) and entries answered longer than the ledger timeout ago; an entry whose outcome is
+//! unknown leaves only with time, as no sync proves that Marathon will not apply it later.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -38,6 +39,18 @@ impl Reservation {
     pub fn new(method: &str, path: &str, query: Option<&str>, body: &[u8]) -> Reservation {
         Reservation { method: method.into(), path: path.into(), query: query.map(Into::into), body: body.to_vec(), admitted_at_ms: now_ms() }
     }
+}
+
+/// How Marathon answered a write the ledger holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answered {
+    /// It took it (2xx): a model synced after the answer shows it.
+    Applied,
+    /// Nobody knows: a 5xx (Marathon's REST layer answers 503 "Futures timed out" when it stops
+    /// waiting for a write, which goes on), no answer, or the client gone mid-flight. Marathon may
+    /// apply it later, so a sync after the answer proves nothing: it stays charged until the
+    /// ledger timeout passes.
+    Unknown,
 }
 
 /// Milliseconds since the Unix epoch, now.
@@ -110,9 +123,9 @@ pub trait Ledger: Send + Sync {
     /// Reads what is pending for one decision (the caller takes this process's decisions one at
     /// a time).
     async fn begin(&self, query: PendingQuery) -> Result<Box<dyn LedgerDecision + '_>, LedgerUnavailable>;
-    /// Marathon answered 2xx, or nobody knows whether it applied the write: keep it until the
-    /// model shows it.
-    fn mark_answered(&self, ticket: u64);
+    /// Marathon answered: keep the write until the model shows it ([`Answered::Applied`]) or
+    /// until the timeout passes.
+    fn mark_answered(&self, ticket: u64, answered: Answered);
     /// Marathon did not take it.
     fn release(&self, ticket: u64);
     /// What a decision beginning now would read, when this process knows it without asking a
@@ -138,6 +151,7 @@ struct Entry {
     write: Write,
     admitted_at_ms: u64,
     answered_at_ms: Option<u64>,
+    answered: Option<Answered>,
 }
 
 impl Entry {
@@ -146,8 +160,8 @@ impl Entry {
         if expired(now_ms, self.admitted_at_ms, self.answered_at_ms, q.timeout) {
             return false;
         }
-        match (self.answered_at_ms, q.model_synced_at_ms) {
-            (Some(answered), Some(sync)) => answered >= sync,
+        match (self.answered_at_ms, self.answered, q.model_synced_at_ms) {
+            (Some(answered), Some(Answered::Applied), Some(sync)) => answered >= sync,
             _ => true,
         }
     }
@@ -182,7 +196,7 @@ impl LocalLedger {
         let mut guard = self.entries.lock().unwrap();
         guard.0 += 1;
         let ticket = guard.0;
-        guard.1.insert(ticket, Entry { write, admitted_at_ms: reservation.admitted_at_ms, answered_at_ms: None });
+        guard.1.insert(ticket, Entry { write, admitted_at_ms: reservation.admitted_at_ms, answered_at_ms: None, answered: None });
         ticket
     }
 }
@@ -221,9 +235,11 @@ impl Ledger for LocalLedger {
         Ok(self.decision(q, None))
     }
 
-    fn mark_answered(&self, ticket: u64) {
+    fn mark_answered(&self, ticket: u64, answered: Answered) {
         if let Some(e) = self.entries.lock().unwrap().1.get_mut(&ticket) {
-            e.answered_at_ms.get_or_insert_with(now_ms);
+            if e.answered.is_none() {
+                (e.answered_at_ms, e.answered) = (Some(now_ms()), Some(answered));
+            }
         }
     }
 
@@ -262,8 +278,9 @@ mod tests {
         let ledger = LocalLedger::default();
         let now = now_ms();
         let (a, b, c) = (reserve(&ledger, "/v2/apps/a", now), reserve(&ledger, "/v2/apps/b", now), reserve(&ledger, "/v2/apps/c", now));
-        ledger.mark_answered(a);
+        ledger.mark_answered(a, Answered::Applied);
         let sync_started = now_ms() + 1;
+        ledger.mark_answered(b, Answered::Applied);
         ledger.entries.lock().unwrap().1.get_mut(&b).unwrap().answered_at_ms = Some(sync_started + 1);
         ledger.release(c);
         let ids: Vec<u64> = ledger.pending(query(Some(sync_started), Duration::from_secs(30))).into_iter().map(|(id, _)| id).collect();
@@ -280,7 +297,7 @@ mod tests {
         let ledger = LocalLedger::default();
         let now = now_ms();
         let a = reserve(&ledger, "/v2/apps/a", now);
-        ledger.mark_answered(a);
+        ledger.mark_answered(a, Answered::Applied);
         let next_sync = query(Some(now_ms() + 1), Duration::from_secs(30));
         assert!(ledger.pending_known(next_sync).unwrap().is_empty(), "the next root shows it");
         let installed = query(Some(now - 1), Duration::from_secs(30));
@@ -296,7 +313,7 @@ mod tests {
         let slow = reserve(&ledger, "/v2/apps/slow", now - 120_000);
         // Answered just now after a long wait: charged until the timeout passes after the answer.
         let answered = reserve(&ledger, "/v2/apps/answered", now - 120_000);
-        ledger.mark_answered(answered);
+        ledger.mark_answered(answered, Answered::Applied);
         let ids: Vec<u64> = ledger.pending(query(None, timeout)).into_iter().map(|(id, _)| id).collect();
         assert_eq!(ids, vec![slow, answered]);
         // A request the proxy lost track of leaves in the end.
@@ -304,6 +321,23 @@ mod tests {
         assert!(!expired(now, now - 299_000, None, timeout));
         assert!(expired(now, now - 601_000, Some(now - 31_000), timeout));
         assert!(!expired(now, now - 601_000, Some(now - 29_000), timeout));
+    }
+
+    #[test]
+    fn a_write_whose_outcome_is_unknown_stays_through_later_syncs_and_leaves_with_time() {
+        let ledger = LocalLedger::default();
+        let now = now_ms();
+        let timeout = Duration::from_secs(30);
+        let (taken, unknown) = (reserve(&ledger, "/v2/apps/taken", now), reserve(&ledger, "/v2/apps/unknown", now));
+        ledger.mark_answered(taken, Answered::Applied);
+        ledger.mark_answered(unknown, Answered::Unknown);
+        // A second answer (the client gone after Marathon answered) changes nothing.
+        ledger.mark_answered(unknown, Answered::Applied);
+        let later_sync = query(Some(now_ms() + 1), timeout);
+        let ids: Vec<u64> = ledger.pending(later_sync).into_iter().map(|(id, _)| id).collect();
+        assert_eq!(ids, vec![unknown], "a sync after the answers shows the taken write, and proves nothing of the other");
+        ledger.entries.lock().unwrap().1.get_mut(&unknown).unwrap().answered_at_ms = Some(now - 31_000);
+        assert!(ledger.pending(later_sync).is_empty(), "the timeout passed");
     }
 
     #[test]

@@ -61,7 +61,7 @@ mod work_in_place;
 use std::sync::Arc;
 
 pub use config::{AdmitConfig, FailurePolicy, GroupMode, LayoutChoice};
-pub use ledger::{Ledger, LocalLedger, Reservation};
+pub use ledger::{Answered, Ledger, LocalLedger, Reservation};
 pub use decide_write::Admission;
 pub use decision_sizes::exact_decision;
 pub use live_model::LiveModel;

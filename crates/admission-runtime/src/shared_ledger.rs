@@ -12,8 +12,10 @@
 //!   write as received (method, path, query, body), the replica and the wall-clock time; any
 //!   replica re-applies them to its own model. When Marathon answers, the owner adds a marker
 //!   `a-<seq>-<answered ms>` (so that one listing says what is answered and when; it rides in the
-//!   transaction of the owner's next reservation, see `answer_markers`); when Marathon
-//!   refuses, the owner deletes the reservation. The owner stops counting its own answered
+//!   transaction of the owner's next reservation, see `answer_markers`), or `u-<seq>-<answered
+//!   ms>` when the outcome is unknown (a 5xx, no answer: Marathon may apply it later, so no
+//!   model's sync lets it go, only time); when Marathon refuses, the owner deletes the
+//!   reservation. The owner stops counting its own answered
 //!   entries once its model shows them (answered before its last sync started, on its own clock),
 //!   as a lone replica does; the others stop counting an entry once their own model shows it
 //!   (answered before their last sync started, less [`CLOCK_SKEW`]). Only time deletes an entry:
@@ -51,7 +53,7 @@ use serde::{Deserialize, Serialize};
 use marathon_zk::{TlsFiles, ZkLogin};
 use zookeeper_client as zkc;
 
-use super::ledger::{expired, now_ms, Ledger, LedgerDecision, LedgerUnavailable, LocalLedger, PendingQuery, Reservation, ReserveError};
+use super::ledger::{expired, now_ms, Answered, Ledger, LedgerDecision, LedgerUnavailable, LocalLedger, PendingQuery, Reservation, ReserveError};
 use answer_markers::AnswerMarkers;
 use watched_view::WatchedView;
 
@@ -192,16 +194,16 @@ enum Fate {
 }
 
 /// The fate of a reservation `known` here (`None`: not read yet, or unreadable, so not counted),
-/// answered at `answered_at` by its marker, at `now`, for a decision reading against `q`'s model:
-/// this replica's model shows an answer from before its sync less the clock skew, and its own
-/// writes' answers from before its sync on its own clock. Only time takes a node out of the
-/// ledger: what one replica's model shows, another's may not show yet.
-fn fate(known: Option<&Known>, answered_at: Option<u64>, now: u64, q: PendingQuery) -> Fate {
+/// answered at a time and how by its marker, at `now`, for a decision reading against `q`'s
+/// model: this replica's model shows a write Marathon took before its sync less the clock skew,
+/// and its own writes' answers from before its sync on its own clock. Only time takes a node out
+/// of the ledger: what one replica's model shows, another's may not show yet.
+fn fate(known: Option<&Known>, answered: Option<(u64, Answered)>, now: u64, q: PendingQuery) -> Fate {
     let shown_before = q.model_synced_at_ms.map(|t| t.saturating_sub(CLOCK_SKEW.as_millis() as u64));
-    if known.is_some_and(|k| expired(now, k.admitted_at_ms, answered_at, q.timeout)) {
+    if known.is_some_and(|k| expired(now, k.admitted_at_ms, answered.map(|(at, _)| at), q.timeout)) {
         return Fate::Left;
     }
-    let shown = matches!((answered_at, shown_before), (Some(at), Some(before)) if at < before);
+    let shown = matches!((answered, shown_before), (Some((at, Answered::Applied)), Some(before)) if at < before);
     let shown_here = matches!((known.and_then(|k| k.answered_here_at_ms), q.model_synced_at_ms), (Some(at), Some(sync)) if at < sync);
     match known.and_then(|k| k.write.as_ref()) {
         Some(w) if !shown && !shown_here => Fate::Pending(w.clone()),
@@ -214,8 +216,21 @@ fn fate(known: Option<&Known>, answered_at: Option<u64>, now: u64, q: PendingQue
 struct Listing {
     /// Reservation sequence numbers, in order.
     reservations: Vec<u64>,
-    /// Sequence -> answered at (ms), from the markers.
-    answered: HashMap<u64, (u64, String)>,
+    /// Sequence -> answered at (ms) and how, and the marker's name.
+    answered: HashMap<u64, (u64, Answered, String)>,
+}
+
+/// How an answer marker's name starts.
+fn marker_prefix(answered: Answered) -> &'static str {
+    match answered {
+        Answered::Applied => "a-",
+        Answered::Unknown => "u-",
+    }
+}
+
+/// The answer a marker's name says, and the rest of the name (`<seq>-<answered ms>`).
+fn marker_kind(name: &str) -> Option<(Answered, &str)> {
+    [Answered::Applied, Answered::Unknown].into_iter().find_map(|a| Some((a, name.strip_prefix(marker_prefix(a))?)))
 }
 
 fn list(children: &[String]) -> Listing {
@@ -223,9 +238,9 @@ fn list(children: &[String]) -> Listing {
     for name in children {
         if let Some(seq) = name.strip_prefix("r-").and_then(|s| s.parse().ok()) {
             l.reservations.push(seq);
-        } else if let Some((seq, at)) = name.strip_prefix("a-").and_then(|s| s.split_once('-')) {
-            if let (Ok(seq), Ok(at)) = (seq.parse(), at.parse()) {
-                l.answered.insert(seq, (at, name.clone()));
+        } else if let Some((answered, rest)) = marker_kind(name) {
+            if let Some((Ok(seq), Ok(at))) = rest.split_once('-').map(|(seq, at)| (seq.parse(), at.parse())) {
+                l.answered.insert(seq, (at, answered, name.clone()));
             }
         }
     }
@@ -552,7 +567,7 @@ impl ZkLedger {
         }
         let (pending, mut gone) = self.sort_out(stored, listing, q);
         // Markers whose reservation is gone (refused after the answer was marked, or pruned).
-        for (seq, (_, name)) in &listing.answered {
+        for (seq, (_, _, name)) in &listing.answered {
             if !listing.reservations.contains(seq) {
                 gone.push(format!("{dir}/{name}"));
             }
@@ -584,10 +599,10 @@ impl ZkLedger {
         let (mut pending, mut gone) = (Vec::new(), Vec::new());
         for seq in &listing.reservations {
             let answered = listing.answered.get(seq);
-            match fate(known.get(seq), answered.map(|(at, _)| *at), now, q) {
+            match fate(known.get(seq), answered.map(|(at, how, _)| (*at, *how)), now, q) {
                 Fate::Left => {
                     gone.push(node(&dir, *seq));
-                    gone.extend(answered.map(|(_, name)| format!("{dir}/{name}")));
+                    gone.extend(answered.map(|(_, _, name)| format!("{dir}/{name}")));
                     known.remove(seq);
                 }
                 Fate::NotCounted => {}
@@ -606,7 +621,7 @@ impl ZkLedger {
         // Taken after the view's lock, if any, and never held while taking the view's.
         let known = self.known.lock().unwrap();
         let now = now_ms();
-        let counted = |seq: &u64| match fate(known.get(seq), listing.answered.get(seq).map(|(at, _)| *at), now, q) {
+        let counted = |seq: &u64| match fate(known.get(seq), listing.answered.get(seq).map(|(at, how, _)| (*at, *how)), now, q) {
             Fate::Pending(w) => Some((*seq, w)),
             Fate::Left | Fate::NotCounted => None,
         };
@@ -811,15 +826,17 @@ impl Ledger for Arc<ZkLedger> {
         }
     }
 
-    fn mark_answered(&self, ticket: u64) {
+    fn mark_answered(&self, ticket: u64, answered: Answered) {
         if ticket & LOCAL_TICKET != 0 {
-            return self.local.mark_answered(ticket & !LOCAL_TICKET);
+            return self.local.mark_answered(ticket & !LOCAL_TICKET, answered);
         }
         let at = now_ms();
-        if let Some(k) = self.known.lock().unwrap().get_mut(&ticket) {
-            k.answered_here_at_ms = Some(at);
+        if answered == Answered::Applied {
+            if let Some(k) = self.known.lock().unwrap().get_mut(&ticket) {
+                k.answered_here_at_ms.get_or_insert(at);
+            }
         }
-        if self.markers.lock().unwrap().push(format!("a-{ticket:010}-{at}")) {
+        if self.markers.lock().unwrap().push(format!("{}{ticket:010}-{at}", marker_prefix(answered))) {
             self.schedule_marker_flush();
         }
     }
@@ -925,7 +942,7 @@ mod tests {
         let names: Vec<String> = ["r-0000000003", "a-0000000003-1700000000123", "r-0000000001", "lock", "a-0000000009-17"].iter().map(|s| s.to_string()).collect();
         let l = list(&names);
         assert_eq!(l.reservations, vec![1, 3]);
-        assert_eq!(l.answered.get(&3).map(|(at, _)| *at), Some(1_700_000_000_123));
+        assert_eq!(l.answered.get(&3).map(|(at, how, _)| (*at, *how)), Some((1_700_000_000_123, Answered::Applied)));
         assert!(l.answered.contains_key(&9), "a marker without its reservation is listed, to be removed");
     }
 
@@ -973,6 +990,27 @@ mod tests {
         let (pending, gone) = ledger.sort_out(HashMap::new(), &listing, timed_out);
         assert!(pending.is_empty(), "answered longer ago than the timeout");
         assert_eq!(gone.len(), 4, "both reservations and their markers leave: {gone:?}");
+    }
+
+    /// A write whose outcome is unknown (`u-` marker) is counted through any sync, on the replica
+    /// that forwarded it and on the others, until it times out.
+    #[test]
+    fn a_write_whose_outcome_is_unknown_leaves_the_count_only_with_time() {
+        let ledger = unreachable_ledger();
+        let write = parse_write("PUT", "/v2/apps/late", None, br#"{"instances":2}"#, Flavour::V13).unwrap().unwrap();
+        let now = now_ms();
+        let answered_at = now - 100;
+        ledger.known.lock().unwrap().insert(1, Known { write: Some(write), admitted_at_ms: now - 200, answered_here_at_ms: None });
+        let listing = list(&[format!("r-{:010}", 1), format!("u-{:010}-{answered_at}", 1)]);
+        assert_eq!(listing.answered.get(&1).map(|(at, how, _)| (*at, *how)), Some((answered_at, Answered::Unknown)));
+        let synced_later = PendingQuery { model_synced_at_ms: Some(now + 10_000), timeout: Duration::from_secs(30), flavour: Flavour::V13 };
+        let (pending, gone) = ledger.sort_out(HashMap::new(), &listing, synced_later);
+        assert_eq!(pending.len(), 1, "a sync after the answer proves nothing");
+        assert!(gone.is_empty());
+        let timed_out = PendingQuery { timeout: Duration::from_millis(50), ..synced_later };
+        let (pending, gone) = ledger.sort_out(HashMap::new(), &listing, timed_out);
+        assert!(pending.is_empty(), "answered longer ago than the timeout");
+        assert_eq!(gone.len(), 2, "the reservation and its marker leave: {gone:?}");
     }
 
     /// What a sync's look-ahead counts from the newest listing read is what a decision on that
@@ -1102,12 +1140,12 @@ mod tests {
         };
 
         let x = reserve(&ledger, "x").await.unwrap();
-        ledger.mark_answered(x);
+        ledger.mark_answered(x, Answered::Applied);
         let y = reserve(&ledger, "y").await.unwrap();
         let marker = marker_of(x).await.expect("x's marker is written by the time y's reservation is");
         assert_eq!(created_in(marker).await, created_in(node(&dir, y)).await, "in the same transaction");
 
-        ledger.mark_answered(y);
+        ledger.mark_answered(y, Answered::Applied);
         let deadline = Instant::now() + Duration::from_secs(10);
         let marker = loop {
             if let Some(m) = marker_of(y).await {

@@ -104,6 +104,64 @@ async fn replicas_sharing_a_ledger_admit_together_what_one_would() {
     drop(zk);
 }
 
+/// Marathon answered a write 503 "Futures timed out" (its REST layer stopped waiting for the
+/// write) and applies it afterwards: the write stays charged on the replica that forwarded it and
+/// on the other, through the syncs of their models that start after the answer (they do not show
+/// it yet), so that the next write, which fits only without it, is the proxy's refusal rather
+/// than a write Marathon refuses (or times out on) itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_marathon_timed_out_on_stays_charged() {
+    let zk = ZooKeeper::start().expect("ZooKeeper from Debian's zookeeper package (.ci/run installs it)");
+    let spec = format!("{}/marathon-admission/ledger", zk.connect_string());
+    let c = client();
+    let write = |r: &Replica, i: usize| req("POST", &r.proxy.url("/v2/apps"), &app_body(&format!("/late/app-{i:02}"), 12));
+
+    // How many of these writes fit, one after another.
+    let sim = marathon_sim::start(sim_legacy(LIMIT, None)).await.unwrap();
+    let alone = replica(&sim, Some(&format!("{spec}-capacity"))).await;
+    let mut fit = 0;
+    loop {
+        let (status, _, body) = fetch(&c, write(&alone, fit)).await;
+        match status.as_u16() {
+            201 => fit += 1,
+            _ if is_our_rejection(status, &body) => break,
+            s => panic!("write {fit}: {s} {}", String::from_utf8_lossy(&body)),
+        }
+    }
+    assert!(fit >= 3, "the wall is too close for the test to mean something: {fit}");
+
+    // All but one of them through two replicas; the last one Marathon takes late.
+    let sim = marathon_sim::start(marathon_sim::SimConfig { zk_timeout: std::time::Duration::from_millis(300), ..sim_legacy(LIMIT, None) }).await.unwrap();
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let r = replica_with_model(&sim, Some(&spec), "", Model::Following).await;
+        wait_ready(&r.proxy).await;
+        replicas.push(r);
+    }
+    for i in 0..fit - 1 {
+        let (status, _, body) = fetch(&c, write(&replicas[i % 2], i)).await;
+        assert_eq!(status, 201, "write {i}: {}", String::from_utf8_lossy(&body));
+    }
+    sim.sim().set_write_delay(std::time::Duration::from_secs(4));
+    let late = fit - 1;
+    let (status, _, body) = fetch(&c, write(&replicas[0], late)).await;
+    let text = String::from_utf8_lossy(&body).into_owned();
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("Futures timed out"), "{text}");
+    // The models sync every 200 ms: several syncs start after the answer, and none shows the
+    // write, which Marathon is still applying.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    // The room is taken by the write Marathon is still applying: one more is refused, through
+    // either replica.
+    for (n, r) in replicas.iter().enumerate() {
+        let (status, _, body) = fetch(&c, write(r, late + 1 + n)).await;
+        assert!(is_our_rejection(status, &body), "through replica {n}: {status} {}", String::from_utf8_lossy(&body));
+    }
+    let applied = marathon_model::PathId::parse(&format!("/late/app-{late:02}"));
+    eventually("Marathon applies the write it timed out on", || async { sim.root().find_app(&applied).is_some() }).await;
+    drop(zk);
+}
+
 /// ZooKeeper gone: `failure_policy = "closed"` answers growing writes 503 and passes deletions;
 /// the replica's readiness says why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

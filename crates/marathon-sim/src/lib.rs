@@ -113,6 +113,13 @@ pub struct SimConfig {
     pub marathon: MarathonVersion,
     /// How long a deployment stays listed before it succeeds.
     pub deploy_delay: Duration,
+    /// Marathon's `--zk_timeout` (default 10 s): how long its REST layer awaits a write. Past
+    /// it the client gets 503 "Futures timed out after [...]" and the write goes on: Marathon may
+    /// still apply it.
+    pub zk_timeout: Duration,
+    /// How much longer than usual each write takes to persist, as on a slow ZooKeeper (none by
+    /// default; [`Sim::set_write_delay`] changes it while running).
+    pub write_delay: Duration,
     /// `--zk_max_node_size` (default 1,024,000).
     pub zk_max_node_size: u64,
     /// `--zk_compression` (default on).
@@ -144,6 +151,8 @@ impl Default for SimConfig {
             zk: None,
             marathon: MarathonVersion::V1_3_14,
             deploy_delay: Duration::ZERO,
+            zk_timeout: Duration::from_secs(10),
+            write_delay: Duration::ZERO,
             zk_max_node_size: 1_024_000,
             zk_compression: true,
             zk_compression_threshold: 64 * 1024,

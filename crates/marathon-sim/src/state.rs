@@ -98,6 +98,15 @@ pub struct Sim {
     pub zk: Option<ZkStore>,
     pub counters: Counters,
     pub http_addr: Mutex<String>,
+    /// [`SimConfig::write_delay`], in milliseconds, as it is now.
+    write_delay_ms: AtomicU64,
+}
+
+/// The message of the `TimeoutException` Marathon's REST layer answers with once it stopped
+/// waiting for a write: Scala's `Await.result` names the duration as configured, in
+/// milliseconds (`zkTimeoutDuration = Duration(zooKeeperTimeout(), MILLISECONDS)`).
+fn futures_timed_out(zk_timeout: Duration) -> String {
+    format!("Futures timed out after [{} milliseconds]", zk_timeout.as_millis())
 }
 
 fn api_post_app(change: &Change) -> bool {
@@ -164,6 +173,7 @@ impl Sim {
             zk,
             counters: Counters::default(),
             http_addr: Mutex::new(String::new()),
+            write_delay_ms: AtomicU64::new(cfg.write_delay.as_millis() as u64),
             cfg,
         });
         sim.remember(&root, &root.transitive_apps());
@@ -287,8 +297,27 @@ impl Sim {
         ])
     }
 
-    /// Runs one state-changing write. `client_ip` and `uri` feed `api_post_event`.
+    /// Runs one state-changing write, as Marathon's REST layer does: it awaits the write for at
+    /// most `zk_timeout` (`RestResource.result`: `Await.result(fn, config.zkTimeoutDuration)`),
+    /// then answers 503 with the `TimeoutException`'s message while the write goes on, and may
+    /// still be applied. `client_ip` and `uri` feed `api_post_event`.
     pub async fn write(self: &Arc<Self>, w: Write, client_ip: &str, uri: &str) -> Answer {
+        let (me, client_ip, uri) = (self.clone(), client_ip.to_owned(), uri.to_owned());
+        let write = tokio::spawn(async move { me.write_to_the_end(w, &client_ip, &uri).await });
+        match tokio::time::timeout(self.cfg.zk_timeout, write).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(e)) => Answer::json(500, json!({ "message": format!("the write failed: {e}") })),
+            Err(_) => Answer::json(503, json!({ "message": futures_timed_out(self.cfg.zk_timeout) })),
+        }
+    }
+
+    /// Each write from now on takes `delay` longer to persist (a slow ZooKeeper).
+    pub fn set_write_delay(&self, delay: Duration) {
+        self.write_delay_ms.store(delay.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// One write, however long it takes.
+    async fn write_to_the_end(self: &Arc<Self>, w: Write, client_ip: &str, uri: &str) -> Answer {
         let _serial = self.write_lock.lock().await;
         self.counters.writes.fetch_add(1, Ordering::Relaxed);
         let root = self.root();
@@ -363,12 +392,16 @@ impl Sim {
             return Answer::json(409, render::app_locked(&blocking.iter().map(|d| d.id.clone()).collect::<Vec<_>>()));
         }
 
+        let delay = self.write_delay_ms.load(Ordering::Relaxed);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
         // Persist, in Marathon's order. A refused write leaves the in-memory state untouched.
         if let Err(err) = self.persist_change(&plan_id, &version, &root, &out, legacy.as_ref()).await {
             self.counters.zk_failures.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(%err, "ZooKeeper refused the write");
             let (status, message) = match err {
-                StoreError::Timeout(m) => (503, format!("Futures timed out after [{}] ({m})", "10 seconds")),
+                StoreError::Timeout(m) => (503, format!("{} ({m})", futures_timed_out(self.cfg.zk_timeout))),
                 StoreError::Failed(m) => (500, m),
             };
             let mut body = Map::new();
