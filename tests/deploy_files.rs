@@ -386,8 +386,10 @@ fn alert_rules_name_only_metrics_the_proxy_exports() {
     }
     assert!(!used.is_empty());
 
-    // A running proxy, with some traffic, exports them.
-    let stack = Stack::start(StackOpts::default());
+    // A running proxy whose ledger is shared through ZooKeeper, with some traffic, exports them.
+    let zk = marathon_sim::testing::ZooKeeper::start().expect("ZooKeeper from Debian's zookeeper package (.ci/run installs it)");
+    let ledger = format!("[ledger]\nzookeeper = \"{}/marathon-admission/ledger\"\n", zk.connect_string());
+    let stack = Stack::start(StackOpts { proxy_tables: ledger, ..StackOpts::default() });
     let c = http();
     c.get(format!("{}/v2/apps", stack.proxy_url)).send().unwrap();
     let _ = c.get(format!("http://127.0.0.1:{}/v2/apps", free_port())).send();
