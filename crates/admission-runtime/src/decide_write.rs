@@ -887,8 +887,8 @@ impl Admission {
         znode_size::Estimator::new(snap.store.clone()).state(&snap.root)
     }
 
-    /// Settles the write's reservation, once: the phase that settles it takes its ticket.
-    /// Marathon answered the write holding `ticket` (`None`: it refused it).
+    /// Settles the write's reservation, once (the phase that settles it takes its ticket), as
+    /// Marathon answered it (`None`: it refused it).
     fn settle(&self, ticket: Option<Ticket>, answered: Option<Answered>) {
         let Some(Ticket(id)) = ticket else { return };
         match answered {
