@@ -14,7 +14,8 @@
 //!   left by a root of 1,600 apps, and with writes that grow apps Marathon has (`PUT
 //!   /v2/apps/{id}`) or create groups (`POST /v2/groups`).
 //! - Faults: a replica SIGKILLed while deciding, a replica paused (SIGSTOP) past its session
-//!   while another fills the room, ZooKeeper stopped and restarted, ZooKeeper
+//!   while another fills the room, the leader of a three-server ensemble lost (and back),
+//!   ZooKeeper stopped and restarted, ZooKeeper
 //!   slower than `timeout_ms` (a hiccup within a session, and for good, behind a forwarder that
 //!   holds every chunk): the others keep deciding, `failure_policy` says what happens meanwhile
 //!   (answered, never hung), and decisions resume through the shared ledger afterwards.
@@ -35,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use harness::*;
-use marathon_sim::testing::ZooKeeper;
+use marathon_sim::testing::{Ensemble, ZooKeeper};
 use serde_json::{json, Value};
 
 /// How the proxy's own refusals start (`rejection.rs`).
@@ -878,6 +879,61 @@ fn a_replica_paused_past_its_session_while_another_fills_the_room_refuses_when_i
     let m = cluster.replicas[0].metrics();
     assert_eq!(metric(&m, ZK_UP), Some(1.0), "replica 0 after it resumed: {ZK_UP}\n{m}\n{}", ctx());
     assert_eq!(metric(&m, SESSIONS), Some(2.0), "replica 0 opened a session again after its first expired: {SESSIONS}\n{m}\n{}", ctx());
+    cluster.assert_no_panics();
+}
+
+#[test]
+fn an_ensemble_that_loses_its_leader_keeps_the_replicas_deciding() {
+    let _serial = serial();
+    let mut zk = Ensemble::start(3).expect("a ZooKeeper ensemble from Debian's zookeeper package (.ci/run installs it)");
+    let ledger = LedgerCfg {
+        zookeeper: format!("{}/marathon-admission/ledger", zk.connect_string()),
+        timeout_ms: 2_000,
+        session_timeout_ms: SESSION_TIMEOUT_MS,
+    };
+    let cluster = Cluster::start("ensemble", 1_024_000, &["closed"; 2], Some(&ledger), None);
+    let ctx = || cluster.logs();
+    let c = client();
+    let n = AtomicU64::new(0);
+    let mut taken = 0;
+    // A write through replica `r`: taken, or (closed policy) 503 while the ledger cannot be
+    // written; never anything else.
+    let mut write = |r: usize| -> Result<(), String> {
+        let id = format!("/ensemble/app-{:05}", n.fetch_add(1, Ordering::SeqCst));
+        let a = post_app(&c, &cluster.replicas[r].url, &app_body(&id, 16))?;
+        match a.kind() {
+            Kind::Taken => {
+                taken += 1;
+                Ok(())
+            }
+            Kind::Unavailable => Err(format!("{a:?}")),
+            _ => panic!("replica {r}: {a:?}\n{}", ctx()),
+        }
+    };
+    for r in [0, 1, 0, 1] {
+        write(r).unwrap_or_else(|e| panic!("replica {r}, all three servers up: {e}\n{}", ctx()));
+    }
+
+    // The leader dies: the two others elect one of them, and the replicas' sessions move to them.
+    let leader = zk.leader().expect("the ensemble has a leader");
+    zk.stop(leader);
+    for r in [0, 1] {
+        eventually_blocking(showing(format!("replica {r} decides through the two servers left"), ctx), || write(r));
+    }
+    let m = cluster.replicas[0].metrics();
+    assert_eq!(metric(&m, ZK_UP), Some(1.0), "{ZK_UP}\n{m}");
+    // It comes back as a follower: nothing changes for the replicas.
+    zk.restart(leader).unwrap_or_else(|e| panic!("server {} again: {e}\n{}", leader + 1, ctx()));
+    for r in [0, 1] {
+        eventually_blocking(showing(format!("replica {r} decides with the three servers back"), ctx), || write(r));
+    }
+    let stored = get_json(&format!("{}/v2/apps", cluster.sim.url))["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["id"].as_str().is_some_and(|id| id.starts_with("/ensemble/")))
+        .count();
+    assert_eq!(stored, taken, "the simulator stores {stored} apps, clients were told {taken}\n{}", ctx());
     cluster.assert_no_panics();
 }
 

@@ -8,6 +8,9 @@
 //! # Ok(()) }
 //! ```
 //!
+//! [`Ensemble`] runs several servers as one ensemble (a leader elected among them), for what
+//! happens when one of them is lost.
+//!
 //! The classpath defaults to `/usr/share/java/*` (where Debian puts the jars); set
 //! `ZOOKEEPER_CLASSPATH` to override it and `JAVA` to pick the java binary.
 
@@ -117,7 +120,7 @@ impl ZooKeeper {
             )?;
         }
         let log = std::fs::File::create(dir.path().join("zookeeper.log"))?;
-        let child = Self::spawn_server(&cfg, log)?;
+        let child = spawn_server(STANDALONE, &cfg, log)?;
         let mut zk = ZooKeeper { child, port, secure_port, dir };
         zk.wait_ready(Duration::from_secs(30))?;
         Ok(zk)
@@ -141,31 +144,6 @@ impl ZooKeeper {
         Ok(port)
     }
 
-    /// Runs `ZooKeeperServerMain` with `cfg`, its output into `log`; with the JAAS file beside
-    /// `cfg`, when there is one.
-    fn spawn_server(cfg: &Path, log: std::fs::File) -> anyhow::Result<Child> {
-        let java = std::env::var("JAVA").unwrap_or_else(|_| "java".into());
-        let classpath =
-            std::env::var("ZOOKEEPER_CLASSPATH").unwrap_or_else(|_| "/usr/share/java/*".into());
-        let mut command = Command::new(java);
-        let jaas = cfg.with_file_name(JAAS);
-        if jaas.exists() {
-            command.arg(format!("-Djava.security.auth.login.config={}", jaas.display()));
-        }
-        command
-            .arg("-Dzookeeper.admin.enableServer=false")
-            .arg("-Xmx256m")
-            .arg("-cp")
-            .arg(&classpath)
-            .arg("org.apache.zookeeper.server.ZooKeeperServerMain")
-            .arg(cfg)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .context("starting ZooKeeper (is Debian's `zookeeper` package and a JRE installed?)")
-    }
-
     /// Kills the server as a crash would (SIGKILL), keeping its port, configuration and data
     /// directory for [`ZooKeeper::restart`]. Stopping a stopped server does nothing.
     pub fn stop(&mut self) {
@@ -184,7 +162,7 @@ impl ZooKeeper {
         let mut last_err = None;
         for _ in 0..5 {
             let log = std::fs::OpenOptions::new().append(true).create(true).open(self.dir.path().join("zookeeper.log"))?;
-            self.child = Self::spawn_server(&cfg, log)?;
+            self.child = spawn_server(STANDALONE, &cfg, log)?;
             match self.wait_ready(Duration::from_secs(30)) {
                 Ok(()) => return Ok(()),
                 Err(err) => {
@@ -258,6 +236,155 @@ impl Drop for ZooKeeper {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The main class of a standalone server.
+const STANDALONE: &str = "org.apache.zookeeper.server.ZooKeeperServerMain";
+/// The main class of an ensemble's member.
+const QUORUM_PEER: &str = "org.apache.zookeeper.server.quorum.QuorumPeerMain";
+
+/// Runs ZooKeeper's `main` class with `cfg`, its output into `log`; with the JAAS file beside
+/// `cfg`, when there is one.
+fn spawn_server(main: &str, cfg: &Path, log: std::fs::File) -> anyhow::Result<Child> {
+    let java = std::env::var("JAVA").unwrap_or_else(|_| "java".into());
+    let classpath = std::env::var("ZOOKEEPER_CLASSPATH").unwrap_or_else(|_| "/usr/share/java/*".into());
+    let mut command = Command::new(java);
+    let jaas = cfg.with_file_name(JAAS);
+    if jaas.exists() {
+        command.arg(format!("-Djava.security.auth.login.config={}", jaas.display()));
+    }
+    command
+        .arg("-Dzookeeper.admin.enableServer=false")
+        .arg("-Xmx256m")
+        .arg("-cp")
+        .arg(&classpath)
+        .arg(main)
+        .arg(cfg)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .context("starting ZooKeeper (is Debian's `zookeeper` package and a JRE installed?)")
+}
+
+/// Servers of one ensemble on loopback (`QuorumPeerMain`), each with a directory of its own,
+/// electing a leader among themselves as a production ensemble does; every one is killed and its
+/// data removed on drop. A short tick (500 ms) keeps elections quick; sessions may then last 1 s
+/// to 10 s.
+pub struct Ensemble {
+    members: Vec<Member>,
+}
+
+struct Member {
+    child: Option<Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Ensemble {
+    /// Starts `n` servers and waits until each serves as leader or follower.
+    pub fn start(n: usize) -> anyhow::Result<Ensemble> {
+        let ports: Vec<(u16, u16, u16)> = (0..n).map(|_| Ok((free_port()?, free_port()?, free_port()?))).collect::<std::io::Result<_>>()?;
+        let peers: String = ports.iter().enumerate().map(|(i, (_, quorum, election))| format!("server.{}=127.0.0.1:{quorum}:{election}\n", i + 1)).collect();
+        let mut members = Vec::with_capacity(n);
+        for (i, (port, _, _)) in ports.iter().enumerate() {
+            let dir = tempfile::Builder::new().prefix("sim-zk-ensemble-").tempdir()?;
+            let data = dir.path().join("data");
+            std::fs::create_dir_all(&data)?;
+            std::fs::write(data.join("myid"), format!("{}\n", i + 1))?;
+            std::fs::write(
+                dir.path().join("zoo.cfg"),
+                format!(
+                    "tickTime=500\ninitLimit=20\nsyncLimit=10\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
+                     admin.enableServer=false\n4lw.commands.whitelist=ruok,srvr,stat,dump,mntr,srst\nmaxClientCnxns=200\n{peers}",
+                    data.display()
+                ),
+            )?;
+            members.push(Member { child: None, port: *port, dir });
+        }
+        let mut ensemble = Ensemble { members };
+        for i in 0..n {
+            ensemble.start_member(i)?;
+        }
+        for i in 0..n {
+            ensemble.wait_serving(i, Duration::from_secs(60))?;
+        }
+        Ok(ensemble)
+    }
+
+    fn start_member(&mut self, i: usize) -> anyhow::Result<()> {
+        let m = &mut self.members[i];
+        let log = std::fs::OpenOptions::new().append(true).create(true).open(m.dir.path().join("zookeeper.log"))?;
+        m.child = Some(spawn_server(QUORUM_PEER, &m.dir.path().join("zoo.cfg"), log)?);
+        Ok(())
+    }
+
+    fn wait_serving(&mut self, i: usize, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(status) = self.members[i].child.as_mut().map(Child::try_wait).transpose()?.flatten() {
+                bail!("ZooKeeper server {} exited with {status}; log:\n{}", i + 1, self.log_tail(i));
+            }
+            if self.mode(i).is_some() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!("ZooKeeper server {} did not join its ensemble within {timeout:?}; log:\n{}", i + 1, self.log_tail(i))
+    }
+
+    /// `HOST:PORT,HOST:PORT,...` of every member.
+    pub fn connect_string(&self) -> String {
+        self.members.iter().map(|m| format!("127.0.0.1:{}", m.port)).collect::<Vec<_>>().join(",")
+    }
+
+    /// Member `i`'s client address.
+    pub fn addr(&self, i: usize) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.members[i].port))
+    }
+
+    /// `leader` or `follower` while member `i` serves clients; `None` while it is down or
+    /// electing.
+    pub fn mode(&self, i: usize) -> Option<String> {
+        let srvr = four_letter(self.addr(i), "srvr").ok()?;
+        let mode = srvr.lines().find_map(|l| l.strip_prefix("Mode: "))?.trim().to_string();
+        matches!(mode.as_str(), "leader" | "follower").then_some(mode)
+    }
+
+    /// The member that leads now, if one does.
+    pub fn leader(&self) -> Option<usize> {
+        (0..self.members.len()).find(|&i| self.mode(i).as_deref() == Some("leader"))
+    }
+
+    /// Kills member `i` as a crash would (SIGKILL), keeping its data for [`Ensemble::restart`].
+    pub fn stop(&mut self, i: usize) {
+        if let Some(mut child) = self.members[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts member `i` again from its data and waits until it serves.
+    pub fn restart(&mut self, i: usize) -> anyhow::Result<()> {
+        self.stop(i);
+        self.start_member(i)?;
+        self.wait_serving(i, Duration::from_secs(60))
+    }
+
+    /// The last lines of member `i`'s log, for failure messages.
+    pub fn log_tail(&self, i: usize) -> String {
+        let text = std::fs::read_to_string(self.members[i].dir.path().join("zookeeper.log")).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}
+
+impl Drop for Ensemble {
+    fn drop(&mut self) {
+        for i in 0..self.members.len() {
+            self.stop(i);
+        }
     }
 }
 
