@@ -1022,7 +1022,7 @@ fn zookeeper_down_closed_refuses_growing_writes_open_warns_and_both_resume_after
     // another's `timeout_ms`: forty at once through the closed replica all get their 503 (waiting
     // their turn and then 2 s each, they would need 80 s: past the client's patience).
     let writes: Vec<Planned> = (0..40).map(|i| Planned::post_app(app_body(&format!("/zk/burst-{i:03}"), 64))).collect();
-    let answers = burst_to(&[closed.url.clone()], &writes);
+    let answers = burst_to(std::slice::from_ref(&closed.url), &writes);
     let unanswered = answers.iter().filter(|(_, a)| a.is_err()).count();
     // Checked at the end, so that the restart below is exercised either way.
     let hung = (unanswered > 0).then(|| {
