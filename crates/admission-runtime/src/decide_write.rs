@@ -960,6 +960,28 @@ mod tests {
 
     use super::*;
 
+    /// Marathon's answer decides a reservation's fate: taken, unknown (its 503 "Futures timed
+    /// out" and every other 5xx), or refused (3xx, 4xx).
+    #[test]
+    fn marathons_answer_keeps_a_write_taken_or_unknown_and_releases_a_refused_one() {
+        for (status, expected) in [
+            (200, Some(Answered::Applied)),
+            (201, Some(Answered::Applied)),
+            (202, Some(Answered::Applied)),
+            (500, Some(Answered::Unknown)),
+            (502, Some(Answered::Unknown)),
+            (503, Some(Answered::Unknown)),
+            (504, Some(Answered::Unknown)),
+            (307, None),
+            (400, None),
+            (404, None),
+            (409, None),
+            (422, None),
+        ] {
+            assert_eq!(answered_as(http::StatusCode::from_u16(status).unwrap()), expected, "{status}");
+        }
+    }
+
     /// A model over the admission threshold (20,000-byte limit), installed directly.
     pub(super) fn over_limit_admission(rt: &tokio::runtime::Runtime) -> Admission {
         let apps: Vec<serde_json::Value> = (0..16)
