@@ -216,9 +216,7 @@ impl ZooKeeper {
 
     /// The last lines of the server's log, for failure messages.
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.dir.path().join("zookeeper.log")).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
+        log_tail(self.dir.path())
     }
 
     /// Whether the process is still running.
@@ -237,6 +235,13 @@ impl Drop for ZooKeeper {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The last 30 lines of the `zookeeper.log` in a server's directory `dir`.
+fn log_tail(dir: &Path) -> String {
+    let text = std::fs::read_to_string(dir.join("zookeeper.log")).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
 }
 
 /// The main class of a standalone server.
@@ -374,9 +379,7 @@ impl Ensemble {
 
     /// The last lines of member `i`'s log, for failure messages.
     pub fn log_tail(&self, i: usize) -> String {
-        let text = std::fs::read_to_string(self.members[i].dir.path().join("zookeeper.log")).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
+        log_tail(self.members[i].dir.path())
     }
 }
 
