@@ -366,6 +366,49 @@ fn containerfile_is_multi_stage_debian_slim_and_runs_as_non_root() {
     assert!(text.contains("COPY deploy/proxy.toml /etc/marathon-admission/proxy.toml"));
 }
 
+/// The runtime stage installs the Debian package of every shared library the binary links
+/// (`readelf -d`, `dpkg -S`), but for the C runtime every Debian image has: a library the build
+/// links (zlib for gzip as Java does it, MIT's libgssapi_krb5 for Kerberos logins to ZooKeeper)
+/// would otherwise be missing from the slim image only at start.
+#[test]
+fn the_runtime_image_installs_every_library_the_binary_links() {
+    const IN_EVERY_IMAGE: &[&str] = &["libc6", "libgcc-s1"];
+    let out = Command::new("readelf").args(["-d", BIN]).output().expect("readelf (binutils, which gcc brings)");
+    assert!(out.status.success(), "readelf -d {BIN}: {}", show(&out));
+    let needed: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("(NEEDED)"))
+        .filter_map(|l| l.split('[').nth(1).and_then(|r| r.split(']').next()).map(str::to_owned))
+        .filter(|lib| !lib.starts_with("ld-linux"))
+        .collect();
+    assert!(needed.iter().any(|l| l.starts_with("libc.so")), "readelf found no libraries: {needed:?}");
+    let arch = String::from_utf8(Command::new("dpkg").arg("--print-architecture").output().expect("dpkg").stdout).unwrap();
+    let arch = format!(":{}", arch.trim());
+    let packages: BTreeSet<String> = needed
+        .iter()
+        .map(|lib| {
+            let out = Command::new("dpkg").args(["-S", &format!("*/{lib}")]).output().unwrap();
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .find_map(|l| l.split_once(": ").and_then(|(pkg, _)| pkg.strip_suffix(arch.as_str())).map(str::to_owned))
+                .unwrap_or_else(|| panic!("no package of this architecture holds {lib}: {}", show(&out)))
+        })
+        .filter(|pkg| !IN_EVERY_IMAGE.contains(&pkg.as_str()))
+        .collect();
+    assert!(!packages.is_empty(), "the binary links only the C runtime? {needed:?}");
+    let text = read("Containerfile");
+    let runtime = &text[text.rfind("\nFROM ").expect("a FROM")..];
+    let installed: BTreeSet<&str> = runtime
+        .split("apt-get install")
+        .skip(1)
+        .flat_map(|rest| rest.split("&&").next().unwrap_or("").split_whitespace())
+        .filter(|w| !w.starts_with('-') && *w != "\\")
+        .collect();
+    for pkg in &packages {
+        assert!(installed.contains(pkg.as_str()), "the runtime stage does not install {pkg} (the binary links it): installs {installed:?}");
+    }
+}
+
 // --- Prometheus alert rules ------------------------------------------------------------------
 
 #[test]

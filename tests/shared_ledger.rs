@@ -22,6 +22,9 @@
 //!   slower than `timeout_ms` (a hiccup within a session, and for good, behind a forwarder that
 //!   holds every chunk): the others keep deciding, `failure_policy` says what happens meanwhile
 //!   (answered, never hung), and decisions resume through the shared ledger afterwards.
+//! - Logins: an ensemble that takes Kerberos logins only, in a realm of the test's own (MIT's KDC
+//!   on loopback, `marathon_sim::testing::Kdc`): replicas with a keytab share the ledger, those
+//!   that cannot log in say Kerberos' reason.
 //!
 //! No assertion is on latency: the one deadline (`PATIENCE`, the suite's) bounds "eventually ..."
 //! polls and each request, and only turns a hang into a failure. Where the wrong behaviour would
@@ -39,7 +42,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use harness::*;
-use marathon_sim::testing::{Ensemble, ZooKeeper};
+use marathon_sim::testing::{Ensemble, Kdc, ZooKeeper, ZOOKEEPER_PRINCIPAL};
 use serde_json::{json, Value};
 
 /// How the proxy's own refusals start (`rejection.rs`).
@@ -240,12 +243,16 @@ fn start_sim(dir: &TempDir, tag: &str, wall: &Wall) -> Sim {
 }
 
 /// The `[ledger]` table.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 struct LedgerCfg {
     /// `HOST:PORT[,HOST:PORT...]/PATH`.
     zookeeper: String,
     timeout_ms: u64,
     session_timeout_ms: u64,
+    /// More lines of the table (how the session logs in).
+    login: String,
+    /// The replicas' environment beside the log level (e.g. their Kerberos credentials).
+    env: Vec<(String, String)>,
 }
 
 /// One `marathon-admission serve`.
@@ -316,41 +323,51 @@ impl Cluster {
     fn start_on(tag: &str, wall: &Wall, policies: &[&str], ledger: Option<&LedgerCfg>, zk: Option<&ZooKeeper>) -> Cluster {
         let (dir, limit) = (TempDir::new(&format!("ledger-{tag}")), wall.limit);
         let sim = start_sim(&dir, tag, wall);
-        let ledger_table = ledger
-            .map(|l| {
-                format!(
-                    "[ledger]\nzookeeper = \"{}\"\ntimeout_ms = {}\nsession_timeout_ms = {}\n",
-                    l.zookeeper, l.timeout_ms, l.session_timeout_ms
-                )
-            })
-            .unwrap_or_default();
-        let mut replicas = Vec::new();
-        for (i, policy) in policies.iter().enumerate() {
-            let name = format!("replica {i} ({policy}{})", if ledger.is_some() { ", shared ledger" } else { ", own ledger" });
-            let config = dir.write(
-                &format!("proxy-{i}.toml"),
-                &format!(
-                    "# written by tests/shared_ledger.rs\n[runtime]\nworker_threads = 0\n\n\
-                     [admission]\nzk_max_node_size = {limit}\nresync_interval_ms = 200\nfailure_policy = \"{policy}\"\n\n\
-                     {ledger_table}"
-                ),
-            );
-            let (listen, admin) = (format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port()));
-            let child = Child::spawn(
-                &format!("serve ({name})"),
-                &["serve", "--config", config.to_str().unwrap(), "--listen", &listen, "--admin-listen", &admin, "--marathon", &sim.url],
-                dir.path().join(format!("proxy-{i}.log")),
-                &[("MARATHON_ADMISSION_LOG", "info")],
-            );
-            replicas.push(Replica { child, name, url: format!("http://{listen}"), admin: format!("http://{admin}") });
-        }
         let mut cluster =
-            Cluster { replicas, sim, zk_log: zk.map(|z| z.dir().join("zookeeper.log")), zk_addr: zk.map(ZooKeeper::addr), limit, dir };
+            Cluster { replicas: Vec::new(), sim, zk_log: zk.map(|z| z.dir().join("zookeeper.log")), zk_addr: zk.map(ZooKeeper::addr), limit, dir };
+        for policy in policies {
+            cluster.add_replica(policy, ledger);
+        }
         for i in 0..cluster.replicas.len() {
             let url = format!("{}/readyz", cluster.replicas[i].admin);
             wait_200(&mut cluster.replicas[i].child, &url);
         }
         cluster
+    }
+
+    /// Starts one more replica in front of the simulator, with failure policy `policy` and
+    /// `ledger` (its own when `None`), and returns its index; does not wait until it is ready.
+    fn add_replica(&mut self, policy: &str, ledger: Option<&LedgerCfg>) -> usize {
+        let i = self.replicas.len();
+        let ledger_table = ledger
+            .map(|l| {
+                format!(
+                    "[ledger]\nzookeeper = \"{}\"\ntimeout_ms = {}\nsession_timeout_ms = {}\n{}\n",
+                    l.zookeeper, l.timeout_ms, l.session_timeout_ms, l.login
+                )
+            })
+            .unwrap_or_default();
+        let name = format!("replica {i} ({policy}{})", if ledger.is_some() { ", shared ledger" } else { ", own ledger" });
+        let config = self.dir.write(
+            &format!("proxy-{i}.toml"),
+            &format!(
+                "# written by tests/shared_ledger.rs\n[runtime]\nworker_threads = 0\n\n\
+                 [admission]\nzk_max_node_size = {}\nresync_interval_ms = 200\nfailure_policy = \"{policy}\"\n\n\
+                 {ledger_table}",
+                self.limit
+            ),
+        );
+        let (listen, admin) = (format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port()));
+        let mut env = vec![("MARATHON_ADMISSION_LOG", "info")];
+        env.extend(ledger.into_iter().flat_map(|l| l.env.iter().map(|(k, v)| (k.as_str(), v.as_str()))));
+        let child = Child::spawn(
+            &format!("serve ({name})"),
+            &["serve", "--config", config.to_str().unwrap(), "--listen", &listen, "--admin-listen", &admin, "--marathon", &self.sim.url],
+            self.dir.path().join(format!("proxy-{i}.log")),
+            &env,
+        );
+        self.replicas.push(Replica { child, name, url: format!("http://{listen}"), admin: format!("http://{admin}") });
+        i
     }
 
     /// The last lines of every process's log, for failure messages.
@@ -392,6 +409,12 @@ impl Cluster {
             .filter(|a| a["id"].as_str().is_some_and(|id| id.starts_with("/race/")))
             .filter(|a| a["env"]["PAYLOAD"].is_string())
             .count()
+    }
+
+    /// How many apps the simulator stores whose id starts with `prefix`.
+    fn sim_apps_under(&self, prefix: &str) -> usize {
+        let v = get_json(&format!("{}/v2/apps", self.sim.url));
+        v["apps"].as_array().unwrap().iter().filter(|a| a["id"].as_str().is_some_and(|id| id.starts_with(prefix))).count()
     }
 
     /// The root group's bytes as the simulator stores it now (`report --json`).
@@ -635,6 +658,7 @@ fn race(wall: &Wall, writes: &[Planned]) {
         zookeeper: format!("{}/marathon-admission/ledger", zk.connect_string()),
         timeout_ms: 20_000,
         session_timeout_ms: SESSION_TIMEOUT_MS,
+        ..LedgerCfg::default()
     };
     let shared = Cluster::start_on("race-shared", wall, &["closed"; 3], Some(&ledger), Some(&zk));
     let answers = burst(&shared, burst_writes);
@@ -730,6 +754,7 @@ fn shared_ledger(zk_connect: &str, timeout_ms: u64) -> LedgerCfg {
         zookeeper: format!("{zk_connect}/marathon-admission/ledger"),
         timeout_ms,
         session_timeout_ms: SESSION_TIMEOUT_MS,
+        ..LedgerCfg::default()
     }
 }
 
@@ -921,6 +946,7 @@ fn an_ensemble_that_loses_its_leader_keeps_the_replicas_deciding() {
         zookeeper: format!("{}/marathon-admission/ledger", zk.connect_string()),
         timeout_ms: 2_000,
         session_timeout_ms: SESSION_TIMEOUT_MS,
+        ..LedgerCfg::default()
     };
     let cluster = Cluster::start("ensemble", 1_024_000, &["closed"; 2], Some(&ledger), None);
     let ctx = || cluster.logs();
@@ -965,6 +991,82 @@ fn an_ensemble_that_loses_its_leader_keeps_the_replicas_deciding() {
         .filter(|a| a["id"].as_str().is_some_and(|id| id.starts_with("/ensemble/")))
         .count();
     assert_eq!(stored, taken, "the simulator stores {stored} apps, clients were told {taken}\n{}", ctx());
+    cluster.assert_no_panics();
+}
+
+/// An ensemble that takes Kerberos logins only (SASL GSSAPI; a realm of its own on loopback,
+/// MIT's KDC). Replicas whose process has the keytab of one principal decide through one shared
+/// ledger, naming the servers' principal either way (`zookeeper/HOST`, or `zookeeper` and the host
+/// they reach it as), and fill the room without Marathon refusing a write; the nodes are that
+/// principal's, as ZooKeeper's own Java client logged in as it reads their ACL. A replica without
+/// credentials, and one naming a server principal the realm does not have, refuse growing writes
+/// (closed) rather than decide alone, and `/readyz` says Kerberos' reason, not a timeout.
+#[test]
+fn replicas_logged_in_with_kerberos_share_the_ledger_and_one_that_cannot_says_why() {
+    let _serial = serial();
+    let kdc = Kdc::start().expect("a Kerberos KDC from Debian's krb5-kdc and krb5-admin-server (.ci/run installs them)");
+    let zk = ZooKeeper::start_requiring_kerberos(&kdc).expect("ZooKeeper from Debian's zookeeper package (.ci/run installs it)");
+    let keytab = kdc.add_principal("ledger").unwrap();
+    let ledger = LedgerCfg {
+        login: format!("sasl_gssapi = \"{ZOOKEEPER_PRINCIPAL}\""),
+        env: kdc.client_env(&keytab),
+        ..shared_ledger(&zk.connect_string(), 2_000)
+    };
+    let mut cluster = Cluster::start("kerberos", 1_024_000, &["closed"; 2], Some(&ledger), Some(&zk));
+    // The servers' host taken from the connect string: reached as `localhost`.
+    let by_host = LedgerCfg {
+        zookeeper: format!("localhost:{}/marathon-admission/ledger", zk.port()),
+        login: "sasl_gssapi = \"zookeeper\"".into(),
+        ..ledger.clone()
+    };
+    let third = cluster.add_replica("closed", Some(&by_host));
+    let readyz = format!("{}/readyz", cluster.replicas[third].admin);
+    wait_200(&mut cluster.replicas[third].child, &readyz);
+    let ctx = || format!("{}\n--- KDC log ---\n{}", cluster.logs(), kdc.log_tail());
+    let c = client();
+
+    let mut taken = 0;
+    for i in 0..200 {
+        let r = &cluster.replicas[i % 3];
+        let a = post_app(&c, &r.url, &app_body(&format!("/kerberos/app-{i:03}"), 64)).unwrap_or_else(|e| panic!("{e}\n{}", ctx()));
+        match a.kind() {
+            Kind::Taken => {
+                assert!(!a.ledger_warning(), "{}: decided without the shared ledger: {a:?}\n{}", r.name, ctx());
+                taken += 1;
+            }
+            Kind::ProxyRejected => break,
+            _ => panic!("{}: write {i}: {a:?}\n{}", r.name, ctx()),
+        }
+    }
+    assert!(taken >= 3, "the room is too small for the test to mean something: {taken}\n{}", ctx());
+    assert_eq!(cluster.sim_apps_under("/kerberos/"), taken, "what the simulator took is what the replicas admitted\n{}", ctx());
+    for r in &cluster.replicas {
+        let m = r.metrics();
+        assert!(metric(&m, RESERVE_COUNT).unwrap_or(0.0) >= 1.0, "{} reserved nothing in the shared ledger:\n{m}", r.name);
+        assert_eq!(metric(&m, DEGRADED).unwrap_or(0.0), 0.0, "{}:\n{m}", r.name);
+    }
+
+    let acl = zk.java_cli_with_kerberos(&kdc, &keytab, "ledger", &["getAcl", "/marathon-admission/ledger/version"]).unwrap();
+    assert!(
+        acl.contains(&format!("'sasl,'ledger@{}", Kdc::REALM)) && acl.contains("cdrwa"),
+        "the ledger's nodes are the principal's only:\n{acl}"
+    );
+
+    // No credentials: the keytab is not in the process's environment.
+    let without = LedgerCfg { env: kdc.client_env(&keytab).into_iter().filter(|(k, _)| k != "KRB5_CLIENT_KTNAME").collect(), ..ledger.clone() };
+    // A server principal the realm does not have.
+    let unknown = LedgerCfg { login: "sasl_gssapi = \"zookeeper/zk-elsewhere\"".into(), ..ledger.clone() };
+    for (cfg, reason) in [(&without, "credentials"), (&unknown, "zookeeper/zk-elsewhere@ADMISSION.TEST not found in Kerberos database")] {
+        let i = cluster.add_replica("closed", Some(cfg));
+        let r = &cluster.replicas[i];
+        let why = eventually_blocking(showing(&format!("{} says Kerberos' reason", r.name), || cluster.logs()), || match r.readyz()? {
+            (503, body) if body.contains("Kerberos") => Ok(body),
+            other => Err(format!("{other:?}")),
+        });
+        assert!(why.contains(reason), "{}: /readyz does not say {reason:?}:\n{why}", r.name);
+        let a = post_app(&c, &r.url, &app_body("/kerberos/refused", 1)).unwrap();
+        assert!(a.status == 503 && a.retry_after.is_some(), "{}: a growing write without the ledger: {a:?}\n{}", r.name, cluster.logs());
+    }
     cluster.assert_no_panics();
 }
 

@@ -41,6 +41,7 @@ pub(crate) struct RawZkRead {
     read: Option<String>,
     digest: Option<String>,
     sasl_digest_md5: Option<String>,
+    sasl_gssapi: Option<String>,
     tls_ca: Option<std::path::PathBuf>,
     tls_cert: Option<std::path::PathBuf>,
     tls_key: Option<std::path::PathBuf>,
@@ -66,7 +67,7 @@ impl ZkReadConfig {
             anyhow::bail!("[zookeeper] session_timeout_ms must be more than 0");
         }
         let tls = TlsFiles { ca: raw.tls_ca, cert: raw.tls_cert, key: raw.tls_key };
-        let login = ZkLogin::new("zookeeper", raw.digest, raw.sasl_digest_md5)?.with_tls("zookeeper", tls)?;
+        let login = ZkLogin::new("zookeeper", raw.digest, raw.sasl_digest_md5)?.with_kerberos("zookeeper", raw.sasl_gssapi)?.with_tls("zookeeper", tls)?;
         Ok(ZkReadConfig { read, login, session_timeout: Duration::from_millis(raw.session_timeout_ms) })
     }
 }

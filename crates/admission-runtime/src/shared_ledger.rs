@@ -74,8 +74,8 @@ pub struct LedgerConfig {
     pub timeout: Duration,
     /// The ZooKeeper session timeout.
     pub session_timeout: Duration,
-    /// How the session reaches ZooKeeper and logs in (TLS, digest, SASL DIGEST-MD5): with a
-    /// login, the nodes the ledger creates are readable and writable by that user only.
+    /// How the session reaches ZooKeeper and logs in (TLS, digest, SASL DIGEST-MD5 or GSSAPI):
+    /// with a login, the nodes the ledger creates are readable and writable by that user only.
     pub login: ZkLogin,
 }
 
@@ -96,6 +96,7 @@ pub(crate) struct RawLedger {
     session_timeout_ms: u64,
     digest: Option<String>,
     sasl_digest_md5: Option<String>,
+    sasl_gssapi: Option<String>,
     tls_ca: Option<std::path::PathBuf>,
     tls_cert: Option<std::path::PathBuf>,
     tls_key: Option<std::path::PathBuf>,
@@ -119,6 +120,7 @@ impl LedgerConfig {
                 session_timeout_ms: default_session_timeout_ms(),
                 digest: None,
                 sasl_digest_md5: None,
+                sasl_gssapi: None,
                 tls_ca: None,
                 tls_cert: None,
                 tls_key: None,
@@ -132,7 +134,7 @@ impl LedgerConfig {
             anyhow::bail!("[ledger] timeout_ms and session_timeout_ms must be more than 0");
         }
         let tls = TlsFiles { ca: raw.tls_ca, cert: raw.tls_cert, key: raw.tls_key };
-        let login = ZkLogin::new("ledger", raw.digest, raw.sasl_digest_md5)?.with_tls("ledger", tls)?;
+        let login = ZkLogin::new("ledger", raw.digest, raw.sasl_digest_md5)?.with_kerberos("ledger", raw.sasl_gssapi)?.with_tls("ledger", tls)?;
         Ok(LedgerConfig {
             zookeeper,
             timeout: Duration::from_millis(raw.timeout_ms),
@@ -930,8 +932,20 @@ mod tests {
         assert_eq!(c.login, ZkLogin::new("ledger", None, Some("ledger:pa:ss".into())).unwrap());
         let shown = format!("{c:?}");
         assert!(shown.contains("ledger:<redacted>") && !shown.contains("pa:ss"), "{shown}");
+        let with_kerberos: toml::Table = "zookeeper = \"zk1:2181/l\"\nsasl_gssapi = \"zookeeper/zk.example.com\"".parse().unwrap();
+        let c = LedgerConfig::from_table(Some(&with_kerberos)).unwrap();
+        assert_eq!(c.login, ZkLogin::default().with_kerberos("ledger", Some("zookeeper/zk.example.com".into())).unwrap());
         assert_eq!(LedgerConfig::from_table(None).unwrap().zookeeper, None);
-        for bad in ["zookeeper = \"zk1:2181\"", "zookeeper = \"zk1/\"", "timeout_ms = 0", "digest = \"nocolon\"", "sasl_digest_md5 = \"nocolon\"", "zookeper = \"typo:1/x\""] {
+        for bad in [
+            "zookeeper = \"zk1:2181\"",
+            "zookeeper = \"zk1/\"",
+            "timeout_ms = 0",
+            "digest = \"nocolon\"",
+            "sasl_digest_md5 = \"nocolon\"",
+            "zookeper = \"typo:1/x\"",
+            "sasl_gssapi = \"zookeeper@EXAMPLE.COM\"",
+            "sasl_gssapi = \"zookeeper\"\nsasl_digest_md5 = \"ledger:pw\"",
+        ] {
             let t: toml::Table = bad.parse().unwrap();
             assert!(LedgerConfig::from_table(Some(&t)).is_err(), "{bad}");
         }

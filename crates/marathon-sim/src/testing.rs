@@ -9,7 +9,8 @@
 //! ```
 //!
 //! [`Ensemble`] runs several servers as one ensemble (a leader elected among them), for what
-//! happens when one of them is lost.
+//! happens when one of them is lost. [`Kdc`] is a Kerberos realm of its own, for a server that
+//! takes Kerberos logins only ([`ZooKeeper::start_requiring_kerberos`]).
 //!
 //! The classpath defaults to `/usr/share/java/*` (where Debian puts the jars); set
 //! `ZOOKEEPER_CLASSPATH` to override it and `JAVA` to pick the java binary.
@@ -22,8 +23,19 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
+mod kdc;
+
+pub use kdc::Kdc;
+
 /// The server's JAAS configuration, beside `zoo.cfg`, when it takes SASL logins.
 const JAAS: &str = "jaas.conf";
+/// The Kerberos configuration the server's JVM reads, beside `zoo.cfg`, when it takes Kerberos
+/// logins.
+const KRB5_CONF: &str = "krb5.conf";
+/// The Kerberos principal of a server that takes Kerberos logins, in [`Kdc::REALM`]: the
+/// service `zookeeper` on the host `localhost`, as clients name a server they reach as
+/// `localhost` (or are told its host is).
+pub const ZOOKEEPER_PRINCIPAL: &str = "zookeeper/localhost";
 
 /// A running ZooKeeper server; the process is killed and its data removed on drop.
 pub struct ZooKeeper {
@@ -39,6 +51,8 @@ pub struct ZooKeeper {
 struct Extras<'a> {
     /// SASL DIGEST-MD5 logins required, for this user and password.
     sasl: Option<(&'a str, &'a str)>,
+    /// SASL GSSAPI (Kerberos) logins required, of principals of this realm.
+    kerberos: Option<&'a Kdc>,
     /// TLS on a port of its own: (CA PEM, the server's certificate PEM, its key PEM). Clients
     /// must show a certificate signed by the CA (ZooKeeper's default, `ssl.clientAuth=need`).
     tls: Option<(&'a str, &'a str, &'a str)>,
@@ -60,14 +74,21 @@ impl ZooKeeper {
     /// `user` with `password` (the server's JAAS `Server` section) before it may do anything
     /// (`enforce.auth.schemes=sasl`).
     pub fn start_requiring_sasl(user: &str, password: &str) -> anyhow::Result<ZooKeeper> {
-        Self::start_with(true, Extras { sasl: Some((user, password)), tls: None })
+        Self::start_with(true, Extras { sasl: Some((user, password)), ..Extras::default() })
+    }
+
+    /// As [`ZooKeeper::start`], with Kerberos enforced: a session must log in with SASL GSSAPI
+    /// as a principal of `kdc`'s realm before it may do anything. The server is
+    /// [`ZOOKEEPER_PRINCIPAL`], its keytab made by `kdc`.
+    pub fn start_requiring_kerberos(kdc: &Kdc) -> anyhow::Result<ZooKeeper> {
+        Self::start_with(true, Extras { kerberos: Some(kdc), ..Extras::default() })
     }
 
     /// As [`ZooKeeper::start`], and TLS on a second port ([`ZooKeeper::secure_connect_string`])
     /// with the server's certificate `cert_pem` and key `key_pem`; a client must show a
     /// certificate that `ca_pem` signed. Netty serves both ports.
     pub fn start_with_tls(ca_pem: &str, cert_pem: &str, key_pem: &str) -> anyhow::Result<ZooKeeper> {
-        Self::start_with(true, Extras { sasl: None, tls: Some((ca_pem, cert_pem, key_pem)) })
+        Self::start_with(true, Extras { tls: Some((ca_pem, cert_pem, key_pem)), ..Extras::default() })
     }
 
     fn start_with_fsync(fsync: bool) -> anyhow::Result<ZooKeeper> {
@@ -88,6 +109,7 @@ impl ZooKeeper {
 
     fn start_once(fsync: bool, extras: Extras) -> anyhow::Result<ZooKeeper> {
         let sasl = extras.sasl;
+        let requires_sasl = sasl.is_some() || extras.kerberos.is_some();
         let port = free_port()?;
         let dir = tempfile::Builder::new().prefix("sim-zk-").tempdir()?;
         let data = dir.path().join("data");
@@ -101,7 +123,7 @@ impl ZooKeeper {
                  maxClientCnxns=200\nforceSync={}\n{}",
                 data.display(),
                 if fsync { "yes" } else { "no" },
-                if sasl.is_some() {
+                if requires_sasl {
                     "authProvider.sasl=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n\
                      enforce.auth.enabled=true\nenforce.auth.schemes=sasl\n"
                 } else {
@@ -118,6 +140,11 @@ impl ZooKeeper {
                 dir.path().join(JAAS),
                 format!("Server {{\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n  user_{user}=\"{password}\";\n}};\n"),
             )?;
+        }
+        if let Some(kdc) = extras.kerberos {
+            let keytab = kdc.add_principal(ZOOKEEPER_PRINCIPAL)?;
+            std::fs::write(dir.path().join(JAAS), krb5_login("Server", &keytab, ZOOKEEPER_PRINCIPAL))?;
+            std::fs::copy(kdc.krb5_conf(), dir.path().join(KRB5_CONF))?;
         }
         let log = std::fs::File::create(dir.path().join("zookeeper.log"))?;
         let child = spawn_server(STANDALONE, &cfg, log)?;
@@ -219,6 +246,27 @@ impl ZooKeeper {
         log_tail(self.dir.path())
     }
 
+    /// Runs ZooKeeper's own Java command-line client (`ZooKeeperMain`) against this server, logged
+    /// in to `kdc`'s realm as `principal` from `keytab`, with `command` (e.g. `["getAcl",
+    /// "/path"]`); returns what it printed. The server is reached as `localhost`, the host of
+    /// [`ZOOKEEPER_PRINCIPAL`].
+    pub fn java_cli_with_kerberos(&self, kdc: &Kdc, keytab: &Path, principal: &str, command: &[&str]) -> anyhow::Result<String> {
+        let jaas = self.scratch(&format!("cli-{}.jaas", principal.replace('/', "_")));
+        std::fs::write(&jaas, krb5_login("Client", keytab, principal))?;
+        let out = Command::new(std::env::var("JAVA").unwrap_or_else(|_| "java".into()))
+            .arg(format!("-Djava.security.auth.login.config={}", jaas.display()))
+            .arg(format!("-Djava.security.krb5.conf={}", kdc.krb5_conf().display()))
+            .arg("-cp")
+            .arg(std::env::var("ZOOKEEPER_CLASSPATH").unwrap_or_else(|_| "/usr/share/java/*".into()))
+            .arg("org.apache.zookeeper.ZooKeeperMain")
+            .args(["-server", &format!("localhost:{}", self.port)])
+            .args(command)
+            .stdin(Stdio::null())
+            .output()
+            .context("running ZooKeeper's Java client")?;
+        Ok(format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -235,6 +283,16 @@ impl Drop for ZooKeeper {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A JAAS section `section` logging in to Kerberos as `principal` from `keytab`.
+fn krb5_login(section: &str, keytab: &Path, principal: &str) -> String {
+    format!(
+        "{section} {{\n  com.sun.security.auth.module.Krb5LoginModule required\n  useKeyTab=true\n  keyTab=\"{}\"\n  \
+         storeKey=true\n  useTicketCache=false\n  principal=\"{principal}@{}\";\n}};\n",
+        keytab.display(),
+        Kdc::REALM
+    )
 }
 
 /// The last 30 lines of the `zookeeper.log` in a server's directory `dir`.
@@ -258,6 +316,10 @@ fn spawn_server(main: &str, cfg: &Path, log: std::fs::File) -> anyhow::Result<Ch
     let jaas = cfg.with_file_name(JAAS);
     if jaas.exists() {
         command.arg(format!("-Djava.security.auth.login.config={}", jaas.display()));
+    }
+    let krb5_conf = cfg.with_file_name(KRB5_CONF);
+    if krb5_conf.exists() {
+        command.arg(format!("-Djava.security.krb5.conf={}", krb5_conf.display()));
     }
     command
         .arg("-Dzookeeper.admin.enableServer=false")

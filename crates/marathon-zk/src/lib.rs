@@ -14,13 +14,16 @@
 //! - [`RootNodeReader`]: a read-only session that reads the root group node of either layout and
 //!   watches it for the next change (what the admission model compares itself with);
 //! - [`ZkLogin`]: how a session reaches the ensemble and logs in (TLS, digest, SASL
-//!   DIGEST-MD5), for every session the proxy opens.
+//!   DIGEST-MD5, SASL GSSAPI with the process's Kerberos credentials), for every session the
+//!   proxy opens; a failed connection as [`ConnectError`], with Kerberos' reason when that
+//!   login is what failed.
 //!
 //! It is a crate of its own so that production code does not import the simulator: the runtime,
 //! the binary's `report --zk` and the simulator (`marathon-sim`, which persists through it) all
 //! share it, and a shared in-flight ledger will store its nodes here later. How and when Marathon
 //! decides to write, and what a failed write means for a request, stays with the caller.
 
+mod kerberos;
 mod login;
 mod paths;
 mod report;
@@ -28,7 +31,7 @@ mod root_node;
 mod spec;
 mod store;
 
-pub use login::{TlsFiles, ZkLogin};
+pub use login::{ConnectError, TlsFiles, ZkLogin};
 pub use paths::{bucket, java_hash, legacy, role, v14, NodeRole};
 pub use report::{zk_report, NodeSize, ZkReport};
 pub use root_node::{RootLayout, RootNode, RootNodeChange, RootNodeReader};

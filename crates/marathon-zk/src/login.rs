@@ -1,4 +1,5 @@
-//! How a session reaches ZooKeeper and logs in: TLS or not, the digest scheme, SASL DIGEST-MD5.
+//! How a session reaches ZooKeeper and logs in: TLS or not, the digest scheme, SASL DIGEST-MD5
+//! or SASL GSSAPI (Kerberos).
 //!
 //! One type for every session the proxy opens (the shared ledger's, the reader of Marathon's
 //! root node), so that an ensemble that wants TLS or a login gets it from each in the same way,
@@ -8,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use zookeeper_client as zkc;
 
+use crate::kerberos::{why_login_fails, ServerPrincipal};
+
 /// The credentials a session logs in with, and its TLS.
 #[derive(Clone, Default, PartialEq)]
 pub struct ZkLogin {
@@ -16,6 +19,9 @@ pub struct ZkLogin {
     /// `user:password` for a SASL DIGEST-MD5 login (a `user_NAME` of the servers' JAAS `Server`
     /// section).
     sasl_digest_md5: Option<String>,
+    /// A SASL GSSAPI (Kerberos) login with this process's credentials, to servers of this
+    /// principal.
+    sasl_gssapi: Option<ServerPrincipal>,
     tls: Option<ZkTls>,
 }
 
@@ -46,7 +52,18 @@ impl ZkLogin {
                 anyhow::bail!("[{table}] {key}: expected user:password");
             }
         }
-        Ok(ZkLogin { digest, sasl_digest_md5, tls: None })
+        Ok(ZkLogin { digest, sasl_digest_md5, sasl_gssapi: None, tls: None })
+    }
+
+    /// With the Kerberos login of `[table] sasl_gssapi` (the servers' principal `SERVICE[/HOST]`;
+    /// none: no Kerberos). A session takes one SASL mechanism, so not beside `sasl_digest_md5`.
+    pub fn with_kerberos(mut self, table: &str, sasl_gssapi: Option<String>) -> anyhow::Result<ZkLogin> {
+        let Some(value) = sasl_gssapi else { return Ok(self) };
+        if self.sasl_digest_md5.is_some() {
+            anyhow::bail!("[{table}] sasl_gssapi and sasl_digest_md5: a session logs in with one SASL mechanism; keep one");
+        }
+        self.sasl_gssapi = Some(ServerPrincipal::parse(table, &value)?);
+        Ok(self)
     }
 
     /// With TLS from `files` (none named: no TLS); `[table]` names the keys in errors, and each
@@ -81,16 +98,36 @@ impl ZkLogin {
 
     /// Whether the session logs in at all: the nodes it creates are then its user's only.
     pub fn logs_in(&self) -> bool {
-        self.digest.is_some() || self.sasl_digest_md5.is_some()
+        self.digest.is_some() || self.sasl_digest_md5.is_some() || self.sasl_gssapi.is_some()
     }
 
-    /// A session on `hosts` through `connector`, with this TLS and these credentials.
-    pub async fn connect(&self, mut connector: zkc::Connector, hosts: &str) -> Result<zkc::Client, zkc::Error> {
+    /// A session on `hosts` through `connector`, with this TLS and these credentials. A Kerberos
+    /// login that cannot succeed (no credentials, no ticket for any server) fails before a
+    /// connection is tried, with Kerberos' reason.
+    pub async fn connect(&self, connector: zkc::Connector, hosts: &str) -> Result<zkc::Client, ConnectError> {
+        if let Some(principal) = self.sasl_gssapi.clone() {
+            let servers = hosts.to_owned();
+            let why = tokio::task::spawn_blocking(move || why_login_fails(&principal, &servers)).await;
+            if let Some(why) = why.unwrap_or_else(|e| Some(format!("Kerberos: the check of the login ended: {e}"))) {
+                return Err(ConnectError::Kerberos(why));
+            }
+        }
+        self.connect_with(connector, hosts).await.map_err(ConnectError::ZooKeeper)
+    }
+
+    async fn connect_with(&self, mut connector: zkc::Connector, hosts: &str) -> Result<zkc::Client, zkc::Error> {
         if let Some(d) = &self.digest {
             connector = connector.with_auth("digest", d.as_bytes());
         }
         if let Some((user, password)) = self.sasl_digest_md5.as_deref().and_then(|c| c.split_once(':')) {
             connector = connector.with_sasl(zkc::SaslOptions::digest_md5(user.to_owned(), password.to_owned()));
+        }
+        if let Some(principal) = &self.sasl_gssapi {
+            let mut options = zkc::SaslOptions::gssapi().with_username(principal.service.clone());
+            if let Some(host) = &principal.host {
+                options = options.with_hostname(host.clone());
+            }
+            connector = connector.with_sasl(options);
         }
         let Some(tls) = &self.tls else { return connector.connect(hosts).await };
         // The crate builds its TLS on the process's default crypto provider: the proxy's own TLS
@@ -104,7 +141,27 @@ impl ZkLogin {
     }
 }
 
-/// Names the users and the files, never the passwords or the keys.
+/// Why a session could not be opened.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// The client's error.
+    ZooKeeper(zkc::Error),
+    /// Kerberos' reason why the login cannot succeed.
+    Kerberos(String),
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnectError::ZooKeeper(e) => write!(f, "{e}"),
+            ConnectError::Kerberos(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+/// Names the users, the principal and the files, never the passwords or the keys.
 impl std::fmt::Debug for ZkLogin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let user = |c: &Option<String>| c.as_deref().map(|c| format!("{}:<redacted>", c.split(':').next().unwrap_or("")));
@@ -112,6 +169,7 @@ impl std::fmt::Debug for ZkLogin {
         f.debug_struct("ZkLogin")
             .field("digest", &user(&self.digest))
             .field("sasl_digest_md5", &user(&self.sasl_digest_md5))
+            .field("sasl_gssapi", &self.sasl_gssapi.as_ref().map(ToString::to_string))
             .field("tls (ca, cert)", &tls)
             .finish()
     }
@@ -132,6 +190,19 @@ mod tests {
         let e = ZkLogin::new("zookeeper", None, Some("nocolon".into())).unwrap_err().to_string();
         assert_eq!(e, "[zookeeper] sasl_digest_md5: expected user:password");
         assert!(ZkLogin::new("ledger", Some("nocolon".into()), None).is_err());
+    }
+
+    #[test]
+    fn a_kerberos_login_names_the_servers_principal_and_is_the_one_sasl_mechanism() {
+        let login = ZkLogin::new("ledger", None, None).unwrap().with_kerberos("ledger", Some("zookeeper/zk.example.com".into())).unwrap();
+        assert!(login.logs_in(), "the nodes it creates are its principal's");
+        assert!(format!("{login:?}").contains("zookeeper/zk.example.com"), "{login:?}");
+        let unchanged = ZkLogin::new("ledger", Some("admission:s3cr3t".into()), None).unwrap().with_kerberos("ledger", None).unwrap();
+        assert_eq!(unchanged, ZkLogin::new("ledger", Some("admission:s3cr3t".into()), None).unwrap());
+        let both = ZkLogin::new("zookeeper", None, Some("ledger:pw".into())).unwrap().with_kerberos("zookeeper", Some("zookeeper".into()));
+        let e = both.unwrap_err().to_string();
+        assert!(e.starts_with("[zookeeper] sasl_gssapi and sasl_digest_md5"), "{e}");
+        assert!(ZkLogin::default().with_kerberos("ledger", Some("zookeeper@EXAMPLE.COM".into())).is_err());
     }
 
     #[test]

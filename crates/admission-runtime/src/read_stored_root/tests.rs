@@ -13,6 +13,8 @@ fn the_table_reads_a_location_a_login_and_a_session_timeout() {
     assert!(!format!("{c:?}").contains("s3cret"), "{c:?}");
     let sasl = ZkReadConfig::from_table(Some(&table("read = \"zk1:2181/marathon\"\nsasl_digest_md5 = \"reader:s3cret\""))).unwrap();
     assert_eq!(sasl.login, ZkLogin::new("zookeeper", None, Some("reader:s3cret".into())).unwrap());
+    let kerberos = ZkReadConfig::from_table(Some(&table("read = \"zk1:2181/marathon\"\nsasl_gssapi = \"zookeeper\""))).unwrap();
+    assert_eq!(kerberos.login, ZkLogin::default().with_kerberos("zookeeper", Some("zookeeper".into())).unwrap());
     assert_eq!(ZkReadConfig::from_table(None).unwrap().read, None);
 }
 
@@ -24,6 +26,7 @@ fn bad_tables_are_refused_with_the_key_named() {
     assert!(err("read = \"zk:2181\"\ndigest = \"nopassword\"").contains("user:password"));
     assert!(err("read = \"zk:2181\"\nsasl_digest_md5 = \"nopassword\"").contains("[zookeeper] sasl_digest_md5"));
     assert!(err("read = \"zk:2181\"\nsession_timeout_ms = 0").contains("more than 0"));
+    assert!(err("read = \"zk:2181\"\nsasl_gssapi = \"\"").contains("[zookeeper] sasl_gssapi"));
 }
 
 fn legacy_node(root: &Group, cfg: &StoreConfig) -> RootNode {
