@@ -11,6 +11,9 @@ use zookeeper_client as zkc;
 
 use crate::kerberos::{why_login_fails, ServerPrincipal};
 
+/// Held by the check of a Kerberos login while it runs.
+static KERBEROS_CHECK: std::sync::LazyLock<std::sync::Arc<tokio::sync::Mutex<()>>> = std::sync::LazyLock::new(Default::default);
+
 /// The credentials a session logs in with, and its TLS.
 #[derive(Clone, Default, PartialEq)]
 pub struct ZkLogin {
@@ -107,7 +110,15 @@ impl ZkLogin {
     pub async fn connect(&self, connector: zkc::Connector, hosts: &str) -> Result<zkc::Client, ConnectError> {
         if let Some(principal) = self.sasl_gssapi.clone() {
             let servers = hosts.to_owned();
-            let why = tokio::task::spawn_blocking(move || why_login_fails(&principal, &servers)).await;
+            // One check at a time in the process, held until its thread ends even when the
+            // caller stops waiting: a KDC that does not answer would otherwise take one more
+            // blocking thread at each retry.
+            let one_at_a_time = KERBEROS_CHECK.clone().lock_owned().await;
+            let why = tokio::task::spawn_blocking(move || {
+                let _held = one_at_a_time;
+                why_login_fails(&principal, &servers)
+            })
+            .await;
             if let Some(why) = why.unwrap_or_else(|e| Some(format!("Kerberos: the check of the login ended: {e}"))) {
                 return Err(ConnectError::Kerberos(why));
             }
