@@ -253,11 +253,11 @@ impl ZooKeeper {
     pub fn java_cli_with_kerberos(&self, kdc: &Kdc, keytab: &Path, principal: &str, command: &[&str]) -> anyhow::Result<String> {
         let jaas = self.scratch(&format!("cli-{}.jaas", principal.replace('/', "_")));
         std::fs::write(&jaas, krb5_login("Client", keytab, principal))?;
-        let out = Command::new(std::env::var("JAVA").unwrap_or_else(|_| "java".into()))
+        let out = java()
             .arg(format!("-Djava.security.auth.login.config={}", jaas.display()))
             .arg(format!("-Djava.security.krb5.conf={}", kdc.krb5_conf().display()))
             .arg("-cp")
-            .arg(std::env::var("ZOOKEEPER_CLASSPATH").unwrap_or_else(|_| "/usr/share/java/*".into()))
+            .arg(zookeeper_classpath())
             .arg("org.apache.zookeeper.ZooKeeperMain")
             .args(["-server", &format!("localhost:{}", self.port)])
             .args(command)
@@ -310,9 +310,7 @@ const QUORUM_PEER: &str = "org.apache.zookeeper.server.quorum.QuorumPeerMain";
 /// Runs ZooKeeper's `main` class with `cfg`, its output into `log`; with the JAAS file beside
 /// `cfg`, when there is one.
 fn spawn_server(main: &str, cfg: &Path, log: std::fs::File) -> anyhow::Result<Child> {
-    let java = std::env::var("JAVA").unwrap_or_else(|_| "java".into());
-    let classpath = std::env::var("ZOOKEEPER_CLASSPATH").unwrap_or_else(|_| "/usr/share/java/*".into());
-    let mut command = Command::new(java);
+    let mut command = java();
     let jaas = cfg.with_file_name(JAAS);
     if jaas.exists() {
         command.arg(format!("-Djava.security.auth.login.config={}", jaas.display()));
@@ -325,7 +323,7 @@ fn spawn_server(main: &str, cfg: &Path, log: std::fs::File) -> anyhow::Result<Ch
         .arg("-Dzookeeper.admin.enableServer=false")
         .arg("-Xmx256m")
         .arg("-cp")
-        .arg(&classpath)
+        .arg(zookeeper_classpath())
         .arg(main)
         .arg(cfg)
         .stdin(Stdio::null())
@@ -333,6 +331,16 @@ fn spawn_server(main: &str, cfg: &Path, log: std::fs::File) -> anyhow::Result<Ch
         .stderr(log)
         .spawn()
         .context("starting ZooKeeper (is Debian's `zookeeper` package and a JRE installed?)")
+}
+
+/// The java binary (`JAVA`, or `java` on the `PATH`).
+fn java() -> Command {
+    Command::new(std::env::var("JAVA").unwrap_or_else(|_| "java".into()))
+}
+
+/// ZooKeeper's jars (`ZOOKEEPER_CLASSPATH`, or where Debian puts them).
+fn zookeeper_classpath() -> String {
+    std::env::var("ZOOKEEPER_CLASSPATH").unwrap_or_else(|_| "/usr/share/java/*".into())
 }
 
 /// Servers of one ensemble on loopback (`QuorumPeerMain`), each with a directory of its own,

@@ -94,6 +94,10 @@ impl Kdc {
                 .args(["-r", Self::REALM, "-q", &query]))
             .with_context(|| format!("kadmin.local {query:?} (is Debian's krb5-admin-server installed?)"))?;
         }
+        // kadmin.local reports a failed query on its output and exits 0.
+        if !keytab.exists() {
+            bail!("kadmin.local wrote no keytab for {principal}; the KDC's log:\n{}", self.log_tail());
+        }
         Ok(keytab)
     }
 
