@@ -85,7 +85,7 @@ async fn settled(sim_url: &str, zk_spec: &str) {
     eventually("no deployment pending, in Marathon or in ZooKeeper", || async {
         let listed = reqwest::get(format!("{sim_url}/v2/deployments")).await.unwrap().bytes().await.unwrap();
         let listed: Vec<Value> = serde_json::from_slice(&listed).unwrap();
-        let nodes = marathon_zk::zk_report(zk_spec).await.unwrap().nodes;
+        let nodes = marathon_zk::zk_report(zk_spec, &marathon_zk::ZkLogin::default()).await.unwrap().nodes;
         listed.is_empty() && !nodes.iter().any(|n| marathon_zk::role(&n.path) == marathon_zk::NodeRole::Plan)
     })
     .await;
@@ -206,4 +206,39 @@ async fn report_zk_says_how_much_of_the_stored_order_the_api_does_not_show() {
     assert_ne!(real["root_bytes"], predicted["root_bytes"], "the order is worth bytes here, or this test shows nothing");
     sim.shutdown().await;
     let _ = std::fs::remove_file(state);
+}
+
+/// An ensemble that takes SASL logins only (Marathon logging in through its JAAS `Client`
+/// section): `report --zk` logs in as the `[zookeeper]` table of `--config` says, and reads the
+/// same bytes the state predicts; without a login it fails and says where the login goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_zk_logs_in_as_the_config_s_zookeeper_table_says() {
+    let zk = ZooKeeper::start_requiring_sasl("marathon", "s3cret-zk").expect("ZooKeeper from Debian's zookeeper package (.ci/run installs it)");
+    let zk_spec = format!("{}/marathon", zk.connect_string());
+    let marathon_login = marathon_zk::ZkLogin::new("zookeeper", None, Some("marathon:s3cret-zk".into())).unwrap();
+    let config = SimConfig { zk: Some(zk_spec.clone()), zk_login: marathon_login, ..SimConfig::default() }
+        .with_state_file(std::path::Path::new(SEED))
+        .unwrap();
+    let sim = marathon_sim::start(config).await.unwrap();
+    let state_file = save_state(&sim.url(), "sasl").await;
+    let proxy_toml = std::env::temp_dir().join(format!("report-zk-sasl-{}.toml", std::process::id()));
+    std::fs::write(&proxy_toml, "[zookeeper]\nsasl_digest_md5 = \"marathon:s3cret-zk\"\n").unwrap();
+
+    let real = report_async(vec!["--zk".into(), zk_spec.clone(), "--config".into(), proxy_toml.display().to_string()]).await;
+    let predicted = report_async(vec!["--state".into(), state_file.display().to_string()]).await;
+    assert_eq!(real["layout"], "legacy", "{real}");
+    assert_eq!(real["root_bytes"], predicted["root_bytes"], "real group:root vs predicted from GET /v2/groups");
+
+    let without = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_marathon-admission")).args(["report", "--json", "--zk", &zk_spec]).output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&without.stderr);
+    assert!(!without.status.success(), "read without a login: {}", String::from_utf8_lossy(&without.stdout));
+    assert!(stderr.contains("--config"), "the error does not say where the login goes: {stderr}");
+    assert!(!stderr.contains("s3cret-zk"), "{stderr}");
+    sim.shutdown().await;
+    let _ = std::fs::remove_file(state_file);
+    let _ = std::fs::remove_file(proxy_toml);
 }

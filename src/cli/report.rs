@@ -26,8 +26,9 @@ pub struct ReportArgs {
     /// credentials included, and the credential environment variables).
     #[arg(long, group = "source")]
     pub marathon: Option<String>,
-    /// A `proxy.toml` whose `[upstream]` table (TLS, `[upstream.auth]`) `--marathon` uses.
-    #[arg(long, requires = "marathon")]
+    /// A `proxy.toml` whose `[upstream]` table (TLS, `[upstream.auth]`) `--marathon` uses, or
+    /// whose `[zookeeper]` login (digest, SASL, Kerberos, TLS) `--zk` uses.
+    #[arg(long)]
     pub config: Option<PathBuf>,
     /// Read the real node sizes from ZooKeeper (`HOST:PORT[/PATH]`).
     #[arg(long, group = "source")]
@@ -75,6 +76,9 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
             super::report_history::print_text(h);
         }
         return Ok(ExitCode::SUCCESS);
+    }
+    if args.config.is_some() && args.marathon.is_none() && args.zk.is_none() {
+        anyhow::bail!("--config goes with --marathon (its [upstream]) or --zk (its [zookeeper] login)");
     }
     let flavour = args.store.flavour();
     let mut pending = args.pending_deployments;
@@ -191,8 +195,17 @@ fn parse_fraction(raw: &str) -> Result<f64, String> {
 /// The real node sizes under Marathon's state path, largest first (like znode-size-printer), and
 /// the footprint they add up to beside the one the rules allow for the current nodes read.
 fn zk_report(spec: &str, args: &ReportArgs) -> anyhow::Result<ExitCode> {
+    let login = match &args.config {
+        Some(path) => admission_runtime::ServeConfig::load(path)?.zookeeper.login,
+        None => marathon_zk::ZkLogin::default(),
+    };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let report = runtime.block_on(marathon_zk::zk_report(spec))?;
+    let report = runtime.block_on(marathon_zk::zk_report(spec, &login)).map_err(|e| match &args.config {
+        Some(_) => e,
+        None => anyhow::anyhow!(
+            "{e:#}\n(read without a login: if the ensemble wants one (digest, SASL, Kerberos, TLS), put it in the [zookeeper] table of a proxy.toml and pass --config)"
+        ),
+    })?;
     let mut store = args.store.clone();
     store.layout = store.layout.or_else(|| report.layout.as_deref().and_then(|l| l.parse().ok()));
     let cfg = store.store_config();

@@ -58,9 +58,15 @@ struct World {
 
 async fn world(wide: bool) -> World {
     let zk = ZooKeeper::start().expect("ZooKeeper from Debian's zookeeper package (.ci/run installs it)");
+    world_on(zk, wide, marathon_zk::ZkLogin::default()).await
+}
+
+/// The world on `zk`, the simulator logging in with `login`.
+async fn world_on(zk: ZooKeeper, wide: bool, login: marathon_zk::ZkLogin) -> World {
     let sim = marathon_sim::start(SimConfig {
         state: Some(state(wide)),
         zk: Some(format!("{}/marathon", zk.connect_string())),
+        zk_login: login,
         stored_order: StoredOrder::Marathon,
         ..SimConfig::default()
     })
@@ -71,10 +77,16 @@ async fn world(wide: bool) -> World {
 
 /// A proxy in front of the world's simulator; reading its ZooKeeper when `read`.
 async fn proxy(w: &World, read: bool, admission: &str) -> RunningProxy {
+    proxy_logged_in(w, read.then_some(""), admission).await
+}
+
+/// A proxy in front of the world's simulator; reading its ZooKeeper with the `[zookeeper]` login
+/// lines `read` when given.
+async fn proxy_logged_in(w: &World, read: Option<&str>, admission: &str) -> RunningProxy {
     let mut config = test_config(&[w.sim.url()]);
     config.admission = Some(format!("audit_log = \"off\"\n{admission}").parse().unwrap());
-    if read {
-        config.zookeeper = Some(format!("read = \"{}/marathon\"", w.zk.connect_string()).parse().unwrap());
+    if let Some(login) = read {
+        config.zookeeper = Some(format!("read = \"{}/marathon\"\n{login}", w.zk.connect_string()).parse().unwrap());
     }
     let serve = ServeConfig::from_proxy_config(config).unwrap();
     let marathon = proxy::MarathonClient::new(&serve.proxy).unwrap();
@@ -163,4 +175,26 @@ async fn a_decision_starts_from_the_root_zookeeper_holds() {
     assert_ne!(guessed["current_root_bytes"], data_length, "the API's order is worth bytes here, or this test shows nothing: {guessed}");
     // The plans differ by what the original's order is worth (in this state, a few hundred bytes).
     assert_ne!(read["binding_bytes"], guessed["binding_bytes"]);
+}
+
+/// An ensemble that takes SASL logins only (Marathon logs in through its JAAS `Client` section):
+/// the proxy reads the root node with the `[zookeeper]` login and holds ZooKeeper's bytes; with a
+/// wrong password it says so on `/readyz` (without the password) and decides as without the read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_root_node_is_read_with_the_zookeeper_tables_login() {
+    let zk = ZooKeeper::start_requiring_sasl("marathon", "s3cret-zk").expect("ZooKeeper from Debian's zookeeper package (.ci/run installs it)");
+    let w = world_on(zk, true, marathon_zk::ZkLogin::new("zookeeper", None, Some("marathon:s3cret-zk".into())).unwrap()).await;
+    let reading = proxy_logged_in(&w, Some("sasl_digest_md5 = \"marathon:s3cret-zk\""), "").await;
+    let z = until_the_model_matches_zookeeper(&reading, "the model's root is ZooKeeper's to the byte, read with the login").await;
+    assert_eq!(z["state"], "reading", "{z}");
+
+    let refused = proxy_logged_in(&w, Some("sasl_digest_md5 = \"marathon:not-the-pass-7Q\""), "").await;
+    let z = eventually("the proxy with a wrong password says it cannot read", || async {
+        let z = zk_read(&refused).await;
+        if z["state"] == "unavailable" && z["error"].as_str().is_some_and(|e| e.contains("authentication failed")) { Ok(z) } else { Err(z.to_string()) }
+    })
+    .await;
+    assert!(!z.to_string().contains("not-the-pass-7Q"), "the password reached /readyz: {z}");
+    let (status, _, body) = fetch(&client(), req("POST", &refused.url("/v2/apps"), r#"{"id":"/alpha/more","cmd":"sleep 1"}"#)).await;
+    assert_eq!(status, 201, "decided without the read: {}", String::from_utf8_lossy(&body));
 }

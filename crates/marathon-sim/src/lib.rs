@@ -110,6 +110,9 @@ pub struct SimConfig {
     pub state: Option<Group>,
     /// `HOST:PORT[/PATH]` of a ZooKeeper to persist into (default path `/marathon`).
     pub zk: Option<String>,
+    /// How the session with that ZooKeeper logs in (none by default), as Marathon does with
+    /// credentials in its `--zk` URL or a JAAS `Client` section.
+    pub zk_login: marathon_zk::ZkLogin,
     pub marathon: MarathonVersion,
     /// How long a deployment stays listed before it succeeds.
     pub deploy_delay: Duration,
@@ -149,6 +152,7 @@ impl Default for SimConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             state: None,
             zk: None,
+            zk_login: marathon_zk::ZkLogin::default(),
             marathon: MarathonVersion::V1_3_14,
             deploy_delay: Duration::ZERO,
             zk_timeout: Duration::from_secs(10),

@@ -156,7 +156,7 @@ impl Sim {
             encoder.committed(&root, encoder.root_payload(&root));
         }
         let zk = match &cfg.zk {
-            Some(spec) => Some(ZkStore::connect(&ZkSpec::parse(spec)?).await?),
+            Some(spec) => Some(ZkStore::connect(&ZkSpec::parse(spec)?, &cfg.zk_login).await?),
             None => None,
         };
         let sim = Arc::new(Sim {

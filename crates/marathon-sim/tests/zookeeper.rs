@@ -153,7 +153,7 @@ async fn zk_report_reads_real_sizes_largest_first() {
         assert_eq!(call(&base, "POST", "/v2/apps", env_heavy_app(&format!("/r{i}"), 10)).await.status, 201);
         settle(&base).await;
     }
-    let report = marathon_zk::zk_report(&zk.connect_string()).await.unwrap();
+    let report = marathon_zk::zk_report(&zk.connect_string(), &marathon_zk::ZkLogin::default()).await.unwrap();
     assert_eq!(report.layout.as_deref(), Some("legacy"));
     let client = zk_client(&zk).await;
     let real = data_len(&client, "/marathon/state/group:root").await.unwrap() as u64;

@@ -2,6 +2,7 @@
 
 use zookeeper_client as zkc;
 
+use crate::login::ZkLogin;
 use crate::root_node::{RootLayout, RootNode, RootNodeReader};
 use crate::spec::ZkSpec;
 use crate::store::connect_client;
@@ -30,10 +31,10 @@ pub struct ZkReport {
 }
 
 /// Walks every node under `PATH/state` and reads its size (like the well-known
-/// znode-size-printer), largest first.
-pub async fn zk_report(spec: &str) -> anyhow::Result<ZkReport> {
+/// znode-size-printer), largest first; the session logs in with `login`.
+pub async fn zk_report(spec: &str, login: &ZkLogin) -> anyhow::Result<ZkReport> {
     let spec = ZkSpec::parse(spec)?;
-    let client = connect_client(&spec).await?;
+    let client = connect_client(&spec, login).await?;
     let reader = RootNodeReader::with_client(client.clone(), &spec);
     let state = spec.state_path();
     let mut nodes = Vec::new();

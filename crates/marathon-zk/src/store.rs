@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use zookeeper_client as zkc;
 
+use crate::login::ZkLogin;
 use crate::spec::ZkSpec;
 
 /// Why a store operation failed, in the terms Marathon's REST layer maps to a status.
@@ -28,21 +29,20 @@ pub struct ZkStore {
     pub max_attempts: u32,
 }
 
-/// A ZooKeeper session for `spec` (the store and `report --zk` use the same settings).
-pub(crate) async fn connect_client(spec: &ZkSpec) -> anyhow::Result<zkc::Client> {
-    zkc::Client::connector()
-        .with_session_timeout(Duration::from_secs(30))
-        .with_connection_timeout(Duration::from_secs(5))
-        .connect(&spec.hosts)
-        .await
-        .map_err(|e| anyhow::anyhow!("connecting to ZooKeeper at {}: {e}", spec.hosts))
+/// A ZooKeeper session for `spec`, logged in with `login` (the store and `report --zk` use the
+/// same settings).
+pub(crate) async fn connect_client(spec: &ZkSpec, login: &ZkLogin) -> anyhow::Result<zkc::Client> {
+    let connector = zkc::Client::connector().with_session_timeout(Duration::from_secs(30)).with_connection_timeout(Duration::from_secs(5));
+    login.connect(connector, &spec.hosts).await.map_err(|e| anyhow::anyhow!("connecting to ZooKeeper at {}: {e}", spec.hosts))
 }
 
 const ACLS: zkc::CreateOptions<'static> = zkc::CreateMode::Persistent.with_acls(zkc::Acls::anyone_all());
 
 impl ZkStore {
-    pub async fn connect(spec: &ZkSpec) -> anyhow::Result<ZkStore> {
-        let client = connect_client(spec).await?;
+    /// A store on `spec`'s hosts, logged in with `login` (as Marathon with credentials in its
+    /// `--zk` URL or a JAAS `Client` section).
+    pub async fn connect(spec: &ZkSpec, login: &ZkLogin) -> anyhow::Result<ZkStore> {
+        let client = connect_client(spec, login).await?;
         let state = spec.state_path();
         let store = ZkStore { client, spec: spec.clone(), state, max_attempts: 5 };
         store.mkdirs(&store.state).await.map_err(|e| anyhow::anyhow!("creating {}: {e}", store.state))?;
