@@ -1,6 +1,9 @@
 //! `report --zk` reads the real node sizes from ZooKeeper, and they agree with what
 //! `report --state` predicts from the same Marathon's `GET /v2/groups`: the size engine checked
 //! against bytes a real ZooKeeper holds (written by the simulator, as Marathon 1.3 writes them).
+//! On ensembles that want a login (SASL DIGEST-MD5; Kerberos, in a realm of the test's own),
+//! `report --zk` and the proxy's reader of the root node log in as `--config`'s `[zookeeper]`
+//! table says.
 
 use std::process::Command;
 
@@ -241,4 +244,50 @@ async fn report_zk_logs_in_as_the_config_s_zookeeper_table_says() {
     sim.shutdown().await;
     let _ = std::fs::remove_file(state_file);
     let _ = std::fs::remove_file(proxy_toml);
+}
+
+/// A Kerberized ensemble (a realm of the test's own: MIT's KDC on loopback) that Marathon (the
+/// simulator, a process logged in with its keytab) persists into: `report --zk` with `--config`'s
+/// `[zookeeper] sasl_gssapi` reads the bytes the state predicts, and a proxy reading the root node
+/// with the same login holds ZooKeeper's bytes (`/readyz`'s `zookeeper_read`). Every process gets
+/// the keytab in its own environment.
+#[test]
+fn with_kerberos_report_zk_and_the_root_reader_log_in_as_the_config_says() {
+    use crate::harness::*;
+    use marathon_sim::testing::{Kdc, ZOOKEEPER_PRINCIPAL};
+
+    let kdc = Kdc::start().expect("a Kerberos KDC from Debian's krb5-kdc and krb5-admin-server (.ci/run installs them)");
+    let zk = ZooKeeper::start_requiring_kerberos(&kdc).expect("ZooKeeper from Debian's zookeeper package (.ci/run installs it)");
+    let env = kdc.client_env(&kdc.add_principal("marathon").unwrap());
+    let envs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let dir = TempDir::new("report-zk-kerberos");
+    let zk_spec = format!("{}/marathon", zk.connect_string());
+    let sim_addr = format!("127.0.0.1:{}", free_port());
+    let sim_args = ["sim", "--listen", &sim_addr, "--zk", &zk_spec, "--zk-sasl-gssapi", ZOOKEEPER_PRINCIPAL, "--state", SEED];
+    let mut sim = Child::spawn("sim (Kerberos)", &sim_args, dir.path().join("sim.log"), &envs);
+    wait_200(&mut sim, &format!("http://{sim_addr}/ping"));
+    let config = dir.write("proxy.toml", &format!("[zookeeper]\nread = \"{zk_spec}\"\nsasl_gssapi = \"{ZOOKEEPER_PRINCIPAL}\"\n"));
+
+    let state = reqwest::blocking::get(format!("http://{sim_addr}/v2/groups?embed=group.groups&embed=group.apps")).unwrap().bytes().unwrap();
+    let state_file = dir.write("state.json", std::str::from_utf8(&state).unwrap());
+    let out = Command::new(BIN).args(["report", "--json", "--zk", &zk_spec, "--config", config.to_str().unwrap()]).envs(env.clone()).output().unwrap();
+    assert!(out.status.success(), "report --zk with Kerberos: {}\nKDC:\n{}", show(&out), kdc.log_tail());
+    let real: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let predicted = report(&["--state", state_file.to_str().unwrap()]);
+    assert_eq!(real["root_bytes"], predicted["root_bytes"], "real group:root vs predicted from GET /v2/groups");
+
+    let (listen, admin) = (format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port()));
+    let serve_args = ["serve", "--config", config.to_str().unwrap(), "--listen", &listen, "--admin-listen", &admin, "--marathon", &format!("http://{sim_addr}")];
+    let mut proxy = Child::spawn("serve (Kerberos)", &serve_args, dir.path().join("proxy.log"), &envs);
+    wait_200(&mut proxy, &format!("http://{admin}/readyz"));
+    eventually_blocking(showing("the proxy reads the root node with its Kerberos login", || proxy.log_text()), || {
+        let body = reqwest::blocking::get(format!("http://{admin}/readyz")).and_then(|r| r.bytes()).map_err(|e| e.to_string())?;
+        let readyz: Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+        let read = &readyz["detail"]["zookeeper_read"];
+        if read["state"] == "reading" && read["order_from_zookeeper"] == true && read["estimate_error_bytes"] == 0 {
+            Ok(())
+        } else {
+            Err(read.to_string())
+        }
+    });
 }

@@ -15,6 +15,11 @@ pub struct SimArgs {
     /// Persist into ZooKeeper at HOST:PORT[/PATH] (default path /marathon).
     #[arg(long, value_name = "CONNECT[/PATH]")]
     pub zk: Option<String>,
+    /// Log in to that ZooKeeper with Kerberos (SASL GSSAPI) and the process's credentials
+    /// (`KRB5_CLIENT_KTNAME` or `KRB5CCNAME`), as Marathon does through a JAAS `Client` section;
+    /// the servers' principal without its realm.
+    #[arg(long, value_name = "SERVICE[/HOST]", requires = "zk")]
+    pub zk_sasl_gssapi: Option<String>,
     /// 1.3.14 (legacy layout, plan-size check; the default) or 1.4+ (new layout).
     #[arg(long, value_name = "V", default_value = "1.3.14")]
     pub marathon_version: Option<String>,
@@ -62,9 +67,11 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
         marathon_sim::MarathonVersion::V1_4(_) => 50,
     };
     anyhow::ensure!(args.zk_timeout > 0, "--zk-timeout: a write must be awaited for at least a millisecond");
+    let zk_login = marathon_zk::ZkLogin::default().with_kerberos("sim --zk-sasl-gssapi", args.zk_sasl_gssapi.clone())?;
     let mut config = marathon_sim::SimConfig {
         listen: args.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
         zk: args.zk,
+        zk_login,
         marathon: version,
         deploy_delay: Duration::from_millis(args.deploy_delay),
         zk_timeout: Duration::from_millis(args.zk_timeout),
