@@ -78,9 +78,10 @@ pub fn why_login_fails(principal: &ServerPrincipal, hosts: &str) -> Option<Strin
     if let Err(e) = Cred::acquire(None, None, CredUsage::Initiate, Some(&krb5)) {
         return Some(gss("this process's credentials (KRB5_CLIENT_KTNAME or KRB5CCNAME)", e));
     }
+    let mut targets: Vec<&str> = server_hosts(hosts).map(|host| principal.host_for(host)).collect();
+    targets.dedup();
     let mut first_failure = None;
-    for host in server_hosts(hosts) {
-        let host = principal.host_for(host);
+    for host in targets {
         let target = format!("{}@{host}", principal.service);
         let ticket = Name::new(target.as_bytes(), Some(&GSS_NT_HOSTBASED_SERVICE)).and_then(|name| {
             ClientCtx::new(None, name, CtxFlags::GSS_C_MUTUAL_FLAG, Some(&GSS_MECH_KRB5)).step(None, None)
