@@ -5,7 +5,8 @@
 # Figures go to docs/BENCHMARKS.md ("## Admission decisions").
 # Usage: bench/admission/run.sh [--apps 2000|10000] [--ledger zookeeper] [--sim-nice 10]  (--ledger
 # adds a proxy whose ledger is shared through a ZooKeeper on loopback: its cost against the local
-# one; --sim-nice: the simulator's threads at that nice value, as for the burst below)
+# one; --sim-nice: the simulator's threads at that nice value, as for the burst below; --zk-cpu N:
+# ZooKeeper on CPU N alone, everything else on the other CPUs)
 #        bench/admission/run.sh --scenario dry-run-load  (real writes beside heavy dry runs)
 #        bench/admission/run.sh --scenario replicas --ledger zookeeper  (3 replicas, one ledger)
 #        bench/admission/run.sh --scenario burst [--apps 2000|10000] [--clients 8] [--writes 240]

@@ -23,6 +23,11 @@
 //! `--sim-nice N` (this scenario and `burst`): the simulator's threads at nice N, see
 //! [`sim_runtime`].
 //!
+//! `--zk-cpu N` (with `--ledger zookeeper`): every ZooKeeper thread on CPU N alone, and this
+//! process (the simulator, the bench's clients) and the proxies it starts on the other CPUs, as
+//! where the ensemble runs on machines of its own (the proxy gives up that core too, in every row
+//! alike); see [`pin_zookeeper`].
+//!
 //! `--scenario dry-run-load`: real writes' round trips at rest, beside one 20,000-app batch dry
 //! run, and beside 30 clients (each its own loopback address) of near-threshold dry runs; the
 //! proxy's resident memory at rest and after.
@@ -1028,6 +1033,25 @@ fn main() {
     });
 }
 
+/// Every thread of the ZooKeeper processes `pids` on CPU `cpu` alone, and every thread of this
+/// process on the other CPUs (the proxies started later inherit that), with util-linux's
+/// `taskset`.
+fn pin_zookeeper(pids: &[u32], cpu: &str) {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cpu: usize = cpu.parse().unwrap_or_else(|_| panic!("--zk-cpu: a CPU number, got `{cpu}`"));
+    assert!(cpu < cores && cores > 1, "--zk-cpu {cpu}: this machine has CPUs 0 to {}", cores - 1);
+    let others: Vec<String> = (0..cores).filter(|c| *c != cpu).map(|c| c.to_string()).collect();
+    let taskset = |list: &str, pid: u32| {
+        let ok = Command::new("taskset").args(["-a", "-p", "-c", list, &pid.to_string()]).stdout(Stdio::null()).status();
+        assert!(matches!(ok, Ok(s) if s.success()), "taskset -a -p -c {list} {pid}: {ok:?}");
+    };
+    for pid in pids {
+        taskset(&cpu.to_string(), *pid);
+    }
+    taskset(&others.join(","), std::process::id());
+    println!("ZooKeeper on CPU {cpu} alone; the simulator, the bench's clients and the proxies on CPU {}", others.join(","));
+}
+
 /// The default scenario on each root of the run.
 async fn decisions(binary: &str, dir: &std::path::Path, sim_rt: Option<&tokio::runtime::Handle>) {
     let empty = empty_model_rss(binary, Marathon::from_args(), dir).await;
@@ -1039,6 +1063,9 @@ async fn decisions(binary: &str, dir: &std::path::Path, sim_rt: Option<&tokio::r
         };
         (start(true), start(false))
     });
+    if let (Some((z, n)), Some(cpu)) = (&zk, arg("--zk-cpu")) {
+        pin_zookeeper(&[z.pid(), n.pid()], &cpu);
+    }
     let zk_spec = zk.as_ref().map(|(z, n)| (z.connect_string(), n.connect_string()));
     if let Some((z, n)) = &zk_spec {
         for (label, spec) in [("fsync", z), ("forceSync=no", n)] {
