@@ -104,6 +104,21 @@ fn bad_input_exits_2() {
     assert_eq!(code, 2);
 }
 
+/// `report --config` names what it configures (`--marathon`'s `[upstream]`, `--zk`'s
+/// `[zookeeper]` login): beside `--state` or `--history` alone it would change nothing, so it is
+/// refused rather than ignored.
+#[test]
+fn report_config_goes_with_marathon_or_zk() {
+    let s = tmp("report-config.json", &state(3, 1));
+    let config = tmp("report-config.toml", "[zookeeper]\ndigest = \"reader:pw\"\n");
+    for source in [["--state", s.to_str().unwrap()], ["--history", "/nonexistent/history.json"]] {
+        let out = bin().arg("report").args(source).arg("--config").arg(&config).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{source:?}: {stderr}");
+        assert!(stderr.contains("--config goes with --marathon") && stderr.contains("--zk"), "{source:?}: {stderr}");
+    }
+}
+
 #[test]
 fn report_lists_groups_apps_and_headroom() {
     let s = tmp("report.json", &state(30, 4));

@@ -68,6 +68,9 @@ pub struct ReportArgs {
 }
 
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    if args.config.is_some() && args.marathon.is_none() && args.zk.is_none() {
+        anyhow::bail!("--config goes with --marathon (its [upstream]) or --zk (its [zookeeper] login)");
+    }
     let history = args.history.as_deref().map(|p| super::report_history::section(p, args.days)).transpose()?;
     if let (Some(h), None, None) = (&history, &args.state, &args.marathon) {
         if args.json {
@@ -76,9 +79,6 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
             super::report_history::print_text(h);
         }
         return Ok(ExitCode::SUCCESS);
-    }
-    if args.config.is_some() && args.marathon.is_none() && args.zk.is_none() {
-        anyhow::bail!("--config goes with --marathon (its [upstream]) or --zk (its [zookeeper] login)");
     }
     let flavour = args.store.flavour();
     let mut pending = args.pending_deployments;
