@@ -281,8 +281,7 @@ fn with_kerberos_report_zk_and_the_root_reader_log_in_as_the_config_says() {
     let mut proxy = Child::spawn("serve (Kerberos)", &serve_args, dir.path().join("proxy.log"), &envs);
     wait_200(&mut proxy, &format!("http://{admin}/readyz"));
     eventually_blocking(showing("the proxy reads the root node with its Kerberos login", || proxy.log_text()), || {
-        let body = reqwest::blocking::get(format!("http://{admin}/readyz")).and_then(|r| r.bytes()).map_err(|e| e.to_string())?;
-        let readyz: Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+        let readyz = get_json(&format!("http://{admin}/readyz"));
         let read = &readyz["detail"]["zookeeper_read"];
         if read["state"] == "reading" && read["order_from_zookeeper"] == true && read["estimate_error_bytes"] == 0 {
             Ok(())

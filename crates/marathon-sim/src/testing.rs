@@ -302,9 +302,14 @@ fn krb5_login(section: &str, keytab: &Path, principal: &str) -> String {
 
 /// The last 30 lines of the `zookeeper.log` in a server's directory `dir`.
 fn log_tail(dir: &Path) -> String {
-    let text = std::fs::read_to_string(dir.join("zookeeper.log")).unwrap_or_default();
+    last_lines(&dir.join("zookeeper.log"), 30)
+}
+
+/// The last `n` lines of the file at `path` (nothing when it cannot be read).
+fn last_lines(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(30)..].join("\n")
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// The main class of a standalone server.

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-use super::free_port;
+use super::{free_port, last_lines};
 
 /// A running KDC for [`Kdc::REALM`].
 pub struct Kdc {
@@ -123,9 +123,7 @@ impl Kdc {
 
     /// The KDC's log (each ticket it issued or refused), for failure messages.
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.dir.path().join("kdc.log")).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
+        last_lines(&self.dir.path().join("kdc.log"), 20)
     }
 }
 
