@@ -315,8 +315,14 @@ impl Audit {
 }
 
 fn read_audit(path: &std::path::Path) -> Audit {
+    read_audits(&[path.to_path_buf()])
+}
+
+/// The audit logs of several proxies, as one.
+fn read_audits(paths: &[std::path::PathBuf]) -> Audit {
     let mut a = Audit::default();
-    for line in std::fs::read_to_string(path).unwrap_or_default().lines() {
+    let text = paths.iter().map(|p| std::fs::read_to_string(p).unwrap_or_default()).collect::<Vec<_>>().join("\n");
+    for line in text.lines() {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
         let ms = v["decision_ms"].as_f64().unwrap_or(f64::NAN);
         let warm = v["estimator"] == "warm";
@@ -998,11 +1004,22 @@ async fn replicas(binary: &str, dir: &std::path::Path, zk: &str, writes: usize) 
         let secs = took.as_secs_f64();
         let total: u32 = statuses.values().sum();
         let mut conflicts = 0.0;
+        let mut prepared = 0.0;
         for p in &proxies {
             conflicts += metric(&c, p, "marathon_admission_proxy_ledger_conflicts_total").await;
+            prepared += metric(&c, p, "marathon_admission_proxy_admission_base_states_prepared_total").await;
         }
         println!("| {label} | {total} writes in {secs:.1} s | {:.1} writes/s | statuses {statuses:?} | ledger conflicts {conflicts} |", f64::from(total) / secs);
         drop(proxies);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Where a decision's time went, over every replica's audit (its last attempt's phases).
+        let mut all = read_audits(&(0..n).map(|r| dir.join(format!("audit-{}.jsonl", 60 + r))).collect::<Vec<_>>());
+        println!(
+            "  decisions p50 {:.2} / p99 {:.2} ms; warm states prepared for a base {prepared}; phases, ms p50 / p90 / p99 (n): {}",
+            pct(&mut all.real.clone(), 50.0),
+            pct(&mut all.real, 99.0),
+            all.phase_summary()
+        );
     }
     sim.shutdown().await;
 }
