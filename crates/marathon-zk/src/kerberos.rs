@@ -78,8 +78,9 @@ pub fn why_login_fails(principal: &ServerPrincipal, hosts: &str) -> Option<Strin
     if let Err(e) = Cred::acquire(None, None, CredUsage::Initiate, Some(&krb5)) {
         return Some(gss("this process's credentials (KRB5_CLIENT_KTNAME or KRB5CCNAME)", e));
     }
-    let mut targets: Vec<&str> = server_hosts(hosts).map(|host| principal.host_for(host)).collect();
-    targets.dedup();
+    // One ticket request per distinct principal, wherever a host repeats in the connect string.
+    let mut seen = std::collections::HashSet::new();
+    let targets: Vec<&str> = server_hosts(hosts).map(|host| principal.host_for(host)).filter(|host| seen.insert(*host)).collect();
     let mut first_failure = None;
     for host in targets {
         let target = format!("{}@{host}", principal.service);
